@@ -1,0 +1,60 @@
+/**
+ * The media units that flow from ingest through the Stream hub to every reader.
+ *
+ * Times follow the project convention: RTP timestamps stay in their own clock
+ * (90 kHz video, 48 kHz Opus), wall clock is epoch ms, durations are ms. A field's
+ * name says which it is.
+ */
+
+/** Decoded facts from an H.264 sequence parameter set. */
+export interface H264SpsInfo {
+  profileIdc: number;
+  constraintFlags: number;
+  levelIdc: number;
+  /** Display width/height after cropping, in pixels. */
+  width: number;
+  height: number;
+  /** Frame rate from VUI timing info when present (publishers often omit it). */
+  fps?: number;
+  /** RFC 6381 codec string, e.g. "avc1.42e01f". */
+  codecString: string;
+}
+
+/** One H.264 access unit (one coded picture) reassembled from RTP. */
+export interface VideoAccessUnit {
+  kind: "video";
+  codec: "h264";
+  /** NAL units without start codes or length prefixes, in decoding order. */
+  nalus: Uint8Array[];
+  /** True when the unit holds an IDR slice (NAL type 5). */
+  isKeyframe: boolean;
+  /** RTP timestamp (90 kHz) extended past 32-bit wrap-around, counted from the stream's first unit. */
+  rtpTime: number;
+  /** Wall clock (epoch ms) at which the unit's last packet arrived. */
+  arrivalMs: number;
+  /**
+   * Capture time estimate (epoch ms): from the publisher's RTCP sender reports when it sends
+   * them, else first arrival + elapsed RTP time. Filled in by ingest, which owns RTCP.
+   */
+  wallClockMs: number;
+  /** Set when the unit carries SPS/PPS, or on every keyframe (latest known parameter sets). */
+  sps?: Uint8Array;
+  pps?: Uint8Array;
+}
+
+/** One audio frame (Opus packet) from RTP. */
+export interface AudioFrame {
+  kind: "audio";
+  codec: "opus";
+  data: Uint8Array;
+  /** RTP timestamp (48 kHz) extended past wrap-around, counted from the stream's first frame. */
+  rtpTime: number;
+  arrivalMs: number;
+  /** Capture time estimate (epoch ms), as for video. */
+  wallClockMs: number;
+}
+
+export type MediaFrame = VideoAccessUnit | AudioFrame;
+
+export const VIDEO_CLOCK_HZ = 90_000;
+export const OPUS_CLOCK_HZ = 48_000;
