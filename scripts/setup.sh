@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what the server needs (mode "server", the default) or what the whole test suite needs
+# (mode "test"). Idempotent: anything already present is skipped, so it is cheap to run every time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE=${1:-server}
+# shellcheck source=versions.env
+. scripts/versions.env
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_updated=0
+apt_install() { # name pinned-version
+  local name=$1 version=$2
+  if [ $apt_updated -eq 0 ]; then
+    echo "setup: apt-get update" >&2
+    $SUDO apt-get update -qq
+    apt_updated=1
+  fi
+  echo "setup: installing $name" >&2
+  if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$name=$version" >/dev/null 2>&1; then
+    echo "setup: warning: $name=$version is no longer served; installing the release's current $name" >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$name" >/dev/null
+  fi
+}
+
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+  apt_install ffmpeg "$DEBIAN_FFMPEG_VERSION"
+fi
+
+if [ "$MODE" = "test" ]; then
+  if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium "$DEBIAN_CHROMIUM_VERSION"
+  fi
+fi
+
+# Node dependencies, exactly as locked; re-run only when the lock file changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules/.package-lock.json
+fi

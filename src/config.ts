@@ -1,0 +1,121 @@
+/**
+ * One typed configuration, defaults that run on a laptop, every key overridable by an
+ * `IFC_*` environment variable. The README's config table is generated from `CONFIG_SPEC`
+ * (`npm run config:table`), and a unit test keeps the two in step.
+ */
+
+type Kind = "int" | "string" | "bool" | "list" | "enum";
+
+interface Spec<T> {
+  env: string;
+  kind: Kind;
+  default: T;
+  description: string;
+  /** For ints: inclusive bounds. For enums: allowed values. */
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+}
+
+const int = (env: string, def: number, description: string, min = 0, max = Number.MAX_SAFE_INTEGER): Spec<number> => ({
+  env, kind: "int", default: def, description, min, max,
+});
+const str = (env: string, def: string, description: string): Spec<string> => ({ env, kind: "string", default: def, description });
+const bool = (env: string, def: boolean, description: string): Spec<boolean> => ({ env, kind: "bool", default: def, description });
+const list = (env: string, def: string[], description: string): Spec<string[]> => ({ env, kind: "list", default: def, description });
+const oneOf = <V extends string>(env: string, def: V, values: readonly V[], description: string): Spec<V> => ({
+  env, kind: "enum", default: def, values, description,
+});
+
+export const CONFIG_SPEC = {
+  httpHost: str("IFC_HTTP_HOST", "0.0.0.0", "Address the HTTP server (WHIP, WHEP, HLS, REST, WebSocket) listens on."),
+  httpPort: int("IFC_HTTP_PORT", 8080, "Port of the one HTTP server.", 0, 65535),
+  publicUrl: str("IFC_PUBLIC_URL", "", "Base URL clients use to reach the server (for absolute links); empty: relative Location headers."),
+  corsOrigin: str("IFC_CORS_ORIGIN", "*", "Access-Control-Allow-Origin for WHIP/WHEP/REST (empty disables CORS)."),
+  logLevel: oneOf("IFC_LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "pino log level."),
+  dataDir: str("IFC_DATA_DIR", "./data", "Root of the embedded file-system object store."),
+  ffmpegPath: str("IFC_FFMPEG_PATH", "ffmpeg", "ffmpeg executable (readiness check, decoding)."),
+  ffprobePath: str("IFC_FFPROBE_PATH", "ffprobe", "ffprobe executable."),
+
+  maxPublishers: int("IFC_MAX_PUBLISHERS", 64, "Most live publishing sessions at once; more are refused with 503.", 1),
+  whipMaxOfferBytes: int("IFC_WHIP_MAX_OFFER_BYTES", 32_768, "Largest SDP offer or trickle fragment accepted (bytes); larger gets 413.", 256),
+  whipConnectTimeoutMs: int("IFC_WHIP_CONNECT_TIMEOUT_MS", 15_000, "ICE+DTLS must connect within this time after the answer, or the session ends.", 1000),
+  rtpSilenceTimeoutMs: int("IFC_RTP_SILENCE_TIMEOUT_MS", 10_000, "A connected publisher that sends no RTP for this long is disconnected.", 500),
+  iceServers: list("IFC_ICE_SERVERS", [], "STUN/TURN URLs used by the server and advertised to clients in Link headers (comma separated)."),
+  iceUsername: str("IFC_ICE_USERNAME", "", "Username for TURN servers in IFC_ICE_SERVERS."),
+  iceCredential: str("IFC_ICE_CREDENTIAL", "", "Credential for TURN servers in IFC_ICE_SERVERS."),
+  rtcPortMin: int("IFC_RTC_PORT_MIN", 0, "Lowest UDP port for ICE (0 with IFC_RTC_PORT_MAX 0: any ephemeral port).", 0, 65535),
+  rtcPortMax: int("IFC_RTC_PORT_MAX", 0, "Highest UDP port for ICE.", 0, 65535),
+  rtcPublicIps: list("IFC_RTC_PUBLIC_IPS", [], "Public IPs advertised as extra host candidates (1:1 NAT), comma separated."),
+  rtcInterfaceAddress: str("IFC_RTC_INTERFACE_ADDRESS", "", "Bind ICE to this local IPv4 address only (empty: all interfaces)."),
+  rtcIpv6: bool("IFC_RTC_IPV6", false, "Gather IPv6 host candidates too."),
+  pliMinIntervalMs: int("IFC_PLI_MIN_INTERVAL_MS", 500, "Least time between two keyframe requests (PLI) sent to one publisher.", 50),
+  rembBitrateBps: int("IFC_REMB_BITRATE_BPS", 6_000_000, "Bandwidth estimate sent to publishers (REMB) so browsers ramp up their bitrate; 0 disables.", 0),
+  reorderWindowPackets: int("IFC_REORDER_WINDOW_PACKETS", 64, "How many later packets an incomplete access unit may wait for a missing one before it is dropped.", 0, 4096),
+  readerQueueFrames: int("IFC_READER_QUEUE_FRAMES", 512, "Bounded queue per reader of a live stream (frames); a full queue drops and counts.", 1),
+
+  recordByDefault: bool("IFC_RECORD", true, "Record every live stream from its first keyframe."),
+  segmentDurationMs: int("IFC_SEGMENT_DURATION_MS", 4000, "Target duration of a recording segment; segments start only at IDR frames.", 500),
+  partDurationMs: int("IFC_PART_DURATION_MS", 1000, "Duration of a part within a segment: the most a crash can lose.", 100),
+  keyframeRequestLeadMs: int("IFC_KEYFRAME_REQUEST_LEAD_MS", 300, "Ask the publisher for an IDR this long before a segment is due.", 0),
+  maxSegmentDurationMs: int("IFC_MAX_SEGMENT_DURATION_MS", 20_000, "Hard cap: a segment this long without any IDR is closed at the next IDR as soon as one comes; until then it grows (recorded, not lost).", 1000),
+  playMaxDurationMs: int("IFC_PLAY_MAX_DURATION_MS", 3_600_000, "Longest span one playback request may ask for.", 1000),
+  shutdownTimeoutMs: int("IFC_SHUTDOWN_TIMEOUT_MS", 10_000, "Most time graceful shutdown waits for open recordings to be written.", 100),
+} as const;
+
+type SpecOf = typeof CONFIG_SPEC;
+export type Config = { [K in keyof SpecOf]: SpecOf[K]["default"] };
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function parseValue(spec: Spec<unknown>, raw: string): unknown {
+  switch (spec.kind) {
+    case "int": {
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${spec.env}: expected an integer, got "${raw}"`);
+      const n = Number(raw);
+      if (n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) {
+        throw new ConfigError(`${spec.env}: ${n} is outside [${spec.min}, ${spec.max}]`);
+      }
+      return n;
+    }
+    case "bool": {
+      const v = raw.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(v)) return true;
+      if (["0", "false", "no", "off"].includes(v)) return false;
+      throw new ConfigError(`${spec.env}: expected true/false, got "${raw}"`);
+    }
+    case "list":
+      return raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+    case "enum":
+      if (!spec.values?.includes(raw)) throw new ConfigError(`${spec.env}: expected one of ${spec.values?.join(", ")}, got "${raw}"`);
+      return raw;
+    case "string":
+      return raw;
+  }
+}
+
+/** Builds the config from defaults, then `overrides`, then the environment (environment wins). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(CONFIG_SPEC) as [string, Spec<unknown>][]) {
+    const raw = env[spec.env];
+    out[key] = raw !== undefined && raw !== "" ? parseValue(spec, raw) : (overrides as Record<string, unknown>)[key] ?? spec.default;
+  }
+  const cfg = out as Config;
+  if ((cfg.rtcPortMin === 0) !== (cfg.rtcPortMax === 0)) throw new ConfigError("set both IFC_RTC_PORT_MIN and IFC_RTC_PORT_MAX, or neither");
+  if (cfg.rtcPortMin > cfg.rtcPortMax) throw new ConfigError("IFC_RTC_PORT_MIN must not exceed IFC_RTC_PORT_MAX");
+  if (cfg.partDurationMs > cfg.segmentDurationMs) throw new ConfigError("IFC_PART_DURATION_MS must not exceed IFC_SEGMENT_DURATION_MS");
+  if (cfg.maxSegmentDurationMs < cfg.segmentDurationMs) throw new ConfigError("IFC_MAX_SEGMENT_DURATION_MS must be at least IFC_SEGMENT_DURATION_MS");
+  return cfg;
+}
+
+/** The README's config table, one row per key. */
+export function configTableMarkdown(): string {
+  const rows = Object.values(CONFIG_SPEC).map((s: Spec<unknown>) => {
+    const def = Array.isArray(s.default) ? (s.default.length ? s.default.join(",") : "(empty)") : s.default === "" ? "(empty)" : String(s.default);
+    return `| \`${s.env}\` | \`${def}\` | ${s.description} |`;
+  });
+  return ["| variable | default | meaning |", "| --- | --- | --- |", ...rows].join("\n");
+}

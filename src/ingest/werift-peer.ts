@@ -1,0 +1,42 @@
+import type { RTCPeerConnection, RTCPeerConnectionConfig } from "werift";
+import type { Config } from "../config.js";
+
+export interface PeerOptions {
+  config: Partial<RTCPeerConnectionConfig>;
+  /** True when the operator configured a STUN (or TURN) server. */
+  hasStun: boolean;
+}
+
+/** Translates our NAT/firewall settings into werift's PeerConnection options. */
+export function peerOptionsFrom(cfg: Config): PeerOptions {
+  const iceServers = cfg.iceServers.map((url) =>
+    url.startsWith("turn") ? { urls: url, username: cfg.iceUsername, credential: cfg.iceCredential } : { urls: url },
+  );
+  return {
+    hasStun: iceServers.length > 0,
+    config: {
+      iceServers,
+      iceUseIpv4: true,
+      iceUseIpv6: cfg.rtcIpv6,
+      ...(cfg.rtcPortMin > 0 ? { icePortRange: [cfg.rtcPortMin, cfg.rtcPortMax] as [number, number] } : {}),
+      ...(cfg.rtcPublicIps.length > 0 ? { iceAdditionalHostAddresses: cfg.rtcPublicIps } : {}),
+      ...(cfg.rtcInterfaceAddress ? { iceInterfaceAddresses: { udp4: cfg.rtcInterfaceAddress } } : {}),
+    },
+  };
+}
+
+interface IceConnectionLike {
+  stunServer?: unknown;
+}
+
+/**
+ * werift's ICE agent falls back to a public STUN server when none is configured
+ * (ice/src/ice.js: DEFAULT_STUN_SERVER), costing a DNS lookup and a timeout per
+ * PeerConnection on a closed network. Clear it on every transport before gathering starts.
+ */
+export function disableDefaultStun(pc: RTCPeerConnection): void {
+  for (const t of pc.getTransceivers()) {
+    const connection = (t.dtlsTransport?.iceTransport as unknown as { connection?: IceConnectionLike } | undefined)?.connection;
+    if (connection) connection.stunServer = undefined;
+  }
+}

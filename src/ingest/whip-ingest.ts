@@ -1,0 +1,78 @@
+import type { Logger } from "pino";
+import type { StreamRegistry } from "../core/stream-registry.js";
+import { InvalidStreamNameError, NotFoundError, ServiceUnavailableError } from "../errors.js";
+import { parseOffer, selectCodecs } from "./sdp-offer.js";
+import { WhipSession, type WhipSessionOptions } from "./whip-session.js";
+
+export const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function assertStreamName(name: string): void {
+  if (!STREAM_NAME.test(name)) throw new InvalidStreamNameError(name);
+}
+
+interface SessionEntry {
+  session: WhipSession;
+  offerSdp: string;
+  remoteUfrag: string | undefined;
+}
+
+/** The WHIP publishers of this server: creation, lookup and shutdown of sessions. */
+export class WhipIngest {
+  private readonly sessions = new Map<string, SessionEntry>();
+  private accepting = true;
+
+  constructor(
+    private readonly registry: StreamRegistry,
+    private readonly opts: WhipSessionOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Validates the offer, claims the stream and answers; throws typed problems on bad input. */
+  async publish(streamName: string, offerSdp: string): Promise<{ session: WhipSession; answer: string }> {
+    assertStreamName(streamName);
+    if (!this.accepting) throw new ServiceUnavailableError("server is shutting down", 5, "shutting-down");
+    const codecs = selectCodecs(parseOffer(offerSdp));
+    const session = new WhipSession(streamName, codecs, this.registry, this.opts, this.log.child({ stream: streamName }));
+    const entry: SessionEntry = { session, offerSdp, remoteUfrag: /a=ice-ufrag:(\S+)/.exec(offerSdp)?.[1] };
+    session.onEnd(() => this.sessions.delete(session.id));
+    const answer = await session.start(offerSdp);
+    if (!session.isEnded) this.sessions.set(session.id, entry);
+    return { session, answer };
+  }
+
+  get(streamName: string, sessionId: string): WhipSession {
+    const entry = this.sessions.get(sessionId);
+    if (!entry || entry.session.streamName !== streamName) throw new NotFoundError(`no WHIP session ${sessionId} on stream ${streamName}`, "session-not-found");
+    return entry.session;
+  }
+
+  /**
+   * Applies a trickle-ice-sdpfrag. Returns the answer fragment when the publisher restarted
+   * ICE (new ufrag), undefined for plain trickled candidates.
+   */
+  async patch(streamName: string, sessionId: string, frag: { ufrag?: string; pwd?: string; candidates: { candidate: string; sdpMid?: string }[] }): Promise<string | undefined> {
+    const session = this.get(streamName, sessionId);
+    const entry = this.sessions.get(sessionId) as SessionEntry;
+    if (frag.ufrag && frag.pwd && frag.ufrag !== entry.remoteUfrag) {
+      const answer = await session.restartIce(frag.ufrag, frag.pwd, frag.candidates, entry.offerSdp);
+      entry.remoteUfrag = frag.ufrag;
+      return answer;
+    }
+    await session.addRemoteCandidates(frag.candidates);
+    return undefined;
+  }
+
+  async delete(streamName: string, sessionId: string): Promise<void> {
+    await this.get(streamName, sessionId).end("deleted");
+  }
+
+  get count(): number {
+    return this.sessions.size;
+  }
+
+  /** Stops accepting publishers and ends every session (their recordings then close). */
+  async shutdown(): Promise<void> {
+    this.accepting = false;
+    await Promise.all([...this.sessions.values()].map((e) => e.session.end("shutdown")));
+  }
+}

@@ -1,0 +1,100 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { BadRequestError, PreconditionFailedError, UnsupportedMediaTypeError } from "../errors.js";
+import type { WhipIngest } from "./whip-ingest.js";
+
+export interface WhipRoutesOptions {
+  ingest: WhipIngest;
+  /** RFC 9725 §4.6: ICE servers offered to clients, already formatted as Link header values. */
+  iceLinks: string[];
+}
+
+type StreamParams = { stream: string };
+type SessionParams = { stream: string; session: string };
+
+const SDP = "application/sdp";
+const SDPFRAG = "application/trickle-ice-sdpfrag";
+
+function contentTypeIs(req: FastifyRequest, expected: string): boolean {
+  return (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() === expected;
+}
+
+/** WHIP (RFC 9725): POST an offer to create a session, PATCH it for trickle ICE, DELETE to end. */
+export async function whipRoutes(app: FastifyInstance, opts: WhipRoutesOptions): Promise<void> {
+  const { ingest, iceLinks } = opts;
+
+  const withIceLinks = (reply: FastifyReply): FastifyReply => (iceLinks.length > 0 ? reply.header("link", iceLinks) : reply);
+
+  app.options<{ Params: StreamParams }>("/whip/:stream", async (_req, reply) => {
+    withIceLinks(reply)
+      .header("accept-post", SDP)
+      .header("allow", "OPTIONS, POST")
+      .code(204)
+      .send();
+  });
+
+  app.post<{ Params: StreamParams; Body: string }>("/whip/:stream", async (req, reply) => {
+    if (!contentTypeIs(req, SDP)) throw new UnsupportedMediaTypeError(req.headers["content-type"], SDP);
+    if (typeof req.body !== "string" || req.body.length === 0) throw new BadRequestError("empty offer", "invalid-sdp");
+    const { session, answer } = await ingest.publish(req.params.stream, req.body);
+    const location = `/whip/${encodeURIComponent(req.params.stream)}/sessions/${session.id}`;
+    withIceLinks(reply)
+      .code(201)
+      .header("location", location)
+      .header("etag", session.etag)
+      .header("content-type", SDP)
+      .send(answer);
+  });
+
+  app.patch<{ Params: SessionParams; Body: string }>("/whip/:stream/sessions/:session", async (req, reply) => {
+    const session = ingest.get(req.params.stream, req.params.session);
+    if (!contentTypeIs(req, SDPFRAG)) throw new UnsupportedMediaTypeError(req.headers["content-type"], SDPFRAG);
+    const ifMatch = req.headers["if-match"];
+    if (ifMatch !== undefined && ifMatch !== "*" && ifMatch !== session.etag) {
+      throw new PreconditionFailedError(`If-Match ${ifMatch} does not match the session's ETag ${session.etag}`);
+    }
+    const frag = parseSdpFrag(typeof req.body === "string" ? req.body : "");
+    const answer = await ingest.patch(req.params.stream, req.params.session, frag);
+    if (answer === undefined) return reply.code(204).send();
+    // ICE restart: our new credentials and candidates, as an sdpfrag (RFC 9725 §4.4.2).
+    return reply.code(200).header("content-type", SDPFRAG).header("etag", session.etag).send(toSdpFrag(answer));
+  });
+
+  app.delete<{ Params: SessionParams }>("/whip/:stream/sessions/:session", async (req, reply) => {
+    await ingest.delete(req.params.stream, req.params.session);
+    return reply.code(200).send();
+  });
+}
+
+/** Reads ufrag, pwd and candidates from a trickle-ice-sdpfrag body (RFC 8840). */
+export function parseSdpFrag(body: string): { ufrag?: string; pwd?: string; candidates: { candidate: string; sdpMid?: string }[] } {
+  let ufrag: string | undefined;
+  let pwd: string | undefined;
+  let mid: string | undefined;
+  const candidates: { candidate: string; sdpMid?: string }[] = [];
+  for (const raw of body.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.startsWith("a=ice-ufrag:")) ufrag = line.slice(12);
+    else if (line.startsWith("a=ice-pwd:")) pwd = line.slice(10);
+    else if (line.startsWith("a=mid:")) mid = line.slice(6);
+    else if (line.startsWith("a=candidate:")) candidates.push({ candidate: line.slice(2), ...(mid !== undefined ? { sdpMid: mid } : {}) });
+    else if (line.length > 0 && !line.startsWith("a=") && !line.startsWith("m=")) {
+      throw new BadRequestError(`unexpected line in sdpfrag: ${line.slice(0, 80)}`, "invalid-sdpfrag");
+    }
+  }
+  return { ...(ufrag ? { ufrag } : {}), ...(pwd ? { pwd } : {}), candidates };
+}
+
+/** The ICE parts of an answer, as an sdpfrag. */
+function toSdpFrag(sdp: string): string {
+  const keep = sdp.split(/\r?\n/).filter((l) => /^a=(ice-ufrag|ice-pwd|candidate|end-of-candidates|mid|group)/.test(l) || l.startsWith("m="));
+  return `${keep.join("\r\n")}\r\n`;
+}
+
+/** RFC 9725 §4.6 Link header values for the configured STUN/TURN servers. */
+export function iceServerLinks(urls: string[], username: string, credential: string): string[] {
+  return urls.map((url) =>
+    url.startsWith("turn")
+      ? `<${url}>; rel="ice-server"; username="${username}"; credential="${credential}"; credential-type="password"`
+      : `<${url}>; rel="ice-server"`,
+  );
+}

@@ -1,0 +1,50 @@
+import { pino } from "pino";
+import { ConfigError, loadConfig } from "./config.js";
+import { startServer } from "./server.js";
+
+/** Composition root: read config, start, and stop gracefully on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`configuration error: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = pino({ level: config.logLevel, base: { service: "ifc-ingest" } });
+  const server = await startServer(config, logger);
+  logger.info({ url: server.url, dataDir: config.dataDir }, "ImageFlowCanvas Ingest listening");
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: refusing publishers, finalizing recordings");
+    const timer = setTimeout(() => {
+      logger.error("graceful shutdown timed out (IFC_SHUTDOWN_TIMEOUT_MS)");
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    server.close().then(
+      () => {
+        clearTimeout(timer);
+        logger.info("shutdown complete");
+        logger.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

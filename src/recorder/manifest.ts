@@ -1,0 +1,76 @@
+/**
+ * The JSON manifest kept beside each recording's objects. It is rewritten (atomically) after
+ * every part, so it always describes exactly the parts that are in the store.
+ */
+
+export interface InitEntry {
+  index: number;
+  key: string;
+  codec: string;
+  width: number;
+  height: number;
+  audio?: string;
+}
+
+export interface PartEntry {
+  key: string;
+  durationMs: number;
+  bytes: number;
+  /** Starts with an IDR frame (decodable on its own). */
+  independent: boolean;
+}
+
+export interface SegmentEntry {
+  seq: number;
+  /** Index into `inits` of the init segment that decodes it (later inits decode it too). */
+  init: number;
+  /** Wall clock of the segment's first frame, epoch ms (publisher's clock via RTCP SR when sent). */
+  startMs: number;
+  /** Decode time of the first video frame, 90 kHz, from the recording's start. */
+  startDts: number;
+  durationMs: number;
+  bytes: number;
+  keyframe: boolean;
+  complete: boolean;
+  parts: PartEntry[];
+}
+
+export interface RecordingManifest {
+  version: 1;
+  stream: string;
+  recordingId: string;
+  startedAt: number;
+  endedAt: number | null;
+  tags: Record<string, string>;
+  inits: InitEntry[];
+  segments: SegmentEntry[];
+}
+
+export const MANIFEST_NAME = "manifest.json";
+
+export function recordingPrefix(stream: string, recordingId: string): string {
+  return `${stream}/${recordingId}/`;
+}
+
+export function manifestKey(stream: string, recordingId: string): string {
+  return `${recordingPrefix(stream, recordingId)}${MANIFEST_NAME}`;
+}
+
+export function initKey(stream: string, recordingId: string, index: number): string {
+  return `${recordingPrefix(stream, recordingId)}init-${index}.mp4`;
+}
+
+export function partKey(stream: string, recordingId: string, seq: number, part: number): string {
+  return `${recordingPrefix(stream, recordingId)}${String(seq).padStart(6, "0")}-${String(part).padStart(2, "0")}.m4s`;
+}
+
+/** Time-sortable and unique: 20261123T052400123Z-3f9a. */
+export function newRecordingId(nowMs: number, random: string): string {
+  return `${new Date(nowMs).toISOString().replace(/[-:]/g, "").replace(".", "")}-${random}`;
+}
+
+export function parseManifest(buf: Buffer): RecordingManifest {
+  const m = JSON.parse(buf.toString("utf8")) as RecordingManifest;
+  if (m.version !== 1 || !Array.isArray(m.segments) || !Array.isArray(m.inits)) throw new Error("not a recording manifest");
+  return m;
+}

@@ -1,0 +1,133 @@
+import { PassThrough, type Readable } from "node:stream";
+import type { ObjectStore } from "../ports/object-store.js";
+import { MANIFEST_NAME, parseManifest, type RecordingManifest, type SegmentEntry } from "./manifest.js";
+
+export interface RecordingSpan {
+  stream: string;
+  recordingId: string;
+  /** ISO 8601 of `startMs`. */
+  start: string;
+  startMs: number;
+  durationMs: number;
+  bytes: number;
+  segments: number;
+  live: boolean;
+  width?: number;
+  height?: number;
+  codec?: string;
+}
+
+export interface PlaybackPlan {
+  manifest: RecordingManifest;
+  initKey: string;
+  partKeys: string[];
+  bytes: number;
+  startMs: number;
+  durationMs: number;
+}
+
+/**
+ * Reads what has been recorded: manifests from the store (cached by modification time) and,
+ * for recordings still being written, the recorder's in-memory manifest.
+ */
+export class RecordingCatalog {
+  private readonly cache = new Map<string, { modifiedMs: number; manifest: RecordingManifest }>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly liveManifest: (stream: string) => RecordingManifest | undefined,
+  ) {}
+
+  async manifests(stream?: string): Promise<RecordingManifest[]> {
+    const objects = await this.store.list(stream ? `${stream}/` : "");
+    const out: RecordingManifest[] = [];
+    for (const o of objects) {
+      if (!o.key.endsWith(`/${MANIFEST_NAME}`)) continue;
+      const cached = this.cache.get(o.key);
+      let manifest = cached && cached.modifiedMs === o.modifiedMs ? cached.manifest : undefined;
+      if (!manifest) {
+        try {
+          manifest = parseManifest(await this.store.get(o.key));
+        } catch {
+          continue; // deleted meanwhile, or not ours
+        }
+        this.cache.set(o.key, { modifiedMs: o.modifiedMs, manifest });
+      }
+      const live = this.liveManifest(manifest.stream);
+      out.push(live && live.recordingId === manifest.recordingId ? live : manifest);
+    }
+    return out.sort((a, b) => a.startedAt - b.startedAt);
+  }
+
+  /** One span per recording, clipped to the segments that overlap [fromMs, toMs]. */
+  async spans(stream: string | undefined, fromMs = -Infinity, toMs = Infinity): Promise<RecordingSpan[]> {
+    const spans: RecordingSpan[] = [];
+    for (const m of await this.manifests(stream)) {
+      const segs = m.segments.filter((s) => s.parts.length > 0 && s.startMs < toMs && s.startMs + s.durationMs > fromMs);
+      const first = segs[0];
+      const last = segs[segs.length - 1];
+      if (!first || !last) continue;
+      const init = m.inits[last.init];
+      spans.push({
+        stream: m.stream,
+        recordingId: m.recordingId,
+        start: new Date(first.startMs).toISOString(),
+        startMs: first.startMs,
+        durationMs: Math.round(last.startMs + last.durationMs - first.startMs),
+        bytes: segs.reduce((n, s) => n + s.bytes, 0),
+        segments: segs.length,
+        live: m.endedAt === null,
+        ...(init ? { width: init.width, height: init.height, codec: init.codec } : {}),
+      });
+    }
+    return spans;
+  }
+
+  /**
+   * The objects that play [startMs, startMs+durationMs) of a stream: the newest init segment
+   * used in the span (it holds every earlier sample entry) and every part of the segments that
+   * overlap it, the first one starting at the IDR at or before `startMs`.
+   */
+  async plan(stream: string, startMs: number, durationMs: number): Promise<PlaybackPlan | undefined> {
+    const endMs = startMs + durationMs;
+    for (const m of await this.manifests(stream)) {
+      const segs: SegmentEntry[] = m.segments.filter((s) => s.parts.length > 0 && s.startMs < endMs && s.startMs + s.durationMs > startMs);
+      const first = segs[0];
+      const last = segs[segs.length - 1];
+      if (!first || !last) continue;
+      const init = m.inits[Math.max(...segs.map((s) => s.init))];
+      if (!init) continue;
+      const initInfo = await this.store.stat(init.key);
+      if (!initInfo) continue;
+      const partKeys = segs.flatMap((s) => s.parts.map((p) => p.key));
+      return {
+        manifest: m,
+        initKey: init.key,
+        partKeys,
+        bytes: initInfo.size + segs.reduce((n, s) => n + s.parts.reduce((k, p) => k + p.bytes, 0), 0),
+        startMs: first.startMs,
+        durationMs: last.startMs + last.durationMs - first.startMs,
+      };
+    }
+    return undefined;
+  }
+
+  /** Streams the planned objects one after another, without holding the span in memory. */
+  open(plan: PlaybackPlan): Readable {
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    void (async () => {
+      try {
+        for (const key of [plan.initKey, ...plan.partKeys]) {
+          const src = await this.store.getStream(key);
+          for await (const chunk of src) {
+            if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
+          }
+        }
+        out.end();
+      } catch (err) {
+        out.destroy(err as Error);
+      }
+    })();
+    return out;
+  }
+}

@@ -1,0 +1,278 @@
+import { buildInitSegment, buildMediaFragment } from "../media/fmp4/index.js";
+import { nalType, NAL_TYPE, toAvcc } from "../media/h264-nal.js";
+import { parseH264Sps } from "../media/h264-sps.js";
+import type { AudioFrame, H264SpsInfo, VideoAccessUnit } from "../media/types.js";
+import { OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ } from "../media/types.js";
+
+export interface SegmenterOptions {
+  segmentDurationMs: number;
+  partDurationMs: number;
+  keyframeRequestLeadMs: number;
+  maxSegmentDurationMs: number;
+  audio?: { channels: number };
+}
+
+export interface InitOutput {
+  index: number;
+  data: Uint8Array;
+  sps: H264SpsInfo;
+}
+
+export interface PartOutput {
+  seq: number;
+  part: number;
+  data: Uint8Array;
+  durationMs: number;
+  independent: boolean;
+  /** Set on the first part of a segment. */
+  segmentStart?: { startMs: number; startDts: number; init: number };
+}
+
+export interface SegmentClosed {
+  seq: number;
+  durationMs: number;
+}
+
+export interface SegmenterSink {
+  init(out: InitOutput): void;
+  part(out: PartOutput): void;
+  segmentClosed(out: SegmentClosed): void;
+  requestKeyframe(reason: string): void;
+}
+
+interface Sample {
+  data: Uint8Array;
+  dts: number;
+  duration: number;
+  isSync: boolean;
+}
+
+const VIDEO_TRACK = 1;
+const AUDIO_TRACK = 2;
+/** Opus frames are 20 ms unless told otherwise (a stream's last frame has no successor). */
+const OPUS_DEFAULT_TICKS = 960;
+/** RTP time jumps beyond this are discontinuities (publisher restart), not long frames. */
+const MAX_VIDEO_GAP_TICKS = 5 * VIDEO_CLOCK_HZ;
+
+/**
+ * Turns a live stream's frames into fMP4: an init segment per distinct SPS, segments that start
+ * only at IDR frames, each cut into parts of about `partDurationMs` (the parts need not start at
+ * an IDR). Decode times come from RTP time, continuous across parts, segments and init changes.
+ * Pure: no I/O, output goes to the sink synchronously.
+ */
+export class Segmenter {
+  private inits: { sps: Uint8Array; pps: Uint8Array; info: H264SpsInfo }[] = [];
+  private startWallMs: number | undefined;
+  private waitingForKeyframe = true;
+  // Video timeline: dts = rtpTime + videoOffset.
+  private videoOffset = 0;
+  private lastVideoDts = -1;
+  private lastVideoDuration = 3000;
+  private pendingVideo: Sample | undefined;
+  // Audio timeline: dts = rtpTime + audioOffset, fixed at the first accepted frame.
+  private audioOffset: number | undefined;
+  private pendingAudio: Sample | undefined;
+  private partVideo: Sample[] = [];
+  private partAudio: Sample[] = [];
+  private seq = -1;
+  private part = 0;
+  private segStartDts = 0;
+  private partStartDts = 0;
+  private segKeyframeRequested = false;
+  private lastRequestDts = 0;
+  private fragmentNumber = 1;
+  private pendingSegmentStart: PartOutput["segmentStart"];
+
+  constructor(
+    private readonly opts: SegmenterOptions,
+    private readonly sink: SegmenterSink,
+  ) {}
+
+  get recordingStartMs(): number | undefined {
+    return this.startWallMs;
+  }
+
+  /** `droppedBefore`: frames lost just before this one (reader queue overflow or upstream loss). */
+  video(au: VideoAccessUnit, droppedBefore = 0): void {
+    if (droppedBefore > 0 && this.inits.length > 0) this.waitingForKeyframe = true;
+    if (this.waitingForKeyframe) {
+      if (!au.isKeyframe || !au.sps || !au.pps) {
+        this.sink.requestKeyframe(this.inits.length === 0 ? "recording start" : "recording resync after loss");
+        return;
+      }
+      this.waitingForKeyframe = false;
+    }
+    const initChanged = au.isKeyframe && au.sps && au.pps && !this.sameInit(au.sps, au.pps);
+
+    if (this.startWallMs === undefined) {
+      this.startWallMs = au.wallClockMs;
+      this.videoOffset = -au.rtpTime;
+    }
+    let dts = au.rtpTime + this.videoOffset;
+    if (this.lastVideoDts >= 0) {
+      const delta = dts - this.lastVideoDts;
+      if (delta <= 0 || delta > MAX_VIDEO_GAP_TICKS) {
+        // Discontinuity: keep the timeline continuous with one nominal frame step.
+        this.videoOffset += this.lastVideoDuration - delta;
+        dts = this.lastVideoDts + this.lastVideoDuration;
+      }
+    }
+    this.flushPendingVideo(dts);
+
+    const segElapsedMs = ((dts - this.segStartDts) * 1000) / VIDEO_CLOCK_HZ;
+    const dueMs = this.opts.segmentDurationMs - this.opts.keyframeRequestLeadMs;
+    if (initChanged) {
+      this.closeSegment(dts);
+      this.addInit(au);
+      this.openSegment(dts, au.wallClockMs);
+    } else if (this.seq < 0) {
+      this.openSegment(dts, au.wallClockMs);
+    } else if (au.isKeyframe && segElapsedMs >= dueMs) {
+      this.closeSegment(dts);
+      this.openSegment(dts, au.wallClockMs);
+    } else {
+      if (segElapsedMs >= dueMs) this.maybeRequestKeyframe(dts);
+      if (((dts - this.partStartDts) * 1000) / VIDEO_CLOCK_HZ >= this.opts.partDurationMs) this.closePart(dts);
+    }
+    this.pendingVideo = { data: toAvcc(stripParameterSets(au.nalus)), dts, duration: 0, isSync: au.isKeyframe };
+    this.lastVideoDts = dts;
+  }
+
+  audio(frame: AudioFrame): void {
+    if (this.startWallMs === undefined || this.seq < 0 || !this.opts.audio) return;
+    if (this.audioOffset === undefined) {
+      const startTicks = Math.round(((frame.wallClockMs - this.startWallMs) * OPUS_CLOCK_HZ) / 1000);
+      this.audioOffset = Math.max(0, startTicks) - frame.rtpTime;
+    }
+    const dts = frame.rtpTime + this.audioOffset;
+    const pending = this.pendingAudio;
+    if (pending) {
+      if (dts <= pending.dts) return; // late or duplicate frame: the timeline only moves forward
+      const d = dts - pending.dts;
+      pending.duration = d > OPUS_CLOCK_HZ ? OPUS_DEFAULT_TICKS : d;
+      this.partAudio.push(pending);
+    }
+    this.pendingAudio = { data: frame.data, dts, duration: 0, isSync: true };
+  }
+
+  /** End of stream: everything received goes out, the open segment is closed. */
+  finish(): void {
+    if (this.seq < 0) return;
+    if (this.pendingVideo) {
+      const end = this.pendingVideo.dts + this.lastVideoDuration;
+      this.flushPendingVideo(end);
+      if (this.pendingAudio) {
+        this.pendingAudio.duration = OPUS_DEFAULT_TICKS;
+        this.partAudio.push(this.pendingAudio);
+        this.pendingAudio = undefined;
+      }
+      this.closeSegment(end);
+    }
+  }
+
+  private sameInit(sps: Uint8Array, pps: Uint8Array): boolean {
+    const current = this.inits[this.inits.length - 1];
+    return current !== undefined && Buffer.compare(current.sps, sps) === 0 && Buffer.compare(current.pps, pps) === 0;
+  }
+
+  private addInit(au: VideoAccessUnit): void {
+    const sps = au.sps as Uint8Array;
+    const pps = au.pps as Uint8Array;
+    const info = parseH264Sps(sps);
+    this.inits.push({ sps, pps, info });
+    // Every init carries the sample entries of all earlier ones, so the newest init decodes
+    // every fragment of the recording (fragments name their entry by index).
+    const data = buildInitSegment({
+      video: {
+        trackId: VIDEO_TRACK,
+        timescale: VIDEO_CLOCK_HZ,
+        entries: this.inits.map((i) => ({ sps: [i.sps], pps: [i.pps], width: i.info.width, height: i.info.height })),
+      },
+      ...(this.opts.audio
+        ? { audio: { trackId: AUDIO_TRACK, timescale: OPUS_CLOCK_HZ, codec: "opus" as const, channels: this.opts.audio.channels, sampleRate: OPUS_CLOCK_HZ, preSkip: 312 } }
+        : {}),
+    });
+    this.sink.init({ index: this.inits.length - 1, data, sps: info });
+  }
+
+  private flushPendingVideo(nextDts: number): void {
+    const p = this.pendingVideo;
+    if (!p) return;
+    p.duration = nextDts - p.dts;
+    if (p.duration > 0) this.lastVideoDuration = p.duration;
+    else p.duration = this.lastVideoDuration;
+    this.partVideo.push(p);
+    this.pendingVideo = undefined;
+  }
+
+  private openSegment(dts: number, wallMs: number): void {
+    if (this.inits.length === 0) {
+      // First keyframe: the recording starts here. (addInit needs the unit's SPS; `video` passes it.)
+      throw new Error("openSegment before init");
+    }
+    this.seq++;
+    this.part = 0;
+    this.segStartDts = dts;
+    this.partStartDts = dts;
+    this.segKeyframeRequested = false;
+    this.pendingSegmentStart = { startMs: wallMs, startDts: dts, init: this.inits.length - 1 };
+  }
+
+  private maybeRequestKeyframe(dts: number): void {
+    // Ask once when the segment is due, then again each second the IDR is still missing.
+    if (!this.segKeyframeRequested || dts - this.lastRequestDts >= VIDEO_CLOCK_HZ) {
+      this.segKeyframeRequested = true;
+      this.lastRequestDts = dts;
+      this.sink.requestKeyframe("segment due");
+    }
+  }
+
+  private closePart(endDts: number): void {
+    if (this.partVideo.length === 0 && this.partAudio.length === 0) return;
+    const tracks = [];
+    if (this.partVideo.length > 0) {
+      tracks.push({
+        trackId: VIDEO_TRACK,
+        baseMediaDecodeTime: (this.partVideo[0] as Sample).dts,
+        sampleDescriptionIndex: (this.pendingSegmentStart?.init ?? this.inits.length - 1) + 1,
+        samples: this.partVideo.map((s) => ({ data: s.data, duration: s.duration, isSync: s.isSync })),
+      });
+    }
+    if (this.partAudio.length > 0) {
+      tracks.push({
+        trackId: AUDIO_TRACK,
+        baseMediaDecodeTime: (this.partAudio[0] as Sample).dts,
+        samples: this.partAudio.map((s) => ({ data: s.data, duration: s.duration, isSync: true })),
+      });
+    }
+    const data = buildMediaFragment({ sequenceNumber: this.fragmentNumber++, tracks });
+    const independent = this.partVideo[0]?.isSync ?? false;
+    const out: PartOutput = {
+      seq: this.seq,
+      part: this.part,
+      data,
+      durationMs: ((endDts - this.partStartDts) * 1000) / VIDEO_CLOCK_HZ,
+      independent,
+      ...(this.part === 0 && this.pendingSegmentStart ? { segmentStart: this.pendingSegmentStart } : {}),
+    };
+    this.partVideo = [];
+    this.partAudio = [];
+    this.part++;
+    this.partStartDts = endDts;
+    this.sink.part(out);
+  }
+
+  private closeSegment(endDts: number): void {
+    if (this.seq < 0) return;
+    this.closePart(endDts);
+    this.sink.segmentClosed({ seq: this.seq, durationMs: ((endDts - this.segStartDts) * 1000) / VIDEO_CLOCK_HZ });
+  }
+}
+
+function stripParameterSets(nalus: Uint8Array[]): Uint8Array[] {
+  // SPS/PPS live in the init segment's avcC; AUDs carry nothing an MP4 reader needs.
+  return nalus.filter((n) => {
+    const t = nalType(n);
+    return t !== NAL_TYPE.SPS && t !== NAL_TYPE.PPS && t !== NAL_TYPE.AUD;
+  });
+}

@@ -1,0 +1,84 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { FsObjectStore } from "./adapters/storage/fs-object-store.js";
+import type { Config } from "./config.js";
+import { createApp } from "./control/app.js";
+import { restRoutes } from "./control/rest-routes.js";
+import { StreamRegistry } from "./core/stream-registry.js";
+import { WhipIngest } from "./ingest/whip-ingest.js";
+import { iceServerLinks, whipRoutes } from "./ingest/whip-routes.js";
+import { peerOptionsFrom } from "./ingest/werift-peer.js";
+import type { ObjectStore } from "./ports/object-store.js";
+import { RecordingCatalog } from "./recorder/recording-catalog.js";
+import { Recorder } from "./recorder/recorder.js";
+
+const execFileAsync = promisify(execFile);
+
+export interface Server {
+  app: FastifyInstance;
+  registry: StreamRegistry;
+  ingest: WhipIngest;
+  recorder: Recorder;
+  catalog: RecordingCatalog;
+  store: ObjectStore;
+  /** Base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** Graceful stop: refuse new publishers, end sessions, write out every open recording. */
+  close(): Promise<void>;
+}
+
+/** The composition root's work, callable from main and from tests. */
+export async function startServer(config: Config, logger: Logger): Promise<Server> {
+  const store = new FsObjectStore(config.dataDir);
+  await store.init();
+
+  const registry = new StreamRegistry({ maxStreams: config.maxPublishers, readerQueueFrames: config.readerQueueFrames });
+  const recorder = new Recorder(registry, store, {
+    recordByDefault: config.recordByDefault,
+    segmentDurationMs: config.segmentDurationMs,
+    partDurationMs: config.partDurationMs,
+    keyframeRequestLeadMs: config.keyframeRequestLeadMs,
+    maxSegmentDurationMs: config.maxSegmentDurationMs,
+  }, logger.child({ component: "recorder" }));
+  const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream));
+  const ingest = new WhipIngest(registry, {
+    peer: peerOptionsFrom(config),
+    connectTimeoutMs: config.whipConnectTimeoutMs,
+    rtpSilenceTimeoutMs: config.rtpSilenceTimeoutMs,
+    pliMinIntervalMs: config.pliMinIntervalMs,
+    rembBitrateBps: config.rembBitrateBps,
+    reorderWindowPackets: config.reorderWindowPackets,
+  }, logger.child({ component: "whip" }));
+
+  const app = createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigin: config.corsOrigin });
+  await app.register(whipRoutes, { ingest, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
+  await app.register(restRoutes, {
+    registry,
+    catalog,
+    recorder,
+    playMaxDurationMs: config.playMaxDurationMs,
+    readinessChecks: {
+      store: () => store.checkWritable(),
+      ffmpeg: async () => {
+        await execFileAsync(config.ffmpegPath, ["-version"], { timeout: 5000 });
+      },
+    },
+  });
+  await app.listen({ host: config.httpHost, port: config.httpPort });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.httpPort;
+  const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
+
+  let closing: Promise<void> | undefined;
+  return {
+    app, registry, ingest, recorder, catalog, store,
+    url: `http://${host}:${port}`,
+    close: () => (closing ??= (async () => {
+      await ingest.shutdown();
+      await recorder.flush();
+      await app.close();
+    })()),
+  };
+}
