@@ -18,6 +18,10 @@ export interface H264SpsInfo {
   fps?: number;
   /** RFC 6381 codec string, e.g. "avc1.42e01f". */
   codecString: string;
+  /** Present for the high profiles, which signal them (others are 4:2:0, 8 bit). */
+  chromaFormatIdc?: number;
+  bitDepthLuma?: number;
+  bitDepthChroma?: number;
 }
 
 /** One H.264 access unit (one coded picture) reassembled from RTP. */

@@ -1,6 +1,6 @@
 /**
- * The JSON manifest kept beside each recording's objects. It is rewritten (atomically) after
- * every part, so it always describes exactly the parts that are in the store.
+ * The JSON manifest kept beside each recording's objects, rewritten (atomically) at each init
+ * and each closed segment. It never names an object that is not in the store.
  */
 
 export interface InitEntry {
@@ -22,7 +22,7 @@ export interface PartEntry {
 
 export interface SegmentEntry {
   seq: number;
-  /** Index into `inits` of the init segment that decodes it (later inits decode it too). */
+  /** Index into `inits` of the init segment written for its SPS (IDR samples also carry SPS/PPS in-band). */
   init: number;
   /** Wall clock of the segment's first frame, epoch ms (publisher's clock via RTCP SR when sent). */
   startMs: number;

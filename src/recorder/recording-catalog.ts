@@ -84,9 +84,10 @@ export class RecordingCatalog {
   }
 
   /**
-   * The objects that play [startMs, startMs+durationMs) of a stream: the newest init segment
-   * used in the span (it holds every earlier sample entry) and every part of the segments that
-   * overlap it, the first one starting at the IDR at or before `startMs`.
+   * The objects that play [startMs, startMs+durationMs) of a stream: the init segment of the
+   * span's first segment and every part of the segments that overlap it, the first one starting
+   * at the IDR at or before `startMs`. A resolution change inside the span is carried by the
+   * SPS/PPS stored in-band with every IDR sample.
    */
   async plan(stream: string, startMs: number, durationMs: number): Promise<PlaybackPlan | undefined> {
     const endMs = startMs + durationMs;
@@ -95,7 +96,7 @@ export class RecordingCatalog {
       const first = segs[0];
       const last = segs[segs.length - 1];
       if (!first || !last) continue;
-      const init = m.inits[Math.max(...segs.map((s) => s.init))];
+      const init = m.inits[first.init];
       if (!init) continue;
       const initInfo = await this.store.stat(init.key);
       if (!initInfo) continue;

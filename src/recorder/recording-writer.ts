@@ -5,8 +5,10 @@ import type { InitOutput, PartOutput, SegmentClosed } from "./segmenter.js";
 
 /**
  * Writes one recording to the object store, in order, off the media path: the segmenter hands
- * over bytes synchronously, this queue puts them one after another and rewrites the manifest
- * after each part, so the manifest never names an object that is not there.
+ * over bytes synchronously, this queue puts them one after another. The manifest is rewritten
+ * after each init and each closed segment (not each part: its size grows with the recording),
+ * and only after the objects it names are stored, so it never names a missing object. Parts of
+ * the open segment are in the store at once; after a crash they are found by listing.
  */
 export class RecordingWriter {
   readonly manifest: RecordingManifest;
@@ -27,7 +29,7 @@ export class RecordingWriter {
 
   init(out: InitOutput): void {
     const key = initKey(this.manifest.stream, this.manifest.recordingId, out.index);
-    this.enqueue(key, out.data, "video/mp4", () => {
+    this.enqueue(key, out.data, "video/mp4", true, () => {
       this.manifest.inits.push({
         index: out.index,
         key,
@@ -40,7 +42,7 @@ export class RecordingWriter {
 
   part(out: PartOutput): void {
     const key = partKey(this.manifest.stream, this.manifest.recordingId, out.seq, out.part);
-    this.enqueue(key, out.data, "video/iso.segment", () => {
+    this.enqueue(key, out.data, "video/iso.segment", false, () => {
       let seg = this.manifest.segments[this.manifest.segments.length - 1];
       if (out.segmentStart) {
         seg = {
@@ -64,11 +66,17 @@ export class RecordingWriter {
   }
 
   segmentClosed(out: SegmentClosed): void {
-    this.chain = this.chain.then(() => {
+    this.chain = this.chain.then(async () => {
       const seg = this.manifest.segments.find((s) => s.seq === out.seq);
       if (seg) {
         seg.durationMs = round3(out.durationMs);
         seg.complete = true;
+      }
+      try {
+        await this.writeManifest();
+      } catch (err) {
+        this.failures++;
+        this.log.error({ err }, "manifest write failed");
       }
     });
   }
@@ -86,14 +94,14 @@ export class RecordingWriter {
     return { queuedBytes: this.queuedBytes, bytesWritten: this.bytesWritten, failures: this.failures };
   }
 
-  private enqueue(key: string, data: Uint8Array, contentType: string, thenRecord: () => void): void {
+  private enqueue(key: string, data: Uint8Array, contentType: string, writeManifest: boolean, thenRecord: () => void): void {
     this.queuedBytes += data.length;
     this.chain = this.chain.then(async () => {
       try {
         await this.store.put(key, data, contentType);
         this.bytesWritten += data.length;
         thenRecord();
-        await this.writeManifest();
+        if (writeManifest) await this.writeManifest();
       } catch (err) {
         // Issue #4 adds the retrying spool; until then a failed write is logged and counted.
         this.failures++;

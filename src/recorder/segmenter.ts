@@ -134,7 +134,7 @@ export class Segmenter {
       if (segElapsedMs >= dueMs) this.maybeRequestKeyframe(dts);
       if (((dts - this.partStartDts) * 1000) / VIDEO_CLOCK_HZ >= this.opts.partDurationMs) this.closePart(dts);
     }
-    this.pendingVideo = { data: toAvcc(stripParameterSets(au.nalus)), dts, duration: 0, isSync: au.isKeyframe };
+    this.pendingVideo = { data: toAvcc(sampleNalus(au)), dts, duration: 0, isSync: au.isKeyframe };
     this.lastVideoDts = dts;
   }
 
@@ -180,13 +180,11 @@ export class Segmenter {
     const pps = au.pps as Uint8Array;
     const info = parseH264Sps(sps);
     this.inits.push({ sps, pps, info });
-    // Every init carries the sample entries of all earlier ones, so the newest init decodes
-    // every fragment of the recording (fragments name their entry by index).
     const data = buildInitSegment({
       video: {
         trackId: VIDEO_TRACK,
         timescale: VIDEO_CLOCK_HZ,
-        entries: this.inits.map((i) => ({ sps: [i.sps], pps: [i.pps], width: i.info.width, height: i.info.height })),
+        entries: [{ sps: [sps], pps: [pps], width: info.width, height: info.height }],
       },
       ...(this.opts.audio
         ? { audio: { trackId: AUDIO_TRACK, timescale: OPUS_CLOCK_HZ, codec: "opus" as const, channels: this.opts.audio.channels, sampleRate: OPUS_CLOCK_HZ, preSkip: 312 } }
@@ -234,7 +232,6 @@ export class Segmenter {
       tracks.push({
         trackId: VIDEO_TRACK,
         baseMediaDecodeTime: (this.partVideo[0] as Sample).dts,
-        sampleDescriptionIndex: (this.pendingSegmentStart?.init ?? this.inits.length - 1) + 1,
         samples: this.partVideo.map((s) => ({ data: s.data, duration: s.duration, isSync: s.isSync })),
       });
     }
@@ -269,10 +266,18 @@ export class Segmenter {
   }
 }
 
-function stripParameterSets(nalus: Uint8Array[]): Uint8Array[] {
-  // SPS/PPS live in the init segment's avcC; AUDs carry nothing an MP4 reader needs.
-  return nalus.filter((n) => {
+/**
+ * The NAL units stored for a unit. Every IDR sample starts with the stream's current SPS and
+ * PPS even though the init's avcC has them too: a decoder reading across a resolution change
+ * (playback of a span, a player that keeps the first init) then switches on the in-band
+ * parameter sets. A second stsd entry would be the textbook way, but ffmpeg 5.1 does not apply
+ * it mid-stream (measured: corrupt frames at the switch). AUDs carry nothing an MP4 reader needs.
+ */
+function sampleNalus(au: VideoAccessUnit): Uint8Array[] {
+  const out: Uint8Array[] = au.isKeyframe && au.sps && au.pps ? [au.sps, au.pps] : [];
+  for (const n of au.nalus) {
     const t = nalType(n);
-    return t !== NAL_TYPE.SPS && t !== NAL_TYPE.PPS && t !== NAL_TYPE.AUD;
-  });
+    if (t !== NAL_TYPE.SPS && t !== NAL_TYPE.PPS && t !== NAL_TYPE.AUD) out.push(n);
+  }
+  return out;
 }

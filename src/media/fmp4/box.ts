@@ -1,0 +1,45 @@
+/** Tiny ISO BMFF box builders for the init segment (written once per stream: clarity over speed). */
+
+export function u8(v: number): Uint8Array {
+  return Uint8Array.of(v & 0xff);
+}
+
+export function u16(v: number): Uint8Array {
+  return Uint8Array.of((v >>> 8) & 0xff, v & 0xff);
+}
+
+export function u32(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v >>> 0);
+  return b;
+}
+
+export function zeros(n: number): Uint8Array {
+  return new Uint8Array(n);
+}
+
+export function fourcc(s: string): Uint8Array {
+  if (s.length !== 4) throw new Error(`fourcc must have 4 characters: "${s}"`);
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+export function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export function box(type: string, ...payload: Uint8Array[]): Uint8Array {
+  const body = concat(payload);
+  return concat([u32(body.length + 8), fourcc(type), body]);
+}
+
+export function fullBox(type: string, version: number, flags: number, ...payload: Uint8Array[]): Uint8Array {
+  return box(type, u32(((version & 0xff) << 24) | (flags & 0xffffff)), ...payload);
+}

@@ -1,0 +1,40 @@
+import { rm } from "node:fs/promises";
+import { afterAll, describe, expect, it } from "vitest";
+import { publishTestStream } from "../helpers/publish-test-stream.js";
+import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
+import { spawnServer, type ServerProcess } from "../support/server-harness.js";
+
+let proc: ServerProcess | undefined;
+afterAll(async () => {
+  if (proc && proc.child.exitCode === null) proc.child.kill("SIGKILL");
+  if (proc) await rm(proc.dataDir, { recursive: true, force: true });
+});
+
+describe("graceful shutdown", () => {
+  it("SIGTERM during publishing: exits 0, the last part is on disk and everything received decodes", async () => {
+    proc = await spawnServer({});
+    const pub = await publishTestStream(`${proc.url}/whip/cam1`, { width: 640, height: 360, fps: 30, gopSeconds: 1, durationSeconds: 30, audio: true });
+    await new Promise((r) => setTimeout(r, 5500)); // mid-part, mid-segment
+    const sentBefore = pub.stats.videoFrames;
+    proc.child.kill("SIGTERM");
+    const code = await proc.exited;
+    const sentAfter = pub.stats.videoFrames;
+    await pub.stop().catch(() => undefined); // the server is gone: DELETE cannot succeed
+    expect(code).toBe(0);
+    expect(proc.output()).toMatch(/shutdown complete/);
+
+    const [m] = await readManifests(proc.dataDir, "cam1");
+    expect(m).toBeDefined();
+    expect(m!.endedAt).not.toBeNull();
+    const last = m!.segments[m!.segments.length - 1]!;
+    expect(last.parts.length).toBeGreaterThan(0);
+    const lastFrames = await probeVideoFrames(await assemble(proc.dataDir, m!, [last]));
+    expect(lastFrames[0]?.keyFrame).toBe(true);
+    const file = await assemble(proc.dataDir, m!);
+    const frames = await probeVideoFrames(file);
+    // everything that reached the server before it stopped accepting media is there
+    expect(frames.length).toBeGreaterThanOrEqual(sentBefore - 5);
+    expect(frames.length).toBeLessThanOrEqual(sentAfter);
+    expect(await decodeErrors(file)).toBe("");
+  });
+});

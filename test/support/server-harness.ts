@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { loadConfig, type Config } from "../../src/config.js";
+import { startServer, type Server } from "../../src/server.js";
+
+export interface TestServer {
+  server: Server;
+  url: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** The real server, in this process, on an ephemeral port with its own data directory. */
+export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "ifc-data-"));
+  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "warn", ...overrides });
+  const logger = pino({ level: process.env.IFC_TEST_LOG_LEVEL ?? config.logLevel });
+  const server = await startServer(config, logger);
+  return {
+    server,
+    url: server.url,
+    dataDir,
+    stop: async () => {
+      await server.close();
+      if (!process.env.IFC_TEST_KEEP_DATA) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  dataDir: string;
+  /** Everything the process wrote to stdout (pino JSON lines). */
+  output(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** The real server as its own process (`src/main.ts`), for signal and crash tests. */
+export async function spawnServer(env: Record<string, string>, dataDir?: string): Promise<ServerProcess> {
+  const dir = dataDir ?? (await mkdtemp(path.join(tmpdir(), "ifc-data-")));
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: path.resolve(import.meta.dirname, "../.."),
+    env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_DATA_DIR: dir, IFC_LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}\n${err}`)), 30_000);
+    const check = (): void => {
+      const m = /"url":"(http:\/\/[^"]+)".*"msg":"ImageFlowCanvas Ingest listening"/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${out}\n${err}`));
+    });
+  });
+  return { child, url, dataDir: dir, output: () => out + err, exited };
+}
