@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { ProblemError, problemType } from "../errors.js";
 
@@ -20,7 +20,8 @@ export function createApp(opts: AppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit,
-    disableRequestLogging: true,
+    // Per-request access logs are off (WHIP PATCHes and playlist polls would flood them).
+    logController: new LogController({ disableRequestLogging: true }),
     // Offers and trickle fragments are small; answering slowly clients must not pin sockets.
     requestTimeout: 30_000,
   });

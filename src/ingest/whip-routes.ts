@@ -32,8 +32,16 @@ export async function whipRoutes(app: FastifyInstance, opts: WhipRoutesOptions):
       .send();
   });
 
-  app.post<{ Params: StreamParams; Body: string }>("/whip/:stream", async (req, reply) => {
+  // Content types are checked in onRequest, before any body parser (JSON's would answer 400).
+  const requireSdp = async (req: FastifyRequest): Promise<void> => {
     if (!contentTypeIs(req, SDP)) throw new UnsupportedMediaTypeError(req.headers["content-type"], SDP);
+  };
+  const requireSessionAndSdpFrag = async (req: FastifyRequest<{ Params: SessionParams }>): Promise<void> => {
+    ingest.get(req.params.stream, req.params.session);
+    if (!contentTypeIs(req, SDPFRAG)) throw new UnsupportedMediaTypeError(req.headers["content-type"], SDPFRAG);
+  };
+
+  app.post<{ Params: StreamParams; Body: string }>("/whip/:stream", { onRequest: requireSdp }, async (req, reply) => {
     if (typeof req.body !== "string" || req.body.length === 0) throw new BadRequestError("empty offer", "invalid-sdp");
     const { session, answer } = await ingest.publish(req.params.stream, req.body);
     const location = `/whip/${encodeURIComponent(req.params.stream)}/sessions/${session.id}`;
@@ -45,9 +53,8 @@ export async function whipRoutes(app: FastifyInstance, opts: WhipRoutesOptions):
       .send(answer);
   });
 
-  app.patch<{ Params: SessionParams; Body: string }>("/whip/:stream/sessions/:session", async (req, reply) => {
+  app.patch<{ Params: SessionParams; Body: string }>("/whip/:stream/sessions/:session", { onRequest: requireSessionAndSdpFrag }, async (req, reply) => {
     const session = ingest.get(req.params.stream, req.params.session);
-    if (!contentTypeIs(req, SDPFRAG)) throw new UnsupportedMediaTypeError(req.headers["content-type"], SDPFRAG);
     const ifMatch = req.headers["if-match"];
     if (ifMatch !== undefined && ifMatch !== "*" && ifMatch !== session.etag) {
       throw new PreconditionFailedError(`If-Match ${ifMatch} does not match the session's ETag ${session.etag}`);

@@ -270,7 +270,7 @@ export class WhipSession {
     this.state = "ended";
     for (const t of this.timers) clearTimeout(t);
     this.keyframes.stop();
-    this.log.info({ reason, packets: this.video.packetsReceived, lost: this.video.packetsLost }, "publisher session ended");
+    this.log.info({ reason, packets: this.video.packetsReceived, lost: this.video.packetsLost, frames: this.video.unitsEmitted }, "publisher session ended");
     if (this.stream) this.registry.release(this.stream);
     const pc = this.pc;
     this.pc = undefined;

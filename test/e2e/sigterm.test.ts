@@ -32,7 +32,10 @@ describe("graceful shutdown", () => {
     expect(lastFrames[0]?.keyFrame).toBe(true);
     const file = await assemble(proc.dataDir, m!);
     const frames = await probeVideoFrames(file);
-    // everything that reached the server before it stopped accepting media is there
+    // every frame the server had received when it shut the session is in the recording
+    const ended = /"frames":(\d+)[^\n]*"msg":"publisher session ended"/.exec(proc.output());
+    expect(ended).not.toBeNull();
+    expect(frames.length).toBe(Number(ended?.[1]));
     expect(frames.length).toBeGreaterThanOrEqual(sentBefore - 5);
     expect(frames.length).toBeLessThanOrEqual(sentAfter);
     expect(await decodeErrors(file)).toBe("");
