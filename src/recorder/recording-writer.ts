@@ -85,7 +85,8 @@ export class RecordingWriter {
   async close(endedAt: number): Promise<void> {
     this.chain = this.chain.then(async () => {
       this.manifest.endedAt = endedAt;
-      await this.writeManifest();
+      // A session that never delivered a keyframe recorded nothing: leave no empty recording.
+      if (this.manifest.inits.length > 0) await this.writeManifest();
     });
     await this.chain;
   }
