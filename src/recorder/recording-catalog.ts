@@ -73,7 +73,8 @@ export class RecordingCatalog {
         recordingId: m.recordingId,
         start: new Date(first.startMs).toISOString(),
         startMs: first.startMs,
-        durationMs: Math.round(last.startMs + last.durationMs - first.startMs),
+        // Media time, as playback will yield it (wall-clock starts can drift from it slightly).
+        durationMs: Math.round(segs.reduce((n, s) => n + s.durationMs, 0)),
         bytes: segs.reduce((n, s) => n + s.bytes, 0),
         segments: segs.length,
         live: m.endedAt === null,
@@ -107,7 +108,7 @@ export class RecordingCatalog {
         partKeys,
         bytes: initInfo.size + segs.reduce((n, s) => n + s.parts.reduce((k, p) => k + p.bytes, 0), 0),
         startMs: first.startMs,
-        durationMs: last.startMs + last.durationMs - first.startMs,
+        durationMs: segs.reduce((n, s) => n + s.durationMs, 0),
       };
     }
     return undefined;

@@ -11,6 +11,8 @@ export interface RtpSourceOptions {
   audio: boolean;
   /** x264 profile (default high). */
   profile?: string;
+  /** A file or URL to publish (looped) instead of the test pattern; its audio is used when present. */
+  input?: string;
 }
 
 export interface SentStats {
@@ -75,15 +77,19 @@ export async function startRtpSource(video: MediaStreamTrack, audio: MediaStream
     stats.audioPackets++;
   });
   const gop = Math.round(o.fps * o.gopSeconds);
+  const inputs = o.input
+    ? ["-re", "-stream_loop", "-1", "-i", o.input]
+    : ["-re", "-f", "lavfi", "-i", `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`, ...(as ? ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"] : [])];
+  const audioMap = o.input ? "0:a:0?" : "1:a";
   const args = [
-    "-nostdin", "-v", "error", "-re",
-    "-f", "lavfi", "-i", `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`,
-    ...(as ? ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"] : []),
-    "-t", String(o.durationSeconds), "-map", "0:v",
+    "-nostdin", "-v", "error",
+    ...inputs,
+    "-t", String(o.durationSeconds), "-map", "0:v:0",
+    ...(o.input ? ["-vf", `scale=${o.width}:${o.height}`, "-r", String(o.fps)] : []),
     "-c:v", "libx264", "-profile:v", o.profile ?? "high", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
     "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
     "-f", "rtp", "-payload_type", "102", `rtp://127.0.0.1:${vs.address().port}?pkt_size=1200`,
-    ...(as ? ["-t", String(o.durationSeconds), "-map", "1:a", "-c:a", "libopus", "-b:a", "48k", "-f", "rtp", "-payload_type", "111", `rtp://127.0.0.1:${as.address().port}?pkt_size=1200`] : []),
+    ...(as ? ["-t", String(o.durationSeconds), "-map", audioMap, "-ac", "2", "-ar", "48000", "-c:a", "libopus", "-b:a", "48k", "-f", "rtp", "-payload_type", "111", `rtp://127.0.0.1:${as.address().port}?pkt_size=1200`] : []),
   ];
   const ff: ChildProcess = spawn("ffmpeg", args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
