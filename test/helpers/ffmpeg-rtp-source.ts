@@ -11,6 +11,8 @@ export interface RtpSourceOptions {
   audio: boolean;
   /** x264 profile (default high). */
   profile?: string;
+  /** x264 preset (default veryfast). */
+  preset?: string;
   /** A file or URL to publish (looped) instead of the test pattern; its audio is used when present. */
   input?: string;
 }
@@ -86,7 +88,7 @@ export async function startRtpSource(video: MediaStreamTrack, audio: MediaStream
     ...inputs,
     "-t", String(o.durationSeconds), "-map", "0:v:0",
     ...(o.input ? ["-vf", `scale=${o.width}:${o.height}`, "-r", String(o.fps)] : []),
-    "-c:v", "libx264", "-profile:v", o.profile ?? "high", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
+    "-c:v", "libx264", "-profile:v", o.profile ?? "high", "-preset", o.preset ?? "veryfast", "-tune", "zerolatency", "-bf", "0",
     "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
     "-f", "rtp", "-payload_type", "102", `rtp://127.0.0.1:${vs.address().port}?pkt_size=1200`,
     ...(as ? ["-t", String(o.durationSeconds), "-map", audioMap, "-ac", "2", "-ar", "48000", "-c:a", "libopus", "-b:a", "48k", "-f", "rtp", "-payload_type", "111", `rtp://127.0.0.1:${as.address().port}?pkt_size=1200`] : []),

@@ -45,7 +45,8 @@ export async function spawnServer(env: Record<string, string>, dataDir?: string)
   const dir = dataDir ?? (await mkdtemp(path.join(tmpdir(), "ifc-data-")));
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: path.resolve(import.meta.dirname, "../.."),
-    env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_DATA_DIR: dir, IFC_LOG_LEVEL: "info", ...env },
+    // info level at least: the "listening" line is how the harness learns the URL.
+    env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_DATA_DIR: dir, ...env, IFC_LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
