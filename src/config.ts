@@ -44,8 +44,8 @@ export const CONFIG_SPEC = {
   iceServers: list("IFC_ICE_SERVERS", [], "STUN/TURN URLs used by the server and advertised to clients in Link headers (comma separated)."),
   iceUsername: str("IFC_ICE_USERNAME", "", "Username for TURN servers in IFC_ICE_SERVERS."),
   iceCredential: str("IFC_ICE_CREDENTIAL", "", "Credential for TURN servers in IFC_ICE_SERVERS."),
-  rtcPortMin: int("IFC_RTC_PORT_MIN", 0, "Lowest UDP port for ICE (0 with IFC_RTC_PORT_MAX 0: any ephemeral port).", 0, 65535),
-  rtcPortMax: int("IFC_RTC_PORT_MAX", 0, "Highest UDP port for ICE.", 0, 65535),
+  rtcPortMin: int("IFC_RTC_PORT_MIN", 0, "Lowest UDP port for ICE (0 with IFC_RTC_PORT_MAX 0: any ephemeral port). Each publisher uses one port, so the range caps concurrent publishers.", 0, 65535),
+  rtcPortMax: int("IFC_RTC_PORT_MAX", 0, "Highest UDP port for ICE; must exceed IFC_RTC_PORT_MIN (werift needs a range of two or more).", 0, 65535),
   rtcPublicIps: list("IFC_RTC_PUBLIC_IPS", [], "Public IPs advertised as extra host candidates (1:1 NAT), comma separated."),
   rtcInterfaceAddress: str("IFC_RTC_INTERFACE_ADDRESS", "", "Bind ICE to this local IPv4 address only (empty: all interfaces)."),
   rtcIpv6: bool("IFC_RTC_IPV6", false, "Gather IPv6 host candidates too."),
@@ -105,7 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   const cfg = out as Config;
   if ((cfg.rtcPortMin === 0) !== (cfg.rtcPortMax === 0)) throw new ConfigError("set both IFC_RTC_PORT_MIN and IFC_RTC_PORT_MAX, or neither");
-  if (cfg.rtcPortMin > cfg.rtcPortMax) throw new ConfigError("IFC_RTC_PORT_MIN must not exceed IFC_RTC_PORT_MAX");
+  if (cfg.rtcPortMin > 0 && cfg.rtcPortMin >= cfg.rtcPortMax) throw new ConfigError("IFC_RTC_PORT_MIN must be below IFC_RTC_PORT_MAX (werift needs a range of two or more ports)");
   if (cfg.partDurationMs > cfg.segmentDurationMs) throw new ConfigError("IFC_PART_DURATION_MS must not exceed IFC_SEGMENT_DURATION_MS");
   if (cfg.maxSegmentDurationMs < cfg.segmentDurationMs) throw new ConfigError("IFC_MAX_SEGMENT_DURATION_MS must be at least IFC_SEGMENT_DURATION_MS");
   return cfg;

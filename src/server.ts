@@ -9,7 +9,7 @@ import { restRoutes } from "./control/rest-routes.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import { WhipIngest } from "./ingest/whip-ingest.js";
 import { iceServerLinks, whipRoutes } from "./ingest/whip-routes.js";
-import { peerOptionsFrom } from "./ingest/werift-peer.js";
+import { icePortsPerSession, peerOptionsFrom } from "./ingest/werift-peer.js";
 import type { ObjectStore } from "./ports/object-store.js";
 import { RecordingCatalog } from "./recorder/recording-catalog.js";
 import { Recorder } from "./recorder/recorder.js";
@@ -50,6 +50,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     pliMinIntervalMs: config.pliMinIntervalMs,
     rembBitrateBps: config.rembBitrateBps,
     reorderWindowPackets: config.reorderWindowPackets,
+    maxSessions: config.rtcPortMin > 0 ? Math.floor((config.rtcPortMax - config.rtcPortMin + 1) / icePortsPerSession(config)) : Number.MAX_SAFE_INTEGER,
   }, logger.child({ component: "whip" }));
 
   const app = createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigin: config.corsOrigin });

@@ -1,4 +1,4 @@
-import type { RTCPeerConnection, RTCPeerConnectionConfig } from "werift";
+import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig } from "werift";
 import type { Config } from "../config.js";
 
 export interface PeerOptions {
@@ -39,4 +39,14 @@ export function disableDefaultStun(pc: RTCPeerConnection): void {
     const connection = (t.dtlsTransport?.iceTransport as unknown as { connection?: IceConnectionLike } | undefined)?.connection;
     if (connection) connection.stunServer = undefined;
   }
+}
+
+/**
+ * UDP ports one session takes from IFC_RTC_PORT_MIN..MAX: werift binds one socket per host
+ * address it gathers on (each interface, and each advertised public IP gets its own socket, so a
+ * 1:1 NAT forwards every advertised port). No single muxed port is possible with werift.
+ */
+export function icePortsPerSession(cfg: Config): number {
+  const local = cfg.rtcInterfaceAddress ? 1 : Math.max(1, getHostAddresses(true, cfg.rtcIpv6).length);
+  return local + cfg.rtcPublicIps.length;
 }

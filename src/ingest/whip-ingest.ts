@@ -23,7 +23,7 @@ export class WhipIngest {
 
   constructor(
     private readonly registry: StreamRegistry,
-    private readonly opts: WhipSessionOptions,
+    private readonly opts: WhipSessionOptions & { maxSessions: number },
     private readonly log: Logger,
   ) {}
 
@@ -32,6 +32,11 @@ export class WhipIngest {
     assertStreamName(streamName);
     if (!this.accepting) throw new ServiceUnavailableError("server is shutting down", 5, "shutting-down");
     const codecs = selectCodecs(parseOffer(offerSdp));
+    // With a fixed UDP range each session holds one port of it; werift would silently take a
+    // port outside the range once it is used up, past the firewall, so refuse instead.
+    if (this.sessions.size >= this.opts.maxSessions) {
+      throw new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.opts.maxSessions} sessions and all are in use`, 5, "rtc-ports-exhausted");
+    }
     const session = new WhipSession(streamName, codecs, this.registry, this.opts, this.log.child({ stream: streamName }));
     const entry: SessionEntry = { session, offerSdp, remoteUfrag: /a=ice-ufrag:(\S+)/.exec(offerSdp)?.[1] };
     session.onEnd(() => this.sessions.delete(session.id));

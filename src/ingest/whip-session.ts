@@ -61,14 +61,16 @@ export class WhipSession {
   private sps: H264SpsInfo | undefined;
   private endListeners: ((reason: SessionEndReason) => void)[] = [];
   private connectedListeners: (() => void)[] = [];
+  private readonly log: Logger;
 
   constructor(
     readonly streamName: string,
     private readonly codecs: CodecSelection,
     private readonly registry: StreamRegistry,
     private readonly opts: WhipSessionOptions,
-    private readonly log: Logger,
+    parentLog: Logger,
   ) {
+    this.log = parentLog.child({ session: this.id });
     this.keyframes = new KeyframeRequester(opts.pliMinIntervalMs, () => this.sendPli());
     this.video = new H264Depacketizer({
       reorderWindowPackets: opts.reorderWindowPackets,

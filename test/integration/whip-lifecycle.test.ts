@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from "werift";
+import { loadConfig } from "../../src/config.js";
 import { problemType } from "../../src/errors.js";
+import { icePortsPerSession } from "../../src/ingest/werift-peer.js";
 import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { whipPublish } from "../helpers/whip-client.js";
 import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
@@ -149,5 +151,49 @@ describe("control plane basics", () => {
     expect(link).toContain('<stun:stun.example.org:3478>; rel="ice-server"');
     expect(link).toContain('<turn:turn.example.org:3478?transport=udp>; rel="ice-server"; username="u"; credential="p"; credential-type="password"');
     expect(res.headers.get("access-control-expose-headers")).toMatch(/link/);
+  });
+});
+
+describe("NAT and firewall settings", () => {
+  it("binds ICE inside the configured UDP port range, advertises the public IP, and refuses once the range is used up", async () => {
+    const { createSocket } = await import("node:dgram");
+    const overrides = { rtcPublicIps: ["203.0.113.7"] };
+    const perSession = icePortsPerSession(loadConfig({}, overrides));
+    expect(perSession).toBeGreaterThanOrEqual(2); // a local interface and the public IP
+    // a run of free UDP ports for exactly two sessions
+    const span = 2 * perSession;
+    let port = 0;
+    for (let base = 41000 + Math.floor(Math.random() * 20000); port === 0; base += span) {
+      const socks = [];
+      let free = true;
+      for (let i = 0; i < span && free; i++) {
+        const s = createSocket("udp4");
+        free = await new Promise<boolean>((r) => {
+          s.once("error", () => r(false));
+          s.bind(base + i, "0.0.0.0", () => r(true));
+        });
+        socks.push(s);
+      }
+      for (const s of socks) s.close();
+      if (free) port = base;
+    }
+    ts = await startTestServer({ ...overrides, rtcPortMin: port, rtcPortMax: port + span - 1 });
+    const pubs = [await whipPublish(`${ts.url}/whip/nat1`, { audio: true }), await whipPublish(`${ts.url}/whip/nat2`, { audio: true })];
+    for (const pub of pubs) {
+      const candidates = pub.answerSdp.split(/\r?\n/).filter((l) => l.startsWith("a=candidate:"));
+      expect(candidates.length).toBeGreaterThan(0);
+      for (const c of candidates) {
+        const p = Number(c.split(" ")[5]);
+        expect(p).toBeGreaterThanOrEqual(port);
+        expect(p).toBeLessThan(port + span);
+      }
+      expect(candidates.some((c) => c.split(" ")[4] === "203.0.113.7")).toBe(true);
+    }
+    const { sdp, pc } = await werifOffer();
+    const third = await post(`${ts.url}/whip/nat3`, sdp);
+    expect(third.status).toBe(503);
+    expect(((await third.json()) as { type: string }).type).toBe(problemType("rtc-ports-exhausted"));
+    await pc.close();
+    for (const pub of pubs) await pub.close();
   });
 });

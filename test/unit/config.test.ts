@@ -28,6 +28,8 @@ describe("config", () => {
     expect(() => loadConfig({ IFC_LOG_LEVEL: "loud" })).toThrow(/IFC_LOG_LEVEL/);
     expect(() => loadConfig({ IFC_RTC_PORT_MIN: "50000" })).toThrow(/both/);
     expect(() => loadConfig({ IFC_RTC_PORT_MIN: "50010", IFC_RTC_PORT_MAX: "50000" })).toThrow(ConfigError);
+    expect(() => loadConfig({ IFC_RTC_PORT_MIN: "50000", IFC_RTC_PORT_MAX: "50000" })).toThrow(/two or more/);
+    expect(loadConfig({ IFC_RTC_PORT_MIN: "50000", IFC_RTC_PORT_MAX: "50001" }).rtcPortMax).toBe(50001);
     expect(() => loadConfig({ IFC_PART_DURATION_MS: "5000" })).toThrow(/PART/);
   });
 
