@@ -50,3 +50,16 @@ export function icePortsPerSession(cfg: Config): number {
   const local = cfg.rtcInterfaceAddress ? 1 : Math.max(1, getHostAddresses(true, cfg.rtcIpv6).length);
   return local + cfg.rtcPublicIps.length;
 }
+
+/** Resolves once ICE gathering is complete (WHIP answers and offers carry all candidates). */
+export async function waitIceGathered(pc: RTCPeerConnection): Promise<void> {
+  if (pc.iceGatheringState === "complete") return;
+  await new Promise<void>((resolve) => {
+    const sub = pc.iceGatheringStateChange.subscribe((s) => {
+      if (s === "complete") {
+        sub.unSubscribe();
+        resolve();
+      }
+    });
+  });
+}

@@ -21,7 +21,7 @@ import { KeyframeRequester } from "./keyframe-requester.js";
 import { RtpWallClock } from "./rtp-clock.js";
 import type { CodecSelection, OfferedCodec } from "./sdp-offer.js";
 import { RateMeter } from "./rate-meter.js";
-import { disableDefaultStun, type PeerOptions } from "./werift-peer.js";
+import { disableDefaultStun, waitIceGathered, type PeerOptions } from "./werift-peer.js";
 
 export interface WhipSessionOptions {
   peer: PeerOptions;
@@ -125,7 +125,7 @@ export class WhipSession {
       if (!this.opts.peer.hasStun) disableDefaultStun(pc);
       this.mustReceiveOnly(pc.getTransceivers());
       await pc.setLocalDescription(await pc.createAnswer());
-      await waitGathered(pc);
+      await waitIceGathered(pc);
       this.state = "connecting";
       this.timers.push(setTimeout(() => {
         if (this.state !== "connected") void this.end("connect-timeout");
@@ -243,7 +243,7 @@ export class WhipSession {
     pc.restartIce();
     await pc.setRemoteDescription({ type: "offer", sdp: renewed });
     await pc.setLocalDescription(await pc.createAnswer());
-    await waitGathered(pc);
+    await waitIceGathered(pc);
     for (const c of candidates) await pc.addIceCandidate(c);
     this.etag = `"${randomUUID()}"`;
     return pc.localDescription?.sdp ?? "";
@@ -313,17 +313,5 @@ function toWeriftCodec(c: OfferedCodec, rtcpFeedback: { type: string; parameter?
     ...(c.channels ? { channels: c.channels } : {}),
     ...(c.fmtpLine ? { parameters: c.fmtpLine } : {}),
     rtcpFeedback,
-  });
-}
-
-async function waitGathered(pc: RTCPeerConnection): Promise<void> {
-  if (pc.iceGatheringState === "complete") return;
-  await new Promise<void>((resolve) => {
-    const sub = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s === "complete") {
-        sub.unSubscribe();
-        resolve();
-      }
-    });
   });
 }

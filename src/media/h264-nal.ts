@@ -57,26 +57,21 @@ export function splitAnnexB(buf: Uint8Array): Uint8Array[] {
 
 /** NAL units with 4-byte start codes, in one allocation. */
 export function toAnnexB(nalus: readonly Uint8Array[]): Buffer {
-  let size = 0;
-  for (const n of nalus) size += 4 + n.length;
-  const out = Buffer.allocUnsafe(size);
-  let o = 0;
-  for (const n of nalus) {
-    out.writeUInt32BE(1, o);
-    out.set(n, o + 4);
-    o += 4 + n.length;
-  }
-  return out;
+  return withPrefixes(nalus, false);
 }
 
 /** NAL units with 4-byte big-endian length prefixes (MP4 sample format), in one allocation. */
 export function toAvcc(nalus: readonly Uint8Array[]): Buffer {
+  return withPrefixes(nalus, true);
+}
+
+function withPrefixes(nalus: readonly Uint8Array[], lengths: boolean): Buffer {
   let size = 0;
   for (const n of nalus) size += 4 + n.length;
   const out = Buffer.allocUnsafe(size);
   let o = 0;
   for (const n of nalus) {
-    out.writeUInt32BE(n.length, o);
+    out.writeUInt32BE(lengths ? n.length : 1, o);
     out.set(n, o + 4);
     o += 4 + n.length;
   }

@@ -1,4 +1,5 @@
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from "werift";
+import { disableDefaultStun, waitIceGathered } from "../../src/ingest/werift-peer.js";
 
 export interface WhipPublishOptions {
   video?: boolean;
@@ -55,23 +56,16 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
       audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2, payloadType: 111, parameters: "minptime=10;useinbandfec=1" })],
     },
   });
-  // werift gathers server-reflexive candidates from a public STUN server unless told otherwise;
-  // on a closed network that is a DNS failure and a delay per connection (design.md pitfalls).
-  const clearStun = (): void => {
-    for (const t of pc.getTransceivers()) {
-      const c = (t.dtlsTransport?.iceTransport as unknown as { connection?: { stunServer?: unknown } } | undefined)?.connection;
-      if (c) c.stunServer = undefined;
-    }
-  };
   const videoTrack = wantVideo ? new MediaStreamTrack({ kind: "video" }) : undefined;
   const audioTrack = wantAudio ? new MediaStreamTrack({ kind: "audio" }) : undefined;
   if (videoTrack) pc.addTransceiver(videoTrack, { direction: "sendonly" });
   if (audioTrack) pc.addTransceiver(audioTrack, { direction: "sendonly" });
   try {
     const offer = await pc.createOffer();
-    clearStun();
+    // werift would ask a public STUN server: on a closed network a DNS failure per connection.
+    disableDefaultStun(pc);
     await pc.setLocalDescription(offer);
-    await gathered(pc);
+    await waitIceGathered(pc);
     const postSentAt = Date.now();
     const res = await fetch(url, { method: "POST", headers: { "content-type": "application/sdp", ...opts.headers }, body: pc.localDescription?.sdp ?? "" });
     const answerSdp = await res.text();
@@ -101,18 +95,6 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
     await pc.close();
     throw err;
   }
-}
-
-async function gathered(pc: RTCPeerConnection): Promise<void> {
-  if (pc.iceGatheringState === "complete") return;
-  await new Promise<void>((resolve) => {
-    const sub = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s === "complete") {
-        sub.unSubscribe();
-        resolve();
-      }
-    });
-  });
 }
 
 function waitConnected(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
