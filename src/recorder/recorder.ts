@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { ReaderHandle } from "../core/stream-hub.js";
 import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
 import type { ObjectStore } from "../ports/object-store.js";
-import { newRecordingId } from "./manifest.js";
+import { newRecordingId, type RecordingManifest } from "./manifest.js";
 import { RecordingWriter } from "./recording-writer.js";
 import { Segmenter, type SegmenterOptions } from "./segmenter.js";
 
@@ -27,6 +27,7 @@ interface ActiveRecording {
 export class Recorder {
   private readonly active = new Map<string, ActiveRecording>();
   private readonly closing = new Set<Promise<void>>();
+  private readonly changeListeners = new Set<(stream: string, manifest: RecordingManifest) => void>();
 
   constructor(
     private readonly registry: StreamRegistry,
@@ -42,7 +43,9 @@ export class Recorder {
     const now = Date.now();
     const recordingId = newRecordingId(now, randomBytes(2).toString("hex"));
     const log = this.log.child({ stream: stream.name, recording: recordingId });
-    const writer = new RecordingWriter(this.store, stream.name, recordingId, now, log);
+    const writer = new RecordingWriter(this.store, stream.name, recordingId, now, log, (m) => {
+      for (const l of this.changeListeners) l(stream.name, m);
+    });
     const audio = stream.hub.tracks.audio;
     const segmenter = new Segmenter(
       { ...this.opts, ...(audio ? { audio: { channels: audio.channels } } : {}) },
@@ -99,8 +102,17 @@ export class Recorder {
   }
 
   /** The in-memory manifest of a live recording (fresher than the stored one). */
-  liveManifest(streamName: string) {
+  liveManifest(streamName: string): RecordingManifest | undefined {
     return this.active.get(streamName)?.writer.manifest;
+  }
+
+  /**
+   * Called after every init or part of a live recording is in the store, each closed segment,
+   * and the recording's end. Returns a function that removes the listener.
+   */
+  onManifestChange(listener: (stream: string, manifest: RecordingManifest) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Resolves once every recording whose stream ended has been written out. */

@@ -23,6 +23,8 @@ export class RecordingWriter {
     recordingId: string,
     startedAt: number,
     private readonly log: Logger,
+    /** Told after each stored init or part and each closed segment (LL-HLS blocking reloads wait on it). */
+    private readonly onChange: (manifest: RecordingManifest) => void = () => undefined,
   ) {
     this.manifest = { version: 1, stream, recordingId, startedAt, endedAt: null, tags: {}, inits: [], segments: [] };
   }
@@ -72,6 +74,7 @@ export class RecordingWriter {
         seg.durationMs = round3(out.durationMs);
         seg.complete = true;
       }
+      this.onChange(this.manifest);
       try {
         await this.writeManifest();
       } catch (err) {
@@ -85,6 +88,7 @@ export class RecordingWriter {
   async close(endedAt: number): Promise<void> {
     this.chain = this.chain.then(async () => {
       this.manifest.endedAt = endedAt;
+      this.onChange(this.manifest);
       // A session that never delivered a keyframe recorded nothing: leave no empty recording.
       if (this.manifest.inits.length > 0) await this.writeManifest();
     });
@@ -102,6 +106,7 @@ export class RecordingWriter {
         await this.store.put(key, data, contentType);
         this.bytesWritten += data.length;
         thenRecord();
+        this.onChange(this.manifest);
         if (writeManifest) await this.writeManifest();
       } catch (err) {
         // Issue #4 adds the retrying spool; until then a failed write is logged and counted.
