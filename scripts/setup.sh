@@ -33,6 +33,18 @@ if [ "$MODE" = "test" ]; then
   if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium "$DEBIAN_CHROMIUM_VERSION"
   fi
+  # MinIO for the storage tests, built once from its official Go module and kept in the cache.
+  MINIO_BIN_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/imageflowcanvas/bin"
+  if [ ! -x "$MINIO_BIN_DIR/minio" ] || [ "$(cat "$MINIO_BIN_DIR/minio.version" 2>/dev/null)" != "$MINIO_MODULE_VERSION" ]; then
+    if ! command -v go >/dev/null 2>&1; then
+      echo "setup: Go is needed to build the MinIO test server (go install github.com/minio/minio)" >&2
+      exit 1
+    fi
+    echo "setup: building MinIO $MINIO_MODULE_VERSION with go install (once; cached in $MINIO_BIN_DIR)" >&2
+    mkdir -p "$MINIO_BIN_DIR"
+    GOBIN="$MINIO_BIN_DIR" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_MODULE_VERSION"
+    echo "$MINIO_MODULE_VERSION" > "$MINIO_BIN_DIR/minio.version"
+  fi
 fi
 
 # Node dependencies, exactly as locked; re-run only when the lock file changed.

@@ -33,7 +33,19 @@ export const CONFIG_SPEC = {
   publicUrl: str("IFC_PUBLIC_URL", "", "Base URL clients use to reach the server (for absolute links); empty: relative Location headers."),
   corsOrigin: str("IFC_CORS_ORIGIN", "*", "Access-Control-Allow-Origin for WHIP/WHEP/REST (empty disables CORS)."),
   logLevel: oneOf("IFC_LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "pino log level."),
+  store: oneOf("IFC_STORE", "fs", ["fs", "s3"] as const, "Where recordings go: `fs` (local disk under IFC_DATA_DIR) or `s3` (MinIO or any S3)."),
   dataDir: str("IFC_DATA_DIR", "./data", "Root of the embedded file-system object store."),
+  s3Url: str("IFC_S3_URL", "http://127.0.0.1:9000", "S3/MinIO endpoint URL (https:// for TLS)."),
+  s3AccessKey: str("IFC_S3_ACCESS_KEY", "minioadmin", "S3 access key."),
+  s3SecretKey: str("IFC_S3_SECRET_KEY", "minioadmin", "S3 secret key."),
+  s3Bucket: str("IFC_S3_BUCKET", "ifc-recordings", "Bucket for recordings; created when missing."),
+  s3Region: str("IFC_S3_REGION", "us-east-1", "S3 region."),
+  s3PathStyle: bool("IFC_S3_PATH_STYLE", true, "Path-style requests (MinIO); false for virtual-hosted style."),
+  spoolDir: str("IFC_SPOOL_DIR", "./data/spool", "With IFC_STORE=s3: local directory holding objects not uploaded yet (replayed in order, also after a restart)."),
+  uploadQueueBytes: int("IFC_UPLOAD_QUEUE_BYTES", 64 * 1024 * 1024, "With IFC_STORE=s3: most bytes waiting for upload in memory; beyond it, and while uploads fail, objects go to the spool.", 0),
+  uploadConcurrency: int("IFC_UPLOAD_CONCURRENCY", 4, "With IFC_STORE=s3: uploads in flight at once.", 1, 64),
+  uploadMinBackoffMs: int("IFC_UPLOAD_MIN_BACKOFF_MS", 1000, "First retry delay after a failed upload; doubles per failure (±25 % jitter).", 1),
+  uploadMaxBackoffMs: int("IFC_UPLOAD_MAX_BACKOFF_MS", 60_000, "Longest retry delay between failed uploads.", 1),
   ffmpegPath: str("IFC_FFMPEG_PATH", "ffmpeg", "ffmpeg executable (readiness check, decoding)."),
   ffprobePath: str("IFC_FFPROBE_PATH", "ffprobe", "ffprobe executable."),
 
@@ -107,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if ((cfg.rtcPortMin === 0) !== (cfg.rtcPortMax === 0)) throw new ConfigError("set both IFC_RTC_PORT_MIN and IFC_RTC_PORT_MAX, or neither");
   if (cfg.rtcPortMin > 0 && cfg.rtcPortMin >= cfg.rtcPortMax) throw new ConfigError("IFC_RTC_PORT_MIN must be below IFC_RTC_PORT_MAX (werift needs a range of two or more ports)");
   if (cfg.partDurationMs > cfg.segmentDurationMs) throw new ConfigError("IFC_PART_DURATION_MS must not exceed IFC_SEGMENT_DURATION_MS");
+  if (cfg.uploadMinBackoffMs > cfg.uploadMaxBackoffMs) throw new ConfigError("IFC_UPLOAD_MIN_BACKOFF_MS must not exceed IFC_UPLOAD_MAX_BACKOFF_MS");
   if (cfg.maxSegmentDurationMs < cfg.segmentDurationMs) throw new ConfigError("IFC_MAX_SEGMENT_DURATION_MS must be at least IFC_SEGMENT_DURATION_MS");
   return cfg;
 }

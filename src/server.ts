@@ -3,6 +3,9 @@ import { promisify } from "node:util";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { FsObjectStore } from "./adapters/storage/fs-object-store.js";
+import { MinioObjectStore } from "./adapters/storage/minio-object-store.js";
+import { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
+import { MANIFEST_NAME } from "./recorder/manifest.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
 import { restRoutes } from "./control/rest-routes.js";
@@ -17,6 +20,8 @@ import { Recorder } from "./recorder/recorder.js";
 const execFileAsync = promisify(execFile);
 
 export interface Server {
+  /** The upload spool in front of S3 (IFC_STORE=s3 only). */
+  spool: SpoolingObjectStore | undefined;
   app: FastifyInstance;
   registry: StreamRegistry;
   ingest: WhipIngest;
@@ -31,8 +36,34 @@ export interface Server {
 
 /** The composition root's work, callable from main and from tests. */
 export async function startServer(config: Config, logger: Logger): Promise<Server> {
-  const store = new FsObjectStore(config.dataDir);
-  await store.init();
+  let store: ObjectStore;
+  let spool: SpoolingObjectStore | undefined;
+  if (config.store === "s3") {
+    const s3 = new MinioObjectStore({
+      url: config.s3Url,
+      accessKey: config.s3AccessKey,
+      secretKey: config.s3SecretKey,
+      bucket: config.s3Bucket,
+      region: config.s3Region,
+      pathStyle: config.s3PathStyle,
+    });
+    await s3.init();
+    const storeLog = logger.child({ component: "store" });
+    spool = new SpoolingObjectStore(s3, {
+      spoolDir: config.spoolDir,
+      maxQueueBytes: config.uploadQueueBytes,
+      concurrency: config.uploadConcurrency,
+      minBackoffMs: config.uploadMinBackoffMs,
+      maxBackoffMs: config.uploadMaxBackoffMs,
+      isBarrier: (key) => key.endsWith(`/${MANIFEST_NAME}`),
+    }, (err, key) => storeLog.warn({ err: (err as Error).message, key }, "upload failed; will retry"));
+    await spool.init();
+    store = spool;
+  } else {
+    const fs = new FsObjectStore(config.dataDir);
+    await fs.init();
+    store = fs;
+  }
 
   const registry = new StreamRegistry({ maxStreams: config.maxPublishers, readerQueueFrames: config.readerQueueFrames });
   const recorder = new Recorder(registry, store, {
@@ -74,11 +105,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
 
   let closing: Promise<void> | undefined;
   return {
-    app, registry, ingest, recorder, catalog, store,
+    app, registry, ingest, recorder, catalog, store, spool,
     url: `http://${host}:${port}`,
     close: () => (closing ??= (async () => {
       await ingest.shutdown();
       await recorder.flush();
+      if (spool) {
+        // Upload what we can in the time left; the rest stays in the spool for the next start.
+        await Promise.race([spool.flush(), new Promise((r) => setTimeout(r, config.shutdownTimeoutMs / 2))]);
+        await spool.close();
+      }
       await app.close();
     })()),
   };

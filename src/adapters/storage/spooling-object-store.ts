@@ -1,0 +1,282 @@
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { assertValidKey, type ObjectInfo, type ObjectStore } from "../../ports/object-store.js";
+
+export interface SpoolOptions {
+  /** Local directory for objects that could not be kept in memory or uploaded yet. */
+  spoolDir: string;
+  /** Most bytes held in memory waiting for upload; beyond it objects go to the spool. */
+  maxQueueBytes: number;
+  /** Uploads in flight at once. */
+  concurrency: number;
+  /** First retry delay; doubles per consecutive failure up to `maxBackoffMs` (±25 % jitter). */
+  minBackoffMs: number;
+  maxBackoffMs: number;
+  /** Keys whose upload must wait for every earlier upload (manifests naming other objects). */
+  isBarrier?: (key: string) => boolean;
+  random?: () => number;
+}
+
+export interface SpoolStats {
+  queuedObjects: number;
+  queuedBytes: number;
+  memoryBytes: number;
+  spooledObjects: number;
+  spoolBytes: number;
+  uploaded: number;
+  failures: number;
+  /** True while uploads fail and new objects go straight to the spool. */
+  degraded: boolean;
+}
+
+interface Item {
+  seq: number;
+  key: string;
+  contentType: string;
+  size: number;
+  /** In memory, or undefined when spooled to `file`. */
+  data?: Buffer;
+  file?: string;
+  barrier: boolean;
+  /** Set when a later put or delete made this upload pointless. */
+  superseded: boolean;
+  started: boolean;
+  enqueuedAt: number;
+}
+
+/**
+ * Puts that never block and never lose data while the backing store is slow or down.
+ *
+ * `put` returns once the object is accepted — in a bounded memory queue, or written to a local
+ * spool directory when the queue is full or uploads are failing — and uploads happen in the
+ * background, in order, with a few in flight, retried with exponential backoff and jitter. The
+ * spool survives a crash or restart: `init` queues what it finds there, oldest first. Reads see
+ * accepted objects at once, whether uploaded yet or not.
+ */
+export class SpoolingObjectStore implements ObjectStore {
+  private readonly queue: Item[] = [];
+  private readonly pending = new Map<string, Item>();
+  private inFlight = 0;
+  private seq = 0;
+  private memoryBytes = 0;
+  private spoolBytes = 0;
+  private consecutiveFailures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private uploaded = 0;
+  private failures = 0;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly random: () => number;
+  /** Upload latencies (ms) since the last read of `takeLatencies`, for metrics. */
+  private latencies: number[] = [];
+
+  constructor(
+    private readonly backend: ObjectStore,
+    private readonly opts: SpoolOptions,
+    private readonly onError: (err: unknown, key: string) => void = () => undefined,
+  ) {
+    this.random = opts.random ?? Math.random;
+  }
+
+  /** Creates the spool and queues what an earlier run left there, in its original order. */
+  async init(): Promise<void> {
+    await mkdir(this.opts.spoolDir, { recursive: true });
+    const all = await readdir(this.opts.spoolDir);
+    for (const n of all) if (n.endsWith(".tmp")) await rm(path.join(this.opts.spoolDir, n), { force: true });
+    const names = all.filter((n) => n.endsWith(".obj")).sort();
+    for (const name of names) {
+      const m = /^(\d{12})-(.+)\.obj$/.exec(name);
+      if (!m) continue;
+      const key = decodeURIComponent(m[2] as string);
+      const file = path.join(this.opts.spoolDir, name);
+      const size = (await stat(file)).size;
+      const seq = Number(m[1]);
+      this.seq = Math.max(this.seq, seq + 1);
+      this.add({ seq, key, contentType: "application/octet-stream", size, file, barrier: this.opts.isBarrier?.(key) ?? false, superseded: false, started: false, enqueuedAt: Date.now() });
+      this.spoolBytes += size;
+    }
+    this.pump();
+  }
+
+  get stats(): SpoolStats {
+    let spooledObjects = 0;
+    let queuedBytes = 0;
+    for (const i of this.queue) {
+      if (i.file) spooledObjects++;
+      queuedBytes += i.size;
+    }
+    return {
+      queuedObjects: this.queue.length,
+      queuedBytes,
+      memoryBytes: this.memoryBytes,
+      spooledObjects,
+      spoolBytes: this.spoolBytes,
+      uploaded: this.uploaded,
+      failures: this.failures,
+      degraded: this.consecutiveFailures > 0,
+    };
+  }
+
+  takeLatencies(): number[] {
+    const out = this.latencies;
+    this.latencies = [];
+    return out;
+  }
+
+  async put(key: string, data: Uint8Array, contentType = "application/octet-stream"): Promise<void> {
+    assertValidKey(key);
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const item: Item = { seq: this.seq++, key, contentType, size: buf.length, barrier: this.opts.isBarrier?.(key) ?? false, superseded: false, started: false, enqueuedAt: Date.now() };
+    const toSpool = this.consecutiveFailures > 0 || this.memoryBytes + buf.length > this.opts.maxQueueBytes;
+    if (toSpool) {
+      item.file = path.join(this.opts.spoolDir, `${String(item.seq).padStart(12, "0")}-${encodeURIComponent(key)}.obj`);
+      // Written under a temporary name first: a crash mid-write leaves nothing init would queue.
+      await writeFile(`${item.file}.tmp`, buf);
+      await rename(`${item.file}.tmp`, item.file);
+      this.spoolBytes += buf.length;
+    } else {
+      item.data = buf;
+      this.memoryBytes += buf.length;
+    }
+    this.add(item);
+    this.pump();
+  }
+
+  private add(item: Item): void {
+    const previous = this.pending.get(item.key);
+    if (previous) previous.superseded = true;
+    this.pending.set(item.key, item);
+    this.queue.push(item);
+  }
+
+  private pump(): void {
+    if (this.closed || this.retryTimer) return;
+    while (this.inFlight < this.opts.concurrency) {
+      const next = this.queue.find((i) => !i.started);
+      if (!next) break;
+      // A barrier (a manifest) goes only after everything queued before it has landed.
+      if (next.barrier && this.queue[0] !== next) break;
+      if (!next.barrier && this.queue.slice(0, this.queue.indexOf(next)).some((i) => i.barrier)) break;
+      next.started = true;
+      this.inFlight++;
+      void this.upload(next);
+    }
+    if (this.queue.length === 0 && this.inFlight === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private async upload(item: Item): Promise<void> {
+    const started = Date.now();
+    try {
+      if (!item.superseded) {
+        const data = item.data ?? (await readFile(item.file as string));
+        await this.backend.put(item.key, data, item.contentType);
+        this.latencies.push(Date.now() - started);
+        if (this.latencies.length > 10_000) this.latencies.shift();
+      }
+      this.inFlight--;
+      this.consecutiveFailures = 0;
+      this.uploaded++;
+      await this.finish(item);
+    } catch (err) {
+      this.inFlight--;
+      this.failures++;
+      this.consecutiveFailures++;
+      item.started = false;
+      this.onError(err, item.key);
+      const base = Math.min(this.opts.maxBackoffMs, this.opts.minBackoffMs * 2 ** (this.consecutiveFailures - 1));
+      const delay = base * (0.75 + 0.5 * this.random());
+      if (!this.retryTimer && !this.closed) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.pump();
+        }, delay);
+      }
+      return;
+    }
+    this.pump();
+  }
+
+  private async finish(item: Item): Promise<void> {
+    const i = this.queue.indexOf(item);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (this.pending.get(item.key) === item) this.pending.delete(item.key);
+    if (item.data) this.memoryBytes -= item.size;
+    if (item.file) {
+      this.spoolBytes -= item.size;
+      await rm(item.file, { force: true });
+    }
+  }
+
+  /** Resolves when everything accepted so far is in the backing store. */
+  async flush(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops uploading; what is still queued stays in the spool (memory items are spooled first). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    for (const item of this.queue) {
+      if (item.data && !item.superseded) {
+        const file = path.join(this.opts.spoolDir, `${String(item.seq).padStart(12, "0")}-${encodeURIComponent(item.key)}.obj`);
+        await writeFile(`${file}.tmp`, item.data);
+        await rename(`${file}.tmp`, file);
+      }
+    }
+  }
+
+  private async pendingData(key: string): Promise<Buffer | undefined> {
+    const item = this.pending.get(key);
+    if (!item) return undefined;
+    return item.data ?? (await readFile(item.file as string));
+  }
+
+  async get(key: string): Promise<Buffer> {
+    return (await this.pendingData(key)) ?? (await this.backend.get(key));
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    const data = await this.pendingData(key);
+    return data ? Readable.from([data]) : this.backend.getStream(key);
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    const item = this.pending.get(key);
+    if (item) return { key, size: item.size, modifiedMs: item.enqueuedAt };
+    return this.backend.stat(key);
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const byKey = new Map<string, ObjectInfo>();
+    for (const o of await this.backend.list(prefix)) byKey.set(o.key, o);
+    for (const [key, item] of this.pending) if (key.startsWith(prefix)) byKey.set(key, { key, size: item.size, modifiedMs: item.enqueuedAt });
+    return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    const item = this.pending.get(key);
+    if (item) {
+      item.superseded = true;
+      this.pending.delete(key);
+    }
+    await this.backend.delete(key);
+  }
+
+  async copy(fromKey: string, toKey: string): Promise<void> {
+    const data = await this.pendingData(fromKey);
+    if (data) return this.put(toKey, data);
+    return this.backend.copy(fromKey, toKey);
+  }
+
+  async checkWritable(): Promise<void> {
+    await mkdir(this.opts.spoolDir, { recursive: true });
+    await this.backend.checkWritable();
+  }
+}
