@@ -71,6 +71,11 @@ export const CONFIG_SPEC = {
   partDurationMs: int("IFC_PART_DURATION_MS", 1000, "Duration of a part within a segment: the most a crash can lose.", 100),
   keyframeRequestLeadMs: int("IFC_KEYFRAME_REQUEST_LEAD_MS", 300, "Ask the publisher for an IDR this long before a segment is due.", 0),
   maxSegmentDurationMs: int("IFC_MAX_SEGMENT_DURATION_MS", 20_000, "Hard cap: a segment this long without any IDR is closed at the next IDR as soon as one comes; until then it grows (recorded, not lost).", 1000),
+  retentionMinutes: int("IFC_RETENTION_MINUTES", 15, "Rolling window: keep this many minutes of each stream's recording (0 keeps everything).", 0),
+  retentionMinutesByStream: list("IFC_RETENTION_MINUTES_BY_STREAM", [], "Per-stream windows overriding IFC_RETENTION_MINUTES, e.g. `cam1=5,dock=60`."),
+  retentionStreamBytes: int("IFC_RETENTION_STREAM_BYTES", 0, "Byte cap per stream's rolling recording (0: none); whichever bound comes first wins.", 0),
+  retentionTotalBytes: int("IFC_RETENTION_TOTAL_BYTES", 0, "Byte cap over all streams' rolling recordings (0: none).", 0),
+  retentionIntervalMs: int("IFC_RETENTION_INTERVAL_MS", 10_000, "How often the retention cleaner runs.", 100),
   playMaxDurationMs: int("IFC_PLAY_MAX_DURATION_MS", 3_600_000, "Longest span one playback request may ask for.", 1000),
   shutdownTimeoutMs: int("IFC_SHUTDOWN_TIMEOUT_MS", 10_000, "Most time graceful shutdown waits for open recordings to be written.", 100),
 } as const;
@@ -119,6 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if ((cfg.rtcPortMin === 0) !== (cfg.rtcPortMax === 0)) throw new ConfigError("set both IFC_RTC_PORT_MIN and IFC_RTC_PORT_MAX, or neither");
   if (cfg.rtcPortMin > 0 && cfg.rtcPortMin >= cfg.rtcPortMax) throw new ConfigError("IFC_RTC_PORT_MIN must be below IFC_RTC_PORT_MAX (werift needs a range of two or more ports)");
   if (cfg.partDurationMs > cfg.segmentDurationMs) throw new ConfigError("IFC_PART_DURATION_MS must not exceed IFC_SEGMENT_DURATION_MS");
+  for (const entry of cfg.retentionMinutesByStream) {
+    if (!/^[A-Za-z0-9_-]{1,64}=\d+$/.test(entry)) throw new ConfigError(`IFC_RETENTION_MINUTES_BY_STREAM: "${entry}" is not stream=minutes`);
+  }
   if (cfg.uploadMinBackoffMs > cfg.uploadMaxBackoffMs) throw new ConfigError("IFC_UPLOAD_MIN_BACKOFF_MS must not exceed IFC_UPLOAD_MAX_BACKOFF_MS");
   if (cfg.maxSegmentDurationMs < cfg.segmentDurationMs) throw new ConfigError("IFC_MAX_SEGMENT_DURATION_MS must be at least IFC_SEGMENT_DURATION_MS");
   return cfg;

@@ -16,10 +16,15 @@ import { icePortsPerSession, peerOptionsFrom } from "./ingest/werift-peer.js";
 import type { ObjectStore } from "./ports/object-store.js";
 import { RecordingCatalog } from "./recorder/recording-catalog.js";
 import { Recorder } from "./recorder/recorder.js";
+import { recoverInterruptedRecordings } from "./recorder/recovery.js";
+import { RetentionCleaner } from "./recorder/retention.js";
+import { SegmentLeases } from "./recorder/segment-leases.js";
 
 const execFileAsync = promisify(execFile);
 
 export interface Server {
+  retention: RetentionCleaner;
+  leases: SegmentLeases;
   /** The upload spool in front of S3 (IFC_STORE=s3 only). */
   spool: SpoolingObjectStore | undefined;
   app: FastifyInstance;
@@ -65,6 +70,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     store = fs;
   }
 
+  // Before any publisher: close recordings a crash left open, with the parts their manifests lag.
+  await recoverInterruptedRecordings(store, logger.child({ component: "recovery" }));
+
   const registry = new StreamRegistry({ maxStreams: config.maxPublishers, readerQueueFrames: config.readerQueueFrames });
   const recorder = new Recorder(registry, store, {
     recordByDefault: config.recordByDefault,
@@ -73,7 +81,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     keyframeRequestLeadMs: config.keyframeRequestLeadMs,
     maxSegmentDurationMs: config.maxSegmentDurationMs,
   }, logger.child({ component: "recorder" }));
-  const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream));
+  const leases = new SegmentLeases();
+  const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream), leases);
+  const windowByStream = new Map(config.retentionMinutesByStream.map((e) => {
+    const [name, minutes] = e.split("=");
+    return [name as string, Number(minutes)];
+  }));
+  const retention = new RetentionCleaner(store, catalog, recorder, leases, {
+    maxAgeMs: (stream) => {
+      const minutes = windowByStream.get(stream) ?? config.retentionMinutes;
+      return minutes > 0 ? minutes * 60_000 : Infinity;
+    },
+    maxStreamBytes: config.retentionStreamBytes,
+    maxTotalBytes: config.retentionTotalBytes,
+  }, logger.child({ component: "retention" }));
+  retention.start(config.retentionIntervalMs);
   const ingest = new WhipIngest(registry, {
     peer: peerOptionsFrom(config),
     connectTimeoutMs: config.whipConnectTimeoutMs,
@@ -105,9 +127,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
 
   let closing: Promise<void> | undefined;
   return {
-    app, registry, ingest, recorder, catalog, store, spool,
+    app, registry, ingest, recorder, catalog, store, spool, retention, leases,
     url: `http://${host}:${port}`,
     close: () => (closing ??= (async () => {
+      await retention.stop();
       await ingest.shutdown();
       await recorder.flush();
       if (spool) {

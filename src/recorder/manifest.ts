@@ -74,3 +74,16 @@ export function parseManifest(buf: Buffer): RecordingManifest {
   if (m.version !== 1 || !Array.isArray(m.segments) || !Array.isArray(m.inits)) throw new Error("not a recording manifest");
   return m;
 }
+
+/**
+ * The manifest without the given segments, and the object keys that may then go: the segments'
+ * parts, and init segments that no remaining segment uses (all of them when none remains).
+ */
+export function withoutSegments(m: RecordingManifest, seqs: ReadonlySet<number>): { updated: RecordingManifest; keys: string[] } {
+  const segments = m.segments.filter((s) => !seqs.has(s.seq));
+  const gone = m.segments.filter((s) => seqs.has(s.seq));
+  const firstInit = segments.length > 0 ? Math.min(...segments.map((s) => s.init)) : Infinity;
+  const inits = m.inits.filter((i) => i.index >= firstInit);
+  const keys = [...gone.flatMap((s) => s.parts.map((p) => p.key)), ...m.inits.filter((i) => i.index < firstInit).map((i) => i.key)];
+  return { updated: { ...m, segments, inits }, keys };
+}

@@ -88,6 +88,11 @@ export class Recorder {
     this.log.info({ stream: rec.stream.name, recording: rec.writer.manifest.recordingId, ...rec.writer.stats }, "recording closed");
   }
 
+  /** Retention of a live recording goes through its writer (see RecordingWriter.dropSegments). */
+  async dropSegments(streamName: string, seqs: ReadonlySet<number>): Promise<void> {
+    await this.active.get(streamName)?.writer.dropSegments(seqs);
+  }
+
   /** Stops recording a live stream (operator request); its recording is closed cleanly. */
   async stop(streamName: string): Promise<boolean> {
     const rec = this.active.get(streamName);

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from "node:stream";
 import type { ObjectStore } from "../ports/object-store.js";
 import { MANIFEST_NAME, parseManifest, type RecordingManifest, type SegmentEntry } from "./manifest.js";
+import type { SegmentLeases } from "./segment-leases.js";
 
 export interface RecordingSpan {
   stream: string;
@@ -19,6 +20,7 @@ export interface RecordingSpan {
 
 export interface PlaybackPlan {
   manifest: RecordingManifest;
+  seqs: number[];
   initKey: string;
   partKeys: string[];
   bytes: number;
@@ -36,6 +38,7 @@ export class RecordingCatalog {
   constructor(
     private readonly store: ObjectStore,
     private readonly liveManifest: (stream: string) => RecordingManifest | undefined,
+    private readonly leases: SegmentLeases,
   ) {}
 
   async manifests(stream?: string): Promise<RecordingManifest[]> {
@@ -104,6 +107,7 @@ export class RecordingCatalog {
       const partKeys = segs.flatMap((s) => s.parts.map((p) => p.key));
       return {
         manifest: m,
+        seqs: segs.map((s) => s.seq),
         initKey: init.key,
         partKeys,
         bytes: initInfo.size + segs.reduce((n, s) => n + s.parts.reduce((k, p) => k + p.bytes, 0), 0),
@@ -114,9 +118,14 @@ export class RecordingCatalog {
     return undefined;
   }
 
-  /** Streams the planned objects one after another, without holding the span in memory. */
+  /**
+   * Streams the planned objects one after another, without holding the span in memory. Its
+   * segments are leased until the stream ends, so retention cannot pull them away mid-response.
+   */
   open(plan: PlaybackPlan): Readable {
     const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const release = this.leases.acquire(plan.manifest.recordingId, plan.seqs);
+    out.once("close", release);
     void (async () => {
       try {
         for (const key of [plan.initKey, ...plan.partKeys]) {

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { ObjectStore } from "../ports/object-store.js";
-import { initKey, manifestKey, partKey, type RecordingManifest, type SegmentEntry } from "./manifest.js";
+import { initKey, manifestKey, partKey, withoutSegments, type RecordingManifest, type SegmentEntry } from "./manifest.js";
 import type { InitOutput, PartOutput, SegmentClosed } from "./segmenter.js";
 
 /**
@@ -82,6 +82,28 @@ export class RecordingWriter {
         this.log.error({ err }, "manifest write failed");
       }
     });
+  }
+
+  /**
+   * Retention, in the writer's order: the manifest without these segments is stored first,
+   * then their objects (and inits nothing uses any more) are deleted. The open segment is kept.
+   */
+  async dropSegments(seqs: ReadonlySet<number>): Promise<void> {
+    const run = this.chain.then(async () => {
+      const open = this.manifest.segments.find((s) => !s.complete);
+      const target = new Set([...seqs].filter((q) => q !== open?.seq));
+      const { updated, keys } = withoutSegments(this.manifest, target);
+      this.manifest.segments = updated.segments;
+      this.manifest.inits = updated.inits;
+      await this.writeManifest();
+      for (const k of keys) await this.store.delete(k);
+      this.onChange(this.manifest);
+    });
+    this.chain = run.catch((err: unknown) => {
+      this.failures++;
+      this.log.error({ err }, "retention delete failed");
+    });
+    await run;
   }
 
   /** Marks the recording ended and waits for every queued write. */

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
+import type { ObjectStore } from "../../src/ports/object-store.js";
 import { parseManifest, type RecordingManifest } from "../../src/recorder/manifest.js";
 
 const execFileAsync = promisify(execFile);
@@ -59,4 +60,14 @@ export async function probeStreams(file: string): Promise<{ codec_type: string; 
 export async function decodeErrors(file: string): Promise<string> {
   const { stderr } = await execFileAsync("ffmpeg", ["-v", "error", "-i", file, "-f", "null", "-"], { maxBuffer: 16 * 1024 * 1024 });
   return stderr.trim();
+}
+
+/** Like `assemble`, reading the objects from any ObjectStore (e.g. MinIO). */
+export async function assembleFromStore(store: ObjectStore, m: RecordingManifest, segs: RecordingManifest["segments"], file: string): Promise<string> {
+  const init = m.inits.find((i) => i.index === (segs[0]?.init ?? 0));
+  if (!init) throw new Error("init missing from manifest");
+  const chunks = [await store.get(init.key)];
+  for (const s of segs) for (const p of s.parts) chunks.push(await store.get(p.key));
+  await writeFile(file, Buffer.concat(chunks));
+  return file;
 }

@@ -130,7 +130,7 @@ export class SpoolingObjectStore implements ObjectStore {
     const item: Item = { seq: this.seq++, key, contentType, size: buf.length, barrier: this.opts.isBarrier?.(key) ?? false, superseded: false, started: false, enqueuedAt: Date.now() };
     const toSpool = this.consecutiveFailures > 0 || this.memoryBytes + buf.length > this.opts.maxQueueBytes;
     if (toSpool) {
-      item.file = path.join(this.opts.spoolDir, `${String(item.seq).padStart(12, "0")}-${encodeURIComponent(key)}.obj`);
+      item.file = this.spillFile(item);
       // Written under a temporary name first: a crash mid-write leaves nothing init would queue.
       await writeFile(`${item.file}.tmp`, buf);
       await rename(`${item.file}.tmp`, item.file);
@@ -188,6 +188,9 @@ export class SpoolingObjectStore implements ObjectStore {
       this.consecutiveFailures++;
       item.started = false;
       this.onError(err, item.key);
+      // The store is failing: what waits in memory goes to disk now, so a crash during the
+      // outage cannot lose it.
+      if (this.consecutiveFailures === 1) void this.spillMemory();
       const base = Math.min(this.opts.maxBackoffMs, this.opts.minBackoffMs * 2 ** (this.consecutiveFailures - 1));
       const delay = base * (0.75 + 0.5 * this.random());
       if (!this.retryTimer && !this.closed) {
@@ -212,6 +215,30 @@ export class SpoolingObjectStore implements ObjectStore {
     }
   }
 
+  private spillFile(item: Item): string {
+    return path.join(this.opts.spoolDir, `${String(item.seq).padStart(12, "0")}-${encodeURIComponent(item.key)}.obj`);
+  }
+
+  /** Moves every memory-held object to the spool (kept in queue order). */
+  private async spillMemory(): Promise<void> {
+    for (const item of [...this.queue]) {
+      if (!item.data || item.superseded) continue;
+      const data = item.data;
+      const file = this.spillFile(item);
+      await writeFile(`${file}.tmp`, data);
+      await rename(`${file}.tmp`, file);
+      if (item.data !== data) continue; // uploaded and finished meanwhile
+      if (!this.queue.includes(item)) {
+        await rm(file, { force: true });
+        continue;
+      }
+      item.file = file;
+      item.data = undefined;
+      this.memoryBytes -= item.size;
+      this.spoolBytes += item.size;
+    }
+  }
+
   /** Resolves when everything accepted so far is in the backing store. */
   async flush(): Promise<void> {
     if (this.queue.length === 0 && this.inFlight === 0) return;
@@ -223,13 +250,7 @@ export class SpoolingObjectStore implements ObjectStore {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    for (const item of this.queue) {
-      if (item.data && !item.superseded) {
-        const file = path.join(this.opts.spoolDir, `${String(item.seq).padStart(12, "0")}-${encodeURIComponent(item.key)}.obj`);
-        await writeFile(`${file}.tmp`, item.data);
-        await rename(`${file}.tmp`, file);
-      }
-    }
+    await this.spillMemory();
   }
 
   private async pendingData(key: string): Promise<Buffer | undefined> {

@@ -1,0 +1,145 @@
+import type { Logger } from "pino";
+import type { ObjectStore } from "../ports/object-store.js";
+import { manifestKey, withoutSegments, type RecordingManifest, type SegmentEntry } from "./manifest.js";
+import type { RecordingCatalog } from "./recording-catalog.js";
+import type { Recorder } from "./recorder.js";
+import type { SegmentLeases } from "./segment-leases.js";
+
+export interface RetentionPolicy {
+  /** Keep this much of a stream's recording (by segment end time). */
+  maxAgeMs(stream: string): number;
+  /** Per stream byte cap (0: none). */
+  maxStreamBytes: number;
+  /** Cap over all streams (0: none). */
+  maxTotalBytes: number;
+}
+
+interface Candidate {
+  manifest: RecordingManifest;
+  seg: SegmentEntry;
+  live: boolean;
+}
+
+export interface RetentionResult {
+  deletedSegments: number;
+  deletedBytes: number;
+  deletedRecordings: number;
+  skippedLeased: number;
+}
+
+/**
+ * The rolling window: drops a stream's oldest segments once they are older than its window or
+ * push it over its byte cap (or all streams over the total cap), whichever bound comes first.
+ * It never drops the segment being written, nor one that is leased. The manifest is rewritten
+ * before the objects go, so it never names a missing object; a live recording's manifest is
+ * changed through its writer, in the writer's own order.
+ */
+export class RetentionCleaner {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<RetentionResult> | undefined;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly catalog: RecordingCatalog,
+    private readonly recorder: Recorder,
+    private readonly leases: SegmentLeases,
+    private readonly policy: RetentionPolicy,
+    private readonly log: Logger,
+  ) {}
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => {
+      // A store outage makes a pass fail; the next one catches up.
+      void this.runOnce().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "retention pass failed; will retry"));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass over every stream; concurrent calls share the pass in progress. */
+  runOnce(now = Date.now()): Promise<RetentionResult> {
+    this.running ??= this.pass(now).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(now: number): Promise<RetentionResult> {
+    const manifests = await this.catalog.manifests();
+    const byStream = new Map<string, Candidate[]>();
+    for (const m of manifests) {
+      const live = this.recorder.liveManifest(m.stream) === m;
+      const list = byStream.get(m.stream) ?? [];
+      for (const seg of m.segments) list.push({ manifest: m, seg, live });
+      byStream.set(m.stream, list);
+    }
+    const doomed = new Set<Candidate>();
+    const result: RetentionResult = { deletedSegments: 0, deletedBytes: 0, deletedRecordings: 0, skippedLeased: 0 };
+    const removable = (c: Candidate): boolean => {
+      if (!c.seg.complete) return false; // being written
+      if (this.leases.isLeased(c.manifest.recordingId, c.seg.seq)) {
+        result.skippedLeased++;
+        return false;
+      }
+      return true;
+    };
+    let total = 0;
+    const survivors: Candidate[] = [];
+    for (const [stream, list] of byStream) {
+      list.sort((a, b) => a.seg.startMs - b.seg.startMs);
+      const cutoff = now - this.policy.maxAgeMs(stream);
+      let bytes = list.reduce((n, c) => n + c.seg.bytes, 0);
+      for (const c of list) {
+        const tooOld = c.seg.startMs + c.seg.durationMs < cutoff;
+        const tooBig = this.policy.maxStreamBytes > 0 && bytes > this.policy.maxStreamBytes;
+        if ((tooOld || tooBig) && removable(c)) {
+          doomed.add(c);
+          bytes -= c.seg.bytes;
+        } else if (!tooOld && !tooBig) {
+          break; // the rest is newer and within bounds
+        }
+      }
+      total += bytes;
+      survivors.push(...list.filter((c) => !doomed.has(c)));
+    }
+    if (this.policy.maxTotalBytes > 0 && total > this.policy.maxTotalBytes) {
+      survivors.sort((a, b) => a.seg.startMs - b.seg.startMs);
+      for (const c of survivors) {
+        if (total <= this.policy.maxTotalBytes) break;
+        if (!removable(c)) continue;
+        doomed.add(c);
+        total -= c.seg.bytes;
+      }
+    }
+
+    const byRecording = new Map<RecordingManifest, Candidate[]>();
+    for (const c of doomed) byRecording.set(c.manifest, [...(byRecording.get(c.manifest) ?? []), c]);
+    for (const [manifest, cands] of byRecording) {
+      const seqs = new Set(cands.map((c) => c.seg.seq));
+      result.deletedSegments += cands.length;
+      result.deletedBytes += cands.reduce((n, c) => n + c.seg.bytes, 0);
+      if (cands[0]?.live) {
+        await this.recorder.dropSegments(manifest.stream, seqs);
+        continue;
+      }
+      const { updated, keys } = withoutSegments(manifest, seqs);
+      const mKey = manifestKey(manifest.stream, manifest.recordingId);
+      if (updated.segments.length === 0) {
+        // The whole recording has aged out: its manifest goes first, then its objects.
+        await this.store.delete(mKey);
+        result.deletedRecordings++;
+      } else {
+        await this.store.put(mKey, Buffer.from(JSON.stringify(updated)), "application/json");
+      }
+      for (const k of keys) await this.store.delete(k);
+    }
+    if (result.deletedSegments > 0) this.log.info(result, "retention removed old segments");
+    return result;
+  }
+}
+
