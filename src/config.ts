@@ -76,6 +76,8 @@ export const CONFIG_SPEC = {
   retentionStreamBytes: int("IFC_RETENTION_STREAM_BYTES", 0, "Byte cap per stream's rolling recording (0: none); whichever bound comes first wins.", 0),
   retentionTotalBytes: int("IFC_RETENTION_TOTAL_BYTES", 0, "Byte cap over all streams' rolling recordings (0: none).", 0),
   retentionIntervalMs: int("IFC_RETENTION_INTERVAL_MS", 10_000, "How often the retention cleaner runs.", 100),
+  clipRetentionDays: int("IFC_CLIP_RETENTION_DAYS", 30, "Kept clips are deleted this many days after they were made.", 1),
+  maxTags: int("IFC_MAX_TAGS", 32, "Most key/value tags on one recording or clip.", 1, 1000),
   playMaxDurationMs: int("IFC_PLAY_MAX_DURATION_MS", 3_600_000, "Longest span one playback request may ask for.", 1000),
   shutdownTimeoutMs: int("IFC_SHUTDOWN_TIMEOUT_MS", 10_000, "Most time graceful shutdown waits for open recordings to be written.", 100),
 } as const;

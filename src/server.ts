@@ -16,6 +16,8 @@ import { icePortsPerSession, peerOptionsFrom } from "./ingest/werift-peer.js";
 import type { ObjectStore } from "./ports/object-store.js";
 import { RecordingCatalog } from "./recorder/recording-catalog.js";
 import { Recorder } from "./recorder/recorder.js";
+import { ClipService } from "./recorder/clips.js";
+import { recordingRoutes } from "./control/recording-routes.js";
 import { recoverInterruptedRecordings } from "./recorder/recovery.js";
 import { RetentionCleaner } from "./recorder/retention.js";
 import { SegmentLeases } from "./recorder/segment-leases.js";
@@ -23,6 +25,7 @@ import { SegmentLeases } from "./recorder/segment-leases.js";
 const execFileAsync = promisify(execFile);
 
 export interface Server {
+  clips: ClipService;
   retention: RetentionCleaner;
   leases: SegmentLeases;
   /** The upload spool in front of S3 (IFC_STORE=s3 only). */
@@ -96,6 +99,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     maxTotalBytes: config.retentionTotalBytes,
   }, logger.child({ component: "retention" }));
   retention.start(config.retentionIntervalMs);
+  const clips = new ClipService(store, catalog, leases, config.clipRetentionDays * 86_400_000, logger.child({ component: "clips" }));
+  const clipExpiry = setInterval(() => {
+    void clips.deleteExpired().catch((err: unknown) => logger.warn({ err: (err as Error).message }, "clip expiry pass failed"));
+  }, 60_000);
+  clipExpiry.unref();
   const ingest = new WhipIngest(registry, {
     peer: peerOptionsFrom(config),
     connectTimeoutMs: config.whipConnectTimeoutMs,
@@ -120,6 +128,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       },
     },
   });
+  await app.register(recordingRoutes, { registry, recorder, catalog, clips, store, maxTags: config.maxTags });
   await app.listen({ host: config.httpHost, port: config.httpPort });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.httpPort;
@@ -127,9 +136,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
 
   let closing: Promise<void> | undefined;
   return {
-    app, registry, ingest, recorder, catalog, store, spool, retention, leases,
+    app, registry, ingest, recorder, catalog, store, spool, retention, leases, clips,
     url: `http://${host}:${port}`,
     close: () => (closing ??= (async () => {
+      clearInterval(clipExpiry);
       await retention.stop();
       await ingest.shutdown();
       await recorder.flush();

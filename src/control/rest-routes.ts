@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { BadRequestError, NotFoundError } from "../errors.js";
 import { assertStreamName } from "../ingest/whip-ingest.js";
+import { parseTagFilters, parseTime } from "./query.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import type { Recorder } from "../recorder/recorder.js";
 
@@ -14,12 +15,6 @@ export interface RestRoutesOptions {
   readinessChecks: Record<string, () => Promise<void>>;
 }
 
-/** Accepts ISO 8601 or epoch milliseconds. */
-export function parseTime(value: string, name: string): number {
-  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new BadRequestError(`${name}: "${value.slice(0, 40)}" is neither ISO 8601 nor epoch milliseconds`, "invalid-time");
-  return ms;
-}
 
 const streamSchema = {
   type: "object",
@@ -66,6 +61,7 @@ const spanSchema = {
     bytes: { type: "integer" },
     segments: { type: "integer" },
     live: { type: "boolean" },
+    tags: { type: "object", additionalProperties: { type: "string" } },
     width: { type: "integer" },
     height: { type: "integer" },
     codec: { type: "string" },
@@ -108,21 +104,25 @@ export async function restRoutes(app: FastifyInstance, opts: RestRoutesOptions):
     return { name: s.name, ...st, since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), readers: s.hub.readerStats };
   });
 
-  app.get<{ Querystring: { stream?: string; from?: string; to?: string } }>(
+  app.get<{ Querystring: { stream?: string; from?: string; to?: string; tag?: string | string[] } }>(
     "/api/v1/recordings",
     {
       schema: {
-        querystring: { type: "object", properties: { stream: { type: "string" }, from: { type: "string" }, to: { type: "string" } }, additionalProperties: false },
+        querystring: {
+          type: "object",
+          properties: { stream: { type: "string" }, from: { type: "string" }, to: { type: "string" }, tag: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] } },
+          additionalProperties: false,
+        },
         response: { 200: { type: "object", properties: { recordings: { type: "array", items: spanSchema } } } },
       },
     },
     async (req) => {
-      const { stream, from, to } = req.query;
+      const { stream, from, to, tag } = req.query;
       if (stream !== undefined) assertStreamName(stream);
       const fromMs = from !== undefined ? parseTime(from, "from") : -Infinity;
       const toMs = to !== undefined ? parseTime(to, "to") : Infinity;
       if (fromMs > toMs) throw new BadRequestError("from must not be after to", "invalid-range");
-      return { recordings: await catalog.spans(stream, fromMs, toMs) };
+      return { recordings: await catalog.spans(stream, fromMs, toMs, parseTagFilters(tag)) };
     },
   );
 

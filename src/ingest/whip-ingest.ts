@@ -6,8 +6,11 @@ import { WhipSession, type WhipSessionOptions } from "./whip-session.js";
 
 export const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** Names that would collide with the object store's own prefixes. */
+const RESERVED_NAMES = new Set(["clips"]);
+
 export function assertStreamName(name: string): void {
-  if (!STREAM_NAME.test(name)) throw new InvalidStreamNameError(name);
+  if (!STREAM_NAME.test(name) || RESERVED_NAMES.has(name)) throw new InvalidStreamNameError(name);
 }
 
 interface SessionEntry {

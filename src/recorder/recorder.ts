@@ -35,11 +35,13 @@ export class Recorder {
     private readonly opts: RecorderOptions,
     private readonly log: Logger,
   ) {
-    if (opts.recordByDefault) registry.onStarted((s) => this.start(s));
+    if (opts.recordByDefault) registry.onStarted((s) => void this.start(s));
   }
 
-  start(stream: LiveStream): void {
-    if (this.active.has(stream.name)) return;
+  /** Starts recording a live stream; returns the recording's id (the current one when already recording). */
+  start(stream: LiveStream, tags: Record<string, string> = {}): string {
+    const current = this.active.get(stream.name);
+    if (current) return current.writer.manifest.recordingId;
     const now = Date.now();
     const recordingId = newRecordingId(now, randomBytes(2).toString("hex"));
     const log = this.log.child({ stream: stream.name, recording: recordingId });
@@ -64,6 +66,7 @@ export class Recorder {
     });
     const rec: ActiveRecording = { stream, reader, segmenter, writer, closed, stopped: false };
     this.active.set(stream.name, rec);
+    writer.manifest.tags = { ...tags };
     log.info("recording started");
     stream.hub.onClose(() => {
       // The hub's readers finish their queues first: nothing received is lost.
@@ -76,6 +79,15 @@ export class Recorder {
         });
       this.closing.add(done);
     });
+    return recordingId;
+  }
+
+  /** Merges tags into a live recording's manifest (stored with its next manifest write). */
+  tagLive(streamName: string, tags: Record<string, string>): string | undefined {
+    const rec = this.active.get(streamName);
+    if (!rec) return undefined;
+    Object.assign(rec.writer.manifest.tags, tags);
+    return rec.writer.manifest.recordingId;
   }
 
   private async stopRecording(rec: ActiveRecording): Promise<void> {

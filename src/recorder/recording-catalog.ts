@@ -3,6 +3,9 @@ import type { ObjectStore } from "../ports/object-store.js";
 import { MANIFEST_NAME, parseManifest, type RecordingManifest, type SegmentEntry } from "./manifest.js";
 import type { SegmentLeases } from "./segment-leases.js";
 
+/** Reserved top-level prefix of kept clips (the stream name "clips" is refused). */
+export const CLIPS_PREFIX = "clips/";
+
 export interface RecordingSpan {
   stream: string;
   recordingId: string;
@@ -13,6 +16,7 @@ export interface RecordingSpan {
   bytes: number;
   segments: number;
   live: boolean;
+  tags: Record<string, string>;
   width?: number;
   height?: number;
   codec?: string;
@@ -45,7 +49,8 @@ export class RecordingCatalog {
     const objects = await this.store.list(stream ? `${stream}/` : "");
     const out: RecordingManifest[] = [];
     for (const o of objects) {
-      if (!o.key.endsWith(`/${MANIFEST_NAME}`)) continue;
+      // Clips live beside the streams, under a reserved name, with their own lifecycle.
+      if (!o.key.endsWith(`/${MANIFEST_NAME}`) || o.key.startsWith(CLIPS_PREFIX)) continue;
       const cached = this.cache.get(o.key);
       let manifest = cached && cached.modifiedMs === o.modifiedMs ? cached.manifest : undefined;
       if (!manifest) {
@@ -63,9 +68,10 @@ export class RecordingCatalog {
   }
 
   /** One span per recording, clipped to the segments that overlap [fromMs, toMs]. */
-  async spans(stream: string | undefined, fromMs = -Infinity, toMs = Infinity): Promise<RecordingSpan[]> {
+  async spans(stream: string | undefined, fromMs = -Infinity, toMs = Infinity, tags: [string, string][] = []): Promise<RecordingSpan[]> {
     const spans: RecordingSpan[] = [];
     for (const m of await this.manifests(stream)) {
+      if (!tags.every(([k, v]) => m.tags[k] === v)) continue;
       const segs = m.segments.filter((s) => s.parts.length > 0 && s.startMs < toMs && s.startMs + s.durationMs > fromMs);
       const first = segs[0];
       const last = segs[segs.length - 1];
@@ -81,6 +87,7 @@ export class RecordingCatalog {
         bytes: segs.reduce((n, s) => n + s.bytes, 0),
         segments: segs.length,
         live: m.endedAt === null,
+        tags: m.tags,
         ...(init ? { width: init.width, height: init.height, codec: init.codec } : {}),
       });
     }

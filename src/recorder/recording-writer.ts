@@ -50,7 +50,7 @@ export class RecordingWriter {
         seg = {
           seq: out.seq,
           init: out.segmentStart.init,
-          startMs: out.segmentStart.startMs,
+          startMs: Math.round(out.segmentStart.startMs),
           startDts: out.segmentStart.startDts,
           durationMs: 0,
           bytes: 0,

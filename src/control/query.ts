@@ -1,0 +1,27 @@
+import { BadRequestError } from "../errors.js";
+
+const TAG_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Accepts ISO 8601 or epoch milliseconds. */
+export function parseTime(value: string, name: string): number {
+  const ms = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new BadRequestError(`${name}: "${value.slice(0, 40)}" is neither ISO 8601 nor epoch milliseconds`, "invalid-time");
+  return ms;
+}
+
+/** `?tag=key:value` (repeatable) into pairs. */
+export function parseTagFilters(raw: string | string[] | undefined): [string, string][] {
+  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  return list.map((t) => {
+    const i = t.indexOf(":");
+    if (i <= 0) throw new BadRequestError(`tag filter "${t.slice(0, 80)}" must be key:value`, "invalid-tag");
+    return [t.slice(0, i), t.slice(i + 1)] as [string, string];
+  });
+}
+
+/** Tag keys are identifiers; values are free text (length-limited by the route schemas). */
+export function checkTags(tags: Record<string, string>, max: number): void {
+  const keys = Object.keys(tags);
+  if (keys.length > max) throw new BadRequestError(`at most ${max} tags`, "too-many-tags");
+  for (const k of keys) if (!TAG_KEY.test(k)) throw new BadRequestError(`tag key "${k.slice(0, 80)}" must match [A-Za-z0-9_.-]{1,64}`, "invalid-tag");
+}

@@ -1,0 +1,145 @@
+import type { FastifyInstance } from "fastify";
+import type { StreamRegistry } from "../core/stream-registry.js";
+import { NotFoundError } from "../errors.js";
+import { assertStreamName } from "../ingest/whip-ingest.js";
+import type { ClipService } from "../recorder/clips.js";
+import { manifestKey, parseManifest } from "../recorder/manifest.js";
+import type { RecordingCatalog } from "../recorder/recording-catalog.js";
+import type { Recorder } from "../recorder/recorder.js";
+import type { ObjectStore } from "../ports/object-store.js";
+import { checkTags, parseTagFilters, parseTime } from "./query.js";
+
+export interface RecordingRoutesOptions {
+  registry: StreamRegistry;
+  recorder: Recorder;
+  catalog: RecordingCatalog;
+  clips: ClipService;
+  store: ObjectStore;
+  /** Most tags on one recording or clip, and their sizes. */
+  maxTags: number;
+}
+
+const tagsSchema = { type: "object", additionalProperties: { type: "string", maxLength: 256 } } as const;
+
+
+const clipSchema = {
+  type: "object",
+  properties: {
+    id: { type: "string" }, stream: { type: "string" }, from: { type: "string" }, to: { type: "string" },
+    startMs: { type: "number" }, durationMs: { type: "number" }, bytes: { type: "integer" },
+    createdAt: { type: "string" }, expiresAt: { type: "string" }, tags: tagsSchema, sourceRecordingId: { type: "string" },
+  },
+} as const;
+
+/** Operator control of recording: start/stop, clips, tags. */
+export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoutesOptions): Promise<void> {
+  const { registry, recorder, clips, store } = opts;
+
+  app.post<{ Params: { stream: string }; Body: { tags?: Record<string, string> } | undefined }>(
+    "/api/v1/streams/:stream/recording",
+    { schema: { body: { type: ["object", "null"], properties: { tags: tagsSchema }, additionalProperties: false } } },
+    async (req, reply) => {
+      assertStreamName(req.params.stream);
+      const live = registry.get(req.params.stream);
+      if (!live) throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
+      const tags = req.body?.tags ?? {};
+      checkTags(tags, opts.maxTags);
+      const already = recorder.isRecording(live.name);
+      const recordingId = already ? (recorder.tagLive(live.name, tags) as string) : recorder.start(live, tags);
+      return reply.code(already ? 200 : 201).send({ stream: live.name, recordingId, recording: true });
+    },
+  );
+
+  app.delete<{ Params: { stream: string } }>("/api/v1/streams/:stream/recording", async (req, reply) => {
+    assertStreamName(req.params.stream);
+    if (!(await recorder.stop(req.params.stream))) throw new NotFoundError(`stream "${req.params.stream}" is not being recorded`, "not-recording");
+    return reply.code(200).send({ stream: req.params.stream, recording: false });
+  });
+
+  app.put<{ Params: { stream: string; recording: string }; Body: { tags: Record<string, string> } }>(
+    "/api/v1/recordings/:stream/:recording/tags",
+    { schema: { body: { type: "object", required: ["tags"], properties: { tags: tagsSchema }, additionalProperties: false } } },
+    async (req) => {
+      assertStreamName(req.params.stream);
+      checkTags(req.body.tags, opts.maxTags);
+      const live = recorder.liveManifest(req.params.stream);
+      if (live?.recordingId === req.params.recording) {
+        recorder.tagLive(req.params.stream, req.body.tags);
+        return { recordingId: live.recordingId, tags: live.tags };
+      }
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(req.params.recording)) throw new NotFoundError("no such recording", "recording-not-found");
+      const key = manifestKey(req.params.stream, req.params.recording);
+      let m;
+      try {
+        m = parseManifest(await store.get(key));
+      } catch {
+        throw new NotFoundError(`no recording ${req.params.recording} of "${req.params.stream}"`, "recording-not-found");
+      }
+      m.tags = { ...m.tags, ...req.body.tags };
+      checkTags(m.tags, opts.maxTags);
+      await store.put(key, Buffer.from(JSON.stringify(m)), "application/json");
+      return { recordingId: m.recordingId, tags: m.tags };
+    },
+  );
+
+  app.post<{ Params: { stream: string }; Body: { from: string; to: string; tags?: Record<string, string> } }>(
+    "/api/v1/streams/:stream/clips",
+    {
+      schema: {
+        body: {
+          type: "object",
+          required: ["from", "to"],
+          properties: { from: { type: ["string", "number"] }, to: { type: ["string", "number"] }, tags: tagsSchema },
+          additionalProperties: false,
+        },
+        response: { 201: clipSchema },
+      },
+    },
+    async (req, reply) => {
+      assertStreamName(req.params.stream);
+      const tags = req.body.tags ?? {};
+      checkTags(tags, opts.maxTags);
+      const clip = await clips.create(req.params.stream, parseTime(String(req.body.from), "from"), parseTime(String(req.body.to), "to"), tags);
+      return reply.code(201).header("location", `/api/v1/clips/${clip.id}`).send(clip);
+    },
+  );
+
+  app.get<{ Querystring: { stream?: string; from?: string; to?: string; tag?: string | string[] } }>(
+    "/api/v1/clips",
+    {
+      schema: {
+        querystring: {
+          type: "object",
+          properties: { stream: { type: "string" }, from: { type: "string" }, to: { type: "string" }, tag: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] } },
+          additionalProperties: false,
+        },
+        response: { 200: { type: "object", properties: { clips: { type: "array", items: clipSchema } } } },
+      },
+    },
+    async (req) => {
+      const { stream, from, to, tag } = req.query;
+      if (stream !== undefined) assertStreamName(stream);
+      return {
+        clips: await clips.list({
+          ...(stream !== undefined ? { stream } : {}),
+          ...(from !== undefined ? { fromMs: parseTime(from, "from") } : {}),
+          ...(to !== undefined ? { toMs: parseTime(to, "to") } : {}),
+          tags: parseTagFilters(tag),
+        }),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>("/api/v1/clips/:id/play", async (req, reply) => {
+    const plan = await clips.plan(req.params.id);
+    return reply
+      .header("content-type", "video/mp4")
+      .header("content-length", String(plan.bytes))
+      .send(opts.catalog.open(plan));
+  });
+
+  app.delete<{ Params: { id: string } }>("/api/v1/clips/:id", async (req, reply) => {
+    await clips.delete(req.params.id);
+    return reply.code(200).send({ id: req.params.id, deleted: true });
+  });
+}
