@@ -18,6 +18,7 @@ import { RecordingCatalog } from "./recorder/recording-catalog.js";
 import { Recorder } from "./recorder/recorder.js";
 import { ClipService } from "./recorder/clips.js";
 import { recordingRoutes } from "./control/recording-routes.js";
+import { metricsRoutes } from "./control/metrics.js";
 import { recoverInterruptedRecordings } from "./recorder/recovery.js";
 import { RetentionCleaner } from "./recorder/retention.js";
 import { SegmentLeases } from "./recorder/segment-leases.js";
@@ -128,6 +129,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       },
     },
   });
+  await app.register(metricsRoutes, { registry, spool });
   await app.register(recordingRoutes, { registry, recorder, catalog, clips, store, maxTags: config.maxTags });
   await app.listen({ host: config.httpHost, port: config.httpPort });
   const address = app.server.address();

@@ -54,6 +54,9 @@ describe("MinIO outage", () => {
         maxSpool = Math.max(maxSpool, st.spoolBytes);
       }
       const during = ts.server.spool!.stats;
+      const metrics = await (await fetch(`${ts.url}/metrics`)).text();
+      expect(Number(/^ifc_upload_spool_bytes (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+      expect(Number(/^ifc_upload_failures_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
       await minio.resume();
       console.log(`outage: memory peak ${maxMemory} B (bound ${QUEUE_BYTES}), spool peak ${maxSpool} B, ${during.failures} failed attempts`);
       expect(maxMemory).toBeLessThanOrEqual(QUEUE_BYTES);
@@ -66,6 +69,9 @@ describe("MinIO outage", () => {
       await ts.server.recorder.flush();
       await ts.server.spool!.flush();
       expect(ts.server.spool!.stats).toMatchObject({ queuedObjects: 0, spoolBytes: 0 });
+      const after = await (await fetch(`${ts.url}/metrics`)).text();
+      expect(Number(/^ifc_upload_lag_seconds_count (\d+)/m.exec(after)?.[1])).toBeGreaterThan(30);
+      expect(Number(/^ifc_upload_spool_bytes (\d+)/m.exec(after)?.[1])).toBe(0);
 
       const m = await storedManifest("outage");
       expect(m.endedAt).not.toBeNull();

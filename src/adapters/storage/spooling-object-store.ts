@@ -68,8 +68,8 @@ export class SpoolingObjectStore implements ObjectStore {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   private readonly random: () => number;
-  /** Upload latencies (ms) since the last read of `takeLatencies`, for metrics. */
-  private latencies: number[] = [];
+  /** Upload lags (ms from accepted to stored) since the last `takeLags`, for metrics. */
+  private lags: number[] = [];
 
   constructor(
     private readonly backend: ObjectStore,
@@ -118,9 +118,9 @@ export class SpoolingObjectStore implements ObjectStore {
     };
   }
 
-  takeLatencies(): number[] {
-    const out = this.latencies;
-    this.latencies = [];
+  takeLags(): number[] {
+    const out = this.lags;
+    this.lags = [];
     return out;
   }
 
@@ -170,13 +170,12 @@ export class SpoolingObjectStore implements ObjectStore {
   }
 
   private async upload(item: Item): Promise<void> {
-    const started = Date.now();
     try {
       if (!item.superseded) {
         const data = item.data ?? (await readFile(item.file as string));
         await this.backend.put(item.key, data, item.contentType);
-        this.latencies.push(Date.now() - started);
-        if (this.latencies.length > 10_000) this.latencies.shift();
+        this.lags.push(Date.now() - item.enqueuedAt);
+        if (this.lags.length > 10_000) this.lags.shift();
       }
       this.inFlight--;
       this.consecutiveFailures = 0;
