@@ -37,7 +37,7 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
 
   app.post<{ Params: { stream: string }; Body: { tags?: Record<string, string> } | undefined }>(
     "/api/v1/streams/:stream/recording",
-    { schema: { body: { type: ["object", "null"], properties: { tags: tagsSchema }, additionalProperties: false } } },
+    { schema: { body: { anyOf: [{ type: "object", properties: { tags: tagsSchema }, additionalProperties: false }, { type: "null" }] } } },
     async (req, reply) => {
       assertStreamName(req.params.stream);
       const live = registry.get(req.params.stream);
@@ -89,7 +89,7 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
         body: {
           type: "object",
           required: ["from", "to"],
-          properties: { from: { type: ["string", "number"] }, to: { type: ["string", "number"] }, tags: tagsSchema },
+          properties: { from: { anyOf: [{ type: "string" }, { type: "number" }] }, to: { anyOf: [{ type: "string" }, { type: "number" }] }, tags: tagsSchema },
           additionalProperties: false,
         },
         response: { 201: clipSchema },

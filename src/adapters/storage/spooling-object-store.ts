@@ -51,7 +51,8 @@ interface Item {
  * `put` returns once the object is accepted — in a bounded memory queue, or written to a local
  * spool directory when the queue is full or uploads are failing — and uploads happen in the
  * background, in order, with a few in flight, retried with exponential backoff and jitter. The
- * spool survives a crash or restart: `init` queues what it finds there, oldest first. Reads see
+ * spool survives a crash or restart: `init` queues what it finds there, oldest first, and spooled
+ * objects are replayed strictly one after another in the order they were accepted. Reads see
  * accepted objects at once, whether uploaded yet or not.
  */
 export class SpoolingObjectStore implements ObjectStore {
@@ -66,6 +67,7 @@ export class SpoolingObjectStore implements ObjectStore {
   private uploaded = 0;
   private failures = 0;
   private closed = false;
+  private readonly uploads = new Set<Promise<void>>();
   private idleWaiters: (() => void)[] = [];
   private readonly random: () => number;
   /** Upload lags (ms from accepted to stored) since the last `takeLags`, for metrics. */
@@ -155,12 +157,16 @@ export class SpoolingObjectStore implements ObjectStore {
     while (this.inFlight < this.opts.concurrency) {
       const next = this.queue.find((i) => !i.started);
       if (!next) break;
-      // A barrier (a manifest) goes only after everything queued before it has landed.
-      if (next.barrier && this.queue[0] !== next) break;
+      // A barrier (a manifest) goes only after everything queued before it has landed, and
+      // spooled objects (a replay after an outage or a restart) go one at a time, strictly in order.
+      if ((next.barrier || next.file) && this.queue[0] !== next) break;
+      if (next.file && this.inFlight > 0) break;
       if (!next.barrier && this.queue.slice(0, this.queue.indexOf(next)).some((i) => i.barrier)) break;
       next.started = true;
       this.inFlight++;
-      void this.upload(next);
+      const upload = this.upload(next);
+      this.uploads.add(upload);
+      void upload.finally(() => this.uploads.delete(upload));
     }
     if (this.queue.length === 0 && this.inFlight === 0) {
       const waiters = this.idleWaiters;
@@ -249,6 +255,8 @@ export class SpoolingObjectStore implements ObjectStore {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    // Uploads already under way finish (or fail) first, so nothing is sent after close().
+    await Promise.allSettled([...this.uploads]);
     await this.spillMemory();
   }
 
