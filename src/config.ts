@@ -69,6 +69,7 @@ export const CONFIG_SPEC = {
   recordByDefault: bool("IFC_RECORD", true, "Record every live stream from its first keyframe."),
   segmentDurationMs: int("IFC_SEGMENT_DURATION_MS", 4000, "Target duration of a recording segment; segments start only at IDR frames.", 500),
   partDurationMs: int("IFC_PART_DURATION_MS", 1000, "Duration of a part within a segment: the most a crash can lose.", 100),
+  segmentAlignWallClock: bool("IFC_SEGMENT_ALIGN_WALLCLOCK", false, "Cut segments on wall-clock multiples of IFC_SEGMENT_DURATION_MS so streams' segments line up (keyframe requests timed for it)."),
   keyframeRequestLeadMs: int("IFC_KEYFRAME_REQUEST_LEAD_MS", 300, "Ask the publisher for an IDR this long before a segment is due.", 0),
   maxSegmentDurationMs: int("IFC_MAX_SEGMENT_DURATION_MS", 20_000, "Hard cap: a segment this long without any IDR is closed at the next IDR as soon as one comes; until then it grows (recorded, not lost).", 1000),
   retentionMinutes: int("IFC_RETENTION_MINUTES", 15, "Rolling window: keep this many minutes of each stream's recording (0 keeps everything).", 0),

@@ -84,6 +84,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     partDurationMs: config.partDurationMs,
     keyframeRequestLeadMs: config.keyframeRequestLeadMs,
     maxSegmentDurationMs: config.maxSegmentDurationMs,
+    alignToWallClock: config.segmentAlignWallClock,
   }, logger.child({ component: "recorder" }));
   const leases = new SegmentLeases();
   const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream), leases);

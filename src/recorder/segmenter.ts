@@ -9,6 +9,11 @@ export interface SegmenterOptions {
   partDurationMs: number;
   keyframeRequestLeadMs: number;
   maxSegmentDurationMs: number;
+  /**
+   * Cut segments on wall-clock multiples of the segment duration (…:00, :04, :08 for 4 s), so
+   * segments of different streams line up; the keyframe request is timed for the boundary.
+   */
+  alignToWallClock?: boolean;
   audio?: { channels: number };
 }
 
@@ -77,6 +82,8 @@ export class Segmenter {
   private seq = -1;
   private part = 0;
   private segStartDts = 0;
+  /** Wall clock at which the open segment is due, when aligned to the wall clock. */
+  private segDueWallMs = Infinity;
   private partStartDts = 0;
   private segKeyframeRequested = false;
   private lastRequestDts = 0;
@@ -120,18 +127,20 @@ export class Segmenter {
     this.flushPendingVideo(dts);
 
     const segElapsedMs = ((dts - this.segStartDts) * 1000) / VIDEO_CLOCK_HZ;
-    const dueMs = this.opts.segmentDurationMs - this.opts.keyframeRequestLeadMs;
+    const due = this.opts.alignToWallClock
+      ? au.wallClockMs >= this.segDueWallMs - this.opts.keyframeRequestLeadMs
+      : segElapsedMs >= this.opts.segmentDurationMs - this.opts.keyframeRequestLeadMs;
     if (initChanged) {
       this.closeSegment(dts);
       this.addInit(au);
       this.openSegment(dts, au.wallClockMs);
     } else if (this.seq < 0) {
       this.openSegment(dts, au.wallClockMs);
-    } else if (au.isKeyframe && segElapsedMs >= dueMs) {
+    } else if (au.isKeyframe && due) {
       this.closeSegment(dts);
       this.openSegment(dts, au.wallClockMs);
     } else {
-      if (segElapsedMs >= dueMs) this.maybeRequestKeyframe(dts);
+      if (due) this.maybeRequestKeyframe(dts);
       if (((dts - this.partStartDts) * 1000) / VIDEO_CLOCK_HZ >= this.opts.partDurationMs) this.closePart(dts);
     }
     this.pendingVideo = { data: toAvcc(sampleNalus(au)), dts, duration: 0, isSync: au.isKeyframe };
@@ -213,6 +222,9 @@ export class Segmenter {
     this.segStartDts = dts;
     this.partStartDts = dts;
     this.segKeyframeRequested = false;
+    const d = this.opts.segmentDurationMs;
+    // The next boundary at least half a segment away, so no segment is a sliver.
+    this.segDueWallMs = Math.ceil((wallMs + d / 2) / d) * d;
     this.pendingSegmentStart = { startMs: wallMs, startDts: dts, init: this.inits.length - 1 };
   }
 

@@ -138,4 +138,38 @@ describe("Segmenter", () => {
     expect(frames.length).toBe(units.length);
     for (let i = 1; i < frames.length; i++) expect((frames[i]?.ptsTime ?? 0) - (frames[i - 1]?.ptsTime ?? 0)).toBeCloseTo(1 / 30, 3);
   });
+
+  it("aligns segment boundaries to the wall clock, timing the keyframe request for them", async () => {
+    const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 2, gop: 30 });
+    const idr = units.find((u) => u.isKeyframe) as EncodedUnit;
+    const p = units.find((u) => !u.isKeyframe) as EncodedUnit;
+    const starts: number[] = [];
+    let askedAt = -1;
+    const seg = new Segmenter({ ...OPTS, alignToWallClock: true }, {
+      init: () => undefined,
+      part: (o) => o.segmentStart && starts.push(o.segmentStart.startMs),
+      segmentClosed: () => undefined,
+      requestKeyframe: () => (askedAt = askedAt < 0 ? i : askedAt),
+    });
+    // An encoder that sends IDRs only when asked, 3 frames (100 ms) after the request.
+    const t0 = 1_700_000_001_234;
+    let i = 0;
+    for (; i < 30 * 30; i++) {
+      const key = i === 0 || (askedAt >= 0 && i >= askedAt + 3);
+      if (key) askedAt = -1;
+      const u = key ? idr : p;
+      const au = toUnit(u, i, 3000);
+      au.wallClockMs = au.arrivalMs = t0 + (i * 1000) / 30;
+      seg.video(au);
+    }
+    seg.finish();
+    expect(starts.length).toBeGreaterThanOrEqual(7);
+    for (const start of starts.slice(1)) {
+      const offset = ((start % 4000) + 4000) % 4000;
+      const fromBoundary = Math.min(offset, 4000 - offset);
+      // the IDR lands lead (300 ms) minus the encoder's 100 ms before the boundary, within a frame
+      expect(fromBoundary).toBeLessThanOrEqual(300);
+      expect(fromBoundary).toBeGreaterThanOrEqual(200 - 1000 / 30);
+    }
+  });
 });
