@@ -25,3 +25,15 @@ export function checkTags(tags: Record<string, string>, max: number): void {
   if (keys.length > max) throw new BadRequestError(`at most ${max} tags`, "too-many-tags");
   for (const k of keys) if (!TAG_KEY.test(k)) throw new BadRequestError(`tag key "${k.slice(0, 80)}" must match [A-Za-z0-9_.-]{1,64}`, "invalid-tag");
 }
+
+/** Query string of listings by stream, time span and tags (recordings, clips). */
+export const spanQuerySchema = {
+  type: "object",
+  properties: {
+    stream: { type: "string" },
+    from: { type: "string" },
+    to: { type: "string" },
+    tag: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] },
+  },
+  additionalProperties: false,
+} as const;

@@ -7,7 +7,7 @@ import { manifestKey, parseManifest } from "../recorder/manifest.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import type { Recorder } from "../recorder/recorder.js";
 import type { ObjectStore } from "../ports/object-store.js";
-import { checkTags, parseTagFilters, parseTime } from "./query.js";
+import { checkTags, parseTagFilters, parseTime, spanQuerySchema } from "./query.js";
 
 export interface RecordingRoutesOptions {
   registry: StreamRegistry;
@@ -108,11 +108,7 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
     "/api/v1/clips",
     {
       schema: {
-        querystring: {
-          type: "object",
-          properties: { stream: { type: "string" }, from: { type: "string" }, to: { type: "string" }, tag: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] } },
-          additionalProperties: false,
-        },
+        querystring: spanQuerySchema,
         response: { 200: { type: "object", properties: { clips: { type: "array", items: clipSchema } } } },
       },
     },

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { BadRequestError, NotFoundError } from "../errors.js";
 import { assertStreamName } from "../ingest/whip-ingest.js";
-import { parseTagFilters, parseTime } from "./query.js";
+import { parseTagFilters, parseTime, spanQuerySchema } from "./query.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import type { Recorder } from "../recorder/recorder.js";
 
@@ -108,11 +108,7 @@ export async function restRoutes(app: FastifyInstance, opts: RestRoutesOptions):
     "/api/v1/recordings",
     {
       schema: {
-        querystring: {
-          type: "object",
-          properties: { stream: { type: "string" }, from: { type: "string" }, to: { type: "string" }, tag: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] } },
-          additionalProperties: false,
-        },
+        querystring: spanQuerySchema,
         response: { 200: { type: "object", properties: { recordings: { type: "array", items: spanSchema } } } },
       },
     },
