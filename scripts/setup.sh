@@ -29,6 +29,10 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; 
   apt_install ffmpeg "$DEBIAN_FFMPEG_VERSION"
 fi
 
+if ! command -v protoc >/dev/null 2>&1; then
+  apt_install protobuf-compiler "$DEBIAN_PROTOC_VERSION"
+fi
+
 if [ "$MODE" = "test" ]; then
   if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium "$DEBIAN_CHROMIUM_VERSION"
@@ -53,3 +57,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
   touch node_modules/.package-lock.json
 fi
+
+# TypeScript from proto/ (ts-proto); skipped when up to date.
+bash scripts/gen-proto.sh
