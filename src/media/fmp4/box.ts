@@ -1,4 +1,8 @@
-/** Tiny ISO BMFF box builders for the init segment (written once per stream: clarity over speed). */
+/**
+ * Tiny ISO BMFF box builders for the init segment, which is written once per stream and per
+ * resolution change: clarity over speed here. Media fragments, written every part, do not use
+ * these (see media-fragment.ts).
+ */
 
 export function u8(v: number): Uint8Array {
   return Uint8Array.of(v & 0xff);
@@ -23,7 +27,7 @@ export function fourcc(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
 }
 
-export function concat(parts: Uint8Array[]): Uint8Array {
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);
@@ -36,8 +40,17 @@ export function concat(parts: Uint8Array[]): Uint8Array {
 }
 
 export function box(type: string, ...payload: Uint8Array[]): Uint8Array {
-  const body = concat(payload);
-  return concat([u32(body.length + 8), fourcc(type), body]);
+  let n = 8;
+  for (const p of payload) n += p.length;
+  const out = new Uint8Array(n);
+  new DataView(out.buffer).setUint32(0, n);
+  out.set(fourcc(type), 4);
+  let o = 8;
+  for (const p of payload) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 export function fullBox(type: string, version: number, flags: number, ...payload: Uint8Array[]): Uint8Array {
