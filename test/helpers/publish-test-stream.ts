@@ -1,30 +1,64 @@
-import { startRtpSource, type RtpSourceOptions, type SentStats } from "./ffmpeg-rtp-source.js";
-import { whipPublish, type WhipTimings } from "./whip-client.js";
+import { startRtpSource, type RtpSource, type RtpSourceOptions, type SentStats } from "./ffmpeg-rtp-source.js";
+import { whipPublish, type WhipPublication, type WhipPublishOptions, type WhipTimings } from "./whip-client.js";
+
+export interface TestStreamOptions extends Partial<RtpSourceOptions> {
+  /** Request headers for the WHIP POST and DELETE (e.g. Authorization). */
+  headers?: Record<string, string>;
+  iceServers?: WhipPublishOptions["iceServers"];
+  connectTimeoutMs?: number;
+}
 
 export interface TestStreamPublisher {
+  /** Live counters of what was actually sent (see SentStats). */
   stats: SentStats;
   timings: WhipTimings;
-  /** Path of the session resource, as in the Location header. */
+  /** The session resource as in the Location header (usually a path; `publication.resourceUrl` is absolute). */
   resourceUrl: string;
-  /** Resolves when the source has sent everything (after durationSeconds). */
+  publication: WhipPublication;
+  /** Resolves when the source has sent everything (after durationSeconds); rejects if ffmpeg failed. */
   done: Promise<void>;
   /** Stops the source, DELETEs the session and closes the PeerConnection. */
   stop(): Promise<void>;
 }
 
-/** Publishes a synthetic stream (ffmpeg testsrc2 + tone) to a WHIP URL from a werift client. */
-export async function publishTestStream(whipUrl: string, opts: RtpSourceOptions): Promise<TestStreamPublisher> {
-  const pub = await whipPublish(whipUrl, { video: true, audio: opts.audio });
+export const TEST_STREAM_DEFAULTS: RtpSourceOptions = { width: 1280, height: 720, fps: 30, gopSeconds: 1, durationSeconds: 10, audio: true };
+
+/**
+ * Publishes a synthetic stream (ffmpeg testsrc2 + 440 Hz tone) to a WHIP URL from a werift
+ * client. Media starts only once the PeerConnection is connected, so every frame ffmpeg makes
+ * is sent and counted.
+ */
+export async function publishTestStream(whipUrl: string, opts: TestStreamOptions = {}): Promise<TestStreamPublisher> {
+  const { headers, iceServers, connectTimeoutMs, ...sourceOpts } = opts;
+  // options given as undefined keep their defaults
+  const o: RtpSourceOptions = { ...TEST_STREAM_DEFAULTS, ...(Object.fromEntries(Object.entries(sourceOpts).filter(([, v]) => v !== undefined)) as Partial<RtpSourceOptions>) };
+  const pub = await whipPublish(whipUrl, { video: true, audio: o.audio, headers, iceServers, connectTimeoutMs });
   if (!pub.videoTrack) throw new Error("no video track");
-  const source = await startRtpSource(pub.videoTrack, pub.audioTrack, opts);
+  let source: RtpSource;
+  try {
+    source = await startRtpSource(
+      {
+        video: { track: pub.videoTrack, sender: pub.videoSender },
+        audio: pub.audioTrack ? { track: pub.audioTrack, sender: pub.audioSender } : undefined,
+      },
+      o,
+    );
+  } catch (err) {
+    await pub.close();
+    throw err;
+  }
   return {
     stats: source.stats,
     timings: pub.timings,
     resourceUrl: pub.location,
+    publication: pub,
     done: source.done,
     stop: async () => {
-      await source.stop();
-      await pub.close();
+      try {
+        await source.stop();
+      } finally {
+        await pub.close();
+      }
     },
   };
 }

@@ -1,16 +1,37 @@
-import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from "werift";
-import { disableDefaultStun, waitIceGathered } from "../../src/ingest/werift-peer.js";
+import {
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  useAbsSendTime,
+  useSdesMid,
+  useTransportWideCC,
+  type RTCIceServer,
+  type RTCRtpSender,
+} from "werift";
+import { disableDefaultStun, hasStunServer, waitConnected, waitIceGathered } from "./werift-ice.js";
 
 export interface WhipPublishOptions {
+  /** Offer a sendonly H.264 m-line (default true). */
   video?: boolean;
+  /** Offer a sendonly Opus m-line (default true). */
   audio?: boolean;
+  /** Extra request headers (e.g. Authorization), sent with the POST and the DELETE. */
   headers?: Record<string, string>;
+  /** STUN/TURN servers; none by default, and then werift's public STUN fallback is disabled too. */
+  iceServers?: RTCIceServer[];
+  /** How long to wait for `connected` after the answer (default 15 s). */
   connectTimeoutMs?: number;
 }
 
+/** Wall-clock instants (epoch ms) of one WHIP publication. */
 export interface WhipTimings {
+  /** The POST was sent (ICE already gathered). */
   postSentAt: number;
+  /** The 201 answer body was read. */
   answerAt: number;
+  /** iceConnectionState became "connected" (then DTLS runs). */
+  iceConnectedAt?: number;
+  /** connectionState became "connected" (ICE and DTLS done). */
   connectedAt: number;
 }
 
@@ -18,98 +39,159 @@ export interface WhipPublication {
   pc: RTCPeerConnection;
   videoTrack?: MediaStreamTrack;
   audioTrack?: MediaStreamTrack;
-  /** Absolute URL of the session resource (from Location). */
+  videoSender?: RTCRtpSender;
+  audioSender?: RTCRtpSender;
+  /** Absolute URL of the session resource (Location resolved against the POST URL). */
   resourceUrl: string;
-  /** Location as sent by the server. */
+  /** Location exactly as the server sent it. */
   location: string;
   etag: string | null;
   answerSdp: string;
   timings: WhipTimings;
+  /** DELETEs the resource (network errors ignored: the server may be gone) and closes the PeerConnection. */
   close(): Promise<void>;
 }
 
 export class WhipHttpError extends Error {
-  constructor(readonly status: number, readonly body: string) {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
     super(`WHIP POST failed with ${status}: ${body.slice(0, 300)}`);
   }
 }
 
-const RTCP_FEEDBACK = [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "goog-remb" }, { type: "transport-cc" }];
+/** The RTCP feedback Chromium offers for video. */
+const VIDEO_FEEDBACK = [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "goog-remb" }, { type: "transport-cc" }];
+
+/**
+ * The codecs a publisher offers: H.264 packetization-mode 1 only (High 640032 first, so werift
+ * sends with it, then Constrained Baseline 42e01f) and Opus 48000/2, with Chromium's feedback.
+ */
+export function publisherCodecs(): { video: RTCRtpCodecParameters[]; audio: RTCRtpCodecParameters[] } {
+  return {
+    video: [
+      new RTCRtpCodecParameters({ mimeType: "video/H264", clockRate: 90000, payloadType: 102, parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032", rtcpFeedback: VIDEO_FEEDBACK }),
+      new RTCRtpCodecParameters({ mimeType: "video/H264", clockRate: 90000, payloadType: 104, parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", rtcpFeedback: VIDEO_FEEDBACK }),
+    ],
+    audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2, payloadType: 111, parameters: "minptime=10;useinbandfec=1", rtcpFeedback: [{ type: "transport-cc" }] })],
+  };
+}
 
 /**
  * A minimal WHIP client (RFC 9725) on werift: sendonly H.264 (packetization-mode 1) and Opus,
- * non-trickle (ICE gathered before the POST), resolves once the PeerConnection is connected.
+ * non-trickle (ICE gathered before the POST); resolves once the PeerConnection is connected.
+ * Write RTP to `videoTrack`/`audioTrack` (see ffmpeg-rtp-source.ts).
  */
 export async function whipPublish(url: string, opts: WhipPublishOptions = {}): Promise<WhipPublication> {
   const wantVideo = opts.video ?? true;
   const wantAudio = opts.audio ?? true;
+  if (!wantVideo && !wantAudio) throw new Error("whipPublish: nothing to publish");
+  const iceServers = opts.iceServers ?? [];
   const pc = new RTCPeerConnection({
+    // Without this werift's default is stun.l.google.com; see disableDefaultStun for the rest.
+    iceServers,
     // One transport for all media: werift's default (max-compat) leaves the bundled-away
     // transport's UDP sockets open after close().
     bundlePolicy: "max-bundle",
     iceUseIpv6: false,
-    codecs: {
-      video: [
-        new RTCRtpCodecParameters({ mimeType: "video/H264", clockRate: 90000, payloadType: 102, parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032", rtcpFeedback: RTCP_FEEDBACK }),
-        new RTCRtpCodecParameters({ mimeType: "video/H264", clockRate: 90000, payloadType: 104, parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", rtcpFeedback: RTCP_FEEDBACK }),
-      ],
-      audio: [new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2, payloadType: 111, parameters: "minptime=10;useinbandfec=1" })],
-    },
+    codecs: publisherCodecs(),
+    // Chromium's extensions; werift's answerer only keeps the ones it is configured with.
+    headerExtensions: { video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()], audio: [useSdesMid()] },
   });
   const videoTrack = wantVideo ? new MediaStreamTrack({ kind: "video" }) : undefined;
   const audioTrack = wantAudio ? new MediaStreamTrack({ kind: "audio" }) : undefined;
-  if (videoTrack) pc.addTransceiver(videoTrack, { direction: "sendonly" });
-  if (audioTrack) pc.addTransceiver(audioTrack, { direction: "sendonly" });
+  const videoSender = videoTrack ? pc.addTransceiver(videoTrack, { direction: "sendonly" }).sender : undefined;
+  const audioSender = audioTrack ? pc.addTransceiver(audioTrack, { direction: "sendonly" }).sender : undefined;
+  const headers = opts.headers ?? {};
+  let resourceUrl: string | undefined;
+  const remove = async (): Promise<void> => {
+    if (!resourceUrl) return;
+    const target = resourceUrl;
+    resourceUrl = undefined;
+    try {
+      const res = await fetch(target, { method: "DELETE", headers });
+      await res.arrayBuffer();
+    } catch {
+      // the server under test may already be gone (kill/SIGTERM tests)
+    }
+  };
   try {
     const offer = await pc.createOffer();
-    // werift would ask a public STUN server: on a closed network a DNS failure per connection.
-    disableDefaultStun(pc);
+    if (!hasStunServer(iceServers)) disableDefaultStun(pc);
     await pc.setLocalDescription(offer);
     await waitIceGathered(pc);
+    const sdp = pc.localDescription?.sdp;
+    if (!sdp) throw new Error("no local description");
     const postSentAt = Date.now();
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/sdp", ...opts.headers }, body: pc.localDescription?.sdp ?? "" });
+    const res = await fetch(url, { method: "POST", headers: { ...headers, "content-type": "application/sdp" }, body: sdp });
     const answerSdp = await res.text();
     const answerAt = Date.now();
-    if (res.status !== 201) throw new WhipHttpError(res.status, answerSdp);
     const location = res.headers.get("location");
-    if (!location) throw new Error("WHIP answer without Location");
-    const resourceUrl = new URL(location, url).toString();
+    if (res.status === 201 && location) resourceUrl = new URL(location, url).toString();
+    if (res.status !== 201) throw new WhipHttpError(res.status, answerSdp);
+    if (!location || !resourceUrl) throw new Error("WHIP 201 without a Location header");
+    const absolute = resourceUrl;
+    let iceConnectedAt: number | undefined;
+    const iceSub = pc.iceConnectionStateChange.subscribe((st) => {
+      if (st === "connected" && iceConnectedAt === undefined) iceConnectedAt = Date.now();
+    });
     const connected = waitConnected(pc, opts.connectTimeoutMs ?? 15_000);
-    await pc.setRemoteDescription({ type: "answer", sdp: answerSdp });
-    await connected;
-    let closed = false;
+    connected.catch(() => undefined);
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp: answerSdp });
+      await connected;
+    } finally {
+      iceSub.unSubscribe();
+    }
+    const connectedAt = Date.now();
+    let closing: Promise<void> | undefined;
     return {
-      pc, videoTrack, audioTrack, resourceUrl, location, etag: res.headers.get("etag"), answerSdp,
-      timings: { postSentAt, answerAt, connectedAt: Date.now() },
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        try {
-          await fetch(resourceUrl, { method: "DELETE" });
-        } finally {
-          await pc.close();
-        }
-      },
+      pc,
+      videoTrack,
+      audioTrack,
+      videoSender,
+      audioSender,
+      resourceUrl: absolute,
+      location,
+      etag: res.headers.get("etag"),
+      answerSdp,
+      timings: { postSentAt, answerAt, iceConnectedAt, connectedAt },
+      close: () =>
+        (closing ??= (async () => {
+          try {
+            await remove();
+          } finally {
+            await pc.close();
+          }
+        })()),
     };
   } catch (err) {
+    await remove();
     await pc.close();
     throw err;
   }
 }
 
-function waitConnected(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not connected within ${timeoutMs} ms`)), timeoutMs);
-    const sub = pc.connectionStateChange.subscribe((s) => {
-      if (s === "connected") {
-        clearTimeout(timer);
-        sub.unSubscribe();
-        resolve();
-      } else if (s === "failed" || s === "closed") {
-        clearTimeout(timer);
-        sub.unSubscribe();
-        reject(new Error(`connection ${s}`));
-      }
-    });
-  });
+/** Milliseconds from sending the POST to `connected`. */
+export function connectMs(t: WhipTimings): number {
+  return t.connectedAt - t.postSentAt;
+}
+
+export interface WhipConnectMeasurement extends WhipTimings {
+  /** POST sent → answer read. */
+  answerMs: number;
+  /** POST sent → connected. */
+  connectMs: number;
+}
+
+/** Publishes (no media), measures POST → answer → connected, then DELETEs and closes. */
+export async function measureWhipConnect(url: string, opts: WhipPublishOptions = {}): Promise<WhipConnectMeasurement> {
+  const pub = await whipPublish(url, opts);
+  try {
+    const t = pub.timings;
+    return { ...t, answerMs: t.answerAt - t.postSentAt, connectMs: connectMs(t) };
+  } finally {
+    await pub.close();
+  }
 }
