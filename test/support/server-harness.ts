@@ -55,7 +55,10 @@ export async function spawnServer(env: Record<string, string>, dataDir?: string)
   child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}\n${err}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL"); // never leave a half-started server behind
+      reject(new Error(`server did not start in 30 s:\n${out}\n${err}`));
+    }, 30_000);
     const check = (): void => {
       const m = /"url":"(http:\/\/[^"]+)".*"msg":"ImageFlowCanvas Ingest listening"/.exec(out);
       if (m?.[1]) {
