@@ -22,7 +22,7 @@ export interface PartEntry {
 
 export interface SegmentEntry {
   seq: number;
-  /** Index into `inits` of the init segment written for its SPS (IDR samples also carry SPS/PPS in-band). */
+  /** `InitEntry.index` (not array position) of the init written for its SPS (IDR samples also carry SPS/PPS in-band). */
   init: number;
   /** Wall clock of the segment's first frame, epoch ms (publisher's clock via RTCP SR when sent). */
   startMs: number;

@@ -76,7 +76,7 @@ export class RecordingCatalog {
       const first = segs[0];
       const last = segs[segs.length - 1];
       if (!first || !last) continue;
-      const init = m.inits[last.init];
+      const init = m.inits.find((i) => i.index === last.init);
       spans.push({
         stream: m.stream,
         recordingId: m.recordingId,
@@ -107,7 +107,8 @@ export class RecordingCatalog {
       const first = segs[0];
       const last = segs[segs.length - 1];
       if (!first || !last) continue;
-      const init = m.inits[first.init];
+      // by index, not position: retention drops the oldest inits from the array
+      const init = m.inits.find((i) => i.index === first.init);
       if (!init) continue;
       const initInfo = await this.store.stat(init.key);
       if (!initInfo) continue;

@@ -44,7 +44,7 @@ export async function recoverInterruptedRecordings(store: ObjectStore, log: Logg
         const startMs = prev ? prev.startMs + ((video.baseMediaDecodeTime - prev.startDts) * 1000) / VIDEO_HZ : m.startedAt;
         seg = {
           seq,
-          init: m.inits.length - 1,
+          init: m.inits[m.inits.length - 1]?.index ?? 0,
           startMs,
           startDts: video.baseMediaDecodeTime,
           durationMs: 0,
