@@ -64,6 +64,10 @@ export const CONFIG_SPEC = {
   pliMinIntervalMs: int("IFC_PLI_MIN_INTERVAL_MS", 500, "Least time between two keyframe requests (PLI) sent to one publisher.", 50),
   rembBitrateBps: int("IFC_REMB_BITRATE_BPS", 6_000_000, "Bandwidth estimate sent to publishers (REMB) so browsers ramp up their bitrate; 0 disables.", 0),
   reorderWindowPackets: int("IFC_REORDER_WINDOW_PACKETS", 64, "How many later packets an incomplete access unit may wait for a missing one before it is dropped.", 0, 4096),
+  whepMaxViewersPerStream: int("IFC_WHEP_MAX_VIEWERS_PER_STREAM", 50, "Most WHEP viewers of one stream; more are refused with 503 and Retry-After.", 1),
+  whepMaxViewers: int("IFC_WHEP_MAX_VIEWERS", 200, "Most WHEP viewers on the server over all streams; more are refused with 503 and Retry-After.", 1),
+  whepPacketCachePackets: int("IFC_WHEP_PACKET_CACHE_PACKETS", 512, "Video RTP packets kept per stream to answer viewers' NACKs; also how far a slow viewer may lag before it drops to the next keyframe.", 64, 16_384),
+  whepIdleTimeoutMs: int("IFC_WHEP_IDLE_TIMEOUT_MS", 30_000, "A connected WHEP viewer that sends no RTCP for this long (a closed tab without DELETE) is disconnected.", 1000),
   readerQueueFrames: int("IFC_READER_QUEUE_FRAMES", 512, "Bounded queue per reader of a live stream (frames); a full queue drops and counts.", 1),
 
   recordByDefault: bool("IFC_RECORD", true, "Record every live stream from its first keyframe."),
@@ -80,6 +84,10 @@ export const CONFIG_SPEC = {
   clipRetentionDays: int("IFC_CLIP_RETENTION_DAYS", 30, "Kept clips are deleted this many days after they were made.", 1),
   maxTags: int("IFC_MAX_TAGS", 32, "Most key/value tags on one recording or clip.", 1, 1000),
   playMaxDurationMs: int("IFC_PLAY_MAX_DURATION_MS", 3_600_000, "Longest span one playback request may ask for.", 1000),
+  hlsWindowSegments: int("IFC_HLS_WINDOW_SEGMENTS", 6, "Segments in the live HLS playlist's sliding window.", 1, 1000),
+  hlsPartSegments: int("IFC_HLS_PART_SEGMENTS", 2, "Newest segments whose LL-HLS parts (EXT-X-PART) the live playlist lists.", 1, 100),
+  hlsBlockingTimeoutMs: int("IFC_HLS_BLOCKING_TIMEOUT_MS", 6000, "Longest hold of an LL-HLS blocking playlist reload or preload-hinted part before 503.", 100),
+  hlsMaxBlockedRequests: int("IFC_HLS_MAX_BLOCKED_REQUESTS", 100, "Most LL-HLS requests held at once per stream; more get 503 with Retry-After.", 1),
   shutdownTimeoutMs: int("IFC_SHUTDOWN_TIMEOUT_MS", 10_000, "Most time graceful shutdown waits for open recordings to be written.", 100),
 } as const;
 

@@ -9,6 +9,7 @@ import { MANIFEST_NAME } from "./recorder/manifest.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
 import { restRoutes } from "./control/rest-routes.js";
+import { hlsRoutes } from "./distributor/hls/hls-routes.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import { WhipIngest } from "./ingest/whip-ingest.js";
 import { iceServerLinks, whipRoutes } from "./ingest/whip-routes.js";
@@ -130,6 +131,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       },
     },
   });
+  await app.register(hlsRoutes, { recorder, catalog, store, leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
   await app.register(metricsRoutes, { registry, spool });
   await app.register(recordingRoutes, { registry, recorder, catalog, clips, store, maxTags: config.maxTags });
   await app.listen({ host: config.httpHost, port: config.httpPort });

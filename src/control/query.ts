@@ -2,13 +2,6 @@ import { BadRequestError } from "../errors.js";
 
 const TAG_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/** Accepts ISO 8601 or epoch milliseconds. */
-export function parseTime(value: string, name: string): number {
-  const ms = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new BadRequestError(`${name}: "${value.slice(0, 40)}" is neither ISO 8601 nor epoch milliseconds`, "invalid-time");
-  return ms;
-}
-
 /** `?tag=key:value` (repeatable) into pairs. */
 export function parseTagFilters(raw: string | string[] | undefined): [string, string][] {
   const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];

@@ -1,13 +1,14 @@
 import type { FastifyInstance } from "fastify";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { NotFoundError } from "../errors.js";
-import { assertStreamName } from "../ingest/whip-ingest.js";
+import { assertStreamName } from "../core/stream-name.js";
 import type { ClipService } from "../recorder/clips.js";
 import { manifestKey, parseManifest } from "../recorder/manifest.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import type { Recorder } from "../recorder/recorder.js";
 import type { ObjectStore } from "../ports/object-store.js";
-import { checkTags, parseTagFilters, parseTime, spanQuerySchema } from "./query.js";
+import { parseTime } from "../core/time-param.js";
+import { checkTags, parseTagFilters, spanQuerySchema } from "./query.js";
 
 export interface RecordingRoutesOptions {
   registry: StreamRegistry;

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { BadRequestError, NotFoundError } from "../errors.js";
-import { assertStreamName } from "../ingest/whip-ingest.js";
-import { parseTagFilters, parseTime, spanQuerySchema } from "./query.js";
+import { assertStreamName } from "../core/stream-name.js";
+import { parseTime } from "../core/time-param.js";
+import { parseTagFilters, spanQuerySchema } from "./query.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import type { Recorder } from "../recorder/recorder.js";
 

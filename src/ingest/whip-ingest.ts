@@ -1,17 +1,9 @@
 import type { Logger } from "pino";
 import type { StreamRegistry } from "../core/stream-registry.js";
-import { InvalidStreamNameError, NotFoundError, ServiceUnavailableError } from "../errors.js";
+import { assertStreamName } from "../core/stream-name.js";
+import { NotFoundError, ServiceUnavailableError } from "../errors.js";
 import { parseOffer, selectCodecs } from "./sdp-offer.js";
 import { WhipSession, type WhipSessionOptions } from "./whip-session.js";
-
-export const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** Names that would collide with the object store's own prefixes. */
-const RESERVED_NAMES = new Set(["clips"]);
-
-export function assertStreamName(name: string): void {
-  if (!STREAM_NAME.test(name) || RESERVED_NAMES.has(name)) throw new InvalidStreamNameError(name);
-}
 
 interface SessionEntry {
   session: WhipSession;

@@ -225,7 +225,11 @@ export class Segmenter {
     const d = this.opts.segmentDurationMs;
     // The next boundary at least half a segment away, so no segment is a sliver.
     this.segDueWallMs = Math.ceil((wallMs + d / 2) / d) * d;
-    this.pendingSegmentStart = { startMs: wallMs, startDts: dts, init: this.inits.length - 1 };
+    // One clock mapping per recording (first frame's wall clock + media time): re-anchoring on
+    // each sender report made consecutive starts disagree with durations by up to a second,
+    // which broke span lookups and HLS PROGRAM-DATE-TIME.
+    const startMs = (this.startWallMs ?? wallMs) + (dts * 1000) / VIDEO_CLOCK_HZ;
+    this.pendingSegmentStart = { startMs, startDts: dts, init: this.inits.length - 1 };
   }
 
   private maybeRequestKeyframe(dts: number): void {

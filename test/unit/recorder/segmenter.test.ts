@@ -172,4 +172,27 @@ describe("Segmenter", () => {
       expect(fromBoundary).toBeGreaterThanOrEqual(200 - 1000 / 30);
     }
   });
+
+  it("keeps segment starts on one clock mapping when a sender report re-anchors the wall clock", async () => {
+    const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 2, gop: 30 });
+    const idr = units.find((u) => u.isKeyframe) as EncodedUnit;
+    const p = units.find((u) => !u.isKeyframe) as EncodedUnit;
+    const starts: { startMs: number; startDts: number }[] = [];
+    const seg = new Segmenter(OPTS, {
+      init: () => undefined,
+      part: (o) => o.segmentStart && starts.push(o.segmentStart),
+      segmentClosed: () => undefined,
+      requestKeyframe: () => undefined,
+    });
+    for (let i = 0; i < 30 * 13; i++) {
+      const au = toUnit(i % 30 === 0 ? idr : p, i, 3000);
+      // the first sender report (after 2 s) says capture was 1.2 s earlier than arrival suggested
+      if (i >= 60) au.wallClockMs -= 1200;
+      seg.video(au);
+    }
+    seg.finish();
+    expect(starts.length).toBe(4);
+    const first = starts[0] as { startMs: number; startDts: number };
+    for (const s of starts) expect(s.startMs - first.startMs).toBeCloseTo(((s.startDts - first.startDts) * 1000) / 90_000, 6);
+  });
 });

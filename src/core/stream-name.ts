@@ -1,0 +1,11 @@
+import { InvalidStreamNameError } from "../errors.js";
+
+/** Stream names are path segments and object-key prefixes, so keep them plain. */
+export const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Names that would collide with the object store's own prefixes. */
+const RESERVED_NAMES = new Set(["clips"]);
+
+export function assertStreamName(name: string): void {
+  if (!STREAM_NAME.test(name) || RESERVED_NAMES.has(name)) throw new InvalidStreamNameError(name);
+}
