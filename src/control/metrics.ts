@@ -2,10 +2,14 @@ import type { FastifyInstance } from "fastify";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { SpoolingObjectStore } from "../adapters/storage/spooling-object-store.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
+import type { AiFeed } from "../extractor/ai-feed.js";
 
 export interface MetricsOptions {
   registry: StreamRegistry;
   spool: SpoolingObjectStore | undefined;
+  ai?: AiFeed | undefined;
+  /** Registries of other modules (WHEP), served on the same `/metrics`. */
+  extra?: Registry[];
 }
 
 /**
@@ -58,5 +62,43 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
     });
   }
 
-  app.get("/metrics", async (_req, reply) => reply.header("content-type", reg.contentType).send(await reg.metrics()));
+  const ai = opts.ai;
+  if (ai) {
+    // Filled from the feed's samples at scrape time: the result path only appends to an array.
+    const latency = new Histogram({
+      name: "ifc_ai_latency_seconds",
+      help: "Per frame, from the arrival of its last RTP packet: decode (decoded), to_worker (written to the worker's stream), worker_received (reported by the worker), total (result back); worker_round_trip is written → result",
+      labelNames: ["stage"], registers: [reg],
+      buckets: [0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2, 5],
+      collect() {
+        const names: Record<string, string> = { decodeMs: "decode", toWorkerMs: "to_worker", workerRoundTripMs: "worker_round_trip", totalMs: "total", workerReceivedMs: "worker_received" };
+        for (const s of ai.takeLatencySamples()) latency.observe({ stage: names[s.stage] ?? s.stage }, s.ms / 1000);
+      },
+    });
+    const perAi = (name: string, help: string, read: (s: NonNullable<ReturnType<AiFeed["stats"]>>) => number) =>
+      new Gauge({
+        name, help, labelNames: ["stream"], registers: [reg],
+        collect() {
+          this.reset();
+          for (const s of opts.registry.list()) {
+            const st = ai.stats(s.name);
+            if (st) this.set({ stream: s.name }, read(st));
+          }
+        },
+      });
+    perAi("ifc_ai_frames_sent", "Frames sent to AI workers", (s) => s.framesSent);
+    perAi("ifc_ai_frames_dropped", "Sampled frames dropped while waiting for a credit (superseded by a newer one)", (s) => s.framesDropped);
+    perAi("ifc_ai_results", "Results received from AI workers", (s) => s.results);
+    perAi("ifc_ai_qos_level", "QoS preset in force: 2 high, 1 medium, 0 low", (s) => ({ high: 2, medium: 1, low: 0 })[s.preset]);
+    new Gauge({
+      name: "ifc_ai_worker_state", help: "Per AI worker: 1 healthy and breaker closed, 0.5 half-open, 0 unhealthy or open", labelNames: ["worker"], registers: [reg],
+      collect() {
+        this.reset();
+        for (const w of ai.pool.status()) this.set({ worker: w.address }, !w.healthy || w.breaker === "open" ? 0 : w.breaker === "half-open" ? 0.5 : 1);
+      },
+    });
+  }
+
+  const all = opts.extra?.length ? Registry.merge([reg, ...opts.extra]) : reg;
+  app.get("/metrics", async (_req, reply) => reply.header("content-type", all.contentType).send(await all.metrics()));
 }

@@ -44,6 +44,7 @@ const streamSchema = {
     framesReceived: { type: "integer" },
     framesDropped: { type: "integer" },
     keyframeRequests: { type: "integer" },
+    viewers: { type: "integer" },
     readers: {
       type: "array",
       items: { type: "object", properties: { name: { type: "string" }, delivered: { type: "integer" }, dropped: { type: "integer" }, queued: { type: "integer" } } },
@@ -93,7 +94,7 @@ export async function restRoutes(app: FastifyInstance, opts: RestRoutesOptions):
   app.get("/api/v1/streams", { schema: { response: { 200: { type: "object", properties: { streams: { type: "array", items: streamSchema } } } } } }, async () => ({
     streams: registry.list().map((s) => {
       const st = s.stats();
-      return { name: s.name, ...st, since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), readers: s.hub.readerStats };
+      return { name: s.name, ...st, since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), viewers: s.hub.viewerCount, readers: s.hub.readerStats };
     }),
   }));
 
@@ -102,7 +103,7 @@ export async function restRoutes(app: FastifyInstance, opts: RestRoutesOptions):
     const s = registry.get(req.params.stream);
     if (!s) throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
     const st = s.stats();
-    return { name: s.name, ...st, since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), readers: s.hub.readerStats };
+    return { name: s.name, ...st, since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), viewers: s.hub.viewerCount, readers: s.hub.readerStats };
   });
 
   app.get<{ Querystring: { stream?: string; from?: string; to?: string; tag?: string | string[] } }>(

@@ -19,7 +19,8 @@ export interface ReaderStats {
 
 /** What the hub knows about the stream's tracks; readers read it when they start. */
 export interface StreamTracks {
-  video?: { codec: "h264"; sps?: H264SpsInfo };
+  /** `profileLevelId`: as negotiated with the publisher (RFC 6184), until the SPS says better. */
+  video?: { codec: "h264"; sps?: H264SpsInfo; profileLevelId?: string };
   audio?: { codec: "opus"; channels: number; sampleRate: number };
 }
 
@@ -29,6 +30,22 @@ export interface ReaderHandle {
 }
 
 type CloseListener = () => void;
+
+/**
+ * The parts of a received RTP packet the RTP tap hands on (werift's RtpPacket has them). Only
+ * media/core types here: core must not depend on the WebRTC stack.
+ */
+export interface TappedRtpPacket {
+  readonly header: { readonly sequenceNumber: number; readonly timestamp: number; readonly marker: boolean; readonly ssrc: number; readonly payloadType: number };
+  readonly payload: Buffer;
+}
+
+/**
+ * A listener on the publisher's RTP packet path (WHEP forwards packets without re-packetizing).
+ * Called synchronously, in arrival order: it must not block or keep work on the path, and
+ * must treat the packet as read-only (the depacketizer views its payload).
+ */
+export type RtpTapListener = (kind: "video" | "audio", packet: TappedRtpPacket) => void;
 
 /**
  * One live stream's fan-out point (MediaMTX's `stream`): the publisher pushes frames, each
@@ -41,6 +58,9 @@ export class StreamHub {
   private closed = false;
   private keyframeRequester: ((reason: string) => void) | undefined;
   private readonly closeListeners: CloseListener[] = [];
+  private rtpTaps: RtpTapListener[] = [];
+  /** WHEP viewers watching this stream now (kept by the distributor, read by REST and metrics). */
+  viewerCount = 0;
 
   constructor(
     readonly name: string,
@@ -58,6 +78,21 @@ export class StreamHub {
   publish(frame: MediaFrame): void {
     if (this.closed) return;
     for (const r of this.readers) r.offer(frame);
+  }
+
+  /** Ingest hands on every RTP packet it received, as received (after SRTP), never awaiting. */
+  publishRtp(kind: "video" | "audio", packet: TappedRtpPacket): void {
+    if (this.closed) return;
+    const taps = this.rtpTaps;
+    for (let i = 0; i < taps.length; i++) (taps[i] as RtpTapListener)(kind, packet);
+  }
+
+  /** Listens on the RTP packet path; returns the function that stops listening. */
+  tapRtp(listener: RtpTapListener): () => void {
+    this.rtpTaps = [...this.rtpTaps, listener];
+    return () => {
+      this.rtpTaps = this.rtpTaps.filter((l) => l !== listener);
+    };
   }
 
   /** Ingest installs how to ask its publisher for an IDR (rate-limited there). */

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { assertStreamName } from "../core/stream-name.js";
 import { NotFoundError, ServiceUnavailableError } from "../errors.js";
-import { parseOffer, selectCodecs } from "./sdp-offer.js";
+import { parseOffer, selectCodecs } from "../rtc/sdp-offer.js";
 import { WhipSession, type WhipSessionOptions } from "./whip-session.js";
 
 interface SessionEntry {

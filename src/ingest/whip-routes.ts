@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { BadRequestError, PreconditionFailedError, UnsupportedMediaTypeError } from "../errors.js";
 import type { WhipIngest } from "./whip-ingest.js";
+import { contentTypeIs, parseSdpFrag, SDP, SDPFRAG, toSdpFrag } from "../rtc/sdp-frag.js";
 
 export interface WhipRoutesOptions {
   ingest: WhipIngest;
@@ -11,12 +12,6 @@ export interface WhipRoutesOptions {
 type StreamParams = { stream: string };
 type SessionParams = { stream: string; session: string };
 
-const SDP = "application/sdp";
-const SDPFRAG = "application/trickle-ice-sdpfrag";
-
-function contentTypeIs(req: FastifyRequest, expected: string): boolean {
-  return (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() === expected;
-}
 
 /** WHIP (RFC 9725): POST an offer to create a session, PATCH it for trickle ICE, DELETE to end. */
 export async function whipRoutes(app: FastifyInstance, opts: WhipRoutesOptions): Promise<void> {
@@ -70,31 +65,6 @@ export async function whipRoutes(app: FastifyInstance, opts: WhipRoutesOptions):
     await ingest.delete(req.params.stream, req.params.session);
     return reply.code(200).send();
   });
-}
-
-/** Reads ufrag, pwd and candidates from a trickle-ice-sdpfrag body (RFC 8840). */
-export function parseSdpFrag(body: string): { ufrag?: string; pwd?: string; candidates: { candidate: string; sdpMid?: string }[] } {
-  let ufrag: string | undefined;
-  let pwd: string | undefined;
-  let mid: string | undefined;
-  const candidates: { candidate: string; sdpMid?: string }[] = [];
-  for (const raw of body.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line.startsWith("a=ice-ufrag:")) ufrag = line.slice(12);
-    else if (line.startsWith("a=ice-pwd:")) pwd = line.slice(10);
-    else if (line.startsWith("a=mid:")) mid = line.slice(6);
-    else if (line.startsWith("a=candidate:")) candidates.push({ candidate: line.slice(2), ...(mid !== undefined ? { sdpMid: mid } : {}) });
-    else if (line.length > 0 && !line.startsWith("a=") && !line.startsWith("m=")) {
-      throw new BadRequestError(`unexpected line in sdpfrag: ${line.slice(0, 80)}`, "invalid-sdpfrag");
-    }
-  }
-  return { ...(ufrag ? { ufrag } : {}), ...(pwd ? { pwd } : {}), candidates };
-}
-
-/** The ICE parts of an answer, as an sdpfrag. */
-function toSdpFrag(sdp: string): string {
-  const keep = sdp.split(/\r?\n/).filter((l) => /^a=(ice-ufrag|ice-pwd|candidate|end-of-candidates|mid|group)/.test(l) || l.startsWith("m="));
-  return `${keep.join("\r\n")}\r\n`;
 }
 
 /** RFC 9725 §4.6 Link header values for the configured STUN/TURN servers. */

@@ -19,9 +19,9 @@ import type { H264SpsInfo } from "../media/types.js";
 import { OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ } from "../media/types.js";
 import { KeyframeRequester } from "./keyframe-requester.js";
 import { RtpWallClock } from "./rtp-clock.js";
-import type { CodecSelection, OfferedCodec } from "./sdp-offer.js";
+import type { CodecSelection, OfferedCodec } from "../rtc/sdp-offer.js";
 import { RateMeter } from "./rate-meter.js";
-import { disableDefaultStun, waitIceGathered, type PeerOptions } from "./werift-peer.js";
+import { disableDefaultStun, waitIceGathered, type PeerOptions } from "../rtc/werift-peer.js";
 
 export interface WhipSessionOptions {
   peer: PeerOptions;
@@ -102,7 +102,7 @@ export class WhipSession {
       this.streamName,
       this.id,
       {
-        video: { codec: "h264" },
+        video: { codec: "h264", profileLevelId: this.codecs.video.fmtp["profile-level-id"] ?? "42000a" },
         ...(audio ? { audio: { codec: "opus" as const, channels: audio.channels ?? 2, sampleRate: OPUS_CLOCK_HZ } } : {}),
       },
       () => this.stats(),
@@ -156,6 +156,8 @@ export class WhipSession {
         this.audioClock.start(h.timestamp, now);
         this.audio.push(h.sequenceNumber, h.timestamp, rtp.payload, now);
       }
+      // The packet as received, for WHEP viewers (forwarded without re-packetizing).
+      this.stream?.hub.publishRtp(isVideo ? "video" : "audio", rtp);
     });
     track.onReceiveRtcp.subscribe((packet: RtcpPacket) => {
       if (packet instanceof RtcpSrPacket) {

@@ -21,6 +21,11 @@ export interface ReferenceWorkerOptions {
   initialCredits: number;
   /** Largest frame accepted (bytes); bigger ones end the stream with RESOURCE_EXHAUSTED. */
   maxFrameBytes: number;
+  /**
+   * Which detectors run: both (default), motion only, or none — a worker that only receives
+   * and answers, for measuring the feed itself (bench/ai-latency.ts).
+   */
+  detectors?: "qr+motion" | "motion" | "none";
 }
 
 const SERVICE = "imageflow.v1.CameraStreamService";
@@ -35,6 +40,8 @@ export class ReferenceWorker {
   private readonly server = new Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   private readonly health = new HealthImplementation({ "": "SERVING", [SERVICE]: "SERVING" });
   private port = 0;
+  /** Totals over every stream, for operators and tests (credits granted ≥ frames received). */
+  readonly stats = { streams: 0, framesReceived: 0, creditsGranted: 0, results: 0 };
 
   constructor(
     private readonly opts: ReferenceWorkerOptions,
@@ -63,11 +70,13 @@ export class ReferenceWorker {
   private handleStream(call: ServerDuplexStream<VideoFrame, ProcessedFrame>): void {
     const qr = new QrDetector();
     const motion = new MotionDetector();
-    const minGapMs = 1000 / this.opts.capacityFps;
     let nextCreditAt = 0;
     let ended = false;
+    this.stats.streams++;
     const grant = (credits: number): void => {
-      if (!ended) call.write({ processedData: Buffer.alloc(0), detections: [], processingTimeMs: 0, processingStats: {}, streamId: "", sequence: 0, demand: { credits, preferredFormat: PixelFormat.PIXEL_FORMAT_GRAY8 } });
+      if (ended) return;
+      this.stats.creditsGranted += credits;
+      call.write({ processedData: Buffer.alloc(0), detections: [], processingTimeMs: 0, processingStats: {}, streamId: "", sequence: 0, demand: { credits, preferredFormat: PixelFormat.PIXEL_FORMAT_GRAY8 } });
     };
     // grpc-js ends a server stream with a status when the call emits an error carrying it.
     const fail = (code: status, details: string): void => {
@@ -76,6 +85,8 @@ export class ReferenceWorker {
     grant(this.opts.initialCredits);
     call.on("data", (frame: VideoFrame) => {
       if (ended) return;
+      this.stats.framesReceived++;
+      const receivedAtMs = Date.now();
       const started = performance.now();
       if (frame.frameData.length > this.opts.maxFrameBytes) {
         ended = true;
@@ -94,16 +105,19 @@ export class ReferenceWorker {
       // The credit comes back with the result, or later when the worker is at capacity.
       const now = Date.now();
       const creditAt = Math.max(now, nextCreditAt);
-      nextCreditAt = creditAt + minGapMs;
+      nextCreditAt = creditAt + 1000 / this.opts.capacityFps;
       const result: ProcessedFrame = {
         processedData: Buffer.alloc(0),
         detections,
         processingTimeMs,
-        processingStats: { detector: frame.modelTier === ModelTier.MODEL_TIER_LIGHT ? "motion" : "qr+motion" },
+        // received_at_ms lets the server measure ingest → worker latency on one host's clock.
+        processingStats: { detector: frame.modelTier === ModelTier.MODEL_TIER_LIGHT ? "motion" : "qr+motion", received_at_ms: String(receivedAtMs) },
         streamId: frame.streamId,
         sequence: frame.sequence,
       };
+      this.stats.results++;
       if (creditAt <= now) {
+        this.stats.creditsGranted++;
         call.write({ ...result, demand: { credits: 1, preferredFormat: PixelFormat.PIXEL_FORMAT_GRAY8 } });
       } else {
         call.write(result);
@@ -126,13 +140,21 @@ export class ReferenceWorker {
     const gray: GrayFrame = { data: frame.frameData, width: frame.width, height: frame.height };
     assertGrayFrame(gray);
     const out: Detection[] = [];
+    const detectors = this.opts.detectors ?? "qr+motion";
+    if (detectors === "none") return out;
     // The light tier skips QR decoding: the QoS controller's fail-down for overloaded workers.
-    if (frame.modelTier !== ModelTier.MODEL_TIER_LIGHT) {
+    if (frame.modelTier !== ModelTier.MODEL_TIER_LIGHT && detectors === "qr+motion") {
       const code = qr.detect(gray);
       if (code) out.push({ className: "qr_code", confidence: 1, bbox: code.box, attributes: { payload: code.payload } });
     }
     for (const box of motion.detect(gray)) out.push({ className: "motion", confidence: 1, bbox: box, attributes: {} });
     return out;
+  }
+
+  /** Changes the pace of credits from now on (tests simulate a worker that slows or recovers). */
+  setCapacityFps(fps: number): void {
+    if (!(fps > 0)) throw new RangeError(`capacityFps must be > 0, got ${fps}`);
+    this.opts.capacityFps = fps;
   }
 
   setServing(serving: boolean): void {

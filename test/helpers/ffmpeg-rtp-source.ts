@@ -20,6 +20,12 @@ export interface RtpSourceOptions {
   preset?: string;
   /** A file or URL to publish (looped) instead of the test pattern; its audio is used when present. */
   input?: string;
+  /**
+   * With `input`: send its H.264 as it is (no re-encode; it must have no B-frames, its own IDR
+   * cadence and SPS/PPS in-band, e.g. an MPEG-TS file). Lets one machine publish many 1080p
+   * streams (bench/ai-latency.ts).
+   */
+  videoCopy?: boolean;
 }
 
 /** Everything counted here was written to the track AND went out through its sender. */
@@ -161,9 +167,13 @@ export async function startRtpSource(sinks: { video: RtpSink; audio?: RtpSink },
     "-nostdin", "-hide_banner", "-v", "error",
     ...inputs,
     "-map", "0:v:0", "-t", t,
-    ...(o.input ? ["-vf", `scale=${o.width}:${o.height}`, "-r", String(o.fps)] : []),
-    "-c:v", "libx264", "-profile:v", o.profile ?? "high", "-preset", o.preset ?? "veryfast", "-tune", "zerolatency", "-bf", "0",
-    "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+    ...(o.input && o.videoCopy
+      ? ["-c:v", "copy"]
+      : [
+          ...(o.input ? ["-vf", `scale=${o.width}:${o.height}`, "-r", String(o.fps)] : []),
+          "-c:v", "libx264", "-profile:v", o.profile ?? "high", "-preset", o.preset ?? "veryfast", "-tune", "zerolatency", "-bf", "0",
+          "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+        ]),
     "-f", "rtp", "-payload_type", "96", `rtp://127.0.0.1:${vs.address().port}?pkt_size=1200`,
     ...(as
       ? ["-map", audioMap, "-t", t, "-ac", "2", "-ar", "48000", "-c:a", "libopus", "-b:a", "48k", "-f", "rtp", "-payload_type", "111", `rtp://127.0.0.1:${as.address().port}?pkt_size=1200`]

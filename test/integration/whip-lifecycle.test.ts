@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from "werift";
 import { loadConfig } from "../../src/config.js";
 import { problemType } from "../../src/errors.js";
-import { icePortsPerSession } from "../../src/ingest/werift-peer.js";
+import { icePortsPerSession } from "../../src/rtc/werift-peer.js";
 import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { whipPublish } from "../helpers/whip-client.js";
 import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";

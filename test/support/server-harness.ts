@@ -16,7 +16,9 @@ export interface TestServer {
 /** The real server, in this process, on an ephemeral port with its own data directory. */
 export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "ifc-data-"));
-  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "warn", ...overrides });
+  // The AI feed (an ffmpeg decoder per stream) is off unless a test asks for it: tests of other
+  // capabilities should not pay a decode per stream on a two-core CI machine.
+  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "warn", aiEnabled: false, ...overrides });
   const logger = pino({ level: process.env.IFC_TEST_LOG_LEVEL ?? config.logLevel });
   const server = await startServer(config, logger);
   return {
@@ -46,7 +48,7 @@ export async function spawnServer(env: Record<string, string>, dataDir?: string)
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: path.resolve(import.meta.dirname, "../.."),
     // info level at least: the "listening" line is how the harness learns the URL.
-    env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_DATA_DIR: dir, ...env, IFC_LOG_LEVEL: "info" },
+    env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_DATA_DIR: dir, IFC_AI_ENABLED: "false", ...env, IFC_LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

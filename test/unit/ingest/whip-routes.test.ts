@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BadRequestError } from "../../../src/errors.js";
-import { iceServerLinks, parseSdpFrag } from "../../../src/ingest/whip-routes.js";
+import { iceServerLinks } from "../../../src/ingest/whip-routes.js";
+import { parseSdpFrag } from "../../../src/rtc/sdp-frag.js";
 
 describe("trickle-ice-sdpfrag parsing (RFC 8840)", () => {
   it("reads credentials and candidates with their mid", () => {

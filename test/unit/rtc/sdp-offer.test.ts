@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidSdpError, UnsupportedCodecError } from "../../../src/errors.js";
-import { parseOffer, selectCodecs } from "../../../src/ingest/sdp-offer.js";
+import { parseOffer, selectCodecs } from "../../../src/rtc/sdp-offer.js";
 
 const head = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 const video = (codecs: string) => `m=video 9 UDP/TLS/RTP/SAVPF ${codecs.match(/rtpmap:(\d+)/g)?.map((m) => m.slice(7)).join(" ")}\r\na=mid:0\r\na=sendonly\r\n${codecs}`;

@@ -1,0 +1,94 @@
+/**
+ * LL-HLS latency behind live, server in its own process:
+ *  - part availability: a client holding blocking reloads (`_HLS_msn`/`_HLS_part`) learns of
+ *    each new part at time T; the part's media ends at E (the segment's PROGRAM-DATE-TIME plus
+ *    the durations of the parts before it, on the recording's clock = first frame's arrival +
+ *    media time). T − E is how long after its last frame arrived a part can be fetched.
+ *  - a player's distance from live is about PART-HOLD-BACK (3 part targets) plus that.
+ *   npx tsx bench/hls.ts [seconds=20]
+ */
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { publishTestStream } from "../test/helpers/publish-test-stream.js";
+import { spawnServer } from "../test/support/server-harness.js";
+
+const seconds = Number(process.argv[2] ?? 20);
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number) : NaN;
+};
+
+interface Parsed {
+  msn: number;
+  part: number;
+  partEndMs: number;
+  holdBackS: number;
+}
+
+/** The newest listed part: its media sequence number, index and media end (epoch ms). */
+function newestPart(text: string): Parsed | undefined {
+  const lines = text.split("\n");
+  let seq = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1]) - 1;
+  let pdt = 0;
+  let parts: number[] = [];
+  let last: Parsed | undefined;
+  const holdBackS = Number(/PART-HOLD-BACK=([\d.]+)/.exec(text)?.[1]);
+  for (const l of lines) {
+    if (l.startsWith("#EXT-X-PROGRAM-DATE-TIME:")) {
+      seq++;
+      pdt = Date.parse(l.slice("#EXT-X-PROGRAM-DATE-TIME:".length));
+      parts = [];
+    } else if (l.startsWith("#EXT-X-PART:")) {
+      parts.push(Number(/DURATION=([\d.]+)/.exec(l)?.[1]) * 1000);
+      last = { msn: seq, part: parts.length - 1, partEndMs: pdt + parts.reduce((a, b) => a + b, 0), holdBackS };
+    }
+  }
+  return last;
+}
+
+const server = await spawnServer({ IFC_LOG_LEVEL: "warn" });
+try {
+  const pub = await publishTestStream(`${server.url}/whip/hlsb`, { width: 1280, height: 720, fps: 30, gopSeconds: 1, durationSeconds: seconds + 6, audio: true, preset: "veryfast" });
+  const base = `${server.url}/hls/hlsb/index.m3u8`;
+  // wait for the playlist
+  let p: Parsed | undefined;
+  for (let i = 0; i < 100 && !p; i++) {
+    const r = await fetch(base);
+    if (r.status === 200) p = newestPart(await r.text());
+    else await new Promise((res) => setTimeout(res, 200));
+  }
+  if (!p) throw new Error("no live playlist");
+  const lags: number[] = [];
+  const end = Date.now() + seconds * 1000;
+  let holdBackS = p.holdBackS;
+  while (Date.now() < end) {
+    // ask for the part after the newest one (next segment's part 0 is also accepted by the server)
+    const r = await fetch(`${base}?_HLS_msn=${p.msn}&_HLS_part=${p.part + 1}`);
+    const t = Date.now();
+    if (r.status !== 200) {
+      p = newestPart(await (await fetch(base)).text()) ?? p;
+      continue;
+    }
+    const next = newestPart(await r.text());
+    if (!next) break;
+    if (next.msn !== p.msn || next.part !== p.part) lags.push(t - next.partEndMs);
+    holdBackS = next.holdBackS;
+    p = next;
+  }
+  await pub.stop();
+  const row = {
+    "parts observed": lags.length,
+    "part available after its media end p50 ms": pct(lags, 50),
+    "p95 ms": pct(lags, 95),
+    "PART-HOLD-BACK s": holdBackS,
+    "player behind live ≈ s (hold-back + p50)": (holdBackS + pct(lags, 50) / 1000).toFixed(2),
+  };
+  console.log(`hls bench: ${seconds} s of 720p30 + Opus, 1 s parts (IFC_PART_DURATION_MS default), blocking reloads on loopback`);
+  console.table([row]);
+  await mkdir(path.resolve(import.meta.dirname, "results"), { recursive: true });
+  await writeFile(path.resolve(import.meta.dirname, "results/hls.json"), JSON.stringify({ date: new Date().toISOString(), node: process.version, seconds, row, lagsMs: lags }, null, 2));
+} finally {
+  server.child.kill("SIGTERM");
+  await server.exited;
+  await rm(server.dataDir, { recursive: true, force: true });
+}

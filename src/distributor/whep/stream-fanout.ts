@@ -1,0 +1,92 @@
+import type { StreamHub, TappedRtpPacket } from "../../core/stream-hub.js";
+import { RtpRing } from "./rtp-ring.js";
+import type { ViewerForwarder } from "./viewer-forwarder.js";
+
+/** A keyframe request with no keyframe since is repeated after this long at the soonest. */
+const KEYFRAME_RETRY_MS = 1000;
+/** Opus packets kept per stream (20 ms each: 2.5 s), enough for a lagging viewer's catch-up. */
+const AUDIO_RING_PACKETS = 128;
+
+export interface KeyframeRequestStats {
+  /** Requests passed to the publisher's (rate-limited) keyframe requester. */
+  sent: number;
+  /** Requests absorbed because one was outstanding (no keyframe since). */
+  coalesced: number;
+}
+
+/**
+ * The WHEP side of one live stream: taps the publisher's RTP on the hub into two rings (the
+ * packets are stored once, by reference), and pumps every viewer from them on a later tick,
+ * so the publisher's packet path only pays an array store. Viewers' keyframe needs (join,
+ * PLI, FIR, lag) are coalesced here before they reach the publisher's own rate limiter.
+ */
+export class StreamFanout {
+  readonly video: RtpRing;
+  readonly audio: RtpRing;
+  private readonly viewers = new Set<ViewerForwarder>();
+  private readonly untap: () => void;
+  private scheduled = false;
+  private requestedAt = -Infinity;
+  private keyframesAtRequest = -1;
+  readonly keyframeRequests: KeyframeRequestStats = { sent: 0, coalesced: 0 };
+
+  constructor(
+    private readonly hub: StreamHub,
+    cachePackets: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.video = new RtpRing(cachePackets, true);
+    this.audio = new RtpRing(AUDIO_RING_PACKETS, false);
+    this.untap = hub.tapRtp(this.onRtp);
+  }
+
+  private readonly onRtp = (kind: "video" | "audio", p: TappedRtpPacket): void => {
+    (kind === "video" ? this.video : this.audio).push(p);
+    this.schedule();
+  };
+
+  /** Pumps every viewer once, after the current I/O callbacks (batching the packets that came). */
+  readonly schedule = (): void => {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.pump);
+  };
+
+  private readonly pump = (): void => {
+    this.scheduled = false;
+    for (const v of this.viewers) v.pump();
+  };
+
+  add(v: ViewerForwarder): void {
+    this.viewers.add(v);
+  }
+
+  remove(v: ViewerForwarder): void {
+    this.viewers.delete(v);
+  }
+
+  get size(): number {
+    return this.viewers.size;
+  }
+
+  /**
+   * Asks the publisher for a keyframe unless one was asked for less than a second ago and has
+   * not come yet: twenty viewers joining at once cost one request.
+   */
+  requestKeyframe(reason: string): void {
+    const now = this.now();
+    if (this.video.keyframes === this.keyframesAtRequest && now - this.requestedAt < KEYFRAME_RETRY_MS) {
+      this.keyframeRequests.coalesced++;
+      return;
+    }
+    this.requestedAt = now;
+    this.keyframesAtRequest = this.video.keyframes;
+    this.keyframeRequests.sent++;
+    this.hub.requestKeyframe(`whep-${reason}`);
+  }
+
+  close(): void {
+    this.untap();
+    this.viewers.clear();
+  }
+}

@@ -1,0 +1,93 @@
+import type { StreamTracks } from "../../core/stream-hub.js";
+import { InvalidSdpError, UnsupportedCodecError } from "../../errors.js";
+// The SDP reader of the ingest: one parser for offers in both directions (see the report on
+// moving it to a shared module).
+import type { OfferedCodec, OfferedMedia } from "../../rtc/sdp-offer.js";
+import { decodersFor, h264Profile, profileOfLevelId, type H264Profile } from "./h264-profile.js";
+
+/** What a viewer will get, chosen from its offer: its own payload types and parameters. */
+export interface ViewerCodecs {
+  video: OfferedCodec;
+  /** Index of the video m-line in the offer. */
+  videoIndex: number;
+  audio?: OfferedCodec;
+  audioIndex?: number;
+  /** The stream's H.264 profile, as forwarded. */
+  profile: H264Profile;
+}
+
+/** The stream's profile: its SPS once seen (ground truth: x264 may encode below what was negotiated), else the negotiated one. */
+export function streamProfile(tracks: StreamTracks): H264Profile {
+  const sps = tracks.video?.sps;
+  if (sps) return h264Profile(sps.profileIdc, sps.constraintFlags);
+  return profileOfLevelId(tracks.video?.profileLevelId);
+}
+
+function describe(c: OfferedCodec): string {
+  if (c.name.toUpperCase() !== "H264") return `${c.name}/${c.clockRate}`;
+  return `H264(profile-level-id=${c.fmtp["profile-level-id"] ?? "42000a"};packetization-mode=${c.fmtp["packetization-mode"] ?? "0"})`;
+}
+
+/**
+ * Picks the H.264 variant of the viewer's offer that decodes the stream as it is (exact profile
+ * first), and Opus when the stream has audio. Throws 400 for an offer that cannot receive
+ * video, 406 naming what was offered and what the stream needs.
+ */
+export function selectViewerCodecs(media: OfferedMedia[], tracks: StreamTracks): ViewerCodecs {
+  const videoIndex = media.findIndex((m) => m.kind === "video");
+  if (videoIndex < 0) throw new InvalidSdpError("offer has no video section; WHEP viewers receive H.264 video");
+  if (media.filter((m) => m.kind === "video").length > 1 || media.filter((m) => m.kind === "audio").length > 1) {
+    throw new InvalidSdpError("offer must have at most one video and one audio section");
+  }
+  const videoSection = media[videoIndex] as OfferedMedia;
+  if (videoSection.direction === "sendonly" || videoSection.direction === "inactive") {
+    throw new InvalidSdpError(`video section is ${videoSection.direction}; a WHEP viewer must receive (recvonly)`);
+  }
+  const profile = streamProfile(tracks);
+  const candidates = videoSection.codecs.filter(
+    (c) => c.name.toUpperCase() === "H264" && c.clockRate === 90000 && c.fmtp["packetization-mode"] === "1",
+  );
+  let video: OfferedCodec | undefined;
+  for (const wanted of decodersFor(profile)) {
+    video = candidates.find((c) => profileOfLevelId(c.fmtp["profile-level-id"]) === wanted);
+    if (video) break;
+  }
+  if (!video) {
+    const offered = [...new Set(videoSection.codecs.filter((c) => !["rtx", "red", "ulpfec", "flexfec-03"].includes(c.name.toLowerCase())).map(describe))];
+    throw new UnsupportedCodecError(offered, [`H264 (packetization-mode=1; ${profile} profile or a profile that decodes it)`]);
+  }
+  const audioIndex = media.findIndex((m) => m.kind === "audio");
+  const audioSection = media[audioIndex];
+  const audio = tracks.audio && audioSection && audioSection.direction !== "sendonly" && audioSection.direction !== "inactive"
+    ? audioSection.codecs.find((c) => c.name.toLowerCase() === "opus" && c.clockRate === 48000)
+    : undefined;
+  return { video, videoIndex, profile, ...(audio ? { audio, audioIndex } : {}) };
+}
+
+/**
+ * Rewrites the offer so that each answered m-line lists only the codec chosen for it.
+ * werift matches codecs by mime type only and would answer the first H.264 of the offer,
+ * whatever its profile (design.md pitfalls); an offer holding one H.264 leaves it no choice.
+ */
+export function pinOffer(sdp: string, keep: Map<number, number>): string {
+  const lines = sdp.split(/\r?\n/);
+  const out: string[] = [];
+  let section = -1;
+  let kept: number | undefined;
+  for (const line of lines) {
+    if (line.startsWith("m=")) {
+      section++;
+      kept = keep.get(section);
+      if (kept !== undefined) {
+        const parts = line.split(" ");
+        out.push([...parts.slice(0, 3), String(kept)].join(" "));
+        continue;
+      }
+    } else if (kept !== undefined) {
+      const m = /^a=(rtpmap|fmtp|rtcp-fb):(\d+)[ ]/.exec(line);
+      if (m && Number(m[2]) !== kept) continue;
+    }
+    out.push(line);
+  }
+  return out.join("\r\n");
+}

@@ -1,0 +1,214 @@
+import type { Logger } from "pino";
+import { assertStreamName } from "../../core/stream-name.js";
+import type { StreamHub } from "../../core/stream-hub.js";
+import type { LiveStream, StreamRegistry } from "../../core/stream-registry.js";
+import { NotFoundError, ServiceUnavailableError } from "../../errors.js";
+import { parseOffer } from "../../rtc/sdp-offer.js";
+import { StreamFanout } from "./stream-fanout.js";
+import { selectViewerCodecs } from "./viewer-offer.js";
+import { WhepSession, type WhepSessionOptions } from "./whep-session.js";
+
+export interface WhepEgressOptions extends WhepSessionOptions {
+  maxViewersPerStream: number;
+  maxViewers: number;
+  packetCachePackets: number;
+  /**
+   * Sessions the ICE port range holds (publishers and viewers alike: each takes ports of
+   * IFC_RTC_PORT_MIN..MAX, and werift silently binds outside a used-up range).
+   */
+  maxRtcSessions: number;
+}
+
+interface SessionEntry {
+  session: WhepSession;
+  /** The offer werift answered (pinned), for ICE restarts. */
+  pinnedOffer: string;
+  remoteUfrag: string | undefined;
+  firstFrameTaken: boolean;
+}
+
+/** Totals kept past the sessions that made them, for metrics. */
+export interface WhepTotals {
+  sessions: number;
+  rejected: Record<string, number>;
+  packetsSent: number;
+  packetsDropped: number;
+  nackedPackets: number;
+  retransmitted: number;
+  retransmitMisses: number;
+  keyframeRequestsSent: number;
+  keyframeRequestsCoalesced: number;
+}
+
+/** Seconds a refused viewer is told to wait: viewers come and go in about that time. */
+const RETRY_AFTER_S = 5;
+
+/** The WHEP viewers of this server: admission (limits), sessions, and one fan-out per watched stream. */
+export class WhepEgress {
+  private readonly sessions = new Map<string, SessionEntry>();
+  private readonly fanouts = new Map<LiveStream, StreamFanout>();
+  private accepting = true;
+  readonly totals: WhepTotals = {
+    sessions: 0, rejected: {}, packetsSent: 0, packetsDropped: 0, nackedPackets: 0, retransmitted: 0, retransmitMisses: 0,
+    keyframeRequestsSent: 0, keyframeRequestsCoalesced: 0,
+  };
+  private readonly watchedHubs = new WeakSet<StreamHub>();
+  /** POST → first keyframe sent (ms) of sessions that ended before metrics took it. */
+  private pendingFirstFrameMs: number[] = [];
+
+  constructor(
+    private readonly registry: StreamRegistry,
+    private readonly opts: WhepEgressOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Validates the offer against the live stream, admits the viewer and answers. */
+  async watch(streamName: string, offerSdp: string): Promise<{ session: WhepSession; answer: string }> {
+    assertStreamName(streamName);
+    if (!this.accepting) throw this.reject("shutting-down", new ServiceUnavailableError("server is shutting down", RETRY_AFTER_S, "shutting-down"));
+    const media = parseOffer(offerSdp);
+    const stream = this.registry.get(streamName);
+    // Claimed but not connected yet is not watchable either: nothing would come.
+    if (!stream || stream.hub.isClosed || stream.stats().state !== "connected") {
+      throw this.reject("stream-not-found", new NotFoundError(`stream "${streamName}" is not live`, "stream-not-found"));
+    }
+    const codecs = selectViewerCodecs(media, stream.hub.tracks);
+    if (this.sessions.size >= this.opts.maxViewers) {
+      throw this.reject("server-full", new ServiceUnavailableError(`the server already has ${this.sessions.size} WHEP viewers (IFC_WHEP_MAX_VIEWERS)`, RETRY_AFTER_S, "too-many-viewers"));
+    }
+    if (stream.hub.viewerCount >= this.opts.maxViewersPerStream) {
+      throw this.reject("stream-full", new ServiceUnavailableError(`stream "${streamName}" already has ${stream.hub.viewerCount} WHEP viewers (IFC_WHEP_MAX_VIEWERS_PER_STREAM)`, RETRY_AFTER_S, "too-many-stream-viewers"));
+    }
+    if (this.sessions.size + this.registry.list().length >= this.opts.maxRtcSessions) {
+      throw this.reject("rtc-ports", new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.opts.maxRtcSessions} sessions and all are in use`, RETRY_AFTER_S, "rtc-ports-exhausted"));
+    }
+    const fanout = this.fanoutOf(stream);
+    const session = new WhepSession(stream, fanout, codecs, this.opts, this.log.child({ stream: streamName }));
+    const entry: SessionEntry = { session, pinnedOffer: session.pinnedOffer(offerSdp), remoteUfrag: /a=ice-ufrag:(\S+)/.exec(offerSdp)?.[1], firstFrameTaken: false };
+    // Counted from the POST, so concurrent POSTs cannot overshoot the limits.
+    this.sessions.set(session.id, entry);
+    stream.hub.viewerCount++;
+    this.totals.sessions++;
+    session.onEnd(() => this.forget(entry));
+    const answer = await session.start(offerSdp);
+    return { session, answer };
+  }
+
+  private reject(reason: string, err: Error): Error {
+    this.totals.rejected[reason] = (this.totals.rejected[reason] ?? 0) + 1;
+    return err;
+  }
+
+  private fanoutOf(stream: LiveStream): StreamFanout {
+    let fanout = this.fanouts.get(stream);
+    if (!fanout) {
+      const created = new StreamFanout(stream.hub, this.opts.packetCachePackets);
+      fanout = created;
+      this.fanouts.set(stream, created);
+      if (!this.watchedHubs.has(stream.hub)) {
+        this.watchedHubs.add(stream.hub);
+        stream.hub.onClose(() => {
+          for (const e of [...this.sessions.values()]) if (e.session.stream === stream) void e.session.end("stream-ended");
+          this.dropFanout(stream);
+        });
+      }
+    }
+    return fanout;
+  }
+
+  private dropFanout(stream: LiveStream): void {
+    const fanout = this.fanouts.get(stream);
+    if (!fanout) return;
+    this.totals.keyframeRequestsSent += fanout.keyframeRequests.sent;
+    this.totals.keyframeRequestsCoalesced += fanout.keyframeRequests.coalesced;
+    fanout.close();
+    this.fanouts.delete(stream);
+  }
+
+  private forget(entry: SessionEntry): void {
+    const { session } = entry;
+    if (this.sessions.get(session.id) !== entry) return;
+    this.sessions.delete(session.id);
+    const ttff = session.timeToFirstFrameMs;
+    if (!entry.firstFrameTaken && ttff !== undefined) this.pendingFirstFrameMs.push(ttff);
+    const hub = session.stream.hub;
+    hub.viewerCount = Math.max(0, hub.viewerCount - 1);
+    const s = session.stats;
+    if (s) {
+      this.totals.packetsSent += s.packetsSent;
+      this.totals.packetsDropped += s.packetsDropped;
+      this.totals.nackedPackets += s.nackedPackets;
+      this.totals.retransmitted += s.retransmitted;
+      this.totals.retransmitMisses += s.retransmitMisses;
+    }
+    // The stream's packets are no longer needed when nobody watches: stop tapping them.
+    if (hub.viewerCount === 0) this.dropFanout(session.stream);
+  }
+
+  get(streamName: string, sessionId: string): WhepSession {
+    const entry = this.sessions.get(sessionId);
+    if (!entry || entry.session.streamName !== streamName) throw new NotFoundError(`no WHEP session ${sessionId} on stream ${streamName}`, "session-not-found");
+    return entry.session;
+  }
+
+  /** Trickle ICE, or an ICE restart when the viewer sent new credentials (returns our answer fragment's SDP). */
+  async patch(streamName: string, sessionId: string, frag: { ufrag?: string; pwd?: string; candidates: { candidate: string; sdpMid?: string }[] }): Promise<string | undefined> {
+    const session = this.get(streamName, sessionId);
+    const entry = this.sessions.get(sessionId) as SessionEntry;
+    if (frag.ufrag && frag.pwd && frag.ufrag !== entry.remoteUfrag) {
+      const answer = await session.restartIce(frag.ufrag, frag.pwd, frag.candidates, entry.pinnedOffer);
+      entry.remoteUfrag = frag.ufrag;
+      return answer;
+    }
+    await session.addRemoteCandidates(frag.candidates);
+    return undefined;
+  }
+
+  async delete(streamName: string, sessionId: string): Promise<void> {
+    await this.get(streamName, sessionId).end("deleted");
+  }
+
+  get count(): number {
+    return this.sessions.size;
+  }
+
+  /** Live figures plus totals of ended sessions, for metrics. */
+  snapshot(): WhepTotals & { viewersByStream: Map<string, number> } {
+    const t = { ...this.totals, rejected: { ...this.totals.rejected }, viewersByStream: new Map<string, number>() };
+    for (const { session } of this.sessions.values()) {
+      t.viewersByStream.set(session.streamName, (t.viewersByStream.get(session.streamName) ?? 0) + 1);
+      const s = session.stats;
+      if (!s) continue;
+      t.packetsSent += s.packetsSent;
+      t.packetsDropped += s.packetsDropped;
+      t.nackedPackets += s.nackedPackets;
+      t.retransmitted += s.retransmitted;
+      t.retransmitMisses += s.retransmitMisses;
+    }
+    for (const f of this.fanouts.values()) {
+      t.keyframeRequestsSent += f.keyframeRequests.sent;
+      t.keyframeRequestsCoalesced += f.keyframeRequests.coalesced;
+    }
+    return t;
+  }
+
+  /** Times to first frame (ms) not taken yet, each given once. */
+  takeFirstFrameMs(): number[] {
+    const out = this.pendingFirstFrameMs;
+    this.pendingFirstFrameMs = [];
+    for (const e of this.sessions.values()) {
+      const ttff = e.session.timeToFirstFrameMs;
+      if (!e.firstFrameTaken && ttff !== undefined) {
+        e.firstFrameTaken = true;
+        out.push(ttff);
+      }
+    }
+    return out;
+  }
+
+  /** Ends every viewer and refuses new ones. */
+  async shutdown(): Promise<void> {
+    this.accepting = false;
+    await Promise.all([...this.sessions.values()].map((e) => e.session.end("shutdown")));
+  }
+}

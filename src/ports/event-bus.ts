@@ -1,0 +1,23 @@
+/**
+ * Where analysis results, stream lifecycle and recording events go: in-process by default,
+ * Kafka when configured. Publishing never waits on the bus; a bus that cannot keep up buffers
+ * (bounded) and counts what it drops, so the media path is never held back.
+ */
+export interface BusEvent {
+  /** Topic, e.g. `video-analysis-events`. */
+  topic: string;
+  /** Partition key (the stream name), so one stream's events stay in order. */
+  key: string;
+  value: Record<string, unknown>;
+}
+
+export type EventHandler = (event: BusEvent) => void;
+
+export interface EventBus {
+  publish(event: BusEvent): void;
+  /** Local subscribers of a topic (WebSocket fan-out, recording tags); returns the unsubscribe. */
+  subscribe(topic: string, handler: EventHandler): () => void;
+  close(): Promise<void>;
+}
+
+export const VIDEO_ANALYSIS_TOPIC = "video-analysis-events";

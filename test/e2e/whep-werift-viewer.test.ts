@@ -1,0 +1,141 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { RtcpPacket, RTCRtpReceiver } from "werift";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
+import { whepWatch } from "../helpers/whep-client.js";
+import { decodeErrors, probeVideoFrames } from "../support/recording-probe.js";
+import { startTestServer, type TestServer } from "../support/server-harness.js";
+
+/**
+ * A werift WHEP viewer watches a stream published over WHIP (ffmpeg → werift): it must start
+ * at a keyframe and receive H.264 that ffmpeg decodes without error; NACKed packets must come
+ * back from the server's cache, and a join must cost the publisher at most one PLI.
+ */
+let ts: TestServer;
+const publishers: TestStreamPublisher[] = [];
+
+beforeAll(async () => {
+  // No recording: the recorder asks for keyframes too, and this test counts the PLIs of joins.
+  // No AI feed: its decoder is not under test and would compete for the two cores.
+  ts = await startTestServer({ recordByDefault: false, aiEnabled: false });
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(publishers.map((p) => p.stop()));
+  await ts?.stop();
+});
+
+/** Each test publishes its own stream (8 s, 30 fps, 1 s GOP, Opus), so none depends on another's timing. */
+async function publish(stream: string, width = 1280, height = 720): Promise<void> {
+  publishers.push(await publishTestStream(`${ts.url}/whip/${stream}`, { width, height, fps: 30, gopSeconds: 1, durationSeconds: 8, audio: true }));
+}
+
+const pliSent = (stream: string): number => ts.server.registry.get(stream)?.stats().keyframeRequests ?? -1;
+
+describe("WHEP viewer (werift)", () => {
+  it("receives decodable H.264 from a keyframe on, and audio", async () => {
+    await publish("cam1");
+    const viewer = await whepWatch(`${ts.url}/whep/cam1`, { keepAnnexB: true });
+    try {
+      expect(viewer.answerSdp).toMatch(/a=sendonly/);
+      // pinned to the publisher's variant (High 640032 here), under the viewer's payload type 102
+      expect(viewer.answerSdp).toMatch(/a=rtpmap:102 H264\/90000/);
+      expect(viewer.answerSdp).not.toMatch(/a=rtpmap:104 /);
+      expect(viewer.answerSdp).toMatch(/a=rtpmap:111 opus\/48000\/2/);
+      // both tracks in one MediaStream, for browsers' ontrack
+      expect(viewer.answerSdp.match(/^a=msid:cam1 \S+$/gm)?.length).toBe(2);
+      expect(viewer.etag).toMatch(/^".+"$/);
+      expect(viewer.location).toMatch(/^\/whep\/cam1\/sessions\/[0-9a-f-]{36}$/);
+      await viewer.waitUnits(60, 10_000);
+      const t = viewer.timings;
+      const ttff = (t.firstKeyframeAt ?? NaN) - t.postSentAt;
+      console.log(`WHEP POST→answer ${t.answerAt - t.postSentAt} ms, →connected ${t.connectedAt - t.postSentAt} ms, →first keyframe ${ttff} ms`);
+      expect(viewer.units[0]?.isKeyframe).toBe(true);
+      expect(ttff).toBeLessThan(3000);
+      expect(viewer.audioPackets()).toBeGreaterThan(0);
+      expect(ts.server.registry.get("cam1")?.hub.viewerCount).toBe(1);
+      const units = viewer.units.length;
+      const file = path.join(ts.dataDir, "viewer.h264");
+      await writeFile(file, viewer.annexB());
+      expect(await decodeErrors(file)).toBe("");
+      const frames = await probeVideoFrames(file);
+      expect(frames.length).toBe(units);
+      expect(frames[0]?.keyFrame).toBe(true);
+      expect(frames[0]).toMatchObject({ width: 1280, height: 720 });
+    } finally {
+      await viewer.close();
+    }
+    // DELETE ended the session
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ts.server.whep.count).toBe(0);
+    expect(ts.server.registry.get("cam1")?.hub.viewerCount).toBe(0);
+  });
+
+  it("answers NACKs from the packet cache, and one join costs at most one PLI", async () => {
+    await publish("cam2", 640, 360);
+    // past the publisher's first PLI (its depacketizer's start), so that this join's is its own
+    await new Promise((r) => setTimeout(r, 600));
+    const before = pliSent("cam2");
+    // 8 packets, every 25th from the 40th, each on its first arrival; never a retransmission
+    // (one that real loss caused), so that each is dropped exactly once
+    let newest = -1;
+    const viewer = await whepWatch(`${ts.url}/whep/cam2`, {
+      dropVideo: (seq, n) => {
+        const inOrder = newest < 0 || ((seq - newest) & 0xffff) < 0x8000;
+        if (inOrder) newest = seq;
+        return inOrder && n >= 40 && n < 240 && n % 25 === 15;
+      },
+    });
+    try {
+      await viewer.waitUnits(90, 10_000);
+      await waitFor(() => viewer.recovered.length === viewer.dropped.length);
+      console.log(`dropped ${viewer.dropped.length} packets, NACKs sent ${viewer.nacksSent()}, recovered ${viewer.recovered.length}`);
+      expect(viewer.dropped.length).toBe(8);
+      expect(viewer.nacksSent()).toBeGreaterThan(0);
+      // exactly the dropped sequence numbers came back
+      expect([...viewer.recovered].sort((a, b) => a - b)).toEqual([...viewer.dropped].sort((a, b) => a - b));
+      // and nothing was lost for good
+      expect(viewer.depacketizer.packetsLost).toBe(0);
+      expect(viewer.depacketizer.unitsDropped).toBe(0);
+      const snap = ts.server.whep.snapshot();
+      expect(snap.retransmitted).toBeGreaterThanOrEqual(8);
+      // ffmpeg's x264 ignores PLIs (fixed GOP) but the ingest counts each one it sends
+      const plis = pliSent("cam2") - before;
+      console.log(`PLIs sent to the publisher for this join: ${plis}`);
+      expect(plis).toBe(1);
+
+      // the viewer's own PLI and FIR reach the keyframe requester (coalesced or passed on)
+      const needs = (): number => ts.server.whep.snapshot().keyframeRequestsSent + ts.server.whep.snapshot().keyframeRequestsCoalesced;
+      const needsBefore = needs();
+      const receiver = viewer.pc.getTransceivers().find((t) => t.kind === "video")?.receiver as RTCRtpReceiver;
+      const mediaSsrc = Number(/a=ssrc:(\d+) /.exec(viewer.answerSdp.slice(viewer.answerSdp.indexOf("m=video")))?.[1]);
+      await receiver.sendRtcpPLI(mediaSsrc);
+      await receiver.dtlsTransport.sendRtcp([fir(receiver.rtcpSsrc, mediaSsrc)]);
+      await waitFor(() => needs() === needsBefore + 2);
+    } finally {
+      await viewer.close();
+    }
+  });
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** An RTCP FIR (RFC 5104 §4.3.1; werift exports no class for it): media SSRC 0, the target in the FCI. */
+function fir(senderSsrc: number, target: number): RtcpPacket {
+  const b = Buffer.alloc(20);
+  b.writeUInt8(0x80 | 4, 0);
+  b.writeUInt8(206, 1);
+  b.writeUInt16BE(4, 2);
+  b.writeUInt32BE(senderSsrc, 4);
+  b.writeUInt32BE(0, 8);
+  b.writeUInt32BE(target, 12);
+  b.writeUInt8(1, 16);
+  return { serialize: () => b } as unknown as RtcpPacket;
+}

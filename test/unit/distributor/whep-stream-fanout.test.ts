@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { StreamHub, type TappedRtpPacket } from "../../../src/core/stream-hub.js";
+import { StreamFanout } from "../../../src/distributor/whep/stream-fanout.js";
+
+function pkt(seq: number, timestamp: number, payload: number[], marker = false): TappedRtpPacket {
+  return { header: { sequenceNumber: seq & 0xffff, timestamp, marker, ssrc: 1, payloadType: 96 }, payload: Buffer.from(payload) };
+}
+
+describe("StreamFanout", () => {
+  it("stores the hub's RTP by kind, and stops tapping when closed", () => {
+    const hub = new StreamHub("cam", { video: { codec: "h264" } }, 8);
+    const fanout = new StreamFanout(hub, 64);
+    hub.publishRtp("video", pkt(1, 0, [0x65, 0], true));
+    hub.publishRtp("audio", pkt(5, 0, [0xfc]));
+    expect([fanout.video.head, fanout.audio.head, fanout.video.keyframes]).toEqual([1, 1, 1]);
+    fanout.close();
+    hub.publishRtp("video", pkt(2, 3000, [0x41, 0], true));
+    expect(fanout.video.head).toBe(1);
+  });
+
+  it("coalesces keyframe needs while a request is outstanding; a keyframe or a second ends it", () => {
+    const hub = new StreamHub("cam", { video: { codec: "h264" } }, 8);
+    const sent: string[] = [];
+    hub.setKeyframeRequester((r) => sent.push(r));
+    let now = 1000;
+    const fanout = new StreamFanout(hub, 64, () => now);
+    for (let i = 0; i < 20; i++) fanout.requestKeyframe("join");
+    expect(sent).toEqual(["whep-join"]);
+    now += 200;
+    fanout.requestKeyframe("viewer-pli");
+    expect(sent.length).toBe(1);
+    hub.publishRtp("video", pkt(1, 0, [0x65, 0], true)); // the keyframe came
+    fanout.requestKeyframe("join");
+    expect(sent).toEqual(["whep-join", "whep-join"]);
+    now += 1000; // none came for a second: ask again
+    fanout.requestKeyframe("viewer-pli");
+    expect(sent).toEqual(["whep-join", "whep-join", "whep-viewer-pli"]);
+    expect(fanout.keyframeRequests).toEqual({ sent: 3, coalesced: 20 });
+  });
+});
