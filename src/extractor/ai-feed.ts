@@ -5,6 +5,7 @@ import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
 import { PixelFormat, type ProcessedFrame, type VideoFrame } from "../generated/imageflow/v1/camera_stream.js";
 import { VIDEO_ANALYSIS_TOPIC, type EventBus } from "../ports/event-bus.js";
 import { detectionsJson, type AnalysisEvent, type FrameLatency } from "./analysis-event.js";
+import { nowMs } from "./decoded-frame.js";
 import { Backoff } from "./backoff.js";
 import { CreditScheduler, type Dispatch } from "./credit-scheduler.js";
 import { parseProductInfo, productTags, type ProductInfo } from "./product-info.js";
@@ -329,7 +330,7 @@ class AiStreamSession {
     this.qos.tick();
     // Deadline per frame: a worker that holds a frame this long is stuck, whatever its channel says.
     const oldest = this.outstanding.values().next().value as SentFrame | undefined;
-    if (oldest && Date.now() - oldest.sentAtMs > this.feedHub.opts.resultTimeoutMs) {
+    if (oldest && nowMs() - oldest.sentAtMs > this.feedHub.opts.resultTimeoutMs) {
       this.fail(new Error(`no result within ${this.feedHub.opts.resultTimeoutMs} ms`));
     }
   }
@@ -338,13 +339,14 @@ class AiStreamSession {
     const call = this.call;
     const endpoint = this.endpoint;
     if (!call || !endpoint || poolId !== this.poolId) return; // a stale credit of an ended call
-    const now = Date.now();
+    // The decoder stamps frames with a sub-ms clock; stamp on the same one.
+    const now = nowMs();
     const seq = ++this.sequence;
     const preset = QOS_PRESETS[this.qos.preset];
     const msg: VideoFrame = {
       frameData: frame.data,
       timestampMs: Math.round(frame.wallClockMs),
-      metadata: { source_id: this.stream.name, sent_at_ms: String(now) },
+      metadata: { source_id: this.stream.name, sent_at_ms: String(Math.round(now)) },
       streamId: this.stream.name,
       sequence: seq,
       width: frame.width,
@@ -355,7 +357,11 @@ class AiStreamSession {
     this.outstanding.set(seq, { frame, sentAtMs: now, preset: this.qos.preset, modelTier: preset.modelTier });
     this.feedHub.pool.markSent(endpoint);
     this.qos.recordSent();
-    call.write(msg);
+    try {
+      call.write(msg);
+    } catch (err) {
+      this.fail(err as Error); // a call that died between its last event and this frame
+    }
   }
 
   close(): void {
@@ -410,7 +416,7 @@ class AiStreamSession {
   }
 
   private onMessage(msg: ProcessedFrame, endpoint: WorkerEndpoint, poolId: string): void {
-    const now = Date.now();
+    const now = nowMs();
     if (this.state !== "streaming") {
       this.state = "streaming";
       this.log.info({ worker: endpoint.address }, "AI worker stream up");
@@ -434,8 +440,16 @@ class AiStreamSession {
   private prefer(format: PixelFormat): void {
     const want: FrameFormat = format === PixelFormat.PIXEL_FORMAT_RGB24 ? "rgb24" : format === PixelFormat.PIXEL_FORMAT_JPEG ? "jpeg" : "gray8";
     if (want === this.format) return;
+    const previous = this.format;
     this.format = want;
-    this.feed?.setSpec(this.spec());
+    try {
+      this.feed?.setSpec(this.spec());
+    } catch (err) {
+      // One decoder cannot serve JPEG and raw consumers at once (409 from the manager): keep the
+      // format the stream has; the worker gets frames it did not prefer rather than none.
+      this.format = previous;
+      this.log.warn({ wanted: want, kept: previous, err: (err as Error).message }, "AI worker's preferred format refused");
+    }
   }
 
   private onResult(msg: ProcessedFrame, sent: SentFrame, endpoint: WorkerEndpoint, now: number): void {
@@ -488,7 +502,7 @@ class AiStreamSession {
       frame: { width: f.width, height: f.height, pixel_format: f.format, captured_at: new Date(f.wallClockMs).toISOString(), preset: sent.preset, model_tier: sent.modelTier },
       latency_ms: latency,
       worker: endpoint.address,
-      timestamp: new Date(now).toISOString(),
+      timestamp: new Date(Math.round(now)).toISOString(),
     };
     this.feedHub.publish(this.stream.name, event);
   }

@@ -38,7 +38,7 @@ const STREAM = ${name};
 const q = new URLSearchParams(location.search);
 const video = document.getElementById("video");
 const overlay = document.getElementById("overlay");
-const w = { mode: null, state: "connecting", error: null, whepPostAt: null, firstFrameAt: null, detections: 0, stats: null, pc: null, resourceUrl: null };
+const w = { mode: null, state: "connecting", error: null, whepPostAt: null, firstFrameAt: null, detections: 0, stats: null, pc: null, resourceUrl: null, hlsErrors: [], hlsPlayer: null };
 window.__watch = w;
 const setState = (s) => { w.state = s; document.getElementById("state").textContent = s; };
 
@@ -76,17 +76,25 @@ async function fallbackToHls(reason) {
   setState("hls");
   video.srcObject = null;
   const src = "/hls/" + encodeURIComponent(STREAM) + "/index.m3u8";
-  if (video.canPlayType("application/vnd.apple.mpegurl")) { video.src = src; return; }
+  // hls.js over MSE first: it does LL-HLS (parts, blocking reload). Native HLS only where there
+  // is no MSE (iOS Safari); Chromium's own HLS player could not parse these fMP4 parts (156).
+  const mse = "MediaSource" in window || "ManagedMediaSource" in window;
+  if (!mse && video.canPlayType("application/vnd.apple.mpegurl")) { w.hlsPlayer = "native"; video.src = src; return; }
   await new Promise((resolve, reject) => {
     const s = document.createElement("script");
     s.src = "/assets/hls.min.js";
     s.onload = resolve; s.onerror = () => reject(new Error("hls.js did not load"));
     document.head.appendChild(s);
   });
-  const hls = new Hls({ lowLatencyMode: true });
+  w.hlsPlayer = "hls.js";
+  const hls = new Hls({ lowLatencyMode: true, debug: q.get("debug") === "1" });
   hls.loadSource(src);
   hls.attachMedia(video);
-  hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) setState("hls error: " + d.details); });
+  hls.on(Hls.Events.ERROR, (_e, d) => {
+    w.hlsErrors.push(d.details + (d.fatal ? " (fatal)" : ""));
+    if (w.hlsErrors.length > 20) w.hlsErrors.shift();
+    if (d.fatal) setState("hls error: " + d.details);
+  });
 }
 
 // The first decoded frame, measured where the browser exposes it.
