@@ -2,13 +2,13 @@ import type { Logger } from "pino";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { assertStreamName } from "../core/stream-name.js";
 import { NotFoundError, ServiceUnavailableError } from "../errors.js";
+import { applySdpFrag, iceRemoteOf, type IceRemote, type SdpFrag } from "../rtc/sdp-frag.js";
 import { parseOffer, selectCodecs } from "../rtc/sdp-offer.js";
 import { WhipSession, type WhipSessionOptions } from "./whip-session.js";
 
 interface SessionEntry {
   session: WhipSession;
-  offerSdp: string;
-  remoteUfrag: string | undefined;
+  remote: IceRemote;
 }
 
 /** The WHIP publishers of this server: creation, lookup and shutdown of sessions. */
@@ -33,7 +33,7 @@ export class WhipIngest {
       throw new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.opts.maxSessions} sessions and all are in use`, 5, "rtc-ports-exhausted");
     }
     const session = new WhipSession(streamName, codecs, this.registry, this.opts, this.log.child({ stream: streamName }));
-    const entry: SessionEntry = { session, offerSdp, remoteUfrag: /a=ice-ufrag:(\S+)/.exec(offerSdp)?.[1] };
+    const entry: SessionEntry = { session, remote: iceRemoteOf(offerSdp) };
     session.onEnd(() => this.sessions.delete(session.id));
     const answer = await session.start(offerSdp);
     if (!session.isEnded) this.sessions.set(session.id, entry);
@@ -50,16 +50,9 @@ export class WhipIngest {
    * Applies a trickle-ice-sdpfrag. Returns the answer fragment when the publisher restarted
    * ICE (new ufrag), undefined for plain trickled candidates.
    */
-  async patch(streamName: string, sessionId: string, frag: { ufrag?: string; pwd?: string; candidates: { candidate: string; sdpMid?: string }[] }): Promise<string | undefined> {
+  async patch(streamName: string, sessionId: string, frag: SdpFrag): Promise<string | undefined> {
     const session = this.get(streamName, sessionId);
-    const entry = this.sessions.get(sessionId) as SessionEntry;
-    if (frag.ufrag && frag.pwd && frag.ufrag !== entry.remoteUfrag) {
-      const answer = await session.restartIce(frag.ufrag, frag.pwd, frag.candidates, entry.offerSdp);
-      entry.remoteUfrag = frag.ufrag;
-      return answer;
-    }
-    await session.addRemoteCandidates(frag.candidates);
-    return undefined;
+    return applySdpFrag(session, (this.sessions.get(sessionId) as SessionEntry).remote, frag);
   }
 
   async delete(streamName: string, sessionId: string): Promise<void> {

@@ -34,3 +34,37 @@ export function toSdpFrag(sdp: string): string {
   const keep = sdp.split(/\r?\n/).filter((l) => /^a=(ice-ufrag|ice-pwd|candidate|end-of-candidates|mid|group)/.test(l) || l.startsWith("m="));
   return `${keep.join("\r\n")}\r\n`;
 }
+
+export type SdpFrag = ReturnType<typeof parseSdpFrag>;
+
+/** What WHIP and WHEP sessions share for a PATCH: trickled candidates and ICE restarts. */
+export interface IcePatchable {
+  addRemoteCandidates(candidates: SdpFrag["candidates"]): Promise<void>;
+  /** Renegotiates ICE with the remote's new credentials; returns the new answer SDP. */
+  restartIce(ufrag: string, pwd: string, candidates: SdpFrag["candidates"], offerSdp: string): Promise<string>;
+}
+
+/** The remote ICE state a session resource keeps between PATCHes. */
+export interface IceRemote {
+  /** The offer the session was answered with (for an ICE restart's renegotiation). */
+  offerSdp: string;
+  remoteUfrag: string | undefined;
+}
+
+export function iceRemoteOf(offerSdp: string): IceRemote {
+  return { offerSdp, remoteUfrag: /a=ice-ufrag:(\S+)/.exec(offerSdp)?.[1] };
+}
+
+/**
+ * Applies a trickle-ice-sdpfrag (RFC 8840) to a session: new credentials mean an ICE restart
+ * (returns the answer SDP), otherwise the candidates are added (returns undefined).
+ */
+export async function applySdpFrag(session: IcePatchable, remote: IceRemote, frag: SdpFrag): Promise<string | undefined> {
+  if (frag.ufrag && frag.pwd && frag.ufrag !== remote.remoteUfrag) {
+    const answer = await session.restartIce(frag.ufrag, frag.pwd, frag.candidates, remote.offerSdp);
+    remote.remoteUfrag = frag.ufrag;
+    return answer;
+  }
+  await session.addRemoteCandidates(frag.candidates);
+  return undefined;
+}

@@ -3,6 +3,7 @@ import { assertStreamName } from "../../core/stream-name.js";
 import type { StreamHub } from "../../core/stream-hub.js";
 import type { LiveStream, StreamRegistry } from "../../core/stream-registry.js";
 import { NotFoundError, ServiceUnavailableError } from "../../errors.js";
+import { applySdpFrag, iceRemoteOf, type IceRemote, type SdpFrag } from "../../rtc/sdp-frag.js";
 import { parseOffer } from "../../rtc/sdp-offer.js";
 import { StreamFanout } from "./stream-fanout.js";
 import { selectViewerCodecs } from "./viewer-offer.js";
@@ -22,8 +23,7 @@ export interface WhepEgressOptions extends WhepSessionOptions {
 interface SessionEntry {
   session: WhepSession;
   /** The offer werift answered (pinned), for ICE restarts. */
-  pinnedOffer: string;
-  remoteUfrag: string | undefined;
+  remote: IceRemote;
   firstFrameTaken: boolean;
 }
 
@@ -84,7 +84,7 @@ export class WhepEgress {
     }
     const fanout = this.fanoutOf(stream);
     const session = new WhepSession(stream, fanout, codecs, this.opts, this.log.child({ stream: streamName }));
-    const entry: SessionEntry = { session, pinnedOffer: session.pinnedOffer(offerSdp), remoteUfrag: /a=ice-ufrag:(\S+)/.exec(offerSdp)?.[1], firstFrameTaken: false };
+    const entry: SessionEntry = { session, remote: { ...iceRemoteOf(offerSdp), offerSdp: session.pinnedOffer(offerSdp) }, firstFrameTaken: false };
     // Counted from the POST, so concurrent POSTs cannot overshoot the limits.
     this.sessions.set(session.id, entry);
     stream.hub.viewerCount++;
@@ -152,16 +152,9 @@ export class WhepEgress {
   }
 
   /** Trickle ICE, or an ICE restart when the viewer sent new credentials (returns our answer fragment's SDP). */
-  async patch(streamName: string, sessionId: string, frag: { ufrag?: string; pwd?: string; candidates: { candidate: string; sdpMid?: string }[] }): Promise<string | undefined> {
+  async patch(streamName: string, sessionId: string, frag: SdpFrag): Promise<string | undefined> {
     const session = this.get(streamName, sessionId);
-    const entry = this.sessions.get(sessionId) as SessionEntry;
-    if (frag.ufrag && frag.pwd && frag.ufrag !== entry.remoteUfrag) {
-      const answer = await session.restartIce(frag.ufrag, frag.pwd, frag.candidates, entry.pinnedOffer);
-      entry.remoteUfrag = frag.ufrag;
-      return answer;
-    }
-    await session.addRemoteCandidates(frag.candidates);
-    return undefined;
+    return applySdpFrag(session, (this.sessions.get(sessionId) as SessionEntry).remote, frag);
   }
 
   async delete(streamName: string, sessionId: string): Promise<void> {
