@@ -56,9 +56,15 @@ export async function probeStreams(file: string): Promise<{ codec_type: string; 
   return (JSON.parse(stdout) as { streams: { codec_type: string; codec_name: string; nb_read_packets?: string; width?: number; height?: number }[] }).streams;
 }
 
-/** Runs a full decode of every stream; returns ffmpeg's error output (empty when clean). */
+/**
+ * Runs a full decode of every stream; returns ffmpeg's error output (empty when clean).
+ * `-enc_time_base -1` keeps the null muxer on the file's own time base: by default it
+ * rescales to 1/frame-rate, and a variable-rate source (a browser camera under load, two
+ * frames 20 ms apart) then collides on one tick and ffmpeg reports "non monotonically
+ * increasing dts" about its own rounding, not about the file.
+ */
 export async function decodeErrors(file: string): Promise<string> {
-  const { stderr } = await execFileAsync("ffmpeg", ["-v", "error", "-i", file, "-f", "null", "-"], { maxBuffer: 16 * 1024 * 1024 });
+  const { stderr } = await execFileAsync("ffmpeg", ["-v", "error", "-i", file, "-enc_time_base", "-1", "-f", "null", "-"], { maxBuffer: 16 * 1024 * 1024 });
   return stderr.trim();
 }
 
