@@ -57,7 +57,7 @@ export class StreamHub {
   private readonly readers = new Set<Reader>();
   private closed = false;
   private keyframeRequester: ((reason: string) => void) | undefined;
-  private readonly closeListeners: CloseListener[] = [];
+  private closeListeners: CloseListener[] = [];
   private rtpTaps: RtpTapListener[] = [];
   /** WHEP viewers watching this stream now (kept by the distributor, read by REST and metrics). */
   viewerCount = 0;
@@ -104,8 +104,12 @@ export class StreamHub {
     this.keyframeRequester?.(reason);
   }
 
-  onClose(fn: CloseListener): void {
-    this.closeListeners.push(fn);
+  /** Returns the function that stops listening: consumers that come and go on one live stream (the decoder) must not pile up. */
+  onClose(fn: CloseListener): () => void {
+    this.closeListeners = [...this.closeListeners, fn];
+    return () => {
+      this.closeListeners = this.closeListeners.filter((l) => l !== fn);
+    };
   }
 
   get readerStats(): ReaderStats[] {

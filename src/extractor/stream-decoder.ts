@@ -133,6 +133,7 @@ export function validateOutputSpec(spec: OutputSpec): void {
 export class StreamDecoder {
   private readonly log: Logger;
   private readonly reader: ReaderHandle;
+  private readonly stopListeningForClose: () => void;
   private readonly subs = new Set<Subscription>();
   private readonly livePids = new Set<number>();
   private spec: OutputSpec;
@@ -169,7 +170,7 @@ export class StreamDecoder {
     this.spec = { ...spec };
     this.log = opts.log.child({ stream: hub.name, component: "decoder" });
     this.reader = hub.attach("decoder", (frame, droppedBefore) => this.onMedia(frame, droppedBefore), opts.readerCapacity ?? 64);
-    hub.onClose(() => void this.close());
+    this.stopListeningForClose = hub.onClose(() => void this.close());
     hub.requestKeyframe("decoder started");
   }
 
@@ -267,6 +268,7 @@ export class StreamDecoder {
     }
     this.closed = true;
     this.reader.detach();
+    this.stopListeningForClose();
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     const cur = this.current;
     if (cur) await cur.proc.stop(flush);

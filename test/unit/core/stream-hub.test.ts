@@ -85,4 +85,15 @@ describe("StreamHub", () => {
     hub.requestKeyframe("segment due");
     expect(reasons).toEqual(["segment due"]);
   });
+
+  it("a removed close listener is not called and no longer held", () => {
+    const hub = new StreamHub("s", {}, 4);
+    const calls: string[] = [];
+    const stopA = hub.onClose(() => calls.push("a"));
+    hub.onClose(() => calls.push("b"));
+    stopA();
+    stopA(); // idempotent
+    hub.close();
+    expect(calls).toEqual(["b"]);
+  });
 });
