@@ -56,7 +56,7 @@ export const CONFIG_SPEC = {
   iceServers: list("IFC_ICE_SERVERS", [], "STUN/TURN URLs used by the server and advertised to clients in Link headers (comma separated)."),
   iceUsername: str("IFC_ICE_USERNAME", "", "Username for TURN servers in IFC_ICE_SERVERS."),
   iceCredential: str("IFC_ICE_CREDENTIAL", "", "Credential for TURN servers in IFC_ICE_SERVERS."),
-  rtcPortMin: int("IFC_RTC_PORT_MIN", 0, "Lowest UDP port for ICE (0 with IFC_RTC_PORT_MAX 0: any ephemeral port). Each publisher uses one port, so the range caps concurrent publishers.", 0, 65535),
+  rtcPortMin: int("IFC_RTC_PORT_MIN", 0, "Lowest UDP port for ICE (0 with IFC_RTC_PORT_MAX 0: any ephemeral port). Each publisher or WHEP viewer uses one port per host address, so the range caps concurrent WebRTC sessions.", 0, 65535),
   rtcPortMax: int("IFC_RTC_PORT_MAX", 0, "Highest UDP port for ICE; must exceed IFC_RTC_PORT_MIN (werift needs a range of two or more).", 0, 65535),
   rtcPublicIps: list("IFC_RTC_PUBLIC_IPS", [], "Public IPs advertised as extra host candidates (1:1 NAT), comma separated."),
   rtcInterfaceAddress: str("IFC_RTC_INTERFACE_ADDRESS", "", "Bind ICE to this local IPv4 address only (empty: all interfaces)."),

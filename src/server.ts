@@ -16,6 +16,7 @@ import { whepRoutes } from "./distributor/whep/whep-routes.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import { WhipIngest } from "./ingest/whip-ingest.js";
 import { iceServerLinks, whipRoutes } from "./ingest/whip-routes.js";
+import { RtcPortBudget } from "./rtc/port-budget.js";
 import { icePortsPerSession, peerOptionsFrom } from "./rtc/werift-peer.js";
 import type { ObjectStore } from "./ports/object-store.js";
 import { RecordingCatalog } from "./recorder/recording-catalog.js";
@@ -127,6 +128,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     void clips.deleteExpired().catch((err: unknown) => logger.warn({ err: (err as Error).message }, "clip expiry pass failed"));
   }, 60_000);
   clipExpiry.unref();
+  // One budget of ICE ports for publishers and viewers alike.
+  const rtcPorts = config.rtcPortMin > 0 ? RtcPortBudget.forRange(config.rtcPortMin, config.rtcPortMax, icePortsPerSession(config)) : RtcPortBudget.unlimited();
   const ingest = new WhipIngest(registry, {
     peer: peerOptionsFrom(config),
     connectTimeoutMs: config.whipConnectTimeoutMs,
@@ -134,8 +137,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     pliMinIntervalMs: config.pliMinIntervalMs,
     rembBitrateBps: config.rembBitrateBps,
     reorderWindowPackets: config.reorderWindowPackets,
-    maxSessions: config.rtcPortMin > 0 ? Math.floor((config.rtcPortMax - config.rtcPortMin + 1) / icePortsPerSession(config)) : Number.MAX_SAFE_INTEGER,
-  }, logger.child({ component: "whip" }));
+  }, rtcPorts, logger.child({ component: "whip" }));
 
   const bus: EventBus = new InProcessEventBus(logger.child({ component: "events" }));
   const decoders = new DecoderManager(registry, {
@@ -206,8 +208,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     maxViewersPerStream: config.whepMaxViewersPerStream,
     maxViewers: config.whepMaxViewers,
     packetCachePackets: config.whepPacketCachePackets,
-    maxRtcSessions: config.rtcPortMin > 0 ? Math.floor((config.rtcPortMax - config.rtcPortMin + 1) / icePortsPerSession(config)) : Number.MAX_SAFE_INTEGER,
-  }, logger.child({ component: "whep" }));
+  }, rtcPorts, logger.child({ component: "whep" }));
   await app.register(whepRoutes, { egress: whep, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
   await app.register(restRoutes, {
     registry,

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { assertStreamName } from "../core/stream-name.js";
 import { NotFoundError, ServiceUnavailableError } from "../errors.js";
+import type { RtcPortBudget } from "../rtc/port-budget.js";
 import { applySdpFrag, iceRemoteOf, type IceRemote, type SdpFrag } from "../rtc/sdp-frag.js";
 import { parseOffer, selectCodecs } from "../rtc/sdp-offer.js";
 import { WhipSession, type WhipSessionOptions } from "./whip-session.js";
@@ -18,7 +19,9 @@ export class WhipIngest {
 
   constructor(
     private readonly registry: StreamRegistry,
-    private readonly opts: WhipSessionOptions & { maxSessions: number },
+    private readonly opts: WhipSessionOptions,
+    /** Shared with WHEP: publishers and viewers take ports of one ICE range. */
+    private readonly ports: RtcPortBudget,
     private readonly log: Logger,
   ) {}
 
@@ -27,15 +30,23 @@ export class WhipIngest {
     assertStreamName(streamName);
     if (!this.accepting) throw new ServiceUnavailableError("server is shutting down", 5, "shutting-down");
     const codecs = selectCodecs(parseOffer(offerSdp));
-    // With a fixed UDP range each session holds one port of it; werift would silently take a
-    // port outside the range once it is used up, past the firewall, so refuse instead.
-    if (this.sessions.size >= this.opts.maxSessions) {
-      throw new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.opts.maxSessions} sessions and all are in use`, 5, "rtc-ports-exhausted");
+    const releasePorts = this.ports.tryClaim();
+    if (!releasePorts) {
+      throw new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, 5, "rtc-ports-exhausted");
     }
     const session = new WhipSession(streamName, codecs, this.registry, this.opts, this.log.child({ stream: streamName }));
     const entry: SessionEntry = { session, remote: iceRemoteOf(offerSdp) };
-    session.onEnd(() => this.sessions.delete(session.id));
-    const answer = await session.start(offerSdp);
+    session.onEnd(() => {
+      this.sessions.delete(session.id);
+      releasePorts();
+    });
+    let answer: string;
+    try {
+      answer = await session.start(offerSdp);
+    } catch (err) {
+      releasePorts(); // a refused claim (409) never starts, so never ends either
+      throw err;
+    }
     if (!session.isEnded) this.sessions.set(session.id, entry);
     return { session, answer };
   }

@@ -229,6 +229,16 @@ describe("WHEP and the ICE port range", () => {
       expect(res.status).toBe(503);
       expect(((await res.json()) as { type: string }).type).toBe(problemType("rtc-ports-exhausted"));
       expect(res.headers.get("retry-after")).toBe("5");
+      // The viewer's ports count against publishers too: a second camera does not fit either.
+      const pub = await fetch(`${server.url}/whip/ranged2`, { method: "POST", headers: { "content-type": "application/sdp" }, body: offer([{ pt: 102, name: "H264", fmtp: "packetization-mode=1;profile-level-id=42e01f" }], { direction: "sendonly" }) });
+      expect(pub.status).toBe(503);
+      expect(((await pub.json()) as { type: string }).type).toBe(problemType("rtc-ports-exhausted"));
+      // ...until the viewer leaves (DELETE answered once the session is gone) and gives its ports back.
+      await viewer.close();
+      viewer = undefined;
+      expect(server.server.whep.count).toBe(0);
+      const later = await whipPublish(`${server.url}/whip/ranged2`, { video: true, audio: false });
+      await later.close();
     } finally {
       await viewer?.close();
       await pubInRange.close();

@@ -7,17 +7,13 @@ import { applySdpFrag, iceRemoteOf, type IceRemote, type SdpFrag } from "../../r
 import { parseOffer } from "../../rtc/sdp-offer.js";
 import { StreamFanout } from "./stream-fanout.js";
 import { selectViewerCodecs } from "./viewer-offer.js";
+import type { RtcPortBudget } from "../../rtc/port-budget.js";
 import { WhepSession, type WhepSessionOptions } from "./whep-session.js";
 
 export interface WhepEgressOptions extends WhepSessionOptions {
   maxViewersPerStream: number;
   maxViewers: number;
   packetCachePackets: number;
-  /**
-   * Sessions the ICE port range holds (publishers and viewers alike: each takes ports of
-   * IFC_RTC_PORT_MIN..MAX, and werift silently binds outside a used-up range).
-   */
-  maxRtcSessions: number;
 }
 
 interface SessionEntry {
@@ -25,6 +21,8 @@ interface SessionEntry {
   /** The offer werift answered (pinned), for ICE restarts. */
   remote: IceRemote;
   firstFrameTaken: boolean;
+  /** Gives the session's ICE ports back to the budget WHIP shares. */
+  releasePorts: () => void;
 }
 
 /** Totals kept past the sessions that made them, for metrics. */
@@ -59,6 +57,8 @@ export class WhepEgress {
   constructor(
     private readonly registry: StreamRegistry,
     private readonly opts: WhepEgressOptions,
+    /** Shared with WHIP: publishers and viewers take ports of one ICE range. */
+    private readonly ports: RtcPortBudget,
     private readonly log: Logger,
   ) {}
 
@@ -79,12 +79,13 @@ export class WhepEgress {
     if (stream.hub.viewerCount >= this.opts.maxViewersPerStream) {
       throw this.reject("stream-full", new ServiceUnavailableError(`stream "${streamName}" already has ${stream.hub.viewerCount} WHEP viewers (IFC_WHEP_MAX_VIEWERS_PER_STREAM)`, RETRY_AFTER_S, "too-many-stream-viewers"));
     }
-    if (this.sessions.size + this.registry.list().length >= this.opts.maxRtcSessions) {
-      throw this.reject("rtc-ports", new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.opts.maxRtcSessions} sessions and all are in use`, RETRY_AFTER_S, "rtc-ports-exhausted"));
+    const releasePorts = this.ports.tryClaim();
+    if (!releasePorts) {
+      throw this.reject("rtc-ports", new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, RETRY_AFTER_S, "rtc-ports-exhausted"));
     }
     const fanout = this.fanoutOf(stream);
     const session = new WhepSession(stream, fanout, codecs, this.opts, this.log.child({ stream: streamName }));
-    const entry: SessionEntry = { session, remote: { ...iceRemoteOf(offerSdp), offerSdp: session.pinnedOffer(offerSdp) }, firstFrameTaken: false };
+    const entry: SessionEntry = { session, remote: { ...iceRemoteOf(offerSdp), offerSdp: session.pinnedOffer(offerSdp) }, firstFrameTaken: false, releasePorts };
     // Counted from the POST, so concurrent POSTs cannot overshoot the limits.
     this.sessions.set(session.id, entry);
     stream.hub.viewerCount++;
@@ -127,6 +128,7 @@ export class WhepEgress {
 
   private forget(entry: SessionEntry): void {
     const { session } = entry;
+    entry.releasePorts();
     if (this.sessions.get(session.id) !== entry) return;
     this.sessions.delete(session.id);
     const ttff = session.timeToFirstFrameMs;
