@@ -21,7 +21,7 @@ import { KeyframeRequester } from "./keyframe-requester.js";
 import { RtpWallClock } from "./rtp-clock.js";
 import type { CodecSelection, OfferedCodec } from "../rtc/sdp-offer.js";
 import { RateMeter } from "./rate-meter.js";
-import { disableDefaultStun, waitIceGathered, type PeerOptions } from "../rtc/werift-peer.js";
+import { answerOffer, restartIceWith, type PeerOptions } from "../rtc/werift-peer.js";
 
 export interface WhipSessionOptions {
   peer: PeerOptions;
@@ -121,16 +121,12 @@ export class WhipSession {
       this.pc = pc;
       pc.onTrack.subscribe((track) => this.onTrack(track));
       pc.connectionStateChange.subscribe((s) => this.onConnectionState(s));
-      await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
-      if (!this.opts.peer.hasStun) disableDefaultStun(pc);
-      this.mustReceiveOnly(pc.getTransceivers());
-      await pc.setLocalDescription(await pc.createAnswer());
-      await waitIceGathered(pc);
+      const answer = await answerOffer(pc, offerSdp, this.opts.peer, (ts) => this.mustReceiveOnly(ts));
       this.state = "connecting";
       this.timers.push(setTimeout(() => {
         if (this.state !== "connected") void this.end("connect-timeout");
       }, this.opts.connectTimeoutMs));
-      return pc.localDescription?.sdp ?? "";
+      return answer;
     } catch (err) {
       await this.end("error");
       throw err;
@@ -239,16 +235,9 @@ export class WhipSession {
   async restartIce(ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[], offerSdp: string): Promise<string> {
     const pc = this.pc;
     if (!pc) throw new Error("session not started");
-    const renewed = offerSdp
-      .replace(/a=ice-ufrag:.*/g, `a=ice-ufrag:${ufrag}`)
-      .replace(/a=ice-pwd:.*/g, `a=ice-pwd:${pwd}`);
-    pc.restartIce();
-    await pc.setRemoteDescription({ type: "offer", sdp: renewed });
-    await pc.setLocalDescription(await pc.createAnswer());
-    await waitIceGathered(pc);
-    for (const c of candidates) await pc.addIceCandidate(c);
+    const answer = await restartIceWith(pc, offerSdp, ufrag, pwd, candidates);
     this.etag = `"${randomUUID()}"`;
-    return pc.localDescription?.sdp ?? "";
+    return answer;
   }
 
   onEnd(l: (reason: SessionEndReason) => void): void {

@@ -1,4 +1,4 @@
-import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig } from "werift";
+import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig, type RTCRtpTransceiver } from "werift";
 import type { Config } from "../config.js";
 
 export interface PeerOptions {
@@ -62,4 +62,32 @@ export async function waitIceGathered(pc: RTCPeerConnection): Promise<void> {
       }
     });
   });
+}
+
+/**
+ * Answers an offer on a fresh peer, as WHIP and WHEP both do: remote description, our
+ * directions, answer, and full ICE gathering (the answer carries every candidate; no trickle
+ * from our side). Returns the answer SDP.
+ */
+export async function answerOffer(pc: RTCPeerConnection, offerSdp: string, peer: PeerOptions, setDirections: (transceivers: RTCRtpTransceiver[]) => void): Promise<string> {
+  await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+  if (!peer.hasStun) disableDefaultStun(pc);
+  setDirections(pc.getTransceivers());
+  await pc.setLocalDescription(await pc.createAnswer());
+  await waitIceGathered(pc);
+  return pc.localDescription?.sdp ?? "";
+}
+
+/**
+ * ICE restart (RFC 9725 §4.4.1): the original offer with the client's new credentials is
+ * answered again, and the candidates it trickled with the restart are added. Returns the new answer.
+ */
+export async function restartIceWith(pc: RTCPeerConnection, offerSdp: string, ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[]): Promise<string> {
+  const renewed = offerSdp.replace(/a=ice-ufrag:.*/g, `a=ice-ufrag:${ufrag}`).replace(/a=ice-pwd:.*/g, `a=ice-pwd:${pwd}`);
+  pc.restartIce();
+  await pc.setRemoteDescription({ type: "offer", sdp: renewed });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await waitIceGathered(pc);
+  for (const c of candidates) await pc.addIceCandidate(c);
+  return pc.localDescription?.sdp ?? "";
 }

@@ -10,7 +10,7 @@ import {
 } from "werift";
 import type { LiveStream } from "../../core/stream-registry.js";
 import type { OfferedCodec } from "../../rtc/sdp-offer.js";
-import { disableDefaultStun, waitIceGathered, type PeerOptions } from "../../rtc/werift-peer.js";
+import { answerOffer, restartIceWith, type PeerOptions } from "../../rtc/werift-peer.js";
 import type { StreamFanout } from "./stream-fanout.js";
 import { ViewerForwarder, type TrackOutputOptions } from "./viewer-forwarder.js";
 import { pinOffer, type ViewerCodecs } from "./viewer-offer.js";
@@ -86,16 +86,12 @@ export class WhepSession {
       });
       this.pc = pc;
       pc.connectionStateChange.subscribe((s) => this.onConnectionState(s));
-      await pc.setRemoteDescription({ type: "offer", sdp: this.pinnedOffer(offerSdp) });
-      if (!this.opts.peer.hasStun) disableDefaultStun(pc);
-      this.setDirections(pc.getTransceivers());
-      await pc.setLocalDescription(await pc.createAnswer());
-      await waitIceGathered(pc);
+      const answer = await answerOffer(pc, this.pinnedOffer(offerSdp), this.opts.peer, (ts) => this.setDirections(ts));
       this.state = "connecting";
       this.timers.push(setTimeout(() => {
         if (this.state !== "connected") void this.end("connect-timeout");
       }, this.opts.connectTimeoutMs));
-      return pc.localDescription?.sdp ?? "";
+      return answer;
     } catch (err) {
       await this.end("error");
       throw err;
@@ -183,14 +179,9 @@ export class WhepSession {
   async restartIce(ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[], pinnedOffer: string): Promise<string> {
     const pc = this.pc;
     if (!pc) throw new Error("session not started");
-    const renewed = pinnedOffer.replace(/a=ice-ufrag:.*/g, `a=ice-ufrag:${ufrag}`).replace(/a=ice-pwd:.*/g, `a=ice-pwd:${pwd}`);
-    pc.restartIce();
-    await pc.setRemoteDescription({ type: "offer", sdp: renewed });
-    await pc.setLocalDescription(await pc.createAnswer());
-    await waitIceGathered(pc);
-    for (const c of candidates) await pc.addIceCandidate(c);
+    const answer = await restartIceWith(pc, pinnedOffer, ufrag, pwd, candidates);
     this.etag = `"${randomUUID()}"`;
-    return pc.localDescription?.sdp ?? "";
+    return answer;
   }
 
   /** The offer as werift saw it (pinned to the chosen codecs), for ICE restarts. */
