@@ -1,20 +1,16 @@
 import type { Logger } from "pino";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { assertStreamName } from "../core/stream-name.js";
-import { NotFoundError, ServiceUnavailableError } from "../errors.js";
+import { ServiceUnavailableError } from "../errors.js";
 import type { RtcPortBudget } from "../rtc/port-budget.js";
-import { applySdpFrag, iceRemoteOf, type IceRemote, type SdpFrag } from "../rtc/sdp-frag.js";
+import { RtcSessions } from "../rtc/rtc-sessions.js";
+import { iceRemoteOf, type SdpFrag } from "../rtc/sdp-frag.js";
 import { parseOffer, selectCodecs } from "../rtc/sdp-offer.js";
 import { WhipSession, type WhipSessionOptions } from "./whip-session.js";
 
-interface SessionEntry {
-  session: WhipSession;
-  remote: IceRemote;
-}
-
 /** The WHIP publishers of this server: creation, lookup and shutdown of sessions. */
 export class WhipIngest {
-  private readonly sessions = new Map<string, SessionEntry>();
+  private readonly sessions = new RtcSessions<WhipSession>("WHIP");
   private accepting = true;
 
   constructor(
@@ -35,7 +31,7 @@ export class WhipIngest {
       throw new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, 5, "rtc-ports-exhausted");
     }
     const session = new WhipSession(streamName, codecs, this.registry, this.opts, this.log.child({ stream: streamName }));
-    const entry: SessionEntry = { session, remote: iceRemoteOf(offerSdp) };
+    const entry = { session, remote: iceRemoteOf(offerSdp) };
     session.onEnd(() => {
       this.sessions.delete(session.id);
       releasePorts();
@@ -52,9 +48,7 @@ export class WhipIngest {
   }
 
   get(streamName: string, sessionId: string): WhipSession {
-    const entry = this.sessions.get(sessionId);
-    if (!entry || entry.session.streamName !== streamName) throw new NotFoundError(`no WHIP session ${sessionId} on stream ${streamName}`, "session-not-found");
-    return entry.session;
+    return this.sessions.sessionAt(streamName, sessionId);
   }
 
   /**
@@ -62,12 +56,11 @@ export class WhipIngest {
    * ICE (new ufrag), undefined for plain trickled candidates.
    */
   async patch(streamName: string, sessionId: string, frag: SdpFrag): Promise<string | undefined> {
-    const session = this.get(streamName, sessionId);
-    return applySdpFrag(session, (this.sessions.get(sessionId) as SessionEntry).remote, frag);
+    return this.sessions.patch(streamName, sessionId, frag);
   }
 
   async delete(streamName: string, sessionId: string): Promise<void> {
-    await this.get(streamName, sessionId).end("deleted");
+    await this.sessions.endAt(streamName, sessionId);
   }
 
   get count(): number {
@@ -77,6 +70,6 @@ export class WhipIngest {
   /** Stops accepting publishers and ends every session (their recordings then close). */
   async shutdown(): Promise<void> {
     this.accepting = false;
-    await Promise.all([...this.sessions.values()].map((e) => e.session.end("shutdown")));
+    await this.sessions.endAll("shutdown");
   }
 }

@@ -3,7 +3,8 @@ import { assertStreamName } from "../../core/stream-name.js";
 import type { StreamHub } from "../../core/stream-hub.js";
 import type { LiveStream, StreamRegistry } from "../../core/stream-registry.js";
 import { NotFoundError, ServiceUnavailableError } from "../../errors.js";
-import { applySdpFrag, iceRemoteOf, type IceRemote, type SdpFrag } from "../../rtc/sdp-frag.js";
+import { RtcSessions, type RtcSessionEntry } from "../../rtc/rtc-sessions.js";
+import { iceRemoteOf, type SdpFrag } from "../../rtc/sdp-frag.js";
 import { parseOffer } from "../../rtc/sdp-offer.js";
 import { StreamFanout } from "./stream-fanout.js";
 import { selectViewerCodecs } from "./viewer-offer.js";
@@ -16,10 +17,8 @@ export interface WhepEgressOptions extends WhepSessionOptions {
   packetCachePackets: number;
 }
 
-interface SessionEntry {
-  session: WhepSession;
-  /** The offer werift answered (pinned), for ICE restarts. */
-  remote: IceRemote;
+/** `remote.offerSdp` is the offer werift answered (pinned), for ICE restarts. */
+interface SessionEntry extends RtcSessionEntry<WhepSession> {
   firstFrameTaken: boolean;
   /** Gives the session's ICE ports back to the budget WHIP shares. */
   releasePorts: () => void;
@@ -43,7 +42,7 @@ const RETRY_AFTER_S = 5;
 
 /** The WHEP viewers of this server: admission (limits), sessions, and one fan-out per watched stream. */
 export class WhepEgress {
-  private readonly sessions = new Map<string, SessionEntry>();
+  private readonly sessions = new RtcSessions<WhepSession, SessionEntry>("WHEP");
   private readonly fanouts = new Map<LiveStream, StreamFanout>();
   private accepting = true;
   readonly totals: WhepTotals = {
@@ -148,19 +147,16 @@ export class WhepEgress {
   }
 
   get(streamName: string, sessionId: string): WhepSession {
-    const entry = this.sessions.get(sessionId);
-    if (!entry || entry.session.streamName !== streamName) throw new NotFoundError(`no WHEP session ${sessionId} on stream ${streamName}`, "session-not-found");
-    return entry.session;
+    return this.sessions.sessionAt(streamName, sessionId);
   }
 
   /** Trickle ICE, or an ICE restart when the viewer sent new credentials (returns our answer fragment's SDP). */
   async patch(streamName: string, sessionId: string, frag: SdpFrag): Promise<string | undefined> {
-    const session = this.get(streamName, sessionId);
-    return applySdpFrag(session, (this.sessions.get(sessionId) as SessionEntry).remote, frag);
+    return this.sessions.patch(streamName, sessionId, frag);
   }
 
   async delete(streamName: string, sessionId: string): Promise<void> {
-    await this.get(streamName, sessionId).end("deleted");
+    await this.sessions.endAt(streamName, sessionId);
   }
 
   get count(): number {
@@ -204,6 +200,6 @@ export class WhepEgress {
   /** Ends every viewer and refuses new ones. */
   async shutdown(): Promise<void> {
     this.accepting = false;
-    await Promise.all([...this.sessions.values()].map((e) => e.session.end("shutdown")));
+    await this.sessions.endAll("shutdown");
   }
 }
