@@ -6,6 +6,7 @@ import {
 } from "werift";
 import { H264Depacketizer } from "../../src/media/h264-depacketizer.js";
 import type { VideoAccessUnit } from "../../src/media/types.js";
+import { SessionResource } from "./session-resource.js";
 import { disableDefaultStun, waitConnected, waitIceGathered } from "./werift-ice.js";
 
 export interface WhepWatchOptions {
@@ -134,17 +135,7 @@ export async function whepWatch(url: string, opts: WhepWatchOptions = {}): Promi
   video.receiver.onPacketLost.subscribe(() => nacks++);
 
   const headers = opts.headers ?? {};
-  let resourceUrl: string | undefined;
-  const remove = async (): Promise<void> => {
-    if (!resourceUrl) return;
-    const target = resourceUrl;
-    resourceUrl = undefined;
-    try {
-      await (await fetch(target, { method: "DELETE", headers })).arrayBuffer();
-    } catch {
-      // the server may be gone already
-    }
-  };
+  const resource = new SessionResource(pc, headers);
   try {
     await pc.setLocalDescription(await pc.createOffer());
     disableDefaultStun(pc);
@@ -158,17 +149,16 @@ export async function whepWatch(url: string, opts: WhepWatchOptions = {}): Promi
     const location = res.headers.get("location");
     if (res.status !== 201) throw new WhepHttpError(res.status, answerSdp);
     if (!location) throw new Error("WHEP 201 without a Location header");
-    resourceUrl = new URL(location, url).toString();
-    const absolute = resourceUrl;
+    const resourceUrl = new URL(location, url).toString();
+    resource.set(resourceUrl);
     const connected = waitConnected(pc, opts.connectTimeoutMs ?? 15_000);
     connected.catch(() => undefined);
     await pc.setRemoteDescription({ type: "answer", sdp: answerSdp });
     await connected;
     const timings: WhepTimings = { postSentAt, answerAt, connectedAt: Date.now() };
-    let closing: Promise<void> | undefined;
     return {
       pc,
-      resourceUrl: absolute,
+      resourceUrl,
       location,
       etag: res.headers.get("etag"),
       answerSdp,
@@ -189,18 +179,10 @@ export async function whepWatch(url: string, opts: WhepWatchOptions = {}): Promi
               const timer = setTimeout(() => reject(new Error(`only ${units.length} of ${n} access units within ${timeoutMs} ms`)), timeoutMs);
               unitWaiters.push({ n, resolve: () => { clearTimeout(timer); resolve(); } });
             }),
-      close: () =>
-        (closing ??= (async () => {
-          try {
-            await remove();
-          } finally {
-            await pc.close();
-          }
-        })()),
+      close: () => resource.close(),
     };
   } catch (err) {
-    await remove();
-    await pc.close();
+    await resource.close();
     throw err;
   }
 }

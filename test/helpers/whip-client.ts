@@ -8,6 +8,7 @@ import {
   type RTCIceServer,
   type RTCRtpSender,
 } from "werift";
+import { SessionResource } from "./session-resource.js";
 import { disableDefaultStun, hasStunServer, waitConnected, waitIceGathered } from "./werift-ice.js";
 
 export interface WhipPublishOptions {
@@ -104,18 +105,7 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
   const videoSender = videoTrack ? pc.addTransceiver(videoTrack, { direction: "sendonly" }).sender : undefined;
   const audioSender = audioTrack ? pc.addTransceiver(audioTrack, { direction: "sendonly" }).sender : undefined;
   const headers = opts.headers ?? {};
-  let resourceUrl: string | undefined;
-  const remove = async (): Promise<void> => {
-    if (!resourceUrl) return;
-    const target = resourceUrl;
-    resourceUrl = undefined;
-    try {
-      const res = await fetch(target, { method: "DELETE", headers });
-      await res.arrayBuffer();
-    } catch {
-      // the server under test may already be gone (kill/SIGTERM tests)
-    }
-  };
+  const resource = new SessionResource(pc, headers);
   try {
     const offer = await pc.createOffer();
     if (!hasStunServer(iceServers)) disableDefaultStun(pc);
@@ -128,10 +118,10 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
     const answerSdp = await res.text();
     const answerAt = Date.now();
     const location = res.headers.get("location");
-    if (res.status === 201 && location) resourceUrl = new URL(location, url).toString();
     if (res.status !== 201) throw new WhipHttpError(res.status, answerSdp);
-    if (!location || !resourceUrl) throw new Error("WHIP 201 without a Location header");
-    const absolute = resourceUrl;
+    if (!location) throw new Error("WHIP 201 without a Location header");
+    const resourceUrl = new URL(location, url).toString();
+    resource.set(resourceUrl);
     let iceConnectedAt: number | undefined;
     const iceSub = pc.iceConnectionStateChange.subscribe((st) => {
       if (st === "connected" && iceConnectedAt === undefined) iceConnectedAt = Date.now();
@@ -145,30 +135,21 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
       iceSub.unSubscribe();
     }
     const connectedAt = Date.now();
-    let closing: Promise<void> | undefined;
     return {
       pc,
       videoTrack,
       audioTrack,
       videoSender,
       audioSender,
-      resourceUrl: absolute,
+      resourceUrl,
       location,
       etag: res.headers.get("etag"),
       answerSdp,
       timings: { postSentAt, answerAt, iceConnectedAt, connectedAt },
-      close: () =>
-        (closing ??= (async () => {
-          try {
-            await remove();
-          } finally {
-            await pc.close();
-          }
-        })()),
+      close: () => resource.close(),
     };
   } catch (err) {
-    await remove();
-    await pc.close();
+    await resource.close();
     throw err;
   }
 }

@@ -1,3 +1,5 @@
+import { OFFER_EXCHANGE_JS } from "./offer-exchange-js.js";
+
 /**
  * `/publish/{stream}`: publishes the browser's camera and microphone to `/whip/{stream}`
  * (H.264 packetization-mode 1, which the server records without re-encoding). Plain HTML and a
@@ -34,11 +36,7 @@ window.__whip = whip;
 const log = (m) => { document.getElementById("log").textContent += new Date().toISOString() + " " + m + "\\n"; };
 const setState = (s) => { whip.state = s; document.getElementById("state").textContent = s; };
 
-function gathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((r) => pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && r()));
-}
-
+${OFFER_EXCHANGE_JS}
 async function start() {
   document.getElementById("start").disabled = true;
   const media = await navigator.mediaDevices.getUserMedia({
@@ -65,11 +63,9 @@ async function start() {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   whip.postSentAt = Date.now();
-  const res = await fetch("/whip/" + encodeURIComponent(STREAM), { method: "POST", headers: { "content-type": "application/sdp" }, body: pc.localDescription.sdp });
-  const body = await res.text();
-  if (res.status !== 201) throw new Error("WHIP " + res.status + ": " + body.slice(0, 300));
-  whip.resourceUrl = new URL(res.headers.get("location"), location.href).toString();
-  await pc.setRemoteDescription({ type: "answer", sdp: body });
+  const { resourceUrl, answer } = await postOffer("/whip/" + encodeURIComponent(STREAM), pc);
+  whip.resourceUrl = resourceUrl;
+  await pc.setRemoteDescription({ type: "answer", sdp: answer });
   setState("connecting");
   document.getElementById("stop").disabled = false;
 }

@@ -1,3 +1,5 @@
+import { OFFER_EXCHANGE_JS } from "./offer-exchange-js.js";
+
 /**
  * `/streams/{stream}`: plays the stream over WHEP (sub-second), falls back to LL-HLS through
  * hls.js when WebRTC cannot connect (or with `?hls=1`), draws the live detections over the
@@ -42,11 +44,7 @@ const w = { mode: null, state: "connecting", error: null, whepPostAt: null, firs
 window.__watch = w;
 const setState = (s) => { w.state = s; document.getElementById("state").textContent = s; };
 
-function gathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((r) => pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && r()));
-}
-
+${OFFER_EXCHANGE_JS}
 async function playWhep() {
   w.mode = "whep";
   const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
@@ -61,11 +59,9 @@ async function playWhep() {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   w.whepPostAt = Date.now();
-  const res = await fetch("/whep/" + encodeURIComponent(STREAM), { method: "POST", headers: { "content-type": "application/sdp" }, body: pc.localDescription.sdp });
-  const body = await res.text();
-  if (res.status !== 201) throw new Error("WHEP " + res.status + ": " + body.slice(0, 200));
-  w.resourceUrl = new URL(res.headers.get("location"), location.href).toString();
-  await pc.setRemoteDescription({ type: "answer", sdp: body });
+  const { resourceUrl, answer } = await postOffer("/whep/" + encodeURIComponent(STREAM), pc);
+  w.resourceUrl = resourceUrl;
+  await pc.setRemoteDescription({ type: "answer", sdp: answer });
 }
 
 async function fallbackToHls(reason) {
