@@ -9,7 +9,7 @@ let ts: TestServer;
 let wsUrl: string;
 
 beforeAll(async () => {
-  ts = await startTestServer({ wsStatsIntervalMs: 200, wsMaxMessagesPerMinute: 5, wsMaxClients: 4 });
+  ts = await startTestServer({ wsStatsIntervalMs: 200, wsMaxMessagesPerMinute: 5, wsMaxClients: 4, wsMaxMessageBytes: 256 });
   wsUrl = ts.url.replace("http", "ws");
 });
 
@@ -87,6 +87,21 @@ describe("WebSocket telemetry", () => {
     for (let i = 0; i < 6; i++) ws.send(JSON.stringify({ type: "ping" }));
     expect(await closed).toBe(1008);
     expect(msgs.filter((m) => m.type === "pong").length).toBe(5);
+  });
+
+  it("takes a client message of exactly IFC_WS_MAX_MESSAGE_BYTES and closes on one byte more with 1009", async () => {
+    const sized = (bytes: number): string => {
+      const base = JSON.stringify({ type: "ping", pad: "" });
+      return JSON.stringify({ type: "ping", pad: "x".repeat(bytes - base.length) });
+    };
+    const ws = await open("/ws/system-status");
+    const msgs = collect(ws);
+    const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
+    ws.send(sized(256));
+    for (let i = 0; i < 50 && !msgs.some((m) => m.type === "pong"); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(msgs.filter((m) => m.type === "pong").length).toBe(1);
+    ws.send(sized(257));
+    expect(await closed).toBe(1009);
   });
 
   it("refuses a bad stream name (400) and clients past the limit (503) as problem+json", async () => {

@@ -28,7 +28,17 @@ export interface WsRoutesOptions {
  * Clients may send `{"type":"ping"}` (answered with `pong`), within the message rate limit.
  */
 export async function wsRoutes(app: FastifyInstance, opts: WsRoutesOptions): Promise<void> {
-  await app.register(websocket, { options: { maxPayload: opts.maxClientMessageBytes } });
+  await app.register(websocket, {
+    options: { maxPayload: opts.maxClientMessageBytes },
+    errorHandler: (error, socket, request) => {
+      // A client breaking the protocol (a message over maxPayload, a bad frame) is its own fault:
+      // ws has already sent the close code (1009, 1002…), so no stack trace in our error log.
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === "string" && code.startsWith("WS_ERR_")) request.log.warn({ code, detail: error.message }, "WebSocket client closed for a protocol error");
+      else request.log.error(error);
+      socket.terminate();
+    },
+  });
   const clients = new Set<WsChannel>();
 
   const admit = async (): Promise<void> => {
