@@ -110,13 +110,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   }, logger.child({ component: "recorder" }));
   const leases = new SegmentLeases();
   const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream), leases);
-  const windowByStream = new Map(config.retentionMinutesByStream.map((e) => {
-    const [name, minutes] = e.split("=");
-    return [name as string, Number(minutes)];
-  }));
   const retention = new RetentionCleaner(store, catalog, recorder, leases, {
     maxAgeMs: (stream) => {
-      const minutes = windowByStream.get(stream) ?? config.retentionMinutes;
+      const minutes = config.retentionMinutesByStream.get(stream) ?? config.retentionMinutes;
       return minutes > 0 ? minutes * 60_000 : Infinity;
     },
     maxStreamBytes: config.retentionStreamBytes,
@@ -179,10 +175,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       maxSessions: config.aiMaxSessions,
       maxFramesPerSecond: config.aiMaxFps > 0 ? config.aiMaxFps : Infinity,
       maxPreset: config.aiMaxPreset,
-      priorities: new Map(config.aiPriorities.map((e) => {
-        const [name, priority] = e.split("=");
-        return [name as string, Number(priority)];
-      })),
+      priorities: config.aiPriorities,
       resultTimeoutMs: config.aiResultTimeoutMs,
       reconnectMinMs: config.aiReconnectMinMs,
       reconnectMaxMs: config.aiReconnectMaxMs,
