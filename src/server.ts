@@ -192,7 +192,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   }
 
   const app = createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigin: config.corsOrigin });
-  await app.register(whipRoutes, { ingest, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
+  await app.register(whipRoutes, { ingest, publicUrl: config.publicUrl, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
   // WHEP egress: viewers of live streams, fed from the publisher's RTP (src/distributor/whep).
   const whep = new WhepEgress(registry, {
     peer: peerOptionsFrom(config),
@@ -202,7 +202,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     maxViewers: config.whepMaxViewers,
     packetCachePackets: config.whepPacketCachePackets,
   }, rtcPorts, logger.child({ component: "whep" }));
-  await app.register(whepRoutes, { egress: whep, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
+  await app.register(whepRoutes, { egress: whep, publicUrl: config.publicUrl, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
   await app.register(restRoutes, {
     registry,
     catalog,
@@ -218,7 +218,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   await app.register(hlsRoutes, { recorder, catalog, store, leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
   await app.register(metricsRoutes, { registry, spool, ai, extra: [whepMetrics(whep)] });
   await app.register(aiRoutes, { registry, ai });
-  await app.register(pageRoutes);
+  await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {
     bus,
     streamStats: (name) => {
@@ -255,7 +255,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     maxClients: config.wsMaxClients,
     maxClientMessageBytes: config.wsMaxMessageBytes,
   });
-  await app.register(recordingRoutes, { registry, recorder, catalog, clips, store, maxTags: config.maxTags });
+  await app.register(recordingRoutes, { registry, recorder, catalog, clips, store, maxTags: config.maxTags, publicUrl: config.publicUrl });
   await app.listen({ host: config.httpHost, port: config.httpPort });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.httpPort;
