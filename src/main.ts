@@ -2,7 +2,10 @@ import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
 import { startServer } from "./server.js";
 
-/** Composition root: read config, start, and stop gracefully on SIGTERM/SIGINT. */
+/**
+ * Composition root: read config (defaults, the IFC_CONFIG file, the environment), start, and
+ * stop gracefully on SIGTERM/SIGINT. A bad setting exits 2 before anything starts.
+ */
 async function main(): Promise<void> {
   let config;
   try {
@@ -16,7 +19,7 @@ async function main(): Promise<void> {
   }
   const logger = pino({ level: config.logLevel, base: { service: "ifc-ingest" } });
   const server = await startServer(config, logger);
-  logger.info({ url: server.url, dataDir: config.dataDir }, "ImageFlowCanvas Ingest listening");
+  logger.info({ url: server.url, publicUrl: config.publicUrl || undefined, configFile: process.env.IFC_CONFIG || undefined, dataDir: config.dataDir }, "ImageFlowCanvas Ingest listening");
 
   let stopping = false;
   const stop = (signal: string): void => {
