@@ -311,6 +311,20 @@ export function readConfigFile(file: string): Partial<Record<ConfigKey, unknown>
 }
 
 /**
+ * `IFC_*` variables in the environment that name no key (a typo, or a removed key such as
+ * IFC_FFPROBE_PATH), each with the closest known variable when one is near. The environment
+ * holds other programs' variables too, so main warns about these rather than refusing them.
+ */
+export function unknownEnvVariables(env: NodeJS.ProcessEnv = process.env): { name: string; hint?: string }[] {
+  return Object.keys(env)
+    .filter((name) => name.startsWith("IFC_") && name !== "IFC_CONFIG" && !KEY_BY_NAME.has(name))
+    .map((name) => {
+      const hint = closestName(name);
+      return hint?.startsWith("IFC_") ? { name, hint } : { name };
+    });
+}
+
+/**
  * Builds the config: defaults, then `overrides` (tests), then the file named by `IFC_CONFIG`,
  * then the environment (an empty variable counts as unset). Every value is checked here, so a
  * bad setting stops startup naming its variable rather than failing at first use.

@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadConfig, unknownEnvVariables } from "./config.js";
 import { startServer } from "./server.js";
 
 /**
@@ -18,6 +18,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino({ level: config.logLevel, base: { service: "ifc-ingest" } });
+  for (const { name, hint } of unknownEnvVariables()) logger.warn({ variable: name, didYouMean: hint }, "unknown IFC_ environment variable ignored");
   const server = await startServer(config, logger);
   logger.info({ url: server.url, publicUrl: config.publicUrl || undefined, configFile: process.env.IFC_CONFIG || undefined, dataDir: config.dataDir }, "ImageFlowCanvas Ingest listening");
 

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONFIG_SPEC, ConfigError, loadConfig, type ConfigKey } from "../../src/config.js";
+import { CONFIG_SPEC, ConfigError, loadConfig, unknownEnvVariables, type ConfigKey } from "../../src/config.js";
 
 /**
  * A valid value other than the default for every key, as its environment variable would carry
@@ -104,6 +104,13 @@ describe("config", () => {
     for (const bad of ["ingest.example.com", "/ingest", "ftp://x.example.com", "https://x.example.com/?a=1", "https://x.example.com/#top"]) {
       expect(() => loadConfig({ IFC_PUBLIC_URL: bad }), bad).toThrow(/IFC_PUBLIC_URL/);
     }
+  });
+
+  it("names IFC_ variables that set nothing, with the closest known one", () => {
+    expect(unknownEnvVariables({ IFC_HTTP_PORT: "1", IFC_CONFIG: "x.yaml", IFC_SEGMENT_DURATON_MS: "1", IFC_FFPROBE_PATH: "ffprobe", HOME: "/root" })).toEqual([
+      { name: "IFC_SEGMENT_DURATON_MS", hint: "IFC_SEGMENT_DURATION_MS" },
+      { name: "IFC_FFPROBE_PATH" }, // removed: nothing ran ffprobe
+    ]);
   });
 
   describe("stream maps (IFC_AI_PRIORITIES, IFC_RETENTION_MINUTES_BY_STREAM)", () => {
