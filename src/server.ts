@@ -110,13 +110,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   }, logger.child({ component: "recorder" }));
   const leases = new SegmentLeases();
   const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream), leases);
-  const windowByStream = new Map(config.retentionMinutesByStream.map((e) => {
-    const [name, minutes] = e.split("=");
-    return [name as string, Number(minutes)];
-  }));
   const retention = new RetentionCleaner(store, catalog, recorder, leases, {
     maxAgeMs: (stream) => {
-      const minutes = windowByStream.get(stream) ?? config.retentionMinutes;
+      const minutes = config.retentionMinutesByStream.get(stream) ?? config.retentionMinutes;
       return minutes > 0 ? minutes * 60_000 : Infinity;
     },
     maxStreamBytes: config.retentionStreamBytes,
@@ -179,10 +175,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       maxSessions: config.aiMaxSessions,
       maxFramesPerSecond: config.aiMaxFps > 0 ? config.aiMaxFps : Infinity,
       maxPreset: config.aiMaxPreset,
-      priorities: new Map(config.aiPriorities.map((e) => {
-        const [name, priority] = e.split("=");
-        return [name as string, Number(priority)];
-      })),
+      priorities: config.aiPriorities,
       resultTimeoutMs: config.aiResultTimeoutMs,
       reconnectMinMs: config.aiReconnectMinMs,
       reconnectMaxMs: config.aiReconnectMaxMs,
@@ -199,7 +192,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   }
 
   const app = createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigin: config.corsOrigin });
-  await app.register(whipRoutes, { ingest, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
+  await app.register(whipRoutes, { ingest, publicUrl: config.publicUrl, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
   // WHEP egress: viewers of live streams, fed from the publisher's RTP (src/distributor/whep).
   const whep = new WhepEgress(registry, {
     peer: peerOptionsFrom(config),
@@ -209,7 +202,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     maxViewers: config.whepMaxViewers,
     packetCachePackets: config.whepPacketCachePackets,
   }, rtcPorts, logger.child({ component: "whep" }));
-  await app.register(whepRoutes, { egress: whep, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
+  await app.register(whepRoutes, { egress: whep, publicUrl: config.publicUrl, iceLinks: iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential) });
   await app.register(restRoutes, {
     registry,
     catalog,
@@ -225,7 +218,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   await app.register(hlsRoutes, { recorder, catalog, store, leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
   await app.register(metricsRoutes, { registry, spool, ai, extra: [whepMetrics(whep)] });
   await app.register(aiRoutes, { registry, ai });
-  await app.register(pageRoutes);
+  await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {
     bus,
     streamStats: (name) => {
@@ -262,7 +255,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     maxClients: config.wsMaxClients,
     maxClientMessageBytes: config.wsMaxMessageBytes,
   });
-  await app.register(recordingRoutes, { registry, recorder, catalog, clips, store, maxTags: config.maxTags });
+  await app.register(recordingRoutes, { registry, recorder, catalog, clips, store, maxTags: config.maxTags, publicUrl: config.publicUrl });
   await app.listen({ host: config.httpHost, port: config.httpPort });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.httpPort;

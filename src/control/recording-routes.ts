@@ -18,6 +18,8 @@ export interface RecordingRoutesOptions {
   store: ObjectStore;
   /** Most tags on one recording or clip, and their sizes. */
   maxTags: number;
+  /** IFC_PUBLIC_URL: the base that makes a clip's `Location` absolute; empty keeps it relative. */
+  publicUrl?: string;
 }
 
 const tagsSchema = { type: "object", additionalProperties: { type: "string", maxLength: 256 } } as const;
@@ -101,7 +103,7 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
       const tags = req.body.tags ?? {};
       checkTags(tags, opts.maxTags);
       const clip = await clips.create(req.params.stream, parseTime(String(req.body.from), "from"), parseTime(String(req.body.to), "to"), tags);
-      return reply.code(201).header("location", `/api/v1/clips/${clip.id}`).send(clip);
+      return reply.code(201).header("location", `${opts.publicUrl ?? ""}/api/v1/clips/${clip.id}`).send(clip);
     },
   );
 
