@@ -1,6 +1,7 @@
 /** How the stack reports a closer that failed (pino's Logger fits). */
 export interface CloseLog {
   error(obj: object, msg: string): void;
+  debug?(obj: object, msg: string): void;
 }
 
 /** Undoes one thing the composition root made (stops a timer, ends a child, flushes a queue). */
@@ -43,6 +44,7 @@ export class CloseStack {
     for (let e = this.entries.pop(); e; e = this.entries.pop()) {
       try {
         await e.close();
+        this.log?.debug?.({ resource: e.name }, "closed");
       } catch (err) {
         failures.push({ name: e.name, err });
         this.log?.error({ err, resource: e.name }, "closing failed");
