@@ -41,7 +41,7 @@ export interface Server {
   decoders: DecoderManager;
   /** The AI feed (undefined with IFC_AI_ENABLED=false). */
   ai: AiFeed | undefined;
-  /** The bundled reference worker, when it runs in-process (IFC_AI_WORKERS empty). */
+  /** The bundled reference worker, a child process (IFC_AI_WORKERS empty). */
   embeddedWorker: EmbeddedWorker | undefined;
   store: ObjectStore;
   /** Base URL, e.g. http://127.0.0.1:8080 */
