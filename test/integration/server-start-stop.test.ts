@@ -70,6 +70,17 @@ describe("server start and stop", () => {
     }
   });
 
+  it("a start that fails at an early step (S3 unreachable) closes the HTTP app it had made and rejects naming the step", async () => {
+    const before = handles();
+    // Port 1 on loopback: nothing listens, the bucket check is refused at once.
+    const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, store: "s3", s3Url: "http://127.0.0.1:1", spoolDir: path.join(dataDir, "spool"), aiEnabled: false });
+    const { logger, lines } = capturedLogger("debug");
+    await expect(startServer(config, logger)).rejects.toThrow(/^server start failed at object store: /);
+    expect(lines.filter((l) => l.msg === "closed").map((l) => l.resource)).toEqual(["http server"]);
+    await waitFor(() => Object.keys(leakedSince(before)).length === 0, { what: "no handle left open by the failed start", timeoutMs: 5000 }).catch(() => undefined);
+    expect(leakedSince(before)).toEqual({});
+  });
+
   it("close() after a good start closes everything once, newest first, and may be called again", async () => {
     const before = handles();
     const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, aiEnabled: true, aiWorkers: [], aiEmbeddedWorker: true });
