@@ -80,6 +80,8 @@ export const CONFIG_SPEC = {
   whepPacketCachePackets: int("IFC_WHEP_PACKET_CACHE_PACKETS", 512, "Video RTP packets kept per stream to answer viewers' NACKs; also how far a slow viewer may lag before it drops to the next keyframe.", 64, 16_384),
   whepIdleTimeoutMs: int("IFC_WHEP_IDLE_TIMEOUT_MS", 30_000, "A connected WHEP viewer that sends no RTCP for this long (a closed tab without DELETE) is disconnected.", 1000),
   readerQueueFrames: int("IFC_READER_QUEUE_FRAMES", 512, "Bounded queue per reader of a live stream (frames); a full queue drops and counts.", 1),
+  readerWarnIntervalMs: int("IFC_READER_WARN_INTERVAL_MS", 10_000, "Least time between two warnings about one stream reader's dropped frames or callback errors (each warning sums what happened since the last).", 1),
+  readerMaxConsecutiveErrors: int("IFC_READER_MAX_CONSECUTIVE_ERRORS", 30, "A stream reader (recorder, decoder) whose callback throws this many times in a row is detached and reported.", 1),
 
   recordByDefault: bool("IFC_RECORD", true, "Record every live stream from its first keyframe."),
   segmentDurationMs: int("IFC_SEGMENT_DURATION_MS", 4000, "Target duration of a recording segment; segments start only at IDR frames.", 500),

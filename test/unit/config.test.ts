@@ -18,7 +18,7 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   iceServers: "stun:stun.example.com:3478", iceUsername: "user", iceCredential: "secret", rtcPortMin: "50000", rtcPortMax: "50100",
   rtcPublicIps: "203.0.113.7", rtcInterfaceAddress: "192.0.2.1", rtcIpv6: "true", pliMinIntervalMs: "1000", rembBitrateBps: "0",
   reorderWindowPackets: "128", whepMaxViewersPerStream: "10", whepMaxViewers: "20", whepPacketCachePackets: "1024",
-  whepIdleTimeoutMs: "5000", readerQueueFrames: "256", recordByDefault: "false", segmentDurationMs: "6000", partDurationMs: "500",
+  whepIdleTimeoutMs: "5000", readerQueueFrames: "256", readerWarnIntervalMs: "5000", readerMaxConsecutiveErrors: "10", recordByDefault: "false", segmentDurationMs: "6000", partDurationMs: "500",
   segmentAlignWallClock: "true", keyframeRequestLeadMs: "100", maxSegmentDurationMs: "30000", retentionMinutes: "60",
   retentionMinutesByStream: "cam1=5", retentionStreamBytes: "1000000", retentionTotalBytes: "5000000", retentionIntervalMs: "1000",
   clipRetentionDays: "7", maxTags: "8", playMaxDurationMs: "60000", hlsWindowSegments: "3", hlsPartSegments: "1",
