@@ -1,17 +1,15 @@
 import { randomUUID } from "node:crypto";
-import type { ClientDuplexStream, ServiceError } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
 import { PixelFormat, type ProcessedFrame, type VideoFrame } from "../generated/imageflow/v1/camera_stream.js";
 import { VIDEO_ANALYSIS_TOPIC, type EventBus } from "../ports/event-bus.js";
 import { detectionsJson, type AnalysisEvent, type FrameLatency } from "./analysis-event.js";
-import { nowMs } from "./decoded-frame.js";
+import { SYSTEM_CLOCK, type FeedClock, type FeedTimer, type FeedWorkerCall, type FeedWorkerEndpoint, type FeedWorkerPool } from "./ai-feed-deps.js";
 import { Backoff } from "./backoff.js";
 import { CreditScheduler, type Dispatch } from "./credit-scheduler.js";
 import { parseProductInfo, productTags, type ProductInfo } from "./product-info.js";
 import { QosController, type QosChange } from "./qos-controller.js";
 import { QOS_PRESETS, toProtoModelTier, type QosPresetName } from "./qos-presets.js";
-import type { WorkerEndpoint, WorkerPool } from "./worker-pool.js";
 
 export type FrameFormat = "gray8" | "rgb24" | "jpeg";
 
@@ -115,22 +113,24 @@ export class AiFeed {
   private readonly sessions = new Map<string, AiStreamSession>();
   private readonly waiting: LiveStream[] = [];
   readonly scheduler: CreditScheduler<AiFrame>;
-  private pumpTimer: NodeJS.Timeout | undefined;
-  private tickTimer: NodeJS.Timeout | undefined;
+  private pumpTimer: FeedTimer | undefined;
+  private tickTimer: FeedTimer | undefined;
   private readonly pendingSamples: { stage: keyof FrameLatency; ms: number }[] = [];
   private closed = false;
 
   constructor(
     private readonly registry: StreamRegistry,
-    readonly pool: WorkerPool,
+    readonly pool: FeedWorkerPool,
     private readonly frames: FrameSource,
     private readonly bus: EventBus,
     private readonly hooks: AiHooks,
     readonly opts: AiFeedOptions,
     private readonly log: Logger,
+    /** Time, timers and jitter (tests inject a manual clock). */
+    readonly clock: FeedClock = SYSTEM_CLOCK,
   ) {
     this.scheduler = new CreditScheduler<AiFrame>(
-      { maxSessions: opts.maxSessions, maxFramesPerSecond: opts.maxFramesPerSecond },
+      { maxSessions: opts.maxSessions, maxFramesPerSecond: opts.maxFramesPerSecond, now: () => clock.now() },
       {
         dropped: (stream) => this.sessions.get(stream)?.qos.recordDropped(),
         starvedChange: (stream, starved) => this.sessions.get(stream)?.qos.setCreditStarved(starved),
@@ -143,8 +143,7 @@ export class AiFeed {
     this.registry.onStarted((s) => this.add(s));
     this.registry.onEnded((s) => this.remove(s.name));
     for (const s of this.registry.list()) this.add(s);
-    this.tickTimer = setInterval(() => this.tick(), this.opts.tickMs);
-    this.tickTimer.unref();
+    this.tickTimer = this.clock.setInterval(() => this.tick(), this.opts.tickMs);
   }
 
   stats(stream: string): AiStreamStats | undefined {
@@ -174,8 +173,8 @@ export class AiFeed {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    if (this.tickTimer) this.clock.clearInterval(this.tickTimer);
+    if (this.pumpTimer) this.clock.clearTimeout(this.pumpTimer);
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
     this.pool.close();
@@ -240,11 +239,10 @@ export class AiFeed {
     if (this.pumpTimer) return;
     const at = this.scheduler.nextPumpAtMs();
     if (at === undefined) return;
-    this.pumpTimer = setTimeout(() => {
+    this.pumpTimer = this.clock.setTimeout(() => {
       this.pumpTimer = undefined;
       this.deliver(this.scheduler.pump());
-    }, Math.max(0, at - Date.now()));
-    this.pumpTimer.unref();
+    }, Math.max(0, at - this.clock.now()));
   }
 }
 
@@ -252,13 +250,13 @@ export class AiFeed {
 class AiStreamSession {
   readonly qos: QosController;
   private feed: FrameFeed | undefined;
-  private call: ClientDuplexStream<VideoFrame, ProcessedFrame> | undefined;
-  private endpoint: WorkerEndpoint | undefined;
+  private call: FeedWorkerCall | undefined;
+  private endpoint: FeedWorkerEndpoint | undefined;
   private poolId: string | undefined;
   private calls = 0;
   private state: AiStreamStats["state"] = "connecting";
   private readonly backoff: Backoff;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: FeedTimer | undefined;
   private readonly outstanding = new Map<number, SentFrame>();
   private sequence = 0;
   private format: FrameFormat = "gray8";
@@ -284,9 +282,10 @@ class AiStreamSession {
       noCreditRatio: o.qos.noCreditRatio,
       dropRatio: o.qos.dropRatio,
       latencyMs: o.qos.latencyMs,
+      now: () => feedHub.clock.now(),
     });
     this.qos.onChange((c) => this.onQosChange(c));
-    this.backoff = new Backoff({ baseMs: o.reconnectMinMs, maxMs: o.reconnectMaxMs });
+    this.backoff = new Backoff({ baseMs: o.reconnectMinMs, maxMs: o.reconnectMaxMs, random: () => feedHub.clock.random() });
   }
 
   start(): void {
@@ -330,7 +329,7 @@ class AiStreamSession {
     this.qos.tick();
     // Deadline per frame: a worker that holds a frame this long is stuck, whatever its channel says.
     const oldest = this.outstanding.values().next().value as SentFrame | undefined;
-    if (oldest && nowMs() - oldest.sentAtMs > this.feedHub.opts.resultTimeoutMs) {
+    if (oldest && this.feedHub.clock.now() - oldest.sentAtMs > this.feedHub.opts.resultTimeoutMs) {
       this.fail(new Error(`no result within ${this.feedHub.opts.resultTimeoutMs} ms`));
     }
   }
@@ -340,7 +339,7 @@ class AiStreamSession {
     const endpoint = this.endpoint;
     if (!call || !endpoint || poolId !== this.poolId) return; // a stale credit of an ended call
     // The decoder stamps frames with a sub-ms clock; stamp on the same one.
-    const now = nowMs();
+    const now = this.feedHub.clock.now();
     const seq = ++this.sequence;
     const preset = QOS_PRESETS[this.qos.preset];
     const msg: VideoFrame = {
@@ -367,7 +366,7 @@ class AiStreamSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.retryTimer) this.feedHub.clock.clearTimeout(this.retryTimer);
     this.feed?.close();
     this.endCall();
   }
@@ -406,7 +405,7 @@ class AiStreamSession {
     call.on("data", (msg: ProcessedFrame) => {
       if (this.call === call) this.onMessage(msg, endpoint, poolId);
     });
-    call.on("error", (err: ServiceError) => {
+    call.on("error", (err: Error) => {
       if (this.call === call) this.fail(err);
     });
     call.on("end", () => {
@@ -415,8 +414,8 @@ class AiStreamSession {
     this.log.debug({ worker: endpoint.address }, "AI worker stream opened");
   }
 
-  private onMessage(msg: ProcessedFrame, endpoint: WorkerEndpoint, poolId: string): void {
-    const now = nowMs();
+  private onMessage(msg: ProcessedFrame, endpoint: FeedWorkerEndpoint, poolId: string): void {
+    const now = this.feedHub.clock.now();
     if (this.state !== "streaming") {
       this.state = "streaming";
       this.log.info({ worker: endpoint.address }, "AI worker stream up");
@@ -452,7 +451,7 @@ class AiStreamSession {
     }
   }
 
-  private onResult(msg: ProcessedFrame, sent: SentFrame, endpoint: WorkerEndpoint, now: number): void {
+  private onResult(msg: ProcessedFrame, sent: SentFrame, endpoint: FeedWorkerEndpoint, now: number): void {
     this.results++;
     const f = sent.frame;
     const receivedAt = Number(msg.processingStats.received_at_ms);
@@ -521,11 +520,10 @@ class AiStreamSession {
     if (this.closed || this.retryTimer) return;
     const delay = this.backoff.next();
     this.log.debug({ delayMs: Math.round(delay), reason }, "AI worker reconnect scheduled");
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.feedHub.clock.setTimeout(() => {
       this.retryTimer = undefined;
       this.connect();
     }, delay);
-    this.retryTimer.unref();
   }
 
   private endCall(): void {
