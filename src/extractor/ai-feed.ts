@@ -1,17 +1,20 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
-import { PixelFormat, type ProcessedFrame, type VideoFrame } from "../generated/imageflow/v1/camera_stream.js";
+import type { ProcessedFrame, VideoFrame } from "../generated/imageflow/v1/camera_stream.js";
 import { VIDEO_ANALYSIS_TOPIC, type EventBus } from "../ports/event-bus.js";
 import { detectionsJson, type AnalysisEvent, type FrameLatency } from "./analysis-event.js";
 import { SYSTEM_CLOCK, type FeedClock, type FeedTimer, type FeedWorkerCall, type FeedWorkerEndpoint, type FeedWorkerPool } from "./ai-feed-deps.js";
 import { Backoff } from "./backoff.js";
 import { CreditScheduler, type Dispatch } from "./credit-scheduler.js";
-import { parseProductInfo, productTags, type ProductInfo } from "./product-info.js";
+import { fromPreferredFormat, toPixelFormat, type FrameFormat } from "./frame-format.js";
+import { LatencyWindow, type LatencySummary } from "./latency-window.js";
+import { productTags, type ProductInfo } from "./product-info.js";
+import { ProductTracker } from "./product-tracker.js";
 import { QosController, type QosChange } from "./qos-controller.js";
 import { QOS_PRESETS, toProtoModelTier, type QosPresetName } from "./qos-presets.js";
 
-export type FrameFormat = "gray8" | "rgb24" | "jpeg";
+export type { FrameFormat } from "./frame-format.js";
 
 /** A decoded, sampled frame as the AI feed needs it (the decoder's frame satisfies this). */
 export interface AiFrame {
@@ -84,9 +87,9 @@ export interface AiStreamStats {
   credits: number;
   reconnects: number;
   /** Ingest (last RTP packet) → result, over the last results (ms). */
-  latencyMs?: { p50: number; p95: number; p99: number; samples: number };
+  latencyMs?: LatencySummary;
   /** Ingest → the worker received the frame (as the worker reports it; else → sent), ms. */
-  ingestToWorkerMs?: { p50: number; p95: number; p99: number; samples: number };
+  ingestToWorkerMs?: LatencySummary;
   lastProductInfo?: ProductInfo;
 }
 
@@ -262,10 +265,9 @@ class AiStreamSession {
   private format: FrameFormat = "gray8";
   private results = 0;
   private reconnects = 0;
-  private readonly latencies: number[] = [];
-  private readonly toWorker: number[] = [];
-  private lastProduct: ProductInfo | undefined;
-  private lastProductPayload: string | undefined;
+  private readonly latencies = new LatencyWindow(LATENCY_WINDOW);
+  private readonly toWorker = new LatencyWindow(LATENCY_WINDOW);
+  private readonly products = new ProductTracker();
   private closed = false;
 
   constructor(
@@ -295,13 +297,9 @@ class AiStreamSession {
 
   stats(): AiStreamStats {
     const c = this.feedHub.scheduler.streamStats(this.stream.name);
-    const summary = (xs: number[]) => {
-      const sorted = [...xs].sort((a, b) => a - b);
-      const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
-      return sorted.length > 0 ? { p50: q(0.5), p95: q(0.95), p99: q(0.99), samples: sorted.length } : undefined;
-    };
-    const total = summary(this.latencies);
-    const toWorker = summary(this.toWorker);
+    const total = this.latencies.summary();
+    const toWorker = this.toWorker.summary();
+    const lastProduct = this.products.last;
     return {
       preset: this.qos.preset,
       override: this.qos.override,
@@ -316,7 +314,7 @@ class AiStreamSession {
       reconnects: this.reconnects,
       ...(total ? { latencyMs: total } : {}),
       ...(toWorker ? { ingestToWorkerMs: toWorker } : {}),
-      ...(this.lastProduct ? { lastProductInfo: this.lastProduct } : {}),
+      ...(lastProduct ? { lastProductInfo: lastProduct } : {}),
     };
   }
 
@@ -350,7 +348,7 @@ class AiStreamSession {
       sequence: seq,
       width: frame.width,
       height: frame.height,
-      pixelFormat: frame.format === "gray8" ? PixelFormat.PIXEL_FORMAT_GRAY8 : frame.format === "rgb24" ? PixelFormat.PIXEL_FORMAT_RGB24 : PixelFormat.PIXEL_FORMAT_JPEG,
+      pixelFormat: toPixelFormat(frame.format),
       modelTier: toProtoModelTier(preset.modelTier),
     };
     this.outstanding.set(seq, { frame, sentAtMs: now, preset: this.qos.preset, modelTier: preset.modelTier });
@@ -432,12 +430,12 @@ class AiStreamSession {
       }
     }
     const credits = msg.demand?.credits ?? 0;
-    if (msg.demand && msg.demand.preferredFormat !== PixelFormat.PIXEL_FORMAT_UNSPECIFIED) this.prefer(msg.demand.preferredFormat);
+    const preferred = msg.demand ? fromPreferredFormat(msg.demand.preferredFormat) : undefined;
+    if (preferred) this.prefer(preferred);
     if (credits > 0) this.feedHub.deliver(this.feedHub.scheduler.grant(poolId, credits));
   }
 
-  private prefer(format: PixelFormat): void {
-    const want: FrameFormat = format === PixelFormat.PIXEL_FORMAT_RGB24 ? "rgb24" : format === PixelFormat.PIXEL_FORMAT_JPEG ? "jpeg" : "gray8";
+  private prefer(want: FrameFormat): void {
     if (want === this.format) return;
     const previous = this.format;
     this.format = want;
@@ -463,27 +461,17 @@ class AiStreamSession {
       ...(Number.isFinite(receivedAt) && receivedAt > 0 ? { workerReceivedMs: receivedAt - f.arrivalMs } : {}),
     };
     this.latencies.push(latency.totalMs);
-    if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
     this.toWorker.push(latency.workerReceivedMs ?? latency.toWorkerMs);
-    if (this.toWorker.length > LATENCY_WINDOW) this.toWorker.shift();
     this.qos.recordResult(latency.workerRoundTripMs);
     this.feedHub.sample(latency);
 
-    let product: ProductInfo | undefined;
     let recordingId = this.feedHub.recordingId(this.stream.name);
-    for (const d of msg.detections) {
-      const payload = d.className === "qr_code" ? d.attributes.payload : undefined;
-      if (payload === undefined) continue;
-      product = parseProductInfo(payload);
-      if (!product) continue;
-      // Tag once per new payload: the same code in view for minutes is one work piece.
-      if (payload !== this.lastProductPayload) {
-        this.lastProductPayload = payload;
-        this.lastProduct = product;
-        recordingId = this.feedHub.tagRecording(this.stream.name, productTags(product)) ?? recordingId;
-        this.log.info({ product, recording: recordingId }, "product information read from QR code");
-      }
-      break;
+    const sighting = this.products.observe(msg.detections);
+    const product: ProductInfo | undefined = sighting?.product;
+    // Tag once per new payload: the same code in view for minutes is one work piece.
+    if (sighting?.isNew) {
+      recordingId = this.feedHub.tagRecording(this.stream.name, productTags(sighting.product)) ?? recordingId;
+      this.log.info({ product: sighting.product, recording: recordingId }, "product information read from QR code");
     }
     const event: AnalysisEvent = {
       event_type: "analysis_completed",
