@@ -1,9 +1,9 @@
 import type { RTCPeerConnection } from "werift";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ViewerEndReason } from "../../src/distributor/whep/whep-session.js";
 import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
 import { whepWatch, type WhepViewer } from "../helpers/whep-client.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
-import { waitFor } from "../support/wait-for.js";
 
 /**
  * IFC_WHEP_IDLE_TIMEOUT_MS: a connected viewer that stops sending RTCP (a closed tab that sent no
@@ -54,9 +54,16 @@ describe("WHEP idle timeout (IFC_WHEP_IDLE_TIMEOUT_MS)", () => {
     await Promise.all([live.waitUnits(15, 10_000), silent.waitUnits(15, 10_000)]);
     expect(ts.server.registry.get("idle")?.hub.viewerCount).toBe(2);
 
+    const silentSession = ts.server.whep.get("idle", silent.location.split("/").pop() as string);
+    const liveSession = ts.server.whep.get("idle", live.location.split("/").pop() as string);
+    const liveEnds: string[] = [];
+    liveSession.onEnd((r) => liveEnds.push(r));
+    const ended = new Promise<ViewerEndReason>((resolve) => silentSession.onEnd(resolve));
+
     const mutedAt = Date.now();
     muteRtcp(silent.pc);
-    await waitFor(() => !sessionLive(silent), { timeoutMs: 30_000, what: "the silent viewer's session to end" });
+    expect(await ended).toBe("idle-timeout");
+    expect(sessionLive(silent)).toBe(false);
     // not before the timeout: the last report went out at most just before muting
     expect(Date.now() - mutedAt).toBeGreaterThanOrEqual(IDLE_MS - 1500);
     expect(ts.server.registry.get("idle")?.hub.viewerCount).toBe(1);
@@ -68,6 +75,7 @@ describe("WHEP idle timeout (IFC_WHEP_IDLE_TIMEOUT_MS)", () => {
     const before = live.units.length;
     await live.waitUnits(before + Math.ceil(((IDLE_MS + 1500) * 30) / 1000), 30_000);
     expect(sessionLive(live)).toBe(true);
+    expect(liveEnds).toEqual([]);
     expect(ts.server.registry.get("idle")?.hub.viewerCount).toBe(1);
   });
 });
