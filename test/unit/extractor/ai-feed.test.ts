@@ -348,6 +348,33 @@ describe("AiFeed: worker's preferred format and QoS override", () => {
     expect(h.frames.spec("cam")?.format).toBe("rgb24");
   });
 
+  it("a worker that grants no credits while frames keep coming steps the stream down (scheduler → QoS → decoder spec)", () => {
+    const h = startFeed({ qos: { stepDownAfterMs: 1000, stepUpAfterMs: 60_000, noCreditRatio: 0.5, dropRatio: 0.5, latencyMs: 60_000 } });
+    h.publish("cam");
+    expect(h.frames.spec("cam")?.fps).toBe(30);
+    // 30 fps for 3 s, never a credit: every frame waits, and each newer one drops the older
+    for (let i = 0; i < 90 && h.feed.stats("cam")?.preset === "high"; i++) {
+      h.frames.push("cam", h.clock);
+      h.clock.advance(33);
+    }
+    expect(h.feed.stats("cam")?.preset).toBe("medium");
+    expect(h.frames.spec("cam")).toMatchObject({ fps: 15, maxHeight: 1080 });
+    // not before the lag had lasted stepDownAfterMs
+    expect(h.feed.stats("cam")?.framesOffered).toBeGreaterThanOrEqual(30);
+  });
+
+  it("a pinned preset does not step down however the worker lags", () => {
+    const h = startFeed({ qos: { stepDownAfterMs: 1000, stepUpAfterMs: 60_000, noCreditRatio: 0.5, dropRatio: 0.5, latencyMs: 60_000 } });
+    h.publish("cam");
+    h.feed.setOverride("cam", "high");
+    for (let i = 0; i < 150; i++) {
+      h.frames.push("cam", h.clock);
+      h.clock.advance(33);
+    }
+    expect(h.feed.stats("cam")).toMatchObject({ preset: "high", override: "high" });
+    expect(h.feed.stats("cam")?.framesDropped).toBeGreaterThan(100);
+  });
+
   it("an override pins the preset (decoder spec, model tier); above maxPreset it throws; null hands back to auto", () => {
     const h = startFeed({ maxPreset: "medium" });
     h.publish("cam");
