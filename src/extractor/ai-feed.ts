@@ -1,19 +1,20 @@
 import { randomUUID } from "node:crypto";
-import type { ClientDuplexStream, ServiceError } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
-import { PixelFormat, type ProcessedFrame, type VideoFrame } from "../generated/imageflow/v1/camera_stream.js";
+import type { ProcessedFrame, VideoFrame } from "../generated/imageflow/v1/camera_stream.js";
 import { VIDEO_ANALYSIS_TOPIC, type EventBus } from "../ports/event-bus.js";
 import { detectionsJson, type AnalysisEvent, type FrameLatency } from "./analysis-event.js";
-import { nowMs } from "./decoded-frame.js";
+import { SYSTEM_CLOCK, type FeedClock, type FeedTimer, type FeedWorkerCall, type FeedWorkerEndpoint, type FeedWorkerPool } from "./ai-feed-deps.js";
 import { Backoff } from "./backoff.js";
 import { CreditScheduler, type Dispatch } from "./credit-scheduler.js";
-import { parseProductInfo, productTags, type ProductInfo } from "./product-info.js";
+import { fromPreferredFormat, toPixelFormat, type FrameFormat } from "./frame-format.js";
+import { LatencyWindow, type LatencySummary } from "./latency-window.js";
+import { productTags, type ProductInfo } from "./product-info.js";
+import { ProductTracker } from "./product-tracker.js";
 import { QosController, type QosChange } from "./qos-controller.js";
 import { QOS_PRESETS, toProtoModelTier, type QosPresetName } from "./qos-presets.js";
-import type { WorkerEndpoint, WorkerPool } from "./worker-pool.js";
 
-export type FrameFormat = "gray8" | "rgb24" | "jpeg";
+export type { FrameFormat } from "./frame-format.js";
 
 /** A decoded, sampled frame as the AI feed needs it (the decoder's frame satisfies this). */
 export interface AiFrame {
@@ -86,9 +87,9 @@ export interface AiStreamStats {
   credits: number;
   reconnects: number;
   /** Ingest (last RTP packet) → result, over the last results (ms). */
-  latencyMs?: { p50: number; p95: number; p99: number; samples: number };
+  latencyMs?: LatencySummary;
   /** Ingest → the worker received the frame (as the worker reports it; else → sent), ms. */
-  ingestToWorkerMs?: { p50: number; p95: number; p99: number; samples: number };
+  ingestToWorkerMs?: LatencySummary;
   lastProductInfo?: ProductInfo;
 }
 
@@ -115,22 +116,24 @@ export class AiFeed {
   private readonly sessions = new Map<string, AiStreamSession>();
   private readonly waiting: LiveStream[] = [];
   readonly scheduler: CreditScheduler<AiFrame>;
-  private pumpTimer: NodeJS.Timeout | undefined;
-  private tickTimer: NodeJS.Timeout | undefined;
+  private pumpTimer: FeedTimer | undefined;
+  private tickTimer: FeedTimer | undefined;
   private readonly pendingSamples: { stage: keyof FrameLatency; ms: number }[] = [];
   private closed = false;
 
   constructor(
     private readonly registry: StreamRegistry,
-    readonly pool: WorkerPool,
+    readonly pool: FeedWorkerPool,
     private readonly frames: FrameSource,
     private readonly bus: EventBus,
     private readonly hooks: AiHooks,
     readonly opts: AiFeedOptions,
     private readonly log: Logger,
+    /** Time, timers and jitter (tests inject a manual clock). */
+    readonly clock: FeedClock = SYSTEM_CLOCK,
   ) {
     this.scheduler = new CreditScheduler<AiFrame>(
-      { maxSessions: opts.maxSessions, maxFramesPerSecond: opts.maxFramesPerSecond },
+      { maxSessions: opts.maxSessions, maxFramesPerSecond: opts.maxFramesPerSecond, now: () => clock.now() },
       {
         dropped: (stream) => this.sessions.get(stream)?.qos.recordDropped(),
         starvedChange: (stream, starved) => this.sessions.get(stream)?.qos.setCreditStarved(starved),
@@ -143,8 +146,7 @@ export class AiFeed {
     this.registry.onStarted((s) => this.add(s));
     this.registry.onEnded((s) => this.remove(s.name));
     for (const s of this.registry.list()) this.add(s);
-    this.tickTimer = setInterval(() => this.tick(), this.opts.tickMs);
-    this.tickTimer.unref();
+    this.tickTimer = this.clock.setInterval(() => this.tick(), this.opts.tickMs);
   }
 
   stats(stream: string): AiStreamStats | undefined {
@@ -174,8 +176,8 @@ export class AiFeed {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    if (this.tickTimer) this.clock.clearInterval(this.tickTimer);
+    if (this.pumpTimer) this.clock.clearTimeout(this.pumpTimer);
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
     this.pool.close();
@@ -240,11 +242,10 @@ export class AiFeed {
     if (this.pumpTimer) return;
     const at = this.scheduler.nextPumpAtMs();
     if (at === undefined) return;
-    this.pumpTimer = setTimeout(() => {
+    this.pumpTimer = this.clock.setTimeout(() => {
       this.pumpTimer = undefined;
       this.deliver(this.scheduler.pump());
-    }, Math.max(0, at - Date.now()));
-    this.pumpTimer.unref();
+    }, Math.max(0, at - this.clock.now()));
   }
 }
 
@@ -252,22 +253,21 @@ export class AiFeed {
 class AiStreamSession {
   readonly qos: QosController;
   private feed: FrameFeed | undefined;
-  private call: ClientDuplexStream<VideoFrame, ProcessedFrame> | undefined;
-  private endpoint: WorkerEndpoint | undefined;
+  private call: FeedWorkerCall | undefined;
+  private endpoint: FeedWorkerEndpoint | undefined;
   private poolId: string | undefined;
   private calls = 0;
   private state: AiStreamStats["state"] = "connecting";
   private readonly backoff: Backoff;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: FeedTimer | undefined;
   private readonly outstanding = new Map<number, SentFrame>();
   private sequence = 0;
   private format: FrameFormat = "gray8";
   private results = 0;
   private reconnects = 0;
-  private readonly latencies: number[] = [];
-  private readonly toWorker: number[] = [];
-  private lastProduct: ProductInfo | undefined;
-  private lastProductPayload: string | undefined;
+  private readonly latencies = new LatencyWindow(LATENCY_WINDOW);
+  private readonly toWorker = new LatencyWindow(LATENCY_WINDOW);
+  private readonly products = new ProductTracker();
   private closed = false;
 
   constructor(
@@ -284,9 +284,10 @@ class AiStreamSession {
       noCreditRatio: o.qos.noCreditRatio,
       dropRatio: o.qos.dropRatio,
       latencyMs: o.qos.latencyMs,
+      now: () => feedHub.clock.now(),
     });
     this.qos.onChange((c) => this.onQosChange(c));
-    this.backoff = new Backoff({ baseMs: o.reconnectMinMs, maxMs: o.reconnectMaxMs });
+    this.backoff = new Backoff({ baseMs: o.reconnectMinMs, maxMs: o.reconnectMaxMs, random: () => feedHub.clock.random() });
   }
 
   start(): void {
@@ -296,13 +297,9 @@ class AiStreamSession {
 
   stats(): AiStreamStats {
     const c = this.feedHub.scheduler.streamStats(this.stream.name);
-    const summary = (xs: number[]) => {
-      const sorted = [...xs].sort((a, b) => a - b);
-      const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
-      return sorted.length > 0 ? { p50: q(0.5), p95: q(0.95), p99: q(0.99), samples: sorted.length } : undefined;
-    };
-    const total = summary(this.latencies);
-    const toWorker = summary(this.toWorker);
+    const total = this.latencies.summary();
+    const toWorker = this.toWorker.summary();
+    const lastProduct = this.products.last;
     return {
       preset: this.qos.preset,
       override: this.qos.override,
@@ -317,7 +314,7 @@ class AiStreamSession {
       reconnects: this.reconnects,
       ...(total ? { latencyMs: total } : {}),
       ...(toWorker ? { ingestToWorkerMs: toWorker } : {}),
-      ...(this.lastProduct ? { lastProductInfo: this.lastProduct } : {}),
+      ...(lastProduct ? { lastProductInfo: lastProduct } : {}),
     };
   }
 
@@ -330,7 +327,7 @@ class AiStreamSession {
     this.qos.tick();
     // Deadline per frame: a worker that holds a frame this long is stuck, whatever its channel says.
     const oldest = this.outstanding.values().next().value as SentFrame | undefined;
-    if (oldest && nowMs() - oldest.sentAtMs > this.feedHub.opts.resultTimeoutMs) {
+    if (oldest && this.feedHub.clock.now() - oldest.sentAtMs > this.feedHub.opts.resultTimeoutMs) {
       this.fail(new Error(`no result within ${this.feedHub.opts.resultTimeoutMs} ms`));
     }
   }
@@ -340,7 +337,7 @@ class AiStreamSession {
     const endpoint = this.endpoint;
     if (!call || !endpoint || poolId !== this.poolId) return; // a stale credit of an ended call
     // The decoder stamps frames with a sub-ms clock; stamp on the same one.
-    const now = nowMs();
+    const now = this.feedHub.clock.now();
     const seq = ++this.sequence;
     const preset = QOS_PRESETS[this.qos.preset];
     const msg: VideoFrame = {
@@ -351,7 +348,7 @@ class AiStreamSession {
       sequence: seq,
       width: frame.width,
       height: frame.height,
-      pixelFormat: frame.format === "gray8" ? PixelFormat.PIXEL_FORMAT_GRAY8 : frame.format === "rgb24" ? PixelFormat.PIXEL_FORMAT_RGB24 : PixelFormat.PIXEL_FORMAT_JPEG,
+      pixelFormat: toPixelFormat(frame.format),
       modelTier: toProtoModelTier(preset.modelTier),
     };
     this.outstanding.set(seq, { frame, sentAtMs: now, preset: this.qos.preset, modelTier: preset.modelTier });
@@ -367,7 +364,7 @@ class AiStreamSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.retryTimer) this.feedHub.clock.clearTimeout(this.retryTimer);
     this.feed?.close();
     this.endCall();
   }
@@ -406,7 +403,7 @@ class AiStreamSession {
     call.on("data", (msg: ProcessedFrame) => {
       if (this.call === call) this.onMessage(msg, endpoint, poolId);
     });
-    call.on("error", (err: ServiceError) => {
+    call.on("error", (err: Error) => {
       if (this.call === call) this.fail(err);
     });
     call.on("end", () => {
@@ -415,8 +412,8 @@ class AiStreamSession {
     this.log.debug({ worker: endpoint.address }, "AI worker stream opened");
   }
 
-  private onMessage(msg: ProcessedFrame, endpoint: WorkerEndpoint, poolId: string): void {
-    const now = nowMs();
+  private onMessage(msg: ProcessedFrame, endpoint: FeedWorkerEndpoint, poolId: string): void {
+    const now = this.feedHub.clock.now();
     if (this.state !== "streaming") {
       this.state = "streaming";
       this.log.info({ worker: endpoint.address }, "AI worker stream up");
@@ -433,12 +430,12 @@ class AiStreamSession {
       }
     }
     const credits = msg.demand?.credits ?? 0;
-    if (msg.demand && msg.demand.preferredFormat !== PixelFormat.PIXEL_FORMAT_UNSPECIFIED) this.prefer(msg.demand.preferredFormat);
+    const preferred = msg.demand ? fromPreferredFormat(msg.demand.preferredFormat) : undefined;
+    if (preferred) this.prefer(preferred);
     if (credits > 0) this.feedHub.deliver(this.feedHub.scheduler.grant(poolId, credits));
   }
 
-  private prefer(format: PixelFormat): void {
-    const want: FrameFormat = format === PixelFormat.PIXEL_FORMAT_RGB24 ? "rgb24" : format === PixelFormat.PIXEL_FORMAT_JPEG ? "jpeg" : "gray8";
+  private prefer(want: FrameFormat): void {
     if (want === this.format) return;
     const previous = this.format;
     this.format = want;
@@ -452,7 +449,7 @@ class AiStreamSession {
     }
   }
 
-  private onResult(msg: ProcessedFrame, sent: SentFrame, endpoint: WorkerEndpoint, now: number): void {
+  private onResult(msg: ProcessedFrame, sent: SentFrame, endpoint: FeedWorkerEndpoint, now: number): void {
     this.results++;
     const f = sent.frame;
     const receivedAt = Number(msg.processingStats.received_at_ms);
@@ -464,27 +461,17 @@ class AiStreamSession {
       ...(Number.isFinite(receivedAt) && receivedAt > 0 ? { workerReceivedMs: receivedAt - f.arrivalMs } : {}),
     };
     this.latencies.push(latency.totalMs);
-    if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
     this.toWorker.push(latency.workerReceivedMs ?? latency.toWorkerMs);
-    if (this.toWorker.length > LATENCY_WINDOW) this.toWorker.shift();
     this.qos.recordResult(latency.workerRoundTripMs);
     this.feedHub.sample(latency);
 
-    let product: ProductInfo | undefined;
     let recordingId = this.feedHub.recordingId(this.stream.name);
-    for (const d of msg.detections) {
-      const payload = d.className === "qr_code" ? d.attributes.payload : undefined;
-      if (payload === undefined) continue;
-      product = parseProductInfo(payload);
-      if (!product) continue;
-      // Tag once per new payload: the same code in view for minutes is one work piece.
-      if (payload !== this.lastProductPayload) {
-        this.lastProductPayload = payload;
-        this.lastProduct = product;
-        recordingId = this.feedHub.tagRecording(this.stream.name, productTags(product)) ?? recordingId;
-        this.log.info({ product, recording: recordingId }, "product information read from QR code");
-      }
-      break;
+    const sighting = this.products.observe(msg.detections);
+    const product: ProductInfo | undefined = sighting?.product;
+    // Tag once per new payload: the same code in view for minutes is one work piece.
+    if (sighting?.isNew) {
+      recordingId = this.feedHub.tagRecording(this.stream.name, productTags(sighting.product)) ?? recordingId;
+      this.log.info({ product: sighting.product, recording: recordingId }, "product information read from QR code");
     }
     const event: AnalysisEvent = {
       event_type: "analysis_completed",
@@ -521,11 +508,10 @@ class AiStreamSession {
     if (this.closed || this.retryTimer) return;
     const delay = this.backoff.next();
     this.log.debug({ delayMs: Math.round(delay), reason }, "AI worker reconnect scheduled");
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.feedHub.clock.setTimeout(() => {
       this.retryTimer = undefined;
       this.connect();
     }, delay);
-    this.retryTimer.unref();
   }
 
   private endCall(): void {

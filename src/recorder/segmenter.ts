@@ -127,9 +127,11 @@ export class Segmenter {
     this.flushPendingVideo(dts);
 
     const segElapsedMs = ((dts - this.segStartDts) * 1000) / VIDEO_CLOCK_HZ;
-    const due = this.opts.alignToWallClock
-      ? au.wallClockMs >= this.segDueWallMs - this.opts.keyframeRequestLeadMs
-      : segElapsedMs >= this.opts.segmentDurationMs - this.opts.keyframeRequestLeadMs;
+    const lead = this.opts.keyframeRequestLeadMs;
+    // The cap counts media time: a wall clock re-anchored far back must not hold a segment open.
+    const due = segElapsedMs >= this.opts.maxSegmentDurationMs - lead || (this.opts.alignToWallClock
+      ? au.wallClockMs >= this.segDueWallMs - lead
+      : segElapsedMs >= this.opts.segmentDurationMs - lead);
     if (initChanged) {
       this.closeSegment(dts);
       this.addInit(au);
