@@ -4,19 +4,18 @@
  *    each new part at time T; the part's media ends at E (the segment's PROGRAM-DATE-TIME plus
  *    the durations of the parts before it, on the recording's clock = first frame's arrival +
  *    media time). T − E is how long after its last frame arrived a part can be fetched.
- *  - a player's distance from live is about PART-HOLD-BACK (3 part targets) plus that.
- *   npx tsx bench/hls.ts [seconds=20]
+ * This is the server's side only; how far behind live a real player shows the picture is
+ * measured by bench/hls-player.ts (hls.js in Chromium).
+ *   npx tsx bench/hls.ts [seconds=20]   (--short: 6 s)
  */
-import { mkdir, rm, writeFile } from "node:fs/promises";
-import path from "node:path";
+import { rm } from "node:fs/promises";
 import { publishTestStream } from "../test/helpers/publish-test-stream.js";
 import { spawnServer } from "../test/support/server-harness.js";
+import { machine, numArg, sleep, writeResults } from "./lib/results.js";
+import { pct } from "./lib/stats.js";
 
-const seconds = Number(process.argv[2] ?? 20);
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number) : NaN;
-};
+const seconds = numArg(0, 20, 6);
+const m = machine();
 
 interface Parsed {
   msn: number;
@@ -55,7 +54,7 @@ try {
   for (let i = 0; i < 100 && !p; i++) {
     const r = await fetch(base);
     if (r.status === 200) p = newestPart(await r.text());
-    else await new Promise((res) => setTimeout(res, 200));
+    else await sleep(200);
   }
   if (!p) throw new Error("no live playlist");
   const lags: number[] = [];
@@ -81,12 +80,10 @@ try {
     "part available after its media end p50 ms": pct(lags, 50),
     "p95 ms": pct(lags, 95),
     "PART-HOLD-BACK s": holdBackS,
-    "player behind live ≈ s (hold-back + p50)": (holdBackS + pct(lags, 50) / 1000).toFixed(2),
   };
   console.log(`hls bench: ${seconds} s of 720p30 + Opus, 1 s parts (IFC_PART_DURATION_MS default), blocking reloads on loopback`);
   console.table([row]);
-  await mkdir(path.resolve(import.meta.dirname, "results"), { recursive: true });
-  await writeFile(path.resolve(import.meta.dirname, "results/hls.json"), JSON.stringify({ date: new Date().toISOString(), node: process.version, seconds, row, lagsMs: lags }, null, 2));
+  console.log(`wrote ${await writeResults("hls", m, { seconds, row, lagsMs: lags })}`);
 } finally {
   server.child.kill("SIGTERM");
   await server.exited;
