@@ -85,10 +85,19 @@ try {
   pub.publication.videoTrack?.onReceiveRtp.subscribe((p: RtpPacket) => {
     if (p.header.marker) sentAt.push(performance.timeOrigin + performance.now());
   });
+  // The page's player gives up on a playlist that is not there yet: open it once one part is listed.
+  for (let i = 0; ; i++) {
+    const r = await fetch(`${server.url}/hls/${STREAM}/index.m3u8`);
+    if (r.status === 200 && (await r.text()).includes("#EXT-X-PART:")) break;
+    if (i > 600) throw new Error(`no live playlist: ${r.status}`);
+    await sleep(100);
+  }
   const page = await browser.newPage();
   await page.addInitScript({ path: path.resolve(import.meta.dirname, "../node_modules/jsqr/dist/jsQR.js") });
   await page.goto(`${server.url}/streams/${STREAM}?hls=1`);
-  await page.waitForFunction("document.getElementById('video')?.readyState === 4", undefined, { timeout: 60_000 });
+  await page.waitForFunction("document.getElementById('video')?.currentTime > 0", undefined, { timeout: 60_000 }).catch(async (err: Error) => {
+    throw new Error(`the player did not start: ${err.message}; page state ${JSON.stringify(await page.evaluate("window.__watch"))}`);
+  });
   await page.evaluate(sampleFrames(QR.x - 4 * QR.scale, QR.y - 4 * QR.scale, (21 + 8) * QR.scale + 12 * QR.scale));
   await sleep(WARMUP_S * 1000);
   await page.evaluate("window.__samples.length = 0");
