@@ -80,8 +80,9 @@ const server = await spawnServer({ IFC_AI_ENABLED: "false" });
 const browser = await launchChromium();
 try {
   const pub = await publishTestStream(`${server.url}/whip/${STREAM}`, { width: WIDTH, height: HEIGHT, fps: FPS, gopSeconds: 1, durationSeconds: totalS, audio: false, input: clip, videoCopy: true, connectTimeoutMs: 60_000 });
-  // Frame k of the clip is the k-th access unit sent: its last packet carries the marker bit.
-  const sentAt: number[] = [];
+  // Frame k of the clip is the k-th access unit sent (its last packet carries the marker bit),
+  // counting those sent before we listened.
+  const sentAt: number[] = Array.from({ length: pub.stats.videoFrames }, () => NaN);
   pub.publication.videoTrack?.onReceiveRtp.subscribe((p: RtpPacket) => {
     if (p.header.marker) sentAt.push(performance.timeOrigin + performance.now());
   });
@@ -116,7 +117,7 @@ try {
   for (const s of samples) {
     const k = Number(/^f(\d+)$/.exec(s.text)?.[1]);
     const at = sentAt[k];
-    if (at === undefined) unmatched++;
+    if (at === undefined || Number.isNaN(at)) unmatched++;
     else lags.push(Math.round(s.displayedAt - at));
   }
   const row = {
