@@ -107,8 +107,8 @@ try {
   const watch = (await page.evaluate(`(() => {
     const v = document.getElementById("video");
     const w = window.__watch;
-    return { mode: w.mode, player: w.hlsPlayer, errors: w.hlsErrors.length, bufferedAheadS: v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : 0 };
-  })()`)) as { mode: string; player: string; errors: number; bufferedAheadS: number };
+    return { mode: w.mode, player: w.hlsPlayer, errors: w.hlsErrors.slice(0, 10), bufferedAheadS: v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : 0 };
+  })()`)) as { mode: string; player: string; errors: string[]; bufferedAheadS: number };
   await page.close();
   await pub.stop();
 
