@@ -24,7 +24,7 @@ import { NAL_TYPE, nalType } from "../src/media/h264-nal.js";
 import type { VideoAccessUnit } from "../src/media/types.js";
 import { h264Fixture } from "../test/support/h264-fixtures.js";
 import { ProcessCpu } from "./lib/proc.js";
-import { machine, numArg, SHORT, writeResults } from "./lib/results.js";
+import { machine, numArg, SHORT, sleep, writeResults } from "./lib/results.js";
 import { max, pct, round } from "./lib/stats.js";
 
 const seconds = numArg(0, 10, 4);
@@ -70,7 +70,7 @@ async function publishRealtime(hubs: StreamHub[], aus: VideoAccessUnit[]): Promi
   for (const e of events) {
     // No spinning (it would be counted as Node CPU): latency is measured from the actual publish time.
     const wait = e.at - performance.now();
-    if (wait > 0.5) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0.5) await sleep(wait);
     const now = nowMs();
     e.hub.publish({ ...e.au, arrivalMs: now, wallClockMs: now });
   }
@@ -111,7 +111,7 @@ async function runFfmpeg(aus: VideoAccessUnit[], width: number, height: number, 
   const sampler = setInterval(() => childCpu.sample(decoders.flatMap((d) => d.stats().livePids)), 200);
   const cpu0 = process.cpuUsage();
   await publishRealtime(hubs, aus);
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   clearInterval(sampler);
   childCpu.sample(decoders.flatMap((d) => d.stats().livePids));
   const cpu = process.cpuUsage(cpu0);

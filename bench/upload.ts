@@ -17,7 +17,7 @@ import { RecordingWriter } from "../src/recorder/recording-writer.js";
 import { Segmenter } from "../src/recorder/segmenter.js";
 import { h264Fixture } from "../test/support/h264-fixtures.js";
 import { startMinio } from "../test/support/minio-server.js";
-import { machine, numArg, writeResults } from "./lib/results.js";
+import { machine, numArg, sleep, writeResults } from "./lib/results.js";
 import { pct } from "./lib/stats.js";
 
 const seconds = numArg(0, 20, 5);
@@ -55,7 +55,7 @@ async function run(mode: "burst" | "live"): Promise<Record<string, string | numb
     for (let i = 0; i < units.length; i++) {
       for (const p of pipes) p.seg.video(unit(i));
       const due = t0 + ((i + 1) * 1000) / 30;
-      await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
+      await sleep(Math.max(0, due - Date.now()));
     }
   }
   for (const p of pipes) p.seg.finish();
