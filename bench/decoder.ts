@@ -5,13 +5,15 @@
  * High, 1 s GOP, no B-frames; streams staggered as independent cameras are). Percentiles leave
  * out each run's first 3 s (start-up backlog: process start, probing, first IDR); the slowest
  * first frame is its own column.
- *   npx tsx bench/decoder.ts [seconds=10]
+ *   npx tsx bench/decoder.ts [seconds=10]   (--short: 4 s, 1 stream at each size)
  * With IFC_BENCH_NODE_AV=<path to an installed node-av package> the same runs are made with an
- * in-process libavcodec decoder (node-av, async API on libuv's thread pool) for comparison;
- * node-av is not a dependency of the project.
+ * in-process libavcodec decoder (node-av, async API on libuv's thread pool) for comparison.
+ * node-av is not a dependency of the project (see the README on why the decoder stays an ffmpeg
+ * child); install it outside the repository, at the version the results file names:
+ *   mkdir -p /tmp/ifc-nodeav && npm install --prefix /tmp/ifc-nodeav node-av@6.1.1
+ *   IFC_BENCH_NODE_AV=/tmp/ifc-nodeav/node_modules/node-av npx tsx bench/decoder.ts
  */
 import { readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pino } from "pino";
 import { StreamHub } from "../src/core/stream-hub.js";
@@ -21,39 +23,31 @@ import { StreamDecoder } from "../src/extractor/stream-decoder.js";
 import { NAL_TYPE, nalType } from "../src/media/h264-nal.js";
 import type { VideoAccessUnit } from "../src/media/types.js";
 import { h264Fixture } from "../test/support/h264-fixtures.js";
+import { ProcessCpu } from "./lib/proc.js";
+import { machine, numArg, SHORT, sleep, writeResults } from "./lib/results.js";
+import { max, pct, round } from "./lib/stats.js";
 
-const seconds = Number(process.argv[2] ?? 10);
+const seconds = numArg(0, 10, 4);
 const fps = 30;
-const WARMUP_TICKS = 3 * 90_000;
-const CLK_TCK = 100; // Linux USER_HZ
+/** Percentiles leave out each run's first seconds (start-up backlog); fewer in a short run. */
+const WARMUP_TICKS = (SHORT ? 1 : 3) * 90_000;
 const log = pino({ level: "silent" });
+const m = machine();
 
 interface Row {
   decoder: string;
   video: string;
   streams: number;
-  "CPU ms per s per stream": string;
-  "CPU % of a core per stream": string;
-  "p50 ms": string;
-  "p95 ms": string;
-  "p99 ms": string;
-  "max ms": string;
-  "first frame ms": string;
+  "CPU ms per s per stream": number | null;
+  "CPU % of a core per stream": number | null;
+  "p50 ms": number | null;
+  "p95 ms": number | null;
+  "p99 ms": number | null;
+  "max ms": number | null;
+  "first frame ms": number | null;
   "frames out/in": string;
   "units dropped": number;
-  "node CPU ms per s": string;
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
-
-function childCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields 14 and 15 (utime, stime) are at 11 and 12 after the command name
-  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  "node CPU ms per s": number | null;
 }
 
 function accessUnits(units: { nalus: Uint8Array[]; isKeyframe: boolean }[]): VideoAccessUnit[] {
@@ -76,7 +70,7 @@ async function publishRealtime(hubs: StreamHub[], aus: VideoAccessUnit[]): Promi
   for (const e of events) {
     // No spinning (it would be counted as Node CPU): latency is measured from the actual publish time.
     const wait = e.at - performance.now();
-    if (wait > 0.5) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0.5) await sleep(wait);
     const now = nowMs();
     e.hub.publish({ ...e.au, arrivalMs: now, wallClockMs: now });
   }
@@ -101,23 +95,6 @@ function record(sink: Sink, rtpTime: number, latency: number, first: boolean): v
   sink.framesOut++;
 }
 
-/** CPU of child processes, sampled while they live (a restarted one is gone from /proc at the end). */
-class ChildCpu {
-  private readonly last = new Map<number, number>();
-  sample(pids: number[]): void {
-    for (const pid of pids) {
-      try {
-        this.last.set(pid, childCpuMs(pid));
-      } catch {
-        // exited since
-      }
-    }
-  }
-  get totalMs(): number {
-    return [...this.last.values()].reduce((a, b) => a + b, 0);
-  }
-}
-
 async function runFfmpeg(aus: VideoAccessUnit[], width: number, height: number, streams: number, outFps: number): Promise<Row> {
   const hubs = Array.from({ length: streams }, (_, k) => new StreamHub(`b${k}`, {}, 64));
   const sink = newSink();
@@ -130,11 +107,11 @@ async function runFfmpeg(aus: VideoAccessUnit[], width: number, height: number, 
     });
     return d;
   });
-  const childCpu = new ChildCpu();
+  const childCpu = new ProcessCpu();
   const sampler = setInterval(() => childCpu.sample(decoders.flatMap((d) => d.stats().livePids)), 200);
   const cpu0 = process.cpuUsage();
   await publishRealtime(hubs, aus);
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   clearInterval(sampler);
   childCpu.sample(decoders.flatMap((d) => d.stats().livePids));
   const cpu = process.cpuUsage(cpu0);
@@ -154,16 +131,16 @@ function row(decoder: string, width: number, height: number, streams: number, un
     decoder,
     video: `${width}x${height}@${fps}`,
     streams,
-    "CPU ms per s per stream": (decoderCpuMs / videoSeconds / streams).toFixed(1),
-    "CPU % of a core per stream": ((decoderCpuMs / videoSeconds / streams) / 10).toFixed(1),
-    "p50 ms": pct(l, 50).toFixed(2),
-    "p95 ms": pct(l, 95).toFixed(2),
-    "p99 ms": pct(l, 99).toFixed(2),
-    "max ms": Math.max(...l).toFixed(1),
-    "first frame ms": Math.max(...sink.firstFrame).toFixed(0),
+    "CPU ms per s per stream": round(decoderCpuMs / videoSeconds / streams),
+    "CPU % of a core per stream": round(decoderCpuMs / videoSeconds / streams / 10),
+    "p50 ms": round(pct(l, 50), 2),
+    "p95 ms": round(pct(l, 95), 2),
+    "p99 ms": round(pct(l, 99), 2),
+    "max ms": round(max(l)),
+    "first frame ms": round(max(sink.firstFrame), 0),
     "frames out/in": `${sink.framesOut}/${units * streams}`,
     "units dropped": sink.dropped,
-    "node CPU ms per s": (nodeCpuMs / videoSeconds).toFixed(1),
+    "node CPU ms per s": round(nodeCpuMs / videoSeconds),
   };
 }
 
@@ -240,42 +217,49 @@ async function runNodeAv(av: NodeAvModule, aus: VideoAccessUnit[], width: number
 
 // Every frame out (the worst case, and what node-av is compared on), then the decimated outputs
 // of the QoS presets' rates (ffmpeg keeps 1 frame in 2 or 3 before converting and piping).
-const configs = [
-  { width: 1280, height: 720, streams: 1, outFps: 30 },
-  { width: 1280, height: 720, streams: 4, outFps: 30 },
-  { width: 1280, height: 720, streams: 4, outFps: 8 },
-  { width: 1920, height: 1080, streams: 1, outFps: 30 },
-  { width: 1920, height: 1080, streams: 4, outFps: 30 },
-  { width: 1920, height: 1080, streams: 4, outFps: 15 },
-];
+const configs = SHORT
+  ? [
+      { width: 1280, height: 720, streams: 1, outFps: 30 },
+      { width: 1920, height: 1080, streams: 1, outFps: 30 },
+    ]
+  : [
+      { width: 1280, height: 720, streams: 1, outFps: 30 },
+      { width: 1280, height: 720, streams: 4, outFps: 30 },
+      { width: 1280, height: 720, streams: 4, outFps: 8 },
+      { width: 1920, height: 1080, streams: 1, outFps: 30 },
+      { width: 1920, height: 1080, streams: 4, outFps: 30 },
+      { width: 1920, height: 1080, streams: 4, outFps: 15 },
+    ];
 const fixtures = new Map<number, VideoAccessUnit[]>();
 for (const c of configs) {
   if (!fixtures.has(c.height)) fixtures.set(c.height, accessUnits(await h264Fixture({ width: c.width, height: c.height, fps, seconds, gop: fps })));
 }
 
 let nodeAv: NodeAvModule | undefined;
+let nodeAvVersion: string | null = null;
 let nodeAvError: string | undefined;
 if (process.env.IFC_BENCH_NODE_AV) {
+  const dir = path.resolve(process.env.IFC_BENCH_NODE_AV);
   try {
-    nodeAv = (await import(path.join(path.resolve(process.env.IFC_BENCH_NODE_AV), "dist/index.js"))) as NodeAvModule;
+    nodeAv = (await import(path.join(dir, "dist/index.js"))) as NodeAvModule;
+    nodeAvVersion = (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version: string }).version;
   } catch (err) {
     nodeAvError = (err as Error).message;
   }
 }
 
-const loadBefore = (await import("node:os")).loadavg();
 const rows: Row[] = [];
 for (const c of configs) {
   const aus = fixtures.get(c.height) as VideoAccessUnit[];
   rows.push(await runFfmpeg(aus, c.width, c.height, c.streams, c.outFps));
   if (nodeAv && c.outFps === fps) rows.push(await runNodeAv(nodeAv, aus, c.width, c.height, c.streams));
 }
-const os = await import("node:os");
-console.log(`decoder bench: ${seconds} s per run, real-time publishing, GRAY8 at source size; ${process.version}, ${os.cpus().length} CPUs, load average before ${loadBefore.map((l) => l.toFixed(1)).join(" ")}`);
+console.log(`decoder bench: ${seconds} s per run, real-time publishing, GRAY8 at source size; ${m.node}, ${m.nproc} CPUs, load average before ${m.loadAverage1m5m15m.join(" ")}`);
 console.table(rows);
 if (nodeAvError) console.log(`node-av not measured: ${nodeAvError}`);
-await mkdir(path.resolve(import.meta.dirname, "results"), { recursive: true });
-await writeFile(
-  path.resolve(import.meta.dirname, "results/decoder.json"),
-  JSON.stringify({ date: new Date().toISOString(), node: process.version, seconds, loadAverageBefore: loadBefore, nodeAv: nodeAv ? process.env.IFC_BENCH_NODE_AV : null, rows }, null, 2),
-);
+// The comparison, when made, gets its own file: decoder.json always comes from the project's dependencies alone.
+const ffmpegRows = rows.filter((r) => r.decoder.startsWith("ffmpeg"));
+console.log(`wrote ${await writeResults("decoder", m, { seconds, rows: ffmpegRows })}`);
+if (nodeAv) {
+  console.log(`wrote ${await writeResults("decoder-node-av", m, { seconds, nodeAv: { version: nodeAvVersion, install: `npm install --prefix /tmp/ifc-nodeav node-av@${nodeAvVersion}` }, rows })}`);
+}

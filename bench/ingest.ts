@@ -4,22 +4,20 @@
  *  - server CPU per publishing stream (SRTP, depacketize, remux, store) at 720p30, from
  *    /proc/<pid>/stat, for 1 and 3 concurrent publishers;
  *  - bytes written to the store per second of video.
- *   npx tsx bench/ingest.ts [connects=20] [seconds=15]
+ *   npx tsx bench/ingest.ts [connects=20] [seconds=15]   (--short: 5 connects, 5 s)
  */
-import { readFile, mkdir, writeFile, readdir, stat, rm } from "node:fs/promises";
+import { readdir, stat, rm } from "node:fs/promises";
 import path from "node:path";
 import { publishTestStream } from "../test/helpers/publish-test-stream.js";
 import { whipPublish } from "../test/helpers/whip-client.js";
 import { spawnServer } from "../test/support/server-harness.js";
+import { cpuMs } from "./lib/proc.js";
+import { machine, numArg, sleep, writeResults } from "./lib/results.js";
+import { max, pct, round } from "./lib/stats.js";
 
-const connects = Number(process.argv[2] ?? 20);
-const seconds = Number(process.argv[3] ?? 15);
-const CLK_TCK = 100;
-
-async function cpuMs(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // utime + stime
-}
+const connects = numArg(0, 20, 5);
+const seconds = numArg(1, 15, 5);
+const m = machine();
 
 async function dirBytes(dir: string): Promise<number> {
   let n = 0;
@@ -31,11 +29,6 @@ async function dirBytes(dir: string): Promise<number> {
   return n;
 }
 
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-};
-
 const server = await spawnServer({});
 const pid = server.child.pid as number;
 try {
@@ -46,36 +39,36 @@ try {
     times.push(pub.timings.connectedAt - pub.timings.postSentAt);
     await pub.close();
   }
-  const connectRow = { "sessions": connects, "POST→connected median ms": pct(times, 50), "p95 ms": pct(times, 95), "max ms": Math.max(...times) };
+  const connectRow = { "sessions": connects, "POST→connected median ms": pct(times, 50), "p95 ms": pct(times, 95), "max ms": max(times) };
 
   // 2. CPU per stream and bytes per second
-  const cpuRows: Record<string, string | number>[] = [];
+  const cpuRows: Record<string, string | number | null>[] = [];
   for (const n of [1, 3]) {
     const pubs = await Promise.all(Array.from({ length: n }, (_, i) => publishTestStream(`${server.url}/whip/cpu${n}-${i}`, { width: 1280, height: 720, fps: 30, gopSeconds: 1, durationSeconds: seconds + 5, audio: true, preset: "ultrafast" })));
-    await new Promise((r) => setTimeout(r, 2000)); // past start-up
-    const before = await cpuMs(pid);
+    await sleep(2000); // past start-up
+    const before = cpuMs(pid);
     const bytesBefore = await dirBytes(server.dataDir);
     const t0 = Date.now();
     const framesBefore = pubs.reduce((k, p) => k + p.stats.videoFrames, 0);
-    await new Promise((r) => setTimeout(r, seconds * 1000));
+    await sleep(seconds * 1000);
     const wallS = (Date.now() - t0) / 1000;
-    const cpu = (await cpuMs(pid)) - before;
+    const cpu = (cpuMs(pid)) - before;
     const bytes = (await dirBytes(server.dataDir)) - bytesBefore;
     const frames = pubs.reduce((k, p) => k + p.stats.videoFrames, 0) - framesBefore;
     await Promise.all(pubs.map((p) => p.stop()));
     const videoSeconds = frames / 30;
     cpuRows.push({
       "publishers": n,
-      "server CPU ms per s of 720p30, per stream": (cpu / videoSeconds).toFixed(1),
-      "server CPU % of one core (all streams)": ((cpu / (wallS * 1000)) * 100).toFixed(1),
+      "server CPU ms per s of 720p30, per stream": round(cpu / videoSeconds),
+      "server CPU % of one core (all streams)": round((cpu / (wallS * 1000)) * 100),
+      "video Mbit/s per stream": round((pubs.reduce((k, p) => k + p.stats.videoBytes, 0) * 8) / (pubs.reduce((k, p) => k + p.stats.videoFrames, 0) / 30) / 1e6, 2),
       "store bytes per s of video, per stream": Math.round(bytes / videoSeconds),
     });
   }
   console.log(`ingest bench: server pid ${pid}, ${seconds} s per run, 720p30 libx264 ultrafast + Opus from werift clients on loopback`);
   console.table([connectRow]);
   console.table(cpuRows);
-  await mkdir(path.resolve(import.meta.dirname, "results"), { recursive: true });
-  await writeFile(path.resolve(import.meta.dirname, "results/ingest.json"), JSON.stringify({ date: new Date().toISOString(), node: process.version, connect: connectRow, connectTimesMs: times, cpu: cpuRows }, null, 2));
+  console.log(`wrote ${await writeResults("ingest", m, { seconds, connect: connectRow, connectTimesMs: times, cpu: cpuRows })}`);
 } finally {
   server.child.kill("SIGTERM");
   await server.exited;

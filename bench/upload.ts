@@ -3,9 +3,9 @@
  * writer and spooling upload queue, fed from a libx264 fixture; no WebRTC in the way).
  *  - burst: 8 × N s of video handed over at once → upload throughput (MB/s);
  *  - live: 8 streams paced at 30 fps for N s → upload lag p50/p95/p99 (accepted → in MinIO).
- *   npx tsx bench/upload.ts [seconds=20]
+ *   npx tsx bench/upload.ts [seconds=20]   (--short: 5 s)
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
@@ -17,18 +17,16 @@ import { RecordingWriter } from "../src/recorder/recording-writer.js";
 import { Segmenter } from "../src/recorder/segmenter.js";
 import { h264Fixture } from "../test/support/h264-fixtures.js";
 import { startMinio } from "../test/support/minio-server.js";
+import { machine, numArg, sleep, writeResults } from "./lib/results.js";
+import { pct } from "./lib/stats.js";
 
-const seconds = Number(process.argv[2] ?? 20);
+const seconds = numArg(0, 20, 5);
+const m = machine();
 const STREAMS = 8;
 const units = await h264Fixture({ width: 1280, height: 720, fps: 30, seconds, gop: 30 });
 const minio = await startMinio();
 const scratch = await mkdtemp(path.join(tmpdir(), "ifc-upbench-"));
 const log = pino({ level: "silent" });
-
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
-};
 
 function unit(i: number): VideoAccessUnit {
   const u = units[i % units.length]!;
@@ -38,7 +36,7 @@ function unit(i: number): VideoAccessUnit {
   return { kind: "video", codec: "h264", nalus: u.nalus, isKeyframe: u.isKeyframe, rtpTime: i * 3000, arrivalMs: now, wallClockMs: now, ...(sps ? { sps } : {}), ...(pps ? { pps } : {}) };
 }
 
-async function run(mode: "burst" | "live"): Promise<Record<string, string | number>> {
+async function run(mode: "burst" | "live"): Promise<Record<string, string | number | null>> {
   const s3 = new MinioObjectStore({ url: minio.url, accessKey: minio.accessKey, secretKey: minio.secretKey, bucket: `ifc-bench-${mode}`, region: "us-east-1", pathStyle: true });
   await s3.init();
   const spool = new SpoolingObjectStore(s3, { spoolDir: path.join(scratch, mode), maxQueueBytes: 256 * 1024 * 1024, concurrency: 4, minBackoffMs: 1000, maxBackoffMs: 60_000, isBarrier: (k) => k.endsWith("/manifest.json") });
@@ -57,7 +55,7 @@ async function run(mode: "burst" | "live"): Promise<Record<string, string | numb
     for (let i = 0; i < units.length; i++) {
       for (const p of pipes) p.seg.video(unit(i));
       const due = t0 + ((i + 1) * 1000) / 30;
-      await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
+      await sleep(Math.max(0, due - Date.now()));
     }
   }
   for (const p of pipes) p.seg.finish();
@@ -83,8 +81,7 @@ try {
   const rows = [await run("burst"), await run("live")];
   console.log(`upload bench: ${STREAMS} × 1280x720@30 (${units.length} frames each) into MinIO on loopback, 4 uploads in flight`);
   console.table(rows);
-  await mkdir(path.resolve(import.meta.dirname, "results"), { recursive: true });
-  await writeFile(path.resolve(import.meta.dirname, "results/upload.json"), JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+  console.log(`wrote ${await writeResults("upload", m, { seconds, rows })}`);
 } finally {
   await minio.stop();
   await rm(scratch, { recursive: true, force: true });

@@ -10,33 +10,25 @@
  * ten werift viewers (≈34 µs per received packet, plus depacketizing) saturate this process
  * and lose packets in their socket buffers, which would measure the clients, not the server.
  * Hence 640x360 by default.
- *   npx tsx bench/whep.ts [joins=12] [viewers=10] [seconds=10] [width=640] [height=360]
+ * (A Chromium publisher's time to first frame is bench/whep-chromium.ts.)
+ *   npx tsx bench/whep.ts [joins=12] [viewers=10] [seconds=10] [width=640] [height=360]   (--short: 4 joins, 3 viewers, 3 s)
  */
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import path from "node:path";
+import { rm } from "node:fs/promises";
 import type { RtpPacket } from "werift";
 import { publishTestStream } from "../test/helpers/publish-test-stream.js";
 import { whepWatch, type WhepViewer } from "../test/helpers/whep-client.js";
 import { spawnServer } from "../test/support/server-harness.js";
+import { cpuMs } from "./lib/proc.js";
+import { machine, numArg, sleep, writeResults } from "./lib/results.js";
+import { max, pct, round } from "./lib/stats.js";
 
-const joins = Number(process.argv[2] ?? 12);
-const viewerCount = Number(process.argv[3] ?? 10);
-const seconds = Number(process.argv[4] ?? 10);
-const width = Number(process.argv[5] ?? 640);
-const height = Number(process.argv[6] ?? 360);
-const CLK_TCK = 100;
+const joins = numArg(0, 12, 4);
+const viewerCount = numArg(1, 10, 3);
+const seconds = numArg(2, 10, 3);
+const width = numArg(3, 640);
+const height = numArg(4, 360);
 const GOP_SECONDS = 1;
-
-async function cpuMs(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // utime + stime
-}
-
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const m = machine();
 /** A frame's identity: its last packet's payload, which the server forwards byte for byte. */
 const metricAt = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
 const frameKey = (p: Buffer): string => `${p.length}:${p.subarray(Math.max(0, p.length - 24)).toString("hex")}`;
@@ -77,10 +69,10 @@ try {
 
   // 2. CPU with 0 viewers, then N; 3. latency samples while N watch
   await sleep(1000);
-  let before = await cpuMs(pid);
+  let before = cpuMs(pid);
   let t0 = Date.now();
   await sleep(seconds * 1000);
-  const idleCpuMsPerS = ((await cpuMs(pid)) - before) / ((Date.now() - t0) / 1000);
+  const idleCpuMsPerS = ((cpuMs(pid)) - before) / ((Date.now() - t0) / 1000);
 
   const latencies: number[] = [];
   let sampling = false;
@@ -94,12 +86,12 @@ try {
   await sleep(2000); // all past their first keyframe
   sampling = true;
   const metricsBefore = await (await fetch(`${server.url}/metrics`)).text();
-  before = await cpuMs(pid);
+  before = cpuMs(pid);
   t0 = Date.now();
   const unitsBefore = viewers.reduce((k, v) => k + v.units.length, 0);
   await sleep(seconds * 1000);
   const wallS = (Date.now() - t0) / 1000;
-  const busyCpuMsPerS = ((await cpuMs(pid)) - before) / wallS;
+  const busyCpuMsPerS = ((cpuMs(pid)) - before) / wallS;
   sampling = false;
   const metricsAfter = await (await fetch(`${server.url}/metrics`)).text();
   const units = viewers.reduce((k, v) => k + v.units.length, 0) - unitsBefore;
@@ -110,18 +102,18 @@ try {
 
   const cpuRow = {
     "viewers": viewerCount,
-    "server CPU ms/s, 0 viewers": idleCpuMsPerS.toFixed(1),
-    [`server CPU ms/s, ${viewerCount} viewers`]: busyCpuMsPerS.toFixed(1),
-    "CPU per viewer, % of a core": (((busyCpuMsPerS - idleCpuMsPerS) / viewerCount / 1000) * 100).toFixed(2),
-    "frames/s per viewer": (units / viewerCount / wallS).toFixed(1),
+    "server CPU ms/s, 0 viewers": round(idleCpuMsPerS),
+    [`server CPU ms/s, ${viewerCount} viewers`]: round(busyCpuMsPerS),
+    "CPU per viewer, % of a core": round(((busyCpuMsPerS - idleCpuMsPerS) / viewerCount / 1000) * 100, 2),
+    "frames/s per viewer": round(units / viewerCount / wallS),
     "packets lost at viewers": lost,
     "server packets/s per viewer": Math.round((metricAt(metricsAfter, "ifc_whep_packets_sent_total") - metricAt(metricsBefore, "ifc_whep_packets_sent_total")) / viewerCount / wallS),
   };
   const latencyRow = {
     "frames matched": latencies.length,
-    "publisher send → viewer receipt median ms": Number(pct(latencies, 50).toFixed(2)),
-    "p95 ms": Number(pct(latencies, 95).toFixed(2)),
-    "max ms": Number(Math.max(...latencies).toFixed(2)),
+    "publisher send → viewer receipt median ms": round(pct(latencies, 50), 2),
+    "p95 ms": round(pct(latencies, 95), 2),
+    "max ms": round(max(latencies), 2),
   };
   const kbps = Math.round((pub.stats.videoBytes * 8) / (pub.stats.videoFrames / 30) / 1000);
   console.log(`WHEP bench: server pid ${pid}, one ${width}x${height}@30 stream (libx264 veryfast, ≈${kbps} kbit/s, ${GOP_SECONDS} s GOP, ignores PLI) + Opus, werift viewers on loopback`);
@@ -129,10 +121,9 @@ try {
   console.table([cpuRow]);
   console.table([latencyRow]);
   console.log(`server counters: packets sent ${metric("ifc_whep_packets_sent_total")}, dropped ${metric("ifc_whep_packets_dropped_total")}, keyframe requests ${metric("ifc_whep_keyframe_requests_total")} (+${metric("ifc_whep_keyframe_requests_coalesced_total")} coalesced)`);
-  await mkdir(path.resolve(import.meta.dirname, "results"), { recursive: true });
-  await writeFile(path.resolve(import.meta.dirname, "results/whep.json"), JSON.stringify({
-    date: new Date().toISOString(), node: process.version, stream: { width, height, fps: 30, gopSeconds: GOP_SECONDS, videoKbps: kbps }, timeToFirstFrame: ttffRow, joinsMs: ttff, cpu: cpuRow, glassToGlass: latencyRow,
-  }, null, 2));
+  console.log(`wrote ${await writeResults("whep", m, {
+    stream: { width, height, fps: 30, gopSeconds: GOP_SECONDS, videoKbps: kbps }, timeToFirstFrame: ttffRow, joinsMs: ttff, cpu: cpuRow, glassToGlass: latencyRow,
+  })}`);
 } finally {
   await pub.stop();
   server.child.kill("SIGTERM");
