@@ -126,7 +126,7 @@ export const CONFIG_SPEC = {
   aiReconnectMaxMs: int("IFC_AI_RECONNECT_MAX_MS", 30_000, "Longest delay between reconnect attempts.", 1),
   aiMaxFrameBytes: int("IFC_AI_MAX_FRAME_BYTES", 32 * 1024 * 1024, "Largest frame message sent to a worker (gRPC message limit).", 1024),
   qosStepDownAfterMs: int("IFC_QOS_STEP_DOWN_AFTER_MS", 3000, "A worker must lag this long before a stream steps down a QoS preset.", 100),
-  qosStepUpAfterMs: int("IFC_QOS_STEP_UP_AFTER_MS", 10_000, "Quiet period before stepping back up (doubles after a failed step up).", 100),
+  qosStepUpAfterMs: int("IFC_QOS_STEP_UP_AFTER_MS", 10_000, "Quiet period before stepping back up (doubles after a failed step up, up to 60 s, so at most 60000).", 100, 60_000),
   qosNoCreditPercent: int("IFC_QOS_NO_CREDIT_PERCENT", 50, "Lag: frames waited for a credit more than this share of the time.", 1, 100),
   qosDropPercent: int("IFC_QOS_DROP_PERCENT", 50, "Lag: more than this share of sampled frames was dropped for want of credit.", 1, 100),
   qosLatencyMs: int("IFC_QOS_LATENCY_MS", 1000, "Lag: median worker round trip above this.", 1),

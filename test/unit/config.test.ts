@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { QosController } from "../../src/extractor/qos-controller.js";
 import { CONFIG_SPEC, ConfigError, loadConfig, unknownEnvVariables, type ConfigKey } from "../../src/config.js";
 
 /**
@@ -98,6 +99,12 @@ describe("config", () => {
     expect(loadConfig({ IFC_RTC_PORT_MIN: "50000", IFC_RTC_PORT_MAX: "50001" }).rtcPortMax).toBe(50001);
     expect(() => loadConfig({ IFC_PART_DURATION_MS: "5000" })).toThrow(/PART/);
     expect(() => loadConfig({ IFC_HTTP_PORT: "99999999999999999999" })).toThrow(/IFC_HTTP_PORT/);
+  });
+
+  it("refuses at load a QoS step-up period the QoS controller would refuse at first connect", () => {
+    const edge = loadConfig({ IFC_QOS_STEP_UP_AFTER_MS: "60000" });
+    expect(() => new QosController({ stepUpAfterMs: edge.qosStepUpAfterMs, stepDownAfterMs: edge.qosStepDownAfterMs })).not.toThrow();
+    expect(() => loadConfig({ IFC_QOS_STEP_UP_AFTER_MS: "60001" })).toThrow(/IFC_QOS_STEP_UP_AFTER_MS/);
   });
 
   it("refuses a public URL that is not an absolute http(s) base", () => {
