@@ -1,5 +1,4 @@
-import type { DomainError} from "../core/errors.js";
-import { CapacityExceeded } from "../core/errors.js";
+import { CapacityExceeded, type DomainError } from "../core/errors.js";
 import { ProblemError } from "../errors.js";
 
 /** Each kind of domain error's HTTP status and RFC 7807 title. */
