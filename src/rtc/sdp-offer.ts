@@ -1,4 +1,5 @@
 import { InvalidSdpError, UnsupportedCodecError } from "../errors.js";
+import { candidateProblem, isIcePwd, isIceUfrag, isMid } from "./ice-syntax.js";
 
 /** One codec line of an SDP media section. */
 export interface OfferedCodec {
@@ -44,6 +45,7 @@ export function parseOffer(sdp: string): OfferedMedia[] {
   const media: OfferedMedia[] = [];
   let current: (OfferedMedia & { order: number[] }) | undefined;
   for (const line of lines) {
+    checkIceLine(line);
     if (line.startsWith("m=")) {
       const m = /^m=(\S+) (\d+)(?:\/\d+)? (\S+)((?: \S+)*)$/.exec(line);
       if (!m) throw new InvalidSdpError(`malformed media line: ${line.slice(0, 100)}`);
@@ -56,7 +58,12 @@ export function parseOffer(sdp: string): OfferedMedia[] {
       continue;
     }
     if (!current) continue;
-    if (line.startsWith("a=mid:")) current.mid = line.slice(6).trim();
+    if (line.startsWith("a=mid:")) {
+      const mid = line.slice(6).trim();
+      if (!isMid(mid)) throw new InvalidSdpError(`malformed a=mid: ${line.slice(0, 100)}`);
+      if (media.some((m) => m.mid === mid)) throw new InvalidSdpError(`a=mid:${mid} names two media sections`);
+      current.mid = mid;
+    }
     else if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) current.direction = line.slice(2);
     else if (line.startsWith("a=rtpmap:")) {
       const m = /^a=rtpmap:(\d+) ([^/\s]+)\/(\d+)(?:\/(\d+))?/.exec(line);
@@ -88,7 +95,22 @@ export function parseOffer(sdp: string): OfferedMedia[] {
     }
   }
   if (media.length === 0) throw new InvalidSdpError("offer has no media sections");
+  // WHIP and WHEP bundle every section (RFC 9725 §4.2), and a bundle names sections by mid.
+  const unnamed = media.findIndex((m) => m.mid === undefined);
+  if (unnamed >= 0) throw new InvalidSdpError(`media section ${unnamed} (${media[unnamed]?.kind}) has no a=mid`);
   return media;
+}
+
+/** ICE attributes at session or media level, checked here because werift throws plain errors on them. */
+function checkIceLine(line: string): void {
+  if (line.startsWith("a=candidate:")) {
+    const problem = candidateProblem(line.slice(2));
+    if (problem) throw new InvalidSdpError(problem);
+  } else if (line.startsWith("a=ice-ufrag:")) {
+    if (!isIceUfrag(line.slice(12))) throw new InvalidSdpError("a=ice-ufrag must be 4..256 of [A-Za-z0-9+/]");
+  } else if (line.startsWith("a=ice-pwd:")) {
+    if (!isIcePwd(line.slice(10))) throw new InvalidSdpError("a=ice-pwd must be 22..256 of [A-Za-z0-9+/]");
+  }
 }
 
 function isAcceptableH264(c: OfferedCodec): boolean {

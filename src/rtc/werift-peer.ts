@@ -83,7 +83,8 @@ export async function answerOffer(pc: RTCPeerConnection, offerSdp: string, peer:
  * answered again, and the candidates it trickled with the restart are added. Returns the new answer.
  */
 export async function restartIceWith(pc: RTCPeerConnection, offerSdp: string, ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[]): Promise<string> {
-  const renewed = offerSdp.replace(/a=ice-ufrag:.*/g, `a=ice-ufrag:${ufrag}`).replace(/a=ice-pwd:.*/g, `a=ice-pwd:${pwd}`);
+  // Replacer functions: a replacement string would expand `$'`, `$&`... found in client input.
+  const renewed = offerSdp.replace(/a=ice-ufrag:.*/g, () => `a=ice-ufrag:${ufrag}`).replace(/a=ice-pwd:.*/g, () => `a=ice-pwd:${pwd}`);
   pc.restartIce();
   await pc.setRemoteDescription({ type: "offer", sdp: renewed });
   await pc.setLocalDescription(await pc.createAnswer());

@@ -65,3 +65,32 @@ describe("SDP offer selection", () => {
     expect(sel.hasAudioSection).toBe(false);
   });
 });
+
+describe("SDP offer ICE and mid checks (refused before werift sees them)", () => {
+  const base = head + video(h264(96, "packetization-mode=1;profile-level-id=42e01f"));
+  const refusal = (sdp: string): InvalidSdpError => {
+    try {
+      parseOffer(sdp);
+    } catch (err) {
+      if (err instanceof InvalidSdpError) return err;
+      throw err;
+    }
+    throw new Error("expected InvalidSdpError");
+  };
+
+  it("accepts the offer with its mid and well-formed ICE lines", () => {
+    const sdp = `${base}a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\na=candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host\r\n`;
+    expect(parseOffer(sdp)[0]?.mid).toBe("0");
+  });
+
+  it("refuses a media section without a=mid, and two sections with one mid", () => {
+    expect(refusal(base.replace("a=mid:0\r\n", "")).message).toMatch(/no a=mid/);
+    expect(refusal(base + audio.replace("a=mid:1", "a=mid:0")).message).toMatch(/two media sections/);
+  });
+
+  it("refuses malformed candidates, ufrags and pwds", () => {
+    for (const line of ["a=candidate:garbage", "a=candidate:1 1 udp 1 192.0.2.1 70000 typ host", "a=ice-ufrag:a$'b", "a=ice-pwd:tooshort"]) {
+      expect(refusal(`${base}${line}\r\n`).status, line).toBe(400);
+    }
+  });
+});
