@@ -1,5 +1,6 @@
 import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig, type RTCRtpTransceiver } from "werift";
 import type { Config } from "../config.js";
+import { InvalidSdpError } from "../errors.js";
 
 export interface PeerOptions {
   config: Partial<RTCPeerConnectionConfig>;
@@ -70,7 +71,12 @@ export async function waitIceGathered(pc: RTCPeerConnection): Promise<void> {
  * from our side). Returns the answer SDP.
  */
 export async function answerOffer(pc: RTCPeerConnection, offerSdp: string, peer: PeerOptions, setDirections: (transceivers: RTCRtpTransceiver[]) => void): Promise<string> {
-  await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+  try {
+    await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+  } catch (err) {
+    // The offer passed our parser, so werift refusing it is still the client's input (400).
+    throw new InvalidSdpError(`the offer was refused: ${err instanceof Error ? err.message.slice(0, 120) : String(err)}`);
+  }
   if (!peer.hasStun) disableDefaultStun(pc);
   setDirections(pc.getTransceivers());
   await pc.setLocalDescription(await pc.createAnswer());
