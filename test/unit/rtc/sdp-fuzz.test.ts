@@ -4,7 +4,7 @@ import { BadRequestError, InvalidSdpError, UnsupportedCodecError, problemType } 
 import { candidateProblem } from "../../../src/rtc/ice-syntax.js";
 import { parseSdpFrag } from "../../../src/rtc/sdp-frag.js";
 import { parseOffer, selectCodecs } from "../../../src/rtc/sdp-offer.js";
-import { fuzzParams } from "../../support/fuzz.js";
+import { fuzzParams, mutatedLines } from "../../support/fuzz.js";
 
 /** A real offer's lines (as werift writes them), to mutate: fuzz near valid input, where parsers break. */
 const OFFER_LINES = [
@@ -19,25 +19,6 @@ const OFFER_LINES = [
 ];
 const FRAG_LINES = ["a=ice-ufrag:EsAw", "a=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1", "m=audio 9 RTP/AVP 0", "a=mid:0",
   "a=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0 ufrag EsAw network-id 1", "a=end-of-candidates"];
-
-/** Tokens that parsers trip on: separators, signs, huge numbers, `$` replacement patterns, line ends. */
-const NASTY = fc.constantFrom(" ", "", ":", "/", "=", ";", "$'", "$&", "$`", "-1", "99999999999999999999", "1e309", "\r", "\n", "\u0000", "\u{1F600}", "NaN", "*", "typ", "a=mid:", "a=candidate:", "m=");
-
-/** Lines of `base`, each possibly dropped, duplicated, cut, or with a nasty token spliced in, plus arbitrary extra lines. */
-function mutated(base: string[]): fc.Arbitrary<string> {
-  const line = (l: string): fc.Arbitrary<string[]> =>
-    fc.oneof(
-      { weight: 6, arbitrary: fc.constant<string[]>([l]) },
-      fc.constant<string[]>([]),
-      fc.constant<string[]>([l, l]),
-      fc.nat(l.length).map((n) => [l.slice(0, n)]),
-      fc.tuple(fc.nat(l.length), fc.oneof(NASTY, fc.string({ maxLength: 12 }))).map(([n, s]) => [l.slice(0, n) + s + l.slice(n)]),
-      fc.tuple(fc.nat(l.length), fc.oneof(NASTY, fc.string({ maxLength: 12 }))).map(([n, s]) => [l.slice(0, n) + s]),
-    );
-  return fc
-    .tuple(fc.tuple(...base.map(line)), fc.array(fc.oneof(NASTY, fc.string({ maxLength: 40 })), { maxLength: 3 }), fc.constantFrom("\r\n", "\n"))
-    .map(([lines, extra, eol]) => [...lines.flat(), ...extra].join(eol) + eol);
-}
 
 /** Runs `fn`; true when it returned or threw one of `allowed`. Anything else fails the property (and is shown shrunk). */
 function onlyThrows(fn: () => unknown, allowed: (err: unknown) => boolean): boolean {
@@ -61,7 +42,7 @@ describe("fuzz: the SDP offer parser throws only its typed errors", () => {
 
   it("on mutations of a real offer, and whatever it accepts has a mid per section and well-formed candidates", () => {
     fc.assert(
-      fc.property(mutated(OFFER_LINES), (sdp) =>
+      fc.property(mutatedLines(OFFER_LINES), (sdp) =>
         onlyThrows(() => {
           const media = parseOffer(sdp);
           expect(media.every((m) => m.mid !== undefined)).toBe(true);
@@ -79,7 +60,7 @@ describe("fuzz: the sdpfrag parser throws only invalid-sdpfrag", () => {
 
   it("on arbitrary text and on mutations of a real fragment; every candidate it returns is well-formed and has a mid", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 300 }), mutated(FRAG_LINES)), (body) =>
+      fc.property(fc.oneof(fc.string({ maxLength: 300 }), mutatedLines(FRAG_LINES)), (body) =>
         onlyThrows(() => {
           const frag = parseSdpFrag(body);
           for (const c of frag.candidates) {
