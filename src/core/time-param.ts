@@ -6,7 +6,7 @@ export const MIN_TIME_MS = 0;
 export const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** Epoch milliseconds: digits only (no sign, exponent or spaces), an optional fraction. */
-const EPOCH_MS = /^\d{1,16}(?:\.\d{1,6})?$/;
+const EPOCH_MS = /^\d{1,16}(?:\.\d{1,20})?$/;
 /**
  * ISO 8601 as RFC 3339 writes it: a date, or a date-time with its zone (Z or ±hh:mm). A
  * date-time without a zone is refused, since it would be read in the server's local time.
