@@ -4,7 +4,7 @@
  * structured `details`. Only control/ turns them into statuses and headers.
  */
 export abstract class DomainError extends Error {
-  abstract readonly kind: "invalid-input" | "not-found" | "conflict" | "capacity-exceeded";
+  abstract readonly kind: "invalid-input" | "unsupported" | "not-found" | "conflict" | "capacity-exceeded";
   constructor(
     readonly slug: string,
     message: string,
@@ -18,6 +18,11 @@ export abstract class DomainError extends Error {
 /** The caller's input breaks a rule (a name's syntax, a time's range). */
 export class InvalidInput extends DomainError {
   readonly kind = "invalid-input";
+}
+
+/** Well-formed input asking for something this server does not do (a codec it cannot take). */
+export class Unsupported extends DomainError {
+  readonly kind = "unsupported";
 }
 
 /** The thing named does not exist (or is not live). */

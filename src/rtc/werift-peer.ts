@@ -1,6 +1,6 @@
 import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig, type RTCRtpTransceiver } from "werift";
 import type { Config } from "../config.js";
-import { InvalidSdpError } from "../errors.js";
+import { invalidSdp } from "./sdp-offer.js";
 
 export interface PeerOptions {
   config: Partial<RTCPeerConnectionConfig>;
@@ -75,7 +75,7 @@ export async function answerOffer(pc: RTCPeerConnection, offerSdp: string, peer:
     await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
   } catch (err) {
     // The offer passed our parser, so werift refusing it is still the client's input (400).
-    throw new InvalidSdpError(`the offer was refused: ${err instanceof Error ? err.message.slice(0, 120) : String(err)}`);
+    throw invalidSdp(`the offer was refused: ${err instanceof Error ? err.message.slice(0, 120) : String(err)}`);
   }
   if (!peer.hasStun) disableDefaultStun(pc);
   setDirections(pc.getTransceivers());

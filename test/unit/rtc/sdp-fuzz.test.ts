@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BadRequestError, InvalidSdpError, UnsupportedCodecError, problemType } from "../../../src/errors.js";
+import { InvalidInput, Unsupported } from "../../../src/core/errors.js";
+import { BadRequestError, problemType } from "../../../src/errors.js";
 import { candidateProblem } from "../../../src/rtc/ice-syntax.js";
 import { parseSdpFrag } from "../../../src/rtc/sdp-frag.js";
 import { parseOffer, selectCodecs } from "../../../src/rtc/sdp-offer.js";
@@ -31,9 +32,9 @@ function onlyThrows(fn: () => unknown, allowed: (err: unknown) => boolean): bool
   }
 }
 
-describe("fuzz: the SDP offer parser throws only its typed errors", () => {
+describe("fuzz: the SDP offer parser throws only its domain errors (invalid-sdp, unsupported-codec)", () => {
   const typed = (err: unknown): boolean =>
-    (err instanceof InvalidSdpError && err.type === problemType("invalid-sdp")) || (err instanceof UnsupportedCodecError && err.status === 406);
+    (err instanceof InvalidInput && err.slug === "invalid-sdp") || (err instanceof Unsupported && err.slug === "unsupported-codec");
 
   it("on arbitrary text", () => {
     fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 400 }), fc.string({ maxLength: 200 }).map((s) => `v=0\r\no=-\r\n${s}`)), (sdp) =>
