@@ -1,28 +1,40 @@
 /**
  * One typed configuration, defaults that run on a laptop, every key overridable by an
- * `IFC_*` environment variable. The README's config table is generated from `CONFIG_SPEC`
+ * `IFC_*` environment variable or by the config file named in `IFC_CONFIG` (YAML or JSON; the
+ * environment wins). The README's config table is generated from `CONFIG_SPEC`
  * (`npm run config:table`), and a unit test keeps the two in step.
  */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { STREAM_NAME } from "./core/stream-name.js";
 
-type Kind = "int" | "string" | "bool" | "list" | "enum";
+type Kind = "int" | "string" | "bool" | "list" | "enum" | "map" | "url";
 
 interface Spec<T> {
   env: string;
   kind: Kind;
   default: T;
   description: string;
-  /** For ints: inclusive bounds. For enums: allowed values. */
+  /** For ints and map values: inclusive bounds. For enums: allowed values. */
   min?: number;
   max?: number;
   values?: readonly string[];
+  /** For maps: what each key must match (stream names). */
+  keyPattern?: RegExp;
 }
 
 const int = (env: string, def: number, description: string, min = 0, max = Number.MAX_SAFE_INTEGER): Spec<number> => ({
   env, kind: "int", default: def, description, min, max,
 });
 const str = (env: string, def: string, description: string): Spec<string> => ({ env, kind: "string", default: def, description });
+/** An absolute http(s) base URL, or empty; a trailing slash is dropped so paths can be appended. */
+const url = (env: string, description: string): Spec<string> => ({ env, kind: "url", default: "", description });
 const bool = (env: string, def: boolean, description: string): Spec<boolean> => ({ env, kind: "bool", default: def, description });
 const list = (env: string, def: string[], description: string): Spec<string[]> => ({ env, kind: "list", default: def, description });
+/** `stream=int,stream=int`: a map from stream name to an integer in [min, max]. */
+const streamIntMap = (env: string, description: string, min = 0, max = Number.MAX_SAFE_INTEGER): Spec<ReadonlyMap<string, number>> => ({
+  env, kind: "map", default: new Map<string, number>(), description, min, max, keyPattern: STREAM_NAME,
+});
 const oneOf = <V extends string>(env: string, def: V, values: readonly V[], description: string): Spec<V> => ({
   env, kind: "enum", default: def, values, description,
 });
@@ -30,7 +42,7 @@ const oneOf = <V extends string>(env: string, def: V, values: readonly V[], desc
 export const CONFIG_SPEC = {
   httpHost: str("IFC_HTTP_HOST", "0.0.0.0", "Address the HTTP server (WHIP, WHEP, HLS, REST, WebSocket) listens on."),
   httpPort: int("IFC_HTTP_PORT", 8080, "Port of the one HTTP server.", 0, 65535),
-  publicUrl: str("IFC_PUBLIC_URL", "", "Base URL clients use to reach the server (for absolute links); empty: relative Location headers."),
+  publicUrl: url("IFC_PUBLIC_URL", "Absolute http(s) base URL clients reach the server at (e.g. behind a proxy): `Location` headers and the built-in pages' links become absolute on it; empty: relative links."),
   corsOrigin: str("IFC_CORS_ORIGIN", "*", "Access-Control-Allow-Origin for WHIP/WHEP/REST (empty disables CORS)."),
   logLevel: oneOf("IFC_LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "pino log level."),
   store: oneOf("IFC_STORE", "fs", ["fs", "s3"] as const, "Where recordings go: `fs` (local disk under IFC_DATA_DIR) or `s3` (MinIO or any S3)."),
@@ -47,7 +59,6 @@ export const CONFIG_SPEC = {
   uploadMinBackoffMs: int("IFC_UPLOAD_MIN_BACKOFF_MS", 1000, "First retry delay after a failed upload; doubles per failure (±25 % jitter).", 1),
   uploadMaxBackoffMs: int("IFC_UPLOAD_MAX_BACKOFF_MS", 60_000, "Longest retry delay between failed uploads.", 1),
   ffmpegPath: str("IFC_FFMPEG_PATH", "ffmpeg", "ffmpeg executable (readiness check, decoding)."),
-  ffprobePath: str("IFC_FFPROBE_PATH", "ffprobe", "ffprobe executable."),
 
   maxPublishers: int("IFC_MAX_PUBLISHERS", 64, "Most live publishing sessions at once; more are refused with 503.", 1),
   whipMaxOfferBytes: int("IFC_WHIP_MAX_OFFER_BYTES", 32_768, "Largest SDP offer or trickle fragment accepted (bytes); larger gets 413.", 256),
@@ -69,6 +80,8 @@ export const CONFIG_SPEC = {
   whepPacketCachePackets: int("IFC_WHEP_PACKET_CACHE_PACKETS", 512, "Video RTP packets kept per stream to answer viewers' NACKs; also how far a slow viewer may lag before it drops to the next keyframe.", 64, 16_384),
   whepIdleTimeoutMs: int("IFC_WHEP_IDLE_TIMEOUT_MS", 30_000, "A connected WHEP viewer that sends no RTCP for this long (a closed tab without DELETE) is disconnected.", 1000),
   readerQueueFrames: int("IFC_READER_QUEUE_FRAMES", 512, "Bounded queue per reader of a live stream (frames); a full queue drops and counts.", 1),
+  readerWarnIntervalMs: int("IFC_READER_WARN_INTERVAL_MS", 10_000, "Least time between two warnings about one stream reader's dropped frames or callback errors (each warning sums what happened since the last).", 1),
+  readerMaxConsecutiveErrors: int("IFC_READER_MAX_CONSECUTIVE_ERRORS", 30, "A stream reader (recorder, decoder) whose callback throws this many times in a row is detached and reported.", 1),
 
   recordByDefault: bool("IFC_RECORD", true, "Record every live stream from its first keyframe."),
   segmentDurationMs: int("IFC_SEGMENT_DURATION_MS", 4000, "Target duration of a recording segment; segments start only at IDR frames.", 500),
@@ -77,7 +90,7 @@ export const CONFIG_SPEC = {
   keyframeRequestLeadMs: int("IFC_KEYFRAME_REQUEST_LEAD_MS", 300, "Ask the publisher for an IDR this long before a segment is due.", 0),
   maxSegmentDurationMs: int("IFC_MAX_SEGMENT_DURATION_MS", 20_000, "Hard cap: a segment this long without any IDR is closed at the next IDR as soon as one comes; until then it grows (recorded, not lost).", 1000),
   retentionMinutes: int("IFC_RETENTION_MINUTES", 15, "Rolling window: keep this many minutes of each stream's recording (0 keeps everything).", 0),
-  retentionMinutesByStream: list("IFC_RETENTION_MINUTES_BY_STREAM", [], "Per-stream windows overriding IFC_RETENTION_MINUTES, e.g. `cam1=5,dock=60`."),
+  retentionMinutesByStream: streamIntMap("IFC_RETENTION_MINUTES_BY_STREAM", "Per-stream windows overriding IFC_RETENTION_MINUTES, e.g. `cam1=5,dock=60` (0 keeps everything)."),
   retentionStreamBytes: int("IFC_RETENTION_STREAM_BYTES", 0, "Byte cap per stream's rolling recording (0: none); whichever bound comes first wins.", 0),
   retentionTotalBytes: int("IFC_RETENTION_TOTAL_BYTES", 0, "Byte cap over all streams' rolling recordings (0: none).", 0),
   retentionIntervalMs: int("IFC_RETENTION_INTERVAL_MS", 10_000, "How often the retention cleaner runs.", 100),
@@ -102,7 +115,7 @@ export const CONFIG_SPEC = {
   aiMaxSessions: int("IFC_AI_MAX_SESSIONS", 16, "Streams fed to AI workers at once; later streams wait for a slot.", 0),
   aiMaxFps: int("IFC_AI_MAX_FPS", 0, "Frames per second sent to all AI workers together (0: no cap).", 0),
   aiMaxPreset: oneOf("IFC_AI_MAX_PRESET", "high", ["high", "medium", "low"] as const, "Highest QoS preset: high 30 fps ≤2160p, medium 15 fps ≤1080p, low 8 fps ≤720p (never upscaled)."),
-  aiPriorities: list("IFC_AI_PRIORITIES", [], "Per-stream AI priority, e.g. `line1=10,dock=1` (higher gets the frame budget first; default 0)."),
+  aiPriorities: streamIntMap("IFC_AI_PRIORITIES", "Per-stream AI priority, e.g. `line1=10,dock=1` (higher gets the frame budget first; default 0)."),
   aiResultTimeoutMs: int("IFC_AI_RESULT_TIMEOUT_MS", 5000, "Deadline for a frame's result; past it the worker call fails and is retried.", 100),
   aiHealthIntervalMs: int("IFC_AI_HEALTH_INTERVAL_MS", 10_000, "grpc.health.v1 check of every AI worker this often.", 100),
   aiHealthTimeoutMs: int("IFC_AI_HEALTH_TIMEOUT_MS", 2000, "Deadline of one health check.", 50),
@@ -125,53 +138,212 @@ export const CONFIG_SPEC = {
   shutdownTimeoutMs: int("IFC_SHUTDOWN_TIMEOUT_MS", 10_000, "Most time graceful shutdown waits for open recordings to be written.", 100),
 } as const;
 
+
 type SpecOf = typeof CONFIG_SPEC;
-export type Config = { [K in keyof SpecOf]: SpecOf[K]["default"] };
+export type ConfigKey = keyof SpecOf;
+export type Config = { [K in ConfigKey]: SpecOf[K]["default"] };
 
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-function parseValue(spec: Spec<unknown>, raw: string): unknown {
+const SPECS = Object.entries(CONFIG_SPEC) as [ConfigKey, Spec<unknown>][];
+/** A key may be named in a config file by its variable (`IFC_HTTP_PORT`) or its camelCase key (`httpPort`). */
+const KEY_BY_NAME = new Map<string, ConfigKey>(SPECS.flatMap(([key, spec]) => [[spec.env, key], [key, key]]));
+
+function checkRange(spec: Spec<unknown>, n: number, where: string): number {
+  if (n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) throw new ConfigError(`${where}: ${n} is outside [${spec.min}, ${spec.max}]`);
+  return n;
+}
+
+function toInt(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isSafeInteger(value) ? value : undefined;
+  if (typeof value === "string" && /^-?\d+$/.test(value.trim())) {
+    const n = Number(value);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+  return undefined;
+}
+
+function addMapEntry(spec: Spec<unknown>, out: Map<string, number>, key: string, value: unknown, where: string): void {
+  if (!spec.keyPattern?.test(key)) throw new ConfigError(`${where}: "${key}" is not a stream name (${spec.keyPattern?.source})`);
+  if (out.has(key)) throw new ConfigError(`${where}: "${key}" is given twice`);
+  const n = toInt(value);
+  if (n === undefined) throw new ConfigError(`${where}: ${key}=${String(value)}: expected an integer`);
+  out.set(key, checkRange(spec, n, `${where}: ${key}`));
+}
+
+/** Parses one value written as text (an environment variable, or a string in the config file). */
+function parseText(spec: Spec<unknown>, raw: string, where: string): unknown {
   switch (spec.kind) {
     case "int": {
-      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${spec.env}: expected an integer, got "${raw}"`);
-      const n = Number(raw);
-      if (n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) {
-        throw new ConfigError(`${spec.env}: ${n} is outside [${spec.min}, ${spec.max}]`);
-      }
-      return n;
+      const n = toInt(raw);
+      if (n === undefined) throw new ConfigError(`${where}: expected an integer, got "${raw}"`);
+      return checkRange(spec, n, where);
     }
     case "bool": {
       const v = raw.trim().toLowerCase();
       if (["1", "true", "yes", "on"].includes(v)) return true;
       if (["0", "false", "no", "off"].includes(v)) return false;
-      throw new ConfigError(`${spec.env}: expected true/false, got "${raw}"`);
+      throw new ConfigError(`${where}: expected true/false, got "${raw}"`);
     }
     case "list":
       return raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+    case "map": {
+      const out = new Map<string, number>();
+      for (const part of raw.split(",")) {
+        const entry = part.trim();
+        if (entry === "") continue; // "a=1,,b=2" and a trailing comma, as lists allow
+        const eq = entry.indexOf("=");
+        if (eq < 0) throw new ConfigError(`${where}: "${entry}" is not name=value`);
+        addMapEntry(spec, out, entry.slice(0, eq).trim(), entry.slice(eq + 1).trim(), where);
+      }
+      return out;
+    }
     case "enum":
-      if (!spec.values?.includes(raw)) throw new ConfigError(`${spec.env}: expected one of ${spec.values?.join(", ")}, got "${raw}"`);
+      if (!spec.values?.includes(raw)) throw new ConfigError(`${where}: expected one of ${spec.values?.join(", ")}, got "${raw}"`);
       return raw;
+    case "url": {
+      const text = raw.trim();
+      if (text === "") return "";
+      let parsed: URL;
+      try {
+        parsed = new URL(text);
+      } catch {
+        throw new ConfigError(`${where}: "${raw}" is not an absolute URL`);
+      }
+      if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError(`${where}: "${raw}" is not an http(s) URL`);
+      if (parsed.search || parsed.hash) throw new ConfigError(`${where}: "${raw}" must not carry a query or fragment`);
+      return parsed.href.replace(/\/+$/, "");
+    }
     case "string":
       return raw;
   }
 }
 
-/** Builds the config from defaults, then `overrides`, then the environment (environment wins). */
+/** Parses one value from the config file, where YAML/JSON may give numbers, booleans, lists and maps natively. */
+function parseNative(spec: Spec<unknown>, value: unknown, where: string): unknown {
+  if (typeof value === "string") return parseText(spec, value, where);
+  const got = Array.isArray(value) ? "a list" : typeof value === "object" ? "a map" : `${typeof value} ${String(value)}`;
+  switch (spec.kind) {
+    case "int": {
+      const n = toInt(value);
+      if (n === undefined) throw new ConfigError(`${where}: expected an integer, got ${got}`);
+      return checkRange(spec, n, where);
+    }
+    case "bool":
+      if (typeof value !== "boolean") throw new ConfigError(`${where}: expected true/false, got ${got}`);
+      return value;
+    case "list":
+      if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw new ConfigError(`${where}: expected a list of strings, got ${got}`);
+      return value.map((s: string) => s.trim()).filter((s) => s.length > 0);
+    case "map": {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ConfigError(`${where}: expected a map of name: integer, got ${got}`);
+      const out = new Map<string, number>();
+      for (const [k, v] of Object.entries(value)) addMapEntry(spec, out, k, v, where);
+      return out;
+    }
+    case "string":
+      // `iceUsername: 1234` in YAML is a number; the key wants its text.
+      if (typeof value === "number") return String(value);
+      throw new ConfigError(`${where}: expected a string, got ${got}`);
+    case "enum":
+    case "url":
+      throw new ConfigError(`${where}: expected a string, got ${got}`);
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The known name closest to a mistyped one, when it is close enough to be a likely typo. */
+function closestName(name: string): string | undefined {
+  const upper = name.toUpperCase();
+  let best: { name: string; d: number } | undefined;
+  for (const known of KEY_BY_NAME.keys()) {
+    // Case-insensitive, so `ifc_http_port` finds IFC_HTTP_PORT and `httpport` finds httpPort.
+    const d = editDistance(upper, known.toUpperCase());
+    if (!best || d < best.d) best = { name: known, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(name.length / 4)) ? best.name : undefined;
+}
+
+/**
+ * Reads the config file (YAML, or JSON for `.json`): a map from key (`IFC_HTTP_PORT` or
+ * `httpPort`) to value. Unknown keys, keys given twice and bad values stop the load, named
+ * with the file. A key with no value (`key:` in YAML, null in JSON) counts as not set.
+ */
+export function readConfigFile(file: string): Partial<Record<ConfigKey, unknown>> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`IFC_CONFIG: cannot read ${file}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = file.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid ${file.toLowerCase().endsWith(".json") ? "JSON" : "YAML"}: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(`${file}: expected a map of settings at the top level`);
+  const out: Partial<Record<ConfigKey, unknown>> = {};
+  const seen = new Map<ConfigKey, string>();
+  for (const [name, value] of Object.entries(doc)) {
+    const key = KEY_BY_NAME.get(name);
+    if (key === undefined) {
+      const hint = closestName(name);
+      throw new ConfigError(`${file}: unknown key "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}`);
+    }
+    const earlier = seen.get(key);
+    if (earlier !== undefined) throw new ConfigError(`${file}: "${name}" and "${earlier}" set the same key`);
+    seen.set(key, name);
+    if (value === null) continue;
+    out[key] = parseNative(CONFIG_SPEC[key], value, `${file}: ${name}`);
+  }
+  return out;
+}
+
+/**
+ * `IFC_*` variables in the environment that name no key (a typo, or a removed key such as
+ * IFC_FFPROBE_PATH), each with the closest known variable when one is near. The environment
+ * holds other programs' variables too, so main warns about these rather than refusing them.
+ */
+export function unknownEnvVariables(env: NodeJS.ProcessEnv = process.env): { name: string; hint?: string }[] {
+  return Object.keys(env)
+    .filter((name) => name.startsWith("IFC_") && name !== "IFC_CONFIG" && !KEY_BY_NAME.has(name))
+    .map((name) => {
+      const hint = closestName(name);
+      return hint?.startsWith("IFC_") ? { name, hint } : { name };
+    });
+}
+
+/**
+ * Builds the config: defaults, then `overrides` (tests), then the file named by `IFC_CONFIG`,
+ * then the environment (an empty variable counts as unset). Every value is checked here, so a
+ * bad setting stops startup naming its variable rather than failing at first use.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const file = env.IFC_CONFIG ? readConfigFile(env.IFC_CONFIG) : {};
   const out: Record<string, unknown> = {};
-  for (const [key, spec] of Object.entries(CONFIG_SPEC) as [string, Spec<unknown>][]) {
+  for (const [key, spec] of SPECS) {
     const raw = env[spec.env];
-    out[key] = raw !== undefined && raw !== "" ? parseValue(spec, raw) : (overrides as Record<string, unknown>)[key] ?? spec.default;
+    if (raw !== undefined && raw !== "") out[key] = parseText(spec, raw, spec.env);
+    else if (file[key] !== undefined) out[key] = file[key];
+    else out[key] = overrides[key] ?? spec.default;
   }
   const cfg = out as Config;
   if ((cfg.rtcPortMin === 0) !== (cfg.rtcPortMax === 0)) throw new ConfigError("set both IFC_RTC_PORT_MIN and IFC_RTC_PORT_MAX, or neither");
   if (cfg.rtcPortMin > 0 && cfg.rtcPortMin >= cfg.rtcPortMax) throw new ConfigError("IFC_RTC_PORT_MIN must be below IFC_RTC_PORT_MAX (werift needs a range of two or more ports)");
   if (cfg.partDurationMs > cfg.segmentDurationMs) throw new ConfigError("IFC_PART_DURATION_MS must not exceed IFC_SEGMENT_DURATION_MS");
-  for (const entry of cfg.retentionMinutesByStream) {
-    if (!/^[A-Za-z0-9_-]{1,64}=\d+$/.test(entry)) throw new ConfigError(`IFC_RETENTION_MINUTES_BY_STREAM: "${entry}" is not stream=minutes`);
-  }
   if (cfg.uploadMinBackoffMs > cfg.uploadMaxBackoffMs) throw new ConfigError("IFC_UPLOAD_MIN_BACKOFF_MS must not exceed IFC_UPLOAD_MAX_BACKOFF_MS");
   if (cfg.maxSegmentDurationMs < cfg.segmentDurationMs) throw new ConfigError("IFC_MAX_SEGMENT_DURATION_MS must be at least IFC_SEGMENT_DURATION_MS");
   return cfg;
@@ -180,7 +352,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 /** The README's config table, one row per key. */
 export function configTableMarkdown(): string {
   const rows = Object.values(CONFIG_SPEC).map((s: Spec<unknown>) => {
-    const def = Array.isArray(s.default) ? (s.default.length ? s.default.join(",") : "(empty)") : s.default === "" ? "(empty)" : String(s.default);
+    const d = s.default;
+    const def = Array.isArray(d) ? (d.length ? d.join(",") : "(empty)") : d instanceof Map ? (d.size ? [...d].map(([k, v]) => `${k}=${v}`).join(",") : "(empty)") : d === "" ? "(empty)" : String(d);
     return `| \`${s.env}\` | \`${def}\` | ${s.description} |`;
   });
   return ["| variable | default | meaning |", "| --- | --- | --- |", ...rows].join("\n");

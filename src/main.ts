@@ -1,8 +1,11 @@
 import { pino } from "pino";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadConfig, unknownEnvVariables } from "./config.js";
 import { startServer } from "./server.js";
 
-/** Composition root: read config, start, and stop gracefully on SIGTERM/SIGINT. */
+/**
+ * Composition root: read config (defaults, the IFC_CONFIG file, the environment), start, and
+ * stop gracefully on SIGTERM/SIGINT. A bad setting exits 2 before anything starts.
+ */
 async function main(): Promise<void> {
   let config;
   try {
@@ -15,8 +18,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino({ level: config.logLevel, base: { service: "ifc-ingest" } });
+  for (const { name, hint } of unknownEnvVariables()) logger.warn({ variable: name, didYouMean: hint }, "unknown IFC_ environment variable ignored");
   const server = await startServer(config, logger);
-  logger.info({ url: server.url, dataDir: config.dataDir }, "ImageFlowCanvas Ingest listening");
+  logger.info({ url: server.url, publicUrl: config.publicUrl || undefined, configFile: process.env.IFC_CONFIG || undefined, dataDir: config.dataDir }, "ImageFlowCanvas Ingest listening");
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -1,20 +1,39 @@
 import type { FastifyInstance } from "fastify";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { SpoolingObjectStore } from "../adapters/storage/spooling-object-store.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import type { AiFeed } from "../extractor/ai-feed.js";
+import type { UploadStats } from "../ports/upload-stats.js";
 
 export interface MetricsOptions {
   registry: StreamRegistry;
-  spool: SpoolingObjectStore | undefined;
+  /** Upload figures of the object store (IFC_STORE=s3: the spool); undefined when nothing uploads. */
+  uploads: UploadStats | undefined;
   ai?: AiFeed | undefined;
   /** Registries of other modules (WHEP), served on the same `/metrics`. */
   extra?: Registry[];
 }
 
+type Labels = Record<string, string>;
+
+/**
+ * A counter whose value is read at scrape time from a cumulative figure the service keeps
+ * (prom-client's Counter has no set(): reset, then add the total). A series restarts from 0
+ * when its stream does, which Prometheus' rate() takes as a counter reset.
+ */
+function cumulativeCounter(reg: Registry, name: string, help: string, labelNames: string[], read: (add: (labels: Labels, total: number) => void) => void): void {
+  new Counter({
+    name, help, labelNames, registers: [reg],
+    collect() {
+      this.reset();
+      read((labels, total) => this.inc(labels, total));
+    },
+  });
+}
+
 /**
  * Prometheus metrics (`ifc_` prefix) on `/metrics`. Values are read from the services when
- * scraped, so nothing on the media path touches a metric per packet.
+ * scraped, so nothing on the media path touches a metric per packet. What only grows is a
+ * counter named `_total`; what goes up and down is a gauge.
  */
 export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions): Promise<void> {
   const reg = new Registry();
@@ -26,38 +45,47 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
       this.set(opts.registry.list().length);
     },
   });
-  const perStream = (name: string, help: string, read: (s: ReturnType<StreamRegistry["list"]>[number]) => number) =>
-    new Gauge({
-      name, help, labelNames: ["stream"], registers: [reg],
-      collect() {
-        this.reset();
-        for (const s of opts.registry.list()) this.set({ stream: s.name }, read(s));
-      },
+  type Live = ReturnType<StreamRegistry["list"]>[number];
+  const perStreamTotal = (name: string, help: string, read: (s: Live) => number) =>
+    cumulativeCounter(reg, name, help, ["stream"], (add) => {
+      for (const s of opts.registry.list()) add({ stream: s.name }, read(s));
     });
-  perStream("ifc_stream_packets_received", "RTP packets received from the publisher", (s) => s.stats().packetsReceived);
-  perStream("ifc_stream_packets_lost", "RTP packets lost (never recovered)", (s) => s.stats().packetsLost);
-  perStream("ifc_stream_frames_received", "Access units assembled", (s) => s.stats().framesReceived);
-  perStream("ifc_stream_bitrate_bps", "Incoming bitrate", (s) => s.stats().bitrateBps);
+  perStreamTotal("ifc_stream_packets_received_total", "RTP packets received from the publisher", (s) => s.stats().packetsReceived);
+  perStreamTotal("ifc_stream_packets_lost_total", "RTP packets lost (never recovered)", (s) => s.stats().packetsLost);
+  perStreamTotal("ifc_stream_frames_received_total", "Access units assembled", (s) => s.stats().framesReceived);
   new Gauge({
-    name: "ifc_reader_frames_dropped", help: "Frames a stream reader dropped because its queue was full", labelNames: ["stream", "reader"], registers: [reg],
+    name: "ifc_stream_bitrate_bps", help: "Incoming bitrate", labelNames: ["stream"], registers: [reg],
     collect() {
       this.reset();
-      for (const s of opts.registry.list()) for (const r of s.hub.readerStats) this.set({ stream: s.name, reader: r.name }, r.dropped);
+      for (const s of opts.registry.list()) this.set({ stream: s.name }, s.stats().bitrateBps);
+    },
+  });
+  const perReaderTotal = (name: string, help: string, read: (r: Live["hub"]["readerStats"][number]) => number) =>
+    cumulativeCounter(reg, name, help, ["stream", "reader"], (add) => {
+      for (const s of opts.registry.list()) for (const r of s.hub.readerStats) add({ stream: s.name, reader: r.name }, read(r));
+    });
+  perReaderTotal("ifc_reader_frames_dropped_total", "Frames a stream reader dropped because its queue was full", (r) => r.dropped);
+  perReaderTotal("ifc_reader_frames_failed_total", "Frames whose reader callback threw", (r) => r.failed);
+  new Gauge({
+    name: "ifc_reader_detached", help: "1 for a stream reader the hub detached because its callback kept failing (reason in GET /api/v1/streams)", labelNames: ["stream", "reader"], registers: [reg],
+    collect() {
+      this.reset();
+      for (const s of opts.registry.list()) for (const r of s.hub.readerStats) if (r.detachedReason) this.set({ stream: s.name, reader: r.name }, 1);
     },
   });
 
-  const spool = opts.spool;
-  if (spool) {
-    new Gauge({ name: "ifc_upload_queue_objects", help: "Objects waiting for upload (memory and spool)", registers: [reg], collect() { this.set(spool.stats.queuedObjects); } });
-    new Gauge({ name: "ifc_upload_queue_memory_bytes", help: "Bytes waiting for upload in memory", registers: [reg], collect() { this.set(spool.stats.memoryBytes); } });
-    new Gauge({ name: "ifc_upload_spool_bytes", help: "Bytes waiting for upload in the local spool", registers: [reg], collect() { this.set(spool.stats.spoolBytes); } });
-    new Counter({ name: "ifc_upload_failures_total", help: "Failed upload attempts", registers: [reg], collect() { this.reset(); this.inc(spool.stats.failures); } });
-    new Counter({ name: "ifc_uploads_total", help: "Objects uploaded", registers: [reg], collect() { this.reset(); this.inc(spool.stats.uploaded); } });
+  const uploads = opts.uploads;
+  if (uploads) {
+    new Gauge({ name: "ifc_upload_queue_objects", help: "Objects waiting for upload (memory and spool)", registers: [reg], collect() { this.set(uploads.stats.queuedObjects); } });
+    new Gauge({ name: "ifc_upload_queue_memory_bytes", help: "Bytes waiting for upload in memory", registers: [reg], collect() { this.set(uploads.stats.memoryBytes); } });
+    new Gauge({ name: "ifc_upload_spool_bytes", help: "Bytes waiting for upload in the local spool", registers: [reg], collect() { this.set(uploads.stats.spoolBytes); } });
+    cumulativeCounter(reg, "ifc_upload_failures_total", "Failed upload attempts", [], (add) => add({}, uploads.stats.failures));
+    cumulativeCounter(reg, "ifc_uploads_total", "Objects uploaded", [], (add) => add({}, uploads.stats.uploaded));
     const lag = new Histogram({
       name: "ifc_upload_lag_seconds", help: "Time from an object being accepted to it being in the object store", registers: [reg],
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
       collect() {
-        for (const ms of spool.takeLags()) lag.observe(ms / 1000);
+        for (const ms of uploads.takeLags()) lag.observe(ms / 1000);
       },
     });
   }
@@ -75,21 +103,25 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
         for (const s of ai.takeLatencySamples()) latency.observe({ stage: names[s.stage] ?? s.stage }, s.ms / 1000);
       },
     });
-    const perAi = (name: string, help: string, read: (s: NonNullable<ReturnType<AiFeed["stats"]>>) => number) =>
-      new Gauge({
-        name, help, labelNames: ["stream"], registers: [reg],
-        collect() {
-          this.reset();
-          for (const s of opts.registry.list()) {
-            const st = ai.stats(s.name);
-            if (st) this.set({ stream: s.name }, read(st));
-          }
-        },
-      });
-    perAi("ifc_ai_frames_sent", "Frames sent to AI workers", (s) => s.framesSent);
-    perAi("ifc_ai_frames_dropped", "Sampled frames dropped while waiting for a credit (superseded by a newer one)", (s) => s.framesDropped);
-    perAi("ifc_ai_results", "Results received from AI workers", (s) => s.results);
-    perAi("ifc_ai_qos_level", "QoS preset in force: 2 high, 1 medium, 0 low", (s) => ({ high: 2, medium: 1, low: 0 })[s.preset]);
+    type AiStats = NonNullable<ReturnType<AiFeed["stats"]>>;
+    const eachAi = (fn: (stream: string, st: AiStats) => void): void => {
+      for (const s of opts.registry.list()) {
+        const st = ai.stats(s.name);
+        if (st) fn(s.name, st);
+      }
+    };
+    const perAiTotal = (name: string, help: string, read: (s: AiStats) => number) =>
+      cumulativeCounter(reg, name, help, ["stream"], (add) => eachAi((stream, st) => add({ stream }, read(st))));
+    perAiTotal("ifc_ai_frames_sent_total", "Frames sent to AI workers", (s) => s.framesSent);
+    perAiTotal("ifc_ai_frames_dropped_total", "Sampled frames dropped while waiting for a credit (superseded by a newer one)", (s) => s.framesDropped);
+    perAiTotal("ifc_ai_results_total", "Results received from AI workers", (s) => s.results);
+    new Gauge({
+      name: "ifc_ai_qos_level", help: "QoS preset in force: 2 high, 1 medium, 0 low", labelNames: ["stream"], registers: [reg],
+      collect() {
+        this.reset();
+        eachAi((stream, st) => this.set({ stream }, ({ high: 2, medium: 1, low: 0 })[st.preset]));
+      },
+    });
     new Gauge({
       name: "ifc_ai_worker_state", help: "Per AI worker: 1 healthy and breaker closed, 0.5 half-open, 0 unhealthy or open", labelNames: ["worker"], registers: [reg],
       collect() {

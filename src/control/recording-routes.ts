@@ -18,6 +18,8 @@ export interface RecordingRoutesOptions {
   store: ObjectStore;
   /** Most tags on one recording or clip, and their sizes. */
   maxTags: number;
+  /** IFC_PUBLIC_URL: the base that makes a clip's `Location` absolute; empty keeps it relative. */
+  publicUrl?: string;
 }
 
 const tagsSchema = { type: "object", additionalProperties: { type: "string", maxLength: 256 } } as const;
@@ -102,7 +104,7 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
       checkTags(tags, opts.maxTags);
       const { fromMs, toMs } = parseSpan(req.body.from, req.body.to);
       const clip = await clips.create(req.params.stream, fromMs, toMs, tags);
-      return reply.code(201).header("location", `/api/v1/clips/${clip.id}`).send(clip);
+      return reply.code(201).header("location", `${opts.publicUrl ?? ""}/api/v1/clips/${clip.id}`).send(clip);
     },
   );
 

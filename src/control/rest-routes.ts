@@ -47,7 +47,7 @@ const streamSchema = {
     viewers: { type: "integer" },
     readers: {
       type: "array",
-      items: { type: "object", properties: { name: { type: "string" }, delivered: { type: "integer" }, dropped: { type: "integer" }, queued: { type: "integer" } } },
+      items: { type: "object", properties: { name: { type: "string" }, delivered: { type: "integer" }, dropped: { type: "integer" }, queued: { type: "integer" }, capacity: { type: "integer" }, failed: { type: "integer" }, detachedReason: { type: "string" } } },
     },
   },
 } as const;

@@ -15,7 +15,29 @@ export interface ReaderStats {
   capacity: number;
   /** Frames whose consumer threw. */
   failed: number;
+  /** Set when the hub detached this reader because its callback kept throwing: why. */
+  detachedReason?: string;
 }
+
+/** Where the hub reports readers in trouble (pino's Logger fits). */
+export interface HubLog {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** How the hub watches its readers' drops and failures (IFC_READER_* in the config). */
+export interface ReaderWatch {
+  log?: HubLog;
+  /** Least time between two aggregated warnings about one reader (ms). */
+  warnIntervalMs: number;
+  /** A reader whose callback throws this many times in a row is detached and reported. */
+  maxConsecutiveErrors: number;
+  /** Clock for the warning interval (ms); injected by tests. */
+  now?: () => number;
+}
+
+/** The config's defaults, for hubs made outside the server (tests, tools). */
+export const DEFAULT_READER_WATCH: ReaderWatch = { warnIntervalMs: 10_000, maxConsecutiveErrors: 30 };
 
 /** What the hub knows about the stream's tracks; readers read it when they start. */
 export interface StreamTracks {
@@ -26,6 +48,7 @@ export interface StreamTracks {
 
 export interface ReaderHandle {
   readonly stats: ReaderStats;
+  /** Stops delivery and removes the reader from the hub (and from its stats). */
   detach(): void;
 }
 
@@ -52,6 +75,12 @@ export type RtpTapListener = (kind: "video" | "audio", packet: TappedRtpPacket) 
  * reader receives them through its own ring buffer. A full buffer drops the newest frame and
  * counts it, so a slow reader never stalls the publisher or the other readers. `publish` is
  * synchronous and never awaits: readers are drained on a later tick.
+ *
+ * Trouble is seen, not only counted: drops and callback errors are logged as one aggregated
+ * warning per reader at most every `warnIntervalMs` (MediaMTX's "reader is too slow,
+ * discarding N frames"), and a reader whose callback throws `maxConsecutiveErrors` times in a
+ * row is detached: it gets no more frames and stays listed, with the reason, until its owner
+ * detaches it or the stream ends.
  */
 export class StreamHub {
   private readonly readers = new Set<Reader>();
@@ -62,15 +91,20 @@ export class StreamHub {
   /** WHEP viewers watching this stream now (kept by the distributor, read by REST and metrics). */
   viewerCount = 0;
 
+  private readonly watch: Required<Omit<ReaderWatch, "log">> & Pick<ReaderWatch, "log">;
+
   constructor(
     readonly name: string,
     readonly tracks: StreamTracks,
     private readonly defaultCapacity: number,
-  ) {}
+    watch: ReaderWatch = DEFAULT_READER_WATCH,
+  ) {
+    this.watch = { ...watch, now: watch.now ?? Date.now };
+  }
 
   attach(name: string, consumer: FrameConsumer, capacity = this.defaultCapacity): ReaderHandle {
     if (this.closed) throw new Error(`stream ${this.name} is closed`);
-    const reader = new Reader(name, consumer, capacity, () => this.readers.delete(reader));
+    const reader = new Reader(this.name, name, consumer, capacity, this.watch, () => this.readers.delete(reader));
     this.readers.add(reader);
     return reader;
   }
@@ -140,16 +174,28 @@ class Reader implements ReaderHandle {
   private size = 0;
   private pendingDrops = 0;
   private draining = false;
-  private detached = false;
+  /** No more frames: detached by its owner, or by the hub for failing. */
+  private stopped = false;
+  /** Removed from the hub by its owner. */
+  private removed = false;
   private delivered = 0;
   private dropped = 0;
   private failed = 0;
+  private detachedReason: string | undefined;
   private idleWaiters: (() => void)[] = [];
+  // Fault accounting: plain numbers and one reference, so the frame path allocates nothing.
+  private consecutiveErrors = 0;
+  private droppedUnreported = 0;
+  private failedUnreported = 0;
+  private lastError: unknown;
+  private lastWarnAt = -Infinity;
 
   constructor(
+    private readonly stream: string,
     readonly name: string,
     private readonly consumer: FrameConsumer,
     readonly capacity: number,
+    private readonly watch: Required<Omit<ReaderWatch, "log">> & Pick<ReaderWatch, "log">,
     private readonly onDetach: () => void,
   ) {
     this.ring = new Array<MediaFrame | undefined>(capacity);
@@ -157,14 +203,18 @@ class Reader implements ReaderHandle {
   }
 
   get stats(): ReaderStats {
-    return { name: this.name, delivered: this.delivered, dropped: this.dropped, queued: this.size, capacity: this.capacity, failed: this.failed };
+    const st: ReaderStats = { name: this.name, delivered: this.delivered, dropped: this.dropped, queued: this.size, capacity: this.capacity, failed: this.failed };
+    if (this.detachedReason !== undefined) st.detachedReason = this.detachedReason;
+    return st;
   }
 
   offer(frame: MediaFrame): void {
-    if (this.detached) return;
+    if (this.stopped) return;
     if (this.size === this.capacity) {
       this.dropped++;
       this.pendingDrops++;
+      this.droppedUnreported++;
+      this.warnIfDue();
       return;
     }
     const slot = (this.head + this.size) % this.capacity;
@@ -179,7 +229,7 @@ class Reader implements ReaderHandle {
   }
 
   private async drainLoop(): Promise<void> {
-    while (this.size > 0 && !this.detached) {
+    while (this.size > 0 && !this.stopped) {
       const frame = this.ring[this.head] as MediaFrame;
       const drops = this.dropsAt[this.head] ?? 0;
       this.ring[this.head] = undefined;
@@ -188,16 +238,57 @@ class Reader implements ReaderHandle {
       try {
         const r = this.consumer(frame, drops);
         if (r) await r;
-      } catch {
-        // A reader's failure is its own business (counted): it must not take the hub down.
+        this.consecutiveErrors = 0;
+      } catch (err) {
+        // A reader's failure is its own business: it must not take the hub down.
         this.failed++;
+        this.failedUnreported++;
+        this.lastError = err;
+        if (++this.consecutiveErrors >= this.watch.maxConsecutiveErrors) this.fail();
       }
       this.delivered++;
+      if (this.droppedUnreported > 0 || this.failedUnreported > 0) this.warnIfDue();
     }
     this.draining = false;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
+  }
+
+  /** One aggregated warning per interval: what was dropped and what failed since the last one. */
+  private warnIfDue(): void {
+    const now = this.watch.now();
+    if (now - this.lastWarnAt < this.watch.warnIntervalMs) return;
+    this.lastWarnAt = now;
+    this.report();
+  }
+
+  private report(): void {
+    const dropped = this.droppedUnreported;
+    const failed = this.failedUnreported;
+    if (dropped === 0 && failed === 0) return;
+    this.droppedUnreported = 0;
+    this.failedUnreported = 0;
+    const parts: string[] = [];
+    if (dropped > 0) parts.push(`reader is too slow, discarding ${dropped} frames`);
+    if (failed > 0) parts.push(`reader callback failed on ${failed} frames`);
+    this.watch.log?.warn({ stream: this.stream, reader: this.name, dropped, failed, ...(failed > 0 ? { err: errorMessage(this.lastError) } : {}) }, parts.join("; "));
+    this.lastError = undefined;
+  }
+
+  /** Too many errors in a row: stop delivering, keep the reason visible, say so once. */
+  private fail(): void {
+    this.detachedReason = `callback threw ${this.consecutiveErrors} times in a row (limit IFC_READER_MAX_CONSECUTIVE_ERRORS); last error: ${errorMessage(this.lastError)}`;
+    this.watch.log?.error({ stream: this.stream, reader: this.name, failed: this.failed, err: errorMessage(this.lastError) }, "reader detached: its callback keeps failing");
+    this.droppedUnreported = 0;
+    this.failedUnreported = 0;
+    this.stop();
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    this.size = 0;
+    this.ring.fill(undefined);
   }
 
   idle(): Promise<void> {
@@ -206,10 +297,14 @@ class Reader implements ReaderHandle {
   }
 
   detach(): void {
-    if (this.detached) return;
-    this.detached = true;
-    this.size = 0;
-    this.ring.fill(undefined);
+    if (this.removed) return;
+    this.removed = true;
+    this.stop();
+    this.report(); // what accumulated since the last warning is not lost
     this.onDetach();
   }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -7,6 +7,8 @@ export interface WhipRoutesOptions {
   ingest: WhipIngest;
   /** RFC 9725 §4.6: ICE servers offered to clients, already formatted as Link header values. */
   iceLinks: string[];
+  /** IFC_PUBLIC_URL: the base that makes `Location` absolute; empty keeps it relative. */
+  publicUrl?: string;
 }
 
 type StreamParams = { stream: string };
@@ -15,7 +17,7 @@ type SessionParams = { stream: string; session: string };
 
 /** WHIP (RFC 9725): POST an offer to create a session, PATCH it for trickle ICE, DELETE to end. */
 export async function whipRoutes(app: FastifyInstance, opts: WhipRoutesOptions): Promise<void> {
-  const { ingest, iceLinks } = opts;
+  const { ingest, iceLinks, publicUrl = "" } = opts;
 
   const withIceLinks = (reply: FastifyReply): FastifyReply => (iceLinks.length > 0 ? reply.header("link", iceLinks) : reply);
 
@@ -39,7 +41,7 @@ export async function whipRoutes(app: FastifyInstance, opts: WhipRoutesOptions):
   app.post<{ Params: StreamParams; Body: string }>("/whip/:stream", { onRequest: requireSdp }, async (req, reply) => {
     if (typeof req.body !== "string" || req.body.length === 0) throw new BadRequestError("empty offer", "invalid-sdp");
     const { session, answer } = await ingest.publish(req.params.stream, req.body);
-    const location = `/whip/${encodeURIComponent(req.params.stream)}/sessions/${session.id}`;
+    const location = `${publicUrl}/whip/${encodeURIComponent(req.params.stream)}/sessions/${session.id}`;
     withIceLinks(reply)
       .code(201)
       .header("location", location)

@@ -2,6 +2,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/p
 import path from "node:path";
 import { Readable } from "node:stream";
 import { assertValidKey, type ObjectInfo, type ObjectStore } from "../../ports/object-store.js";
+import type { UploadStats } from "../../ports/upload-stats.js";
 
 export interface SpoolOptions {
   /** Local directory for objects that could not be kept in memory or uploaded yet. */
@@ -55,7 +56,7 @@ interface Item {
  * objects are replayed strictly one after another in the order they were accepted. Reads see
  * accepted objects at once, whether uploaded yet or not.
  */
-export class SpoolingObjectStore implements ObjectStore {
+export class SpoolingObjectStore implements ObjectStore, UploadStats {
   private readonly queue: Item[] = [];
   private readonly pending = new Map<string, Item>();
   private inFlight = 0;

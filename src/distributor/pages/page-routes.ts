@@ -10,20 +10,26 @@ import { watchPage } from "./watch-page.js";
  * `/publish/{stream}` (the browser's camera over WHIP), plus hls.js for the fallback, served
  * from the installed package so the pages need no CDN and no build step.
  */
-export async function pageRoutes(app: FastifyInstance): Promise<void> {
+export interface PageRoutesOptions {
+  /** IFC_PUBLIC_URL: the base the pages' links and requests use; empty keeps them relative. */
+  publicUrl?: string;
+}
+
+export async function pageRoutes(app: FastifyInstance, opts: PageRoutesOptions): Promise<void> {
+  const base = opts.publicUrl ?? "";
   const hlsJsPath = createRequire(import.meta.url).resolve("hls.js/dist/hls.min.js");
   let hlsJs: Buffer | undefined;
   const html = (body: string) => ({ type: "text/html; charset=utf-8", body });
 
   app.get<{ Params: { stream: string } }>("/streams/:stream", async (req, reply) => {
     assertStreamName(req.params.stream);
-    const page = html(watchPage(req.params.stream));
+    const page = html(watchPage(req.params.stream, base));
     return reply.type(page.type).header("cache-control", "no-cache").send(page.body);
   });
 
   app.get<{ Params: { stream: string } }>("/publish/:stream", async (req, reply) => {
     assertStreamName(req.params.stream);
-    const page = html(publishPage(req.params.stream));
+    const page = html(publishPage(req.params.stream, base));
     return reply.type(page.type).header("cache-control", "no-cache").send(page.body);
   });
 

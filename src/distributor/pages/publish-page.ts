@@ -6,7 +6,7 @@ import { OFFER_EXCHANGE_JS } from "./offer-exchange-js.js";
  * script: no build step. State for tests and scripts lives on `window.__whip`.
  * `?video=0` / `?audio=0` leave a track out; `?autostart=0` waits for the button.
  */
-export function publishPage(stream: string): string {
+export function publishPage(stream: string, base = ""): string {
   const name = JSON.stringify(stream);
   return `<!doctype html>
 <html lang="en">
@@ -25,11 +25,12 @@ export function publishPage(stream: string): string {
 <h3>Publishing <code>${stream}</code> — <span id="state">new</span></h3>
 <video id="preview" autoplay muted playsinline></video>
 <button id="start">Start</button> <button id="stop" disabled>Stop</button>
-<a href="/streams/${stream}" target="_blank">watch</a>
+<a href="${base}/streams/${stream}" target="_blank">watch</a>
 <pre id="log"></pre>
 <script>
 "use strict";
 const STREAM = ${name};
+const BASE = ${JSON.stringify(base)}; // IFC_PUBLIC_URL, or "" for this page's origin
 const q = new URLSearchParams(location.search);
 const whip = { state: "new", error: null, resourceUrl: null, postSentAt: null, connectedAt: null, pc: null };
 window.__whip = whip;
@@ -63,7 +64,7 @@ async function start() {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   whip.postSentAt = Date.now();
-  const { resourceUrl, answer } = await postOffer("/whip/" + encodeURIComponent(STREAM), pc);
+  const { resourceUrl, answer } = await postOffer(BASE + "/whip/" + encodeURIComponent(STREAM), pc);
   whip.resourceUrl = resourceUrl;
   await pc.setRemoteDescription({ type: "answer", sdp: answer });
   setState("connecting");

@@ -6,7 +6,7 @@ import { OFFER_EXCHANGE_JS } from "./offer-exchange-js.js";
  * video and shows the stream's stats beside it. Plain HTML and a script: no build step.
  * State for tests and scripts lives on `window.__watch`.
  */
-export function watchPage(stream: string): string {
+export function watchPage(stream: string, base = ""): string {
   const name = JSON.stringify(stream);
   return `<!doctype html>
 <html lang="en">
@@ -37,6 +37,7 @@ export function watchPage(stream: string): string {
 <script>
 "use strict";
 const STREAM = ${name};
+const BASE = ${JSON.stringify(base)}; // IFC_PUBLIC_URL, or "" for this page's origin
 const q = new URLSearchParams(location.search);
 const video = document.getElementById("video");
 const overlay = document.getElementById("overlay");
@@ -59,7 +60,7 @@ async function playWhep() {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   w.whepPostAt = Date.now();
-  const { resourceUrl, answer } = await postOffer("/whep/" + encodeURIComponent(STREAM), pc);
+  const { resourceUrl, answer } = await postOffer(BASE + "/whep/" + encodeURIComponent(STREAM), pc);
   w.resourceUrl = resourceUrl;
   await pc.setRemoteDescription({ type: "answer", sdp: answer });
 }
@@ -71,14 +72,14 @@ async function fallbackToHls(reason) {
   w.error = reason || null;
   setState("hls");
   video.srcObject = null;
-  const src = "/hls/" + encodeURIComponent(STREAM) + "/index.m3u8";
+  const src = BASE + "/hls/" + encodeURIComponent(STREAM) + "/index.m3u8";
   // hls.js over MSE first: it does LL-HLS (parts, blocking reload). Native HLS only where there
   // is no MSE (iOS Safari); Chromium's own HLS player could not parse these fMP4 parts (156).
   const mse = "MediaSource" in window || "ManagedMediaSource" in window;
   if (!mse && video.canPlayType("application/vnd.apple.mpegurl")) { w.hlsPlayer = "native"; video.src = src; return; }
   await new Promise((resolve, reject) => {
     const s = document.createElement("script");
-    s.src = "/assets/hls.min.js";
+    s.src = BASE + "/assets/hls.min.js";
     s.onload = resolve; s.onerror = () => reject(new Error("hls.js did not load"));
     document.head.appendChild(s);
   });
@@ -131,7 +132,7 @@ function showStats(s) {
 }
 
 function telemetry() {
-  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/streams/" + encodeURIComponent(STREAM));
+  const ws = new WebSocket((BASE ? BASE.replace(/^http/, "ws") : (location.protocol === "https:" ? "wss://" : "ws://") + location.host) + "/ws/streams/" + encodeURIComponent(STREAM));
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
     if (m.type === "stream_stats") showStats(m);

@@ -7,6 +7,8 @@ export interface WhepRoutesOptions {
   egress: WhepEgress;
   /** RFC 9725 §4.6 Link header values for the configured ICE servers (as WHIP). */
   iceLinks: string[];
+  /** IFC_PUBLIC_URL: the base that makes `Location` absolute; empty keeps it relative. */
+  publicUrl?: string;
 }
 
 type StreamParams = { stream: string };
@@ -15,7 +17,7 @@ type SessionParams = { stream: string; session: string };
 
 /** WHEP (draft-ietf-wish-whep): POST a recvonly offer to watch, PATCH for trickle ICE or ICE restart, DELETE to stop. */
 export async function whepRoutes(app: FastifyInstance, opts: WhepRoutesOptions): Promise<void> {
-  const { egress, iceLinks } = opts;
+  const { egress, iceLinks, publicUrl = "" } = opts;
   const withIceLinks = (reply: FastifyReply): FastifyReply => (iceLinks.length > 0 ? reply.header("link", iceLinks) : reply);
 
   app.options<{ Params: StreamParams }>("/whep/:stream", async (_req, reply) => {
@@ -36,7 +38,7 @@ export async function whepRoutes(app: FastifyInstance, opts: WhepRoutesOptions):
     const { session, answer } = await egress.watch(req.params.stream, req.body);
     withIceLinks(reply)
       .code(201)
-      .header("location", `/whep/${encodeURIComponent(req.params.stream)}/sessions/${session.id}`)
+      .header("location", `${publicUrl}/whep/${encodeURIComponent(req.params.stream)}/sessions/${session.id}`)
       .header("etag", session.etag)
       .header("accept-patch", SDPFRAG)
       .header("content-type", SDP)

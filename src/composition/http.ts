@@ -1,0 +1,105 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../config.js";
+import { aiRoutes } from "../control/ai-routes.js";
+import { metricsRoutes } from "../control/metrics.js";
+import { recordingRoutes } from "../control/recording-routes.js";
+import { restRoutes } from "../control/rest-routes.js";
+import type { StreamRegistry } from "../core/stream-registry.js";
+import { hlsRoutes } from "../distributor/hls/hls-routes.js";
+import { pageRoutes } from "../distributor/pages/page-routes.js";
+import type { WhepEgress } from "../distributor/whep/whep-egress.js";
+import { whepMetrics } from "../distributor/whep/whep-metrics.js";
+import { whepRoutes } from "../distributor/whep/whep-routes.js";
+import { wsRoutes } from "../distributor/ws/ws-routes.js";
+import type { AiFeed } from "../extractor/ai-feed.js";
+import type { DecoderManager } from "../extractor/decoder-manager.js";
+import type { WhipIngest } from "../ingest/whip-ingest.js";
+import { iceServerLinks, whipRoutes } from "../ingest/whip-routes.js";
+import type { EventBus } from "../ports/event-bus.js";
+import type { ObjectStore } from "../ports/object-store.js";
+import type { UploadStats } from "../ports/upload-stats.js";
+import type { ClipService } from "../recorder/clips.js";
+import type { RecordingCatalog } from "../recorder/recording-catalog.js";
+import type { Recorder } from "../recorder/recorder.js";
+import type { SegmentLeases } from "../recorder/segment-leases.js";
+
+const execFileAsync = promisify(execFile);
+
+/** Everything the HTTP surface serves. */
+export interface HttpServices {
+  registry: StreamRegistry;
+  store: ObjectStore;
+  uploads: UploadStats | undefined;
+  recorder: Recorder;
+  catalog: RecordingCatalog;
+  leases: SegmentLeases;
+  clips: ClipService;
+  ingest: WhipIngest;
+  whep: WhepEgress;
+  bus: EventBus;
+  decoders: DecoderManager;
+  ai: AiFeed | undefined;
+}
+
+/** Registers every route plugin on the one HTTP server (WHIP, WHEP, REST, HLS, metrics, AI, pages, WebSocket). */
+export async function registerRoutes(app: FastifyInstance, config: Config, s: HttpServices): Promise<void> {
+  const { registry, store, recorder, catalog, ai } = s;
+  const iceLinks = iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential);
+  await app.register(whipRoutes, { ingest: s.ingest, publicUrl: config.publicUrl, iceLinks });
+  await app.register(whepRoutes, { egress: s.whep, publicUrl: config.publicUrl, iceLinks });
+  await app.register(restRoutes, {
+    registry,
+    catalog,
+    recorder,
+    playMaxDurationMs: config.playMaxDurationMs,
+    readinessChecks: {
+      store: () => store.checkWritable(),
+      ffmpeg: async () => {
+        await execFileAsync(config.ffmpegPath, ["-version"], { timeout: 5000 });
+      },
+    },
+  });
+  await app.register(hlsRoutes, { recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
+  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep)] });
+  await app.register(aiRoutes, { registry, ai });
+  await app.register(pageRoutes, { publicUrl: config.publicUrl });
+  await app.register(wsRoutes, {
+    bus: s.bus,
+    streamStats: (name) => {
+      const live = registry.get(name);
+      if (!live) return undefined;
+      const st = live.stats();
+      const aiStats = ai?.stats(name);
+      return {
+        live: true,
+        fps: st.video?.fps ?? 0,
+        width: st.video?.width,
+        height: st.video?.height,
+        bitrate_bps: st.bitrateBps,
+        packets_received: st.packetsReceived,
+        packets_lost: st.packetsLost,
+        packet_loss_ratio: st.packetsReceived + st.packetsLost > 0 ? st.packetsLost / (st.packetsReceived + st.packetsLost) : 0,
+        frames_received: st.framesReceived,
+        frames_dropped: st.framesDropped,
+        viewers: live.hub.viewerCount,
+        recording: recorder.isRecording(name),
+        ...(aiStats ? { ai: { preset: aiStats.preset, worker: aiStats.worker, state: aiStats.state, frames_sent: aiStats.framesSent, frames_dropped: aiStats.framesDropped }, latency_ms: aiStats.latencyMs?.p50, ingest_to_worker_ms: aiStats.ingestToWorkerMs?.p50 } : {}),
+      };
+    },
+    systemStatus: () => ({
+      streams: registry.list().length,
+      viewers: registry.list().reduce((n, st) => n + st.hub.viewerCount, 0),
+      decoders: s.decoders.allStats().length,
+      ai: ai ? { sessions: ai.sessionCount, workers: ai.pool.status() } : { enabled: false },
+      memory_rss_bytes: process.memoryUsage.rss(),
+      uptime_s: Math.round(process.uptime()),
+    }),
+    channel: { maxBufferedBytes: config.wsMaxBufferedBytes, maxMessagesPerMinute: config.wsMaxMessagesPerMinute },
+    statsIntervalMs: config.wsStatsIntervalMs,
+    maxClients: config.wsMaxClients,
+    maxClientMessageBytes: config.wsMaxMessageBytes,
+  });
+  await app.register(recordingRoutes, { registry, recorder, catalog, clips: s.clips, store, maxTags: config.maxTags, publicUrl: config.publicUrl });
+}

@@ -1,0 +1,65 @@
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import type { StreamRegistry } from "../core/stream-registry.js";
+import type { ObjectStore } from "../ports/object-store.js";
+import { ClipService } from "../recorder/clips.js";
+import { RecordingCatalog } from "../recorder/recording-catalog.js";
+import { Recorder } from "../recorder/recorder.js";
+import { recoverInterruptedRecordings } from "../recorder/recovery.js";
+import { RetentionCleaner } from "../recorder/retention.js";
+import { SegmentLeases } from "../recorder/segment-leases.js";
+import type { CloseStack } from "./close-stack.js";
+
+export interface BuiltRecording {
+  recorder: Recorder;
+  catalog: RecordingCatalog;
+  leases: SegmentLeases;
+  retention: RetentionCleaner;
+  clips: ClipService;
+}
+
+/** How often expired clips are looked for. */
+const CLIP_EXPIRY_INTERVAL_MS = 60_000;
+
+/**
+ * The recorder and what keeps its output in shape: crash recovery (before any publisher),
+ * the catalog, rolling retention and clip expiry. Closing stops the sweeps first, then writes
+ * out every open recording.
+ */
+export async function buildRecording(config: Config, logger: Logger, stack: CloseStack, deps: { store: ObjectStore; registry: StreamRegistry }): Promise<BuiltRecording> {
+  const { store, registry } = deps;
+  // Before any publisher: close recordings a crash left open, with the parts their manifests lag.
+  await recoverInterruptedRecordings(store, logger.child({ component: "recovery" }));
+
+  const recorder = new Recorder(registry, store, {
+    recordByDefault: config.recordByDefault,
+    segmentDurationMs: config.segmentDurationMs,
+    partDurationMs: config.partDurationMs,
+    keyframeRequestLeadMs: config.keyframeRequestLeadMs,
+    maxSegmentDurationMs: config.maxSegmentDurationMs,
+    alignToWallClock: config.segmentAlignWallClock,
+  }, logger.child({ component: "recorder" }));
+  stack.push("recorder", () => recorder.flush());
+  const leases = new SegmentLeases();
+  const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream), leases);
+
+  const retention = new RetentionCleaner(store, catalog, recorder, leases, {
+    maxAgeMs: (stream) => {
+      const minutes = config.retentionMinutesByStream.get(stream) ?? config.retentionMinutes;
+      return minutes > 0 ? minutes * 60_000 : Infinity;
+    },
+    maxStreamBytes: config.retentionStreamBytes,
+    maxTotalBytes: config.retentionTotalBytes,
+  }, logger.child({ component: "retention" }));
+  retention.start(config.retentionIntervalMs);
+  stack.push("retention", () => retention.stop());
+
+  const clips = new ClipService(store, catalog, leases, config.clipRetentionDays * 86_400_000, logger.child({ component: "clips" }));
+  const clipExpiry = setInterval(() => {
+    void clips.deleteExpired().catch((err: unknown) => logger.warn({ err: (err as Error).message }, "clip expiry pass failed"));
+  }, CLIP_EXPIRY_INTERVAL_MS);
+  clipExpiry.unref();
+  stack.push("clip expiry", () => clearInterval(clipExpiry));
+
+  return { recorder, catalog, leases, retention, clips };
+}

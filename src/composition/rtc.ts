@@ -1,0 +1,40 @@
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import type { StreamRegistry } from "../core/stream-registry.js";
+import { WhepEgress } from "../distributor/whep/whep-egress.js";
+import { WhipIngest } from "../ingest/whip-ingest.js";
+import { RtcPortBudget } from "../rtc/port-budget.js";
+import { icePortsPerSession, peerOptionsFrom } from "../rtc/werift-peer.js";
+import type { CloseStack } from "./close-stack.js";
+
+export interface BuiltRtc {
+  ingest: WhipIngest;
+  whep: WhepEgress;
+}
+
+/**
+ * WebRTC in and out: WHIP publishers and WHEP viewers, sharing one budget of ICE ports.
+ * Closing ends viewers first, then publishers (whose streams end, so recordings close).
+ */
+export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps: { registry: StreamRegistry }): BuiltRtc {
+  const rtcPorts = config.rtcPortMin > 0 ? RtcPortBudget.forRange(config.rtcPortMin, config.rtcPortMax, icePortsPerSession(config)) : RtcPortBudget.unlimited();
+  const ingest = new WhipIngest(deps.registry, {
+    peer: peerOptionsFrom(config),
+    connectTimeoutMs: config.whipConnectTimeoutMs,
+    rtpSilenceTimeoutMs: config.rtpSilenceTimeoutMs,
+    pliMinIntervalMs: config.pliMinIntervalMs,
+    rembBitrateBps: config.rembBitrateBps,
+    reorderWindowPackets: config.reorderWindowPackets,
+  }, rtcPorts, logger.child({ component: "whip" }));
+  stack.push("whip ingest", () => ingest.shutdown());
+  const whep = new WhepEgress(deps.registry, {
+    peer: peerOptionsFrom(config),
+    connectTimeoutMs: config.whipConnectTimeoutMs,
+    idleTimeoutMs: config.whepIdleTimeoutMs,
+    maxViewersPerStream: config.whepMaxViewersPerStream,
+    maxViewers: config.whepMaxViewers,
+    packetCachePackets: config.whepPacketCachePackets,
+  }, rtcPorts, logger.child({ component: "whep" }));
+  stack.push("whep egress", () => whep.shutdown());
+  return { ingest, whep };
+}
