@@ -103,6 +103,24 @@ describe("fuzz: time and query parameters never yield a 5xx", () => {
     expect(backwards.statusCode).toBe(400);
     expect(backwards.json().type).toBe(problemType("invalid-range"));
   });
+
+  it("the same rule on every route: start=-5 and start=1 2 3 are invalid-time, from=5&to=1 is invalid-range", async () => {
+    const expectProblem = async (url: string, slug: string): Promise<void> => {
+      const res = await app.inject({ method: "GET", url });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().type, url).toBe(problemType(slug));
+    };
+    for (const start of ["-5", "1 2 3", "99999999999999999999"]) {
+      await expectProblem(`/api/v1/recordings/cam1/play?start=${encodeURIComponent(start)}&duration=5`, "invalid-time");
+      await expectProblem(`/hls/cam1/vod.m3u8?start=${encodeURIComponent(start)}&duration=5`, "invalid-time");
+      await expectProblem(`/api/v1/recordings?from=${encodeURIComponent(start)}`, "invalid-time");
+      await expectProblem(`/api/v1/clips?to=${encodeURIComponent(start)}`, "invalid-time");
+    }
+    await expectProblem("/api/v1/recordings?from=5&to=1", "invalid-range");
+    await expectProblem("/api/v1/clips?from=5&to=1", "invalid-range");
+    const clip = await app.inject({ method: "POST", url: "/api/v1/streams/cam1/clips", payload: { from: 5, to: 1 } });
+    expect(clip.json().type).toBe(problemType("invalid-range"));
+  });
 });
 
 /** SDP-ish lines: real attributes with noise, `$` patterns and broken numbers. */
