@@ -83,6 +83,26 @@ describe("fuzz: time and query parameters never yield a 5xx", () => {
     );
   });
 
+  it("GET /hls/{s}/index.m3u8 blocking-reload directives (_HLS_msn, _HLS_part, _HLS_skip)", async () => {
+    const directive = opt(fc.oneof(fc.string({ unit: "grapheme", maxLength: 20 }), fc.nat().map(String), fc.integer().map(String), fc.constantFrom("YES", "v2", "1e3", "99999999999999999999")));
+    await fc.assert(
+      fc.asyncProperty(directive, directive, directive, async (msn, part, skip) => {
+        await send({ method: "GET", url: `/hls/cam1/index.m3u8?${query([["_HLS_msn", msn], ["_HLS_part", part], ["_HLS_skip", skip]])}` });
+      }),
+      fuzzParams(150),
+    );
+  });
+
+  it("any stream name in a path (encoded) on the stream routes", async () => {
+    const routes = ["/api/v1/streams/{s}", "/api/v1/streams/{s}/ai", "/hls/{s}/index.m3u8", "/api/v1/recordings/{s}/play?start=0&duration=1", "/hls/{s}/vod.m3u8?start=0&duration=1", "/streams/{s}"];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...routes), fc.string({ unit: "grapheme", minLength: 1, maxLength: 80 }), async (route, name) => {
+        await send({ method: "GET", url: route.replace("{s}", encodeURIComponent(name)) });
+      }),
+      fuzzParams(200),
+    );
+  });
+
   it("POST /api/v1/streams/{s}/clips with any from/to (strings, numbers, other JSON)", async () => {
     const value = fc.oneof(timeLike, fc.double(), fc.integer(), fc.constant(null), fc.boolean(), fc.constant(1e20));
     await fc.assert(
