@@ -1,6 +1,7 @@
 /**
  * Typed errors that map to RFC 7807 problem details. Every HTTP error the server returns is
- * one of these, so clients can branch on `type` rather than on message text.
+ * one of these, so clients can branch on `type` rather than on message text. core/ throws
+ * domain errors (core/errors.ts) instead; control/ maps them to these at the edge.
  */
 
 // A URN rather than a URL: no host of ours has to serve it, and it never changes with deployment.
@@ -30,11 +31,6 @@ export const problemType = (slug: string): string => TYPE_BASE + slug;
 export class BadRequestError extends ProblemError {
   constructor(detail: string, slug = "bad-request", extra?: Record<string, unknown>) {
     super(400, slug, "Bad request", detail, extra);
-  }
-}
-export class InvalidStreamNameError extends ProblemError {
-  constructor(name: string) {
-    super(400, "invalid-stream-name", "Invalid stream name", `stream name "${name.slice(0, 80)}" must match [A-Za-z0-9_-]{1,64}`);
   }
 }
 export class InvalidSdpError extends ProblemError {

@@ -1,6 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import { DomainError } from "../core/errors.js";
 import { ProblemError, problemType } from "../errors.js";
+import { problemOfDomainError } from "./domain-problem.js";
 
 export interface AppOptions {
   logger: Logger;
@@ -63,8 +65,10 @@ export function createApp(opts: AppOptions): FastifyInstance {
   return app;
 }
 
+/** Every error as the problem it answers: ours as typed, domain errors mapped, Fastify's by code, anything else 500. */
 function toProblem(err: FastifyError | ProblemError | Error): ProblemError {
   if (err instanceof ProblemError) return err;
+  if (err instanceof DomainError) return problemOfDomainError(err);
   const fe = err as FastifyError;
   if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new ProblemError(413, "payload-too-large", "Payload too large", fe.message);
   if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return new ProblemError(415, "unsupported-media-type", "Unsupported media type", fe.message);

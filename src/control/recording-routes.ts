@@ -7,7 +7,7 @@ import { manifestKey, parseManifest } from "../recorder/manifest.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import type { Recorder } from "../recorder/recorder.js";
 import type { ObjectStore } from "../ports/object-store.js";
-import { parseTime } from "../core/time-param.js";
+import { parseSpan } from "../core/time-param.js";
 import { checkTags, parseTagFilters, spanQuerySchema } from "./query.js";
 
 export interface RecordingRoutesOptions {
@@ -102,7 +102,8 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
       assertStreamName(req.params.stream);
       const tags = req.body.tags ?? {};
       checkTags(tags, opts.maxTags);
-      const clip = await clips.create(req.params.stream, parseTime(String(req.body.from), "from"), parseTime(String(req.body.to), "to"), tags);
+      const { fromMs, toMs } = parseSpan(req.body.from, req.body.to);
+      const clip = await clips.create(req.params.stream, fromMs, toMs, tags);
       return reply.code(201).header("location", `${opts.publicUrl ?? ""}/api/v1/clips/${clip.id}`).send(clip);
     },
   );
@@ -118,14 +119,8 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
     async (req) => {
       const { stream, from, to, tag } = req.query;
       if (stream !== undefined) assertStreamName(stream);
-      return {
-        clips: await clips.list({
-          ...(stream !== undefined ? { stream } : {}),
-          ...(from !== undefined ? { fromMs: parseTime(from, "from") } : {}),
-          ...(to !== undefined ? { toMs: parseTime(to, "to") } : {}),
-          tags: parseTagFilters(tag),
-        }),
-      };
+      const { fromMs, toMs } = parseSpan(from, to);
+      return { clips: await clips.list({ ...(stream !== undefined ? { stream } : {}), fromMs, toMs, tags: parseTagFilters(tag) }) };
     },
   );
 

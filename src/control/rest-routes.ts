@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { BadRequestError, NotFoundError } from "../errors.js";
 import { assertStreamName } from "../core/stream-name.js";
-import { parseTime } from "../core/time-param.js";
+import { parseSpan, parseTime } from "../core/time-param.js";
 import { parseTagFilters, spanQuerySchema } from "./query.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import type { Recorder } from "../recorder/recorder.js";
@@ -117,9 +117,7 @@ export async function restRoutes(app: FastifyInstance, opts: RestRoutesOptions):
     async (req) => {
       const { stream, from, to, tag } = req.query;
       if (stream !== undefined) assertStreamName(stream);
-      const fromMs = from !== undefined ? parseTime(from, "from") : -Infinity;
-      const toMs = to !== undefined ? parseTime(to, "to") : Infinity;
-      if (fromMs > toMs) throw new BadRequestError("from must not be after to", "invalid-range");
+      const { fromMs, toMs } = parseSpan(from, to);
       return { recordings: await catalog.spans(stream, fromMs, toMs, parseTagFilters(tag)) };
     },
   );

@@ -1,4 +1,4 @@
-import { InvalidStreamNameError } from "../errors.js";
+import { InvalidInput } from "./errors.js";
 
 /** Stream names are path segments and object-key prefixes, so keep them plain. */
 export const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -7,5 +7,7 @@ export const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const RESERVED_NAMES = new Set(["clips"]);
 
 export function assertStreamName(name: string): void {
-  if (!STREAM_NAME.test(name) || RESERVED_NAMES.has(name)) throw new InvalidStreamNameError(name);
+  if (!STREAM_NAME.test(name) || RESERVED_NAMES.has(name)) {
+    throw new InvalidInput("invalid-stream-name", `stream name "${name.slice(0, 80)}" must match [A-Za-z0-9_-]{1,64}`, { name: name.slice(0, 80) });
+  }
 }

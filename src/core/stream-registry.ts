@@ -1,4 +1,4 @@
-import { ConflictError, ServiceUnavailableError } from "../errors.js";
+import { CapacityExceeded, Conflict } from "./errors.js";
 import { StreamHub, type ReaderWatch, type StreamTracks } from "./stream-hub.js";
 
 /** Live figures of a publishing session, read on demand (REST, telemetry). */
@@ -38,11 +38,11 @@ export class StreamRegistry {
 
   constructor(private readonly opts: { maxStreams: number; readerQueueFrames: number; readerWatch?: ReaderWatch }) {}
 
-  /** Reserves `name` for a publisher; throws 409 when it is live, 503 at the publisher limit. */
+  /** Reserves `name` for a publisher; throws Conflict when it is live, CapacityExceeded at the publisher limit. */
   claim(name: string, sessionId: string, tracks: StreamTracks, stats: () => StreamStats): LiveStream {
-    if (this.streams.has(name)) throw new ConflictError(`stream "${name}" already has a live publisher`, "stream-busy");
+    if (this.streams.has(name)) throw new Conflict("stream-busy", `stream "${name}" already has a live publisher`, { stream: name });
     if (this.streams.size >= this.opts.maxStreams) {
-      throw new ServiceUnavailableError(`the server already has ${this.streams.size} live publishers (IFC_MAX_PUBLISHERS)`, 5, "too-many-publishers");
+      throw new CapacityExceeded("too-many-publishers", `the server already has ${this.streams.size} live publishers (IFC_MAX_PUBLISHERS)`, 5, { limit: this.opts.maxStreams });
     }
     const stream: LiveStream = { name, sessionId, hub: new StreamHub(name, tracks, this.opts.readerQueueFrames, this.opts.readerWatch), stats };
     this.streams.set(name, stream);

@@ -1,4 +1,4 @@
-import { NotFoundError } from "../errors.js";
+import { NotFound } from "../core/errors.js";
 import { applySdpFrag, type IcePatchable, type IceRemote, type SdpFrag } from "./sdp-frag.js";
 
 export interface RtcSession extends IcePatchable {
@@ -45,7 +45,7 @@ export class RtcSessions<S extends RtcSession, E extends RtcSessionEntry<S> = Rt
   private entryAt(streamName: string, sessionId: string): E {
     const entry = this.get(sessionId);
     if (!entry || entry.session.streamName !== streamName) {
-      throw new NotFoundError(`no ${this.protocol} session ${sessionId} on stream ${streamName}`, "session-not-found");
+      throw new NotFound("session-not-found", `no ${this.protocol} session ${sessionId} on stream ${streamName}`);
     }
     return entry;
   }

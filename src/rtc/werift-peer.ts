@@ -1,5 +1,6 @@
 import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig, type RTCRtpTransceiver } from "werift";
 import type { Config } from "../config.js";
+import { invalidSdp } from "./sdp-offer.js";
 
 export interface PeerOptions {
   config: Partial<RTCPeerConnectionConfig>;
@@ -70,7 +71,12 @@ export async function waitIceGathered(pc: RTCPeerConnection): Promise<void> {
  * from our side). Returns the answer SDP.
  */
 export async function answerOffer(pc: RTCPeerConnection, offerSdp: string, peer: PeerOptions, setDirections: (transceivers: RTCRtpTransceiver[]) => void): Promise<string> {
-  await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+  try {
+    await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+  } catch (err) {
+    // The offer passed our parser, so werift refusing it is still the client's input (400).
+    throw invalidSdp(`the offer was refused: ${err instanceof Error ? err.message.slice(0, 120) : String(err)}`);
+  }
   if (!peer.hasStun) disableDefaultStun(pc);
   setDirections(pc.getTransceivers());
   await pc.setLocalDescription(await pc.createAnswer());
@@ -83,7 +89,8 @@ export async function answerOffer(pc: RTCPeerConnection, offerSdp: string, peer:
  * answered again, and the candidates it trickled with the restart are added. Returns the new answer.
  */
 export async function restartIceWith(pc: RTCPeerConnection, offerSdp: string, ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[]): Promise<string> {
-  const renewed = offerSdp.replace(/a=ice-ufrag:.*/g, `a=ice-ufrag:${ufrag}`).replace(/a=ice-pwd:.*/g, `a=ice-pwd:${pwd}`);
+  // Replacer functions: a replacement string would expand `$'`, `$&`... found in client input.
+  const renewed = offerSdp.replace(/a=ice-ufrag:.*/g, () => `a=ice-ufrag:${ufrag}`).replace(/a=ice-pwd:.*/g, () => `a=ice-pwd:${pwd}`);
   pc.restartIce();
   await pc.setRemoteDescription({ type: "offer", sdp: renewed });
   await pc.setLocalDescription(await pc.createAnswer());

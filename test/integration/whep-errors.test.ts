@@ -161,6 +161,43 @@ describe("WHEP errors", () => {
     }
   });
 
+  it("400 for offers werift would choke on: no a=mid, a malformed candidate, `$` in the ufrag", async () => {
+    const good = offer([{ pt: 102, name: "H264", fmtp: "packetization-mode=1;profile-level-id=42e01f" }]);
+    for (const body of [
+      good.replace("a=mid:0\r\n", ""),
+      good.replace("a=rtcp-mux", "a=rtcp-mux\r\na=candidate:garbage"),
+      good.replace("a=ice-ufrag:abcd", "a=ice-ufrag:ab$'cd"),
+    ]) {
+      const r = await post("cam1", body);
+      expect(r.status, body).toBe(400);
+      expect(r.type).toBe(problemType("invalid-sdp"));
+    }
+  });
+
+  it("400 invalid-sdpfrag for PATCHes werift would choke on, and the viewer stays connected and patchable", async () => {
+    const viewer = await whepWatch(`${ts.url}/whep/cam1`, { audio: false });
+    try {
+      const patch = (body: string): Promise<Response> =>
+        fetch(viewer.resourceUrl, { method: "PATCH", headers: { "content-type": "application/trickle-ice-sdpfrag" }, body });
+      const cand = "a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host";
+      for (const body of [
+        "a=mid:0\r\na=candidate:garbage\r\n",
+        `${cand}\r\n`,
+        `a=mid:7\r\n${cand}\r\n`,
+        "a=ice-ufrag:ab$'cd\r\na=ice-pwd:0123456789012345678901$'\r\na=mid:0\r\n",
+      ]) {
+        const res = await patch(body);
+        expect(res.status, body).toBe(400);
+        expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+        expect(((await res.json()) as { type: string }).type).toBe(problemType("invalid-sdpfrag"));
+      }
+      expect((await patch(`a=mid:0\r\n${cand}\r\n`)).status).toBe(204);
+      expect(viewer.pc.connectionState).toBe("connected");
+    } finally {
+      await viewer.close();
+    }
+  });
+
   it("answers an ICE restart PATCH with our new credentials (200, sdpfrag, new ETag)", async () => {
     const viewer = await whepWatch(`${ts.url}/whep/cam1`, { audio: false });
     try {

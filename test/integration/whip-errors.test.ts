@@ -108,6 +108,26 @@ describe("WHIP bad input", () => {
     await expectProblem(await fetch(`${ts.url}/nope`), 404, "not-found");
   });
 
+  it("offers werift would choke on → 400 invalid-sdp (no a=mid, malformed candidate, `$` in the ufrag)", async () => {
+    const good = live.publication.pc.localDescription?.sdp ?? "";
+    expect(good).toMatch(/a=mid:0/);
+    await expectProblem(await post("/whip/cam9", good.replace(/a=mid:.*\r\n/g, "")), 400, "invalid-sdp");
+    await expectProblem(await post("/whip/cam9", good.replace(/a=candidate:[^\r]*/, "a=candidate:garbage")), 400, "invalid-sdp");
+    await expectProblem(await post("/whip/cam9", good.replace(/a=ice-ufrag:[^\r]*/, "a=ice-ufrag:ab$'cd")), 400, "invalid-sdp");
+  });
+
+  it("PATCHes werift would choke on → 400 invalid-sdpfrag, and the session still takes a good one", async () => {
+    const patch = (body: string): Promise<Response> =>
+      fetch(`${ts.url}${live.resourceUrl}`, { method: "PATCH", headers: { "content-type": "application/trickle-ice-sdpfrag" }, body });
+    const cand = "a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host";
+    await expectProblem(await patch(`a=mid:0\r\na=candidate:garbage\r\n`), 400, "invalid-sdpfrag");
+    await expectProblem(await patch(`${cand}\r\n`), 400, "invalid-sdpfrag"); // no a=mid
+    await expectProblem(await patch(`a=mid:7\r\n${cand}\r\n`), 400, "invalid-sdpfrag"); // not the offer's mid
+    // an ICE restart whose credentials carry `$'` (once expanded by String.replace into the offer)
+    await expectProblem(await patch("a=ice-ufrag:ab$'cd\r\na=ice-pwd:0123456789012345678901$'\r\na=mid:0\r\n"), 400, "invalid-sdpfrag");
+    expect((await patch(`a=mid:0\r\n${cand}\r\na=end-of-candidates\r\n`)).status).toBe(204);
+  });
+
   it("none of it harmed the live publisher or its recording", async () => {
     const before = await liveFrames();
     await new Promise((r) => setTimeout(r, 1500));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { InvalidSdpError, UnsupportedCodecError } from "../../../src/errors.js";
+import { InvalidInput, Unsupported } from "../../../src/core/errors.js";
 import { parseOffer, selectCodecs } from "../../../src/rtc/sdp-offer.js";
 
 const head = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
@@ -29,28 +29,29 @@ describe("SDP offer selection", () => {
     }
   });
 
-  it("refuses a VP8-only offer with 406 naming what is accepted", () => {
+  it("refuses a VP8-only offer as Unsupported (406 at the edge) naming what is accepted", () => {
     const sdp = head + video("a=rtpmap:96 VP8/90000\r\n");
     try {
       selectCodecs(parseOffer(sdp));
       expect.unreachable();
     } catch (err) {
-      expect(err).toBeInstanceOf(UnsupportedCodecError);
-      const e = err as UnsupportedCodecError;
-      expect(e.status).toBe(406);
+      expect(err).toBeInstanceOf(Unsupported);
+      const e = err as Unsupported;
+      expect(e.slug).toBe("unsupported-codec");
+      expect(e.details.offered).toEqual(["VP8"]);
       expect(e.message).toMatch(/VP8/);
       expect(e.message).toMatch(/H264/);
     }
   });
 
   it("refuses H.264 in packetization-mode 0 and unsupported profiles", () => {
-    expect(() => selectCodecs(parseOffer(head + video(h264(96, "packetization-mode=0;profile-level-id=42e01f"))))).toThrow(UnsupportedCodecError);
-    expect(() => selectCodecs(parseOffer(head + video(h264(96, "packetization-mode=1;profile-level-id=f4001f"))))).toThrow(UnsupportedCodecError);
+    expect(() => selectCodecs(parseOffer(head + video(h264(96, "packetization-mode=0;profile-level-id=42e01f"))))).toThrow(Unsupported);
+    expect(() => selectCodecs(parseOffer(head + video(h264(96, "packetization-mode=1;profile-level-id=f4001f"))))).toThrow(Unsupported);
   });
 
   it("refuses malformed and codec-less offers with 400", () => {
     for (const bad of ["hello", "v=0\r\ns=-\r\n", head, head + "m=video 9 UDP/TLS/RTP/SAVPF\r\n", head + audio, head + "m=video x\r\n"]) {
-      expect(() => selectCodecs(parseOffer(bad))).toThrow(InvalidSdpError);
+      expect(() => selectCodecs(parseOffer(bad))).toThrow(InvalidInput);
     }
   });
 
@@ -63,5 +64,34 @@ describe("SDP offer selection", () => {
     const sel = selectCodecs(parseOffer(head + video(h264(96, "packetization-mode=1;profile-level-id=42e01f"))));
     expect(sel.audio).toBeUndefined();
     expect(sel.hasAudioSection).toBe(false);
+  });
+});
+
+describe("SDP offer ICE and mid checks (refused before werift sees them)", () => {
+  const base = head + video(h264(96, "packetization-mode=1;profile-level-id=42e01f"));
+  const refusal = (sdp: string): InvalidInput => {
+    try {
+      parseOffer(sdp);
+    } catch (err) {
+      if (err instanceof InvalidInput) return err;
+      throw err;
+    }
+    throw new Error("expected InvalidInput");
+  };
+
+  it("accepts the offer with its mid and well-formed ICE lines", () => {
+    const sdp = `${base}a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\na=candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host\r\n`;
+    expect(parseOffer(sdp)[0]?.mid).toBe("0");
+  });
+
+  it("refuses a media section without a=mid, and two sections with one mid", () => {
+    expect(refusal(base.replace("a=mid:0\r\n", "")).message).toMatch(/no a=mid/);
+    expect(refusal(base + audio.replace("a=mid:1", "a=mid:0")).message).toMatch(/two media sections/);
+  });
+
+  it("refuses malformed candidates, ufrags and pwds", () => {
+    for (const line of ["a=candidate:garbage", "a=candidate:1 1 udp 1 192.0.2.1 70000 typ host", "a=ice-ufrag:a$'b", "a=ice-pwd:tooshort"]) {
+      expect(refusal(`${base}${line}\r\n`).slug, line).toBe("invalid-sdp");
+    }
   });
 });
