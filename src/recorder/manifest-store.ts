@@ -39,6 +39,7 @@ export interface LiveManifestOwner {
 export class ManifestStore {
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly owners = new Map<string, LiveManifestOwner>();
+  private readonly waiting = new Map<string, number>();
 
   constructor(private readonly store: ObjectStore) {}
 
@@ -57,18 +58,28 @@ export class ManifestStore {
    */
   update(stream: string, recordingId: string, change: ManifestChange): Promise<RecordingManifest | undefined> {
     const key = manifestKey(stream, recordingId);
+    this.waiting.set(key, (this.waiting.get(key) ?? 0) + 1);
     // The owner is looked up when the change's turn comes, not when it is queued: a recording
     // that ended meanwhile has written its last version, which is then read from the store.
     const run = (this.chains.get(key) ?? Promise.resolve()).then(() => {
       const owner = this.owners.get(key);
       return owner ? owner.update(change) : this.updateStored(key, change);
     });
-    const tail = run.catch(() => undefined);
+    const tail = run.catch(() => undefined).then(() => {
+      const n = (this.waiting.get(key) ?? 1) - 1;
+      if (n > 0) this.waiting.set(key, n);
+      else this.waiting.delete(key);
+    });
     this.chains.set(key, tail);
     void tail.then(() => {
       if (this.chains.get(key) === tail) this.chains.delete(key);
     });
     return run;
+  }
+
+  /** Changes queued or running for a recording (observability, and tests that order changes). */
+  queued(stream: string, recordingId: string): number {
+    return this.waiting.get(manifestKey(stream, recordingId)) ?? 0;
   }
 
   /** The stored version (`undefined` when absent); unreadable manifests throw. */
