@@ -118,7 +118,8 @@ export class ClipService {
     }
     const plan: PlaybackPlan | undefined = await this.catalog.plan(stream, fromMs, toMs - fromMs);
     if (!plan) throw new NotFoundError(`no recording of "${stream}" covers that span (it may be outside the rolling window)`, "recording-not-found");
-    const used = existing.reduce((n, c) => n + c.bytes, 0);
+    // What the clips really occupy (their inits and manifests too), not what their manifests say.
+    const used = (await this.store.list(CLIPS_PREFIX)).reduce((n, o) => n + o.size, 0);
     if (this.limits.maxTotalBytes > 0 && used + plan.bytes > this.limits.maxTotalBytes) {
       throw new ClipLimitError("bytes", `clips hold ${used} bytes; this one (${plan.bytes}) would pass IFC_CLIP_TOTAL_BYTES (${this.limits.maxTotalBytes})`);
     }
