@@ -56,7 +56,7 @@ export async function buildRecording(config: Config, logger: Logger, stack: Clos
   stack.push("retention", () => retention.stop());
 
   const clips = new ClipService(store, catalog, leases, config.clipRetentionDays * 86_400_000, logger.child({ component: "clips" }), {
-    maxDurationMs: config.clipMaxDurationMs, maxCount: config.clipMaxCount, maxTotalBytes: config.clipTotalBytes,
+    maxDurationMs: config.clipMaxDurationMs, maxCount: config.clipMaxCount, maxTotalBytes: config.clipTotalBytes, maxTags: config.maxTags,
   });
   const clipExpiry = setInterval(() => {
     void clips.deleteExpired().catch((err: unknown) => logger.warn({ err: (err as Error).message }, "clip expiry pass failed"));

@@ -125,7 +125,7 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
       const { fromMs, toMs } = parseSpan(req.body.from, req.body.to);
       let clip;
       try {
-        clip = await clips.create(req.params.stream, fromMs, toMs, tags);
+        clip = await tagOrRefuse(() => clips.create(req.params.stream, fromMs, toMs, tags));
       } catch (err) {
         throw err instanceof ClipLimitError ? clipLimitProblem(err) : err;
       }

@@ -4,6 +4,7 @@ import { BadRequestError, NotFoundError } from "../errors.js";
 import { ObjectNotFoundError, type ObjectStore } from "../ports/object-store.js";
 import { parseManifest, type RecordingManifest } from "./manifest.js";
 import { CLIPS_PREFIX, type PlaybackPlan, type RecordingCatalog } from "./recording-catalog.js";
+import { TagLimitError } from "./recorder.js";
 import type { SegmentLeases } from "./segment-leases.js";
 
 export interface ClipManifest extends RecordingManifest {
@@ -43,9 +44,11 @@ export interface ClipLimits {
   maxCount: number;
   /** Most bytes all kept clips may hold together (IFC_CLIP_TOTAL_BYTES; 0: no cap). */
   maxTotalBytes: number;
+  /** Most tags on a clip, its recording's and its own together (IFC_MAX_TAGS). */
+  maxTags: number;
 }
 
-export const CLIP_LIMIT_DEFAULTS: Readonly<ClipLimits> = { maxDurationMs: 3_600_000, maxCount: 1000, maxTotalBytes: 10 * 1024 ** 3 };
+export const CLIP_LIMIT_DEFAULTS: Readonly<ClipLimits> = { maxDurationMs: 3_600_000, maxCount: 1000, maxTotalBytes: 10 * 1024 ** 3, maxTags: 32 };
 
 /**
  * A clip refused by a limit; nothing was stored. `span`: the request asks too much (client's
@@ -123,6 +126,8 @@ export class ClipService {
     if (this.limits.maxTotalBytes > 0 && used + plan.bytes > this.limits.maxTotalBytes) {
       throw new ClipLimitError("bytes", `clips hold ${used} bytes; this one (${plan.bytes}) would pass IFC_CLIP_TOTAL_BYTES (${this.limits.maxTotalBytes})`);
     }
+    const clipTags = { ...plan.manifest.tags, ...tags };
+    if (Object.keys(clipTags).length > this.limits.maxTags) throw new TagLimitError(this.limits.maxTags);
     const release = this.leases.acquire(plan.manifest.recordingId, plan.seqs);
     const id = randomBytes(8).toString("hex");
     const prefix = `${CLIPS_PREFIX}${id}/`;
@@ -138,7 +143,7 @@ export class ClipService {
         recordingId: id,
         startedAt: segs[0]?.startMs ?? fromMs,
         endedAt: now,
-        tags: { ...src.tags, ...tags },
+        tags: clipTags,
         inits: src.inits.filter((i) => initIndexes.has(i.index)).map((i) => ({ ...i, key: rename(i.key) })),
         segments: segs.map((s) => ({ ...s, complete: true, parts: s.parts.map((p) => ({ ...p, key: rename(p.key) })) })),
         clip: { id, from: fromMs, to: toMs, createdAt: now, expiresAt: now + this.retentionMs, sourceRecordingId: src.recordingId },

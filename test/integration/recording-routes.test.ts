@@ -67,6 +67,11 @@ describe("IFC_MAX_TAGS on every path", () => {
     expect((await readStored(ts.server.store, "cam1", "rec1"))?.tags).toEqual({ a: "1", b: "2", c: "3" });
     // Changing a value of a tag it has is not one more tag.
     expect((await call("PUT", "/api/v1/recordings/cam1/rec1/tags", { tags: { a: "x" } })).json.tags).toEqual({ a: "x", b: "2", c: "3" });
+    // A clip carries its recording's tags and its own: together within the max too.
+    const clip = await call("POST", "/api/v1/streams/cam1/clips", { from: T0, to: T0 + SEGMENT_MS, tags: { z: "1" } });
+    expect(clip.status).toBe(400);
+    expect(clip.json.type).toBe("urn:imageflowcanvas:problem:too-many-tags");
+    expect(await ts.server.store.list(CLIPS_PREFIX)).toEqual([]);
   });
 
   it("live recording: repeated start and tag calls stop at the max; the AI path too", async () => {
