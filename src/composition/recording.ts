@@ -43,6 +43,7 @@ export async function buildRecording(config: Config, logger: Logger, stack: Clos
   stack.push("recorder", () => recorder.flush());
   const leases = new SegmentLeases();
   const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream), leases, logger.child({ component: "catalog" }));
+  recorder.manifests.onWrite((key) => catalog.forget(key));
 
   const retention = new RetentionCleaner(store, catalog, recorder, leases, {
     maxAgeMs: (stream) => {

@@ -40,6 +40,7 @@ export class ManifestStore {
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly owners = new Map<string, LiveManifestOwner>();
   private readonly waiting = new Map<string, number>();
+  private readonly writeListeners = new Set<(key: string) => void>();
 
   constructor(private readonly store: ObjectStore) {}
 
@@ -77,6 +78,15 @@ export class ManifestStore {
     return run;
   }
 
+  /**
+   * Told the key of every stored manifest this store rewrote or deleted (readers that cache by
+   * listing time drop their copy: object stores list times at 1 s or 1 ms granularity).
+   */
+  onWrite(listener: (key: string) => void): () => void {
+    this.writeListeners.add(listener);
+    return () => this.writeListeners.delete(listener);
+  }
+
   /** Changes queued or running for a recording (observability, and tests that order changes). */
   queued(stream: string, recordingId: string): number {
     return this.waiting.get(manifestKey(stream, recordingId)) ?? 0;
@@ -93,11 +103,15 @@ export class ManifestStore {
     if (!(await this.store.stat(key))) return undefined;
     const current = parseStoredManifest(key, await this.store.get(key));
     const next = change(current, { live: false });
-    if (next === null) {
-      await this.store.delete(key);
-      return undefined;
+    try {
+      if (next === null) {
+        await this.store.delete(key);
+        return undefined;
+      }
+      await this.store.put(key, Buffer.from(JSON.stringify(next)), "application/json");
+      return next;
+    } finally {
+      for (const l of this.writeListeners) l(key);
     }
-    await this.store.put(key, Buffer.from(JSON.stringify(next)), "application/json");
-    return next;
   }
 }

@@ -49,6 +49,11 @@ export class RecordingCatalog {
     private readonly log?: Logger,
   ) {}
 
+  /** Drops the cached copy of a manifest (its writer changed it; see ManifestStore.onWrite). */
+  forget(key: string): void {
+    this.cache.delete(key);
+  }
+
   /** Stored manifests skipped because they do not parse (each version counted once). */
   get unreadableManifests(): number {
     return this.unreadable;

@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { H264SpsInfo } from "../../../src/media/types.js";
 import { ManifestStore, type ManifestChange } from "../../../src/recorder/manifest-store.js";
+import { RecordingCatalog } from "../../../src/recorder/recording-catalog.js";
 import { RecordingWriter } from "../../../src/recorder/recording-writer.js";
-import { readStored, silent, storeRecording, tempStore } from "./stored-recordings.js";
+import { SegmentLeases } from "../../../src/recorder/segment-leases.js";
+import { GatedStore, readStored, silent, storeRecording, tempStore } from "./stored-recordings.js";
 
 const T0 = Date.UTC(2026, 10, 1, 12, 0, 0);
 const cleanups: (() => Promise<void>)[] = [];
@@ -82,5 +84,27 @@ describe("ManifestStore: one writer per recording", () => {
     const after = await manifests.update("cam1", "live", addTag("b", "2"));
     expect(after?.endedAt).toBe(T0 + 10_000);
     expect(after?.tags).toEqual({ lot: "A", b: "2" });
+  });
+});
+
+describe("the catalog's cache follows the manifest's writer", () => {
+  it("a same-size change within one listing-time tick is seen at once (S3 lists times by the second)", async () => {
+    const t = await tempStore();
+    cleanups.push(t.cleanup);
+    // A store whose listing says every object was written at the same instant.
+    class CoarseTimes extends GatedStore {
+      override async list(prefix: string) {
+        return (await super.list(prefix)).map((o) => ({ ...o, modifiedMs: 0 }));
+      }
+    }
+    const store = new CoarseTimes(t.store);
+    const manifests = new ManifestStore(store);
+    const catalog = new RecordingCatalog(store, () => undefined, new SegmentLeases());
+    manifests.onWrite((key) => catalog.forget(key));
+    await storeRecording(store, "cam1", "rec1", T0, 1);
+    await manifests.update("cam1", "rec1", addTag("a", "1"));
+    expect((await catalog.manifests())[0]?.tags).toEqual({ a: "1" });
+    await manifests.update("cam1", "rec1", addTag("a", "2"));
+    expect((await catalog.manifests())[0]?.tags).toEqual({ a: "2" });
   });
 });
