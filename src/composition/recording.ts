@@ -38,10 +38,12 @@ export async function buildRecording(config: Config, logger: Logger, stack: Clos
     keyframeRequestLeadMs: config.keyframeRequestLeadMs,
     maxSegmentDurationMs: config.maxSegmentDurationMs,
     alignToWallClock: config.segmentAlignWallClock,
+    maxTags: config.maxTags,
   }, logger.child({ component: "recorder" }));
   stack.push("recorder", () => recorder.flush());
   const leases = new SegmentLeases();
-  const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream), leases);
+  const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream), leases, logger.child({ component: "catalog" }));
+  recorder.manifests.onWrite((key) => catalog.forget(key));
 
   const retention = new RetentionCleaner(store, catalog, recorder, leases, {
     maxAgeMs: (stream) => {
@@ -54,7 +56,9 @@ export async function buildRecording(config: Config, logger: Logger, stack: Clos
   retention.start(config.retentionIntervalMs);
   stack.push("retention", () => retention.stop());
 
-  const clips = new ClipService(store, catalog, leases, config.clipRetentionDays * 86_400_000, logger.child({ component: "clips" }));
+  const clips = new ClipService(store, catalog, leases, config.clipRetentionDays * 86_400_000, logger.child({ component: "clips" }), {
+    maxDurationMs: config.clipMaxDurationMs, maxCount: config.clipMaxCount, maxTotalBytes: config.clipTotalBytes, maxTags: config.maxTags,
+  });
   const clipExpiry = setInterval(() => {
     void clips.deleteExpired().catch((err: unknown) => logger.warn({ err: (err as Error).message }, "clip expiry pass failed"));
   }, CLIP_EXPIRY_INTERVAL_MS);

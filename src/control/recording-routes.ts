@@ -1,11 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import type { StreamRegistry } from "../core/stream-registry.js";
-import { NotFoundError } from "../errors.js";
+import { BadRequestError, ConflictError, NotFoundError, ProblemError } from "../errors.js";
 import { assertStreamName } from "../core/stream-name.js";
-import type { ClipService } from "../recorder/clips.js";
-import { manifestKey, parseManifest } from "../recorder/manifest.js";
+import { ClipLimitError, type ClipService } from "../recorder/clips.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
-import type { Recorder } from "../recorder/recorder.js";
+import { UnreadableManifestError } from "../recorder/manifest-store.js";
+import { TagLimitError, type Recorder } from "../recorder/recorder.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import { parseSpan } from "../core/time-param.js";
 import { checkTags, parseTagFilters, spanQuerySchema } from "./query.js";
@@ -34,9 +34,30 @@ const clipSchema = {
   },
 } as const;
 
+/**
+ * A too-long span is the request's fault (400). A full clip store is not: the same request
+ * succeeds once clips are deleted or expire, so count answers 409 (the collection's state) and
+ * bytes 507 Insufficient Storage (RFC 4918), both saying which limit was hit.
+ */
+function clipLimitProblem(err: ClipLimitError): ProblemError {
+  if (err.limit === "span") return new BadRequestError(err.message, "clip-too-long");
+  if (err.limit === "count") return new ConflictError(err.message, "clip-limit");
+  return new ProblemError(507, "clip-storage-full", "Insufficient storage", err.message);
+}
+
+/** Runs a tag change; the recorder's TagLimitError becomes a 400 (nothing was changed). */
+async function tagOrRefuse<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof TagLimitError) throw new BadRequestError(err.message, "too-many-tags");
+    throw err;
+  }
+}
+
 /** Operator control of recording: start/stop, clips, tags. */
 export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoutesOptions): Promise<void> {
-  const { registry, recorder, clips, store } = opts;
+  const { registry, recorder, clips } = opts;
 
   app.post<{ Params: { stream: string }; Body: { tags?: Record<string, string> } | undefined }>(
     "/api/v1/streams/:stream/recording",
@@ -47,9 +68,13 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
       if (!live) throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
       const tags = req.body?.tags ?? {};
       checkTags(tags, opts.maxTags);
-      const already = recorder.isRecording(live.name);
-      const recordingId = already ? (recorder.tagLive(live.name, tags) as string) : recorder.start(live, tags);
-      return reply.code(already ? 200 : 201).send({ stream: live.name, recordingId, recording: true });
+      const current = recorder.liveManifest(live.name);
+      if (current) {
+        // Already recording: the tags join the live recording, within IFC_MAX_TAGS.
+        await tagOrRefuse(() => recorder.tag(live.name, current.recordingId, tags));
+        return reply.code(200).send({ stream: live.name, recordingId: current.recordingId, recording: true });
+      }
+      return reply.code(201).send({ stream: live.name, recordingId: recorder.start(live, tags), recording: true });
     },
   );
 
@@ -65,22 +90,17 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
     async (req) => {
       assertStreamName(req.params.stream);
       checkTags(req.body.tags, opts.maxTags);
-      const live = recorder.liveManifest(req.params.stream);
-      if (live?.recordingId === req.params.recording) {
-        recorder.tagLive(req.params.stream, req.body.tags);
-        return { recordingId: live.recordingId, tags: live.tags };
-      }
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(req.params.recording)) throw new NotFoundError("no such recording", "recording-not-found");
-      const key = manifestKey(req.params.stream, req.params.recording);
-      let m;
-      try {
-        m = parseManifest(await store.get(key));
-      } catch {
-        throw new NotFoundError(`no recording ${req.params.recording} of "${req.params.stream}"`, "recording-not-found");
-      }
-      m.tags = { ...m.tags, ...req.body.tags };
-      checkTags(m.tags, opts.maxTags);
-      await store.put(key, Buffer.from(JSON.stringify(m)), "application/json");
+      // Live or stored, through the recording's one writer (see ManifestStore).
+      const m = await tagOrRefuse(async () => {
+        try {
+          return await recorder.tag(req.params.stream, req.params.recording, req.body.tags);
+        } catch (err) {
+          if (err instanceof UnreadableManifestError) return undefined; // as good as absent
+          throw err;
+        }
+      });
+      if (!m) throw new NotFoundError(`no recording ${req.params.recording} of "${req.params.stream}"`, "recording-not-found");
       return { recordingId: m.recordingId, tags: m.tags };
     },
   );
@@ -103,7 +123,12 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
       const tags = req.body.tags ?? {};
       checkTags(tags, opts.maxTags);
       const { fromMs, toMs } = parseSpan(req.body.from, req.body.to);
-      const clip = await clips.create(req.params.stream, fromMs, toMs, tags);
+      let clip;
+      try {
+        clip = await tagOrRefuse(() => clips.create(req.params.stream, fromMs, toMs, tags));
+      } catch (err) {
+        throw err instanceof ClipLimitError ? clipLimitProblem(err) : err;
+      }
       return reply.code(201).header("location", `${opts.publicUrl ?? ""}/api/v1/clips/${clip.id}`).send(clip);
     },
   );

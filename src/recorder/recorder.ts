@@ -4,11 +4,31 @@ import type { ReaderHandle } from "../core/stream-hub.js";
 import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import { newRecordingId, type RecordingManifest } from "./manifest.js";
+import { ManifestStore, type ManifestChange } from "./manifest-store.js";
 import { RecordingWriter } from "./recording-writer.js";
 import { Segmenter, type SegmenterOptions } from "./segmenter.js";
 
 export interface RecorderOptions extends Omit<SegmenterOptions, "audio"> {
   recordByDefault: boolean;
+  /** Most tags on one recording (IFC_MAX_TAGS), on every path that adds some. */
+  maxTags?: number;
+}
+
+/** A tag change would leave a recording with more than `max` tags; nothing was changed. */
+export class TagLimitError extends Error {
+  override name = "TagLimitError";
+  constructor(readonly max: number) {
+    super(`at most ${max} tags`);
+  }
+}
+
+/** The manifest change that merges `tags`, refused beyond `max`. */
+export function mergeTags(tags: Record<string, string>, max: number): ManifestChange {
+  return (m) => {
+    const merged = { ...m.tags, ...tags };
+    if (Object.keys(merged).length > max) throw new TagLimitError(max);
+    return { ...m, tags: merged };
+  };
 }
 
 interface ActiveRecording {
@@ -18,6 +38,7 @@ interface ActiveRecording {
   writer: RecordingWriter;
   closed: Promise<void>;
   stopped: boolean;
+  detach: () => void;
 }
 
 /**
@@ -28,18 +49,25 @@ export class Recorder {
   private readonly active = new Map<string, ActiveRecording>();
   private readonly closing = new Set<Promise<void>>();
   private readonly changeListeners = new Set<(stream: string, manifest: RecordingManifest) => void>();
+  /** Every change to a recording's manifest goes through this (live ones through their writer). */
+  readonly manifests: ManifestStore;
+  private readonly maxTags: number;
 
   constructor(
     private readonly registry: StreamRegistry,
     private readonly store: ObjectStore,
     private readonly opts: RecorderOptions,
     private readonly log: Logger,
+    manifests?: ManifestStore,
   ) {
+    this.manifests = manifests ?? new ManifestStore(store);
+    this.maxTags = opts.maxTags ?? 32;
     if (opts.recordByDefault) registry.onStarted((s) => void this.start(s));
   }
 
   /** Starts recording a live stream; returns the recording's id (the current one when already recording). */
   start(stream: LiveStream, tags: Record<string, string> = {}): string {
+    if (Object.keys(tags).length > this.maxTags) throw new TagLimitError(this.maxTags);
     const current = this.active.get(stream.name);
     if (current) return current.writer.manifest.recordingId;
     const now = Date.now();
@@ -64,9 +92,10 @@ export class Recorder {
       if (frame.kind === "video") segmenter.video(frame, droppedBefore);
       else segmenter.audio(frame);
     });
-    const rec: ActiveRecording = { stream, reader, segmenter, writer, closed, stopped: false };
-    this.active.set(stream.name, rec);
     writer.manifest.tags = { ...tags };
+    const detach = this.manifests.attach(stream.name, recordingId, writer);
+    const rec: ActiveRecording = { stream, reader, segmenter, writer, closed, stopped: false, detach };
+    this.active.set(stream.name, rec);
     log.info("recording started");
     stream.hub.onClose(() => {
       // The hub's readers finish their queues first: nothing received is lost.
@@ -82,12 +111,28 @@ export class Recorder {
     return recordingId;
   }
 
-  /** Merges tags into a live recording's manifest (stored with its next manifest write). */
+  /**
+   * Merges tags into a recording, live or stored, through its one writer; rejects with
+   * TagLimitError (nothing changed) beyond IFC_MAX_TAGS. `undefined`: no such recording.
+   */
+  tag(streamName: string, recordingId: string, tags: Record<string, string>): Promise<RecordingManifest | undefined> {
+    return this.manifests.update(streamName, recordingId, mergeTags(tags, this.maxTags));
+  }
+
+  /**
+   * Tags the live recording of a stream (the AI feed's product codes); returns its id, or
+   * undefined when not recording or when the tags would pass IFC_MAX_TAGS (logged, not applied).
+   */
   tagLive(streamName: string, tags: Record<string, string>): string | undefined {
     const rec = this.active.get(streamName);
     if (!rec) return undefined;
-    Object.assign(rec.writer.manifest.tags, tags);
-    return rec.writer.manifest.recordingId;
+    const { recordingId, tags: current } = rec.writer.manifest;
+    if (Object.keys({ ...current, ...tags }).length > this.maxTags) {
+      this.log.warn({ stream: streamName, recording: recordingId, max: this.maxTags }, "tags not added: the recording has the most tags allowed");
+      return undefined;
+    }
+    this.tag(streamName, recordingId, tags).catch((err: unknown) => this.log.warn({ err, stream: streamName, recording: recordingId }, "tags not added"));
+    return recordingId;
   }
 
   private async stopRecording(rec: ActiveRecording): Promise<void> {
@@ -97,12 +142,9 @@ export class Recorder {
     rec.segmenter.finish();
     if (this.active.get(rec.stream.name) === rec) this.active.delete(rec.stream.name);
     await rec.writer.close(Date.now());
+    // Its last version is stored: later changes read it from the store.
+    rec.detach();
     this.log.info({ stream: rec.stream.name, recording: rec.writer.manifest.recordingId, ...rec.writer.stats }, "recording closed");
-  }
-
-  /** Retention of a live recording goes through its writer (see RecordingWriter.dropSegments). */
-  async dropSegments(streamName: string, seqs: ReadonlySet<number>): Promise<void> {
-    await this.active.get(streamName)?.writer.dropSegments(seqs);
   }
 
   /** Stops recording a live stream (operator request); its recording is closed cleanly. */

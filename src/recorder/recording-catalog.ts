@@ -1,5 +1,7 @@
 import { PassThrough, type Readable } from "node:stream";
-import type { ObjectStore } from "../ports/object-store.js";
+import { pipeline } from "node:stream/promises";
+import type { Logger } from "pino";
+import { ObjectNotFoundError, type ObjectStore } from "../ports/object-store.js";
 import { MANIFEST_NAME, parseManifest, type RecordingManifest, type SegmentEntry } from "./manifest.js";
 import type { SegmentLeases } from "./segment-leases.js";
 
@@ -37,13 +39,25 @@ export interface PlaybackPlan {
  * for recordings still being written, the recorder's in-memory manifest.
  */
 export class RecordingCatalog {
-  private readonly cache = new Map<string, { modifiedMs: number; manifest: RecordingManifest }>();
+  private readonly cache = new Map<string, { version: string; manifest: RecordingManifest | undefined }>();
+  private unreadable = 0;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly liveManifest: (stream: string) => RecordingManifest | undefined,
     private readonly leases: SegmentLeases,
+    private readonly log?: Logger,
   ) {}
+
+  /** Drops the cached copy of a manifest (its writer changed it; see ManifestStore.onWrite). */
+  forget(key: string): void {
+    this.cache.delete(key);
+  }
+
+  /** Stored manifests skipped because they do not parse (each version counted once). */
+  get unreadableManifests(): number {
+    return this.unreadable;
+  }
 
   async manifests(stream?: string): Promise<RecordingManifest[]> {
     const objects = await this.store.list(stream ? `${stream}/` : "");
@@ -51,16 +65,30 @@ export class RecordingCatalog {
     for (const o of objects) {
       // Clips live beside the streams, under a reserved name, with their own lifecycle.
       if (!o.key.endsWith(`/${MANIFEST_NAME}`) || o.key.startsWith(CLIPS_PREFIX)) continue;
+      // Size too: two writes within one mtime tick must not serve the older version.
+      const version = `${o.modifiedMs}/${o.size}`;
       const cached = this.cache.get(o.key);
-      let manifest = cached && cached.modifiedMs === o.modifiedMs ? cached.manifest : undefined;
-      if (!manifest) {
+      let manifest: RecordingManifest | undefined;
+      if (cached?.version === version) {
+        manifest = cached.manifest;
+      } else {
+        let data: Buffer;
         try {
-          manifest = parseManifest(await this.store.get(o.key));
-        } catch {
-          continue; // deleted meanwhile, or not ours
+          data = await this.store.get(o.key);
+        } catch (err) {
+          if (err instanceof ObjectNotFoundError) continue; // deleted meanwhile
+          throw err;
         }
-        this.cache.set(o.key, { modifiedMs: o.modifiedMs, manifest });
+        try {
+          manifest = parseManifest(data);
+        } catch (err) {
+          // One bad object must not take the whole listing (or the retention pass) down.
+          this.unreadable++;
+          this.log?.warn({ key: o.key, err: (err as Error).message }, "unreadable recording manifest skipped");
+        }
+        this.cache.set(o.key, { version, manifest });
       }
+      if (!manifest) continue;
       const live = this.liveManifest(manifest.stream);
       out.push(live && live.recordingId === manifest.recordingId ? live : manifest);
     }
@@ -137,10 +165,11 @@ export class RecordingCatalog {
     void (async () => {
       try {
         for (const key of [plan.initKey, ...plan.partKeys]) {
+          if (out.destroyed) return;
           const src = await this.store.getStream(key);
-          for await (const chunk of src) {
-            if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
-          }
+          // pipeline, not write/drain: when the client goes away `out` is destroyed, and
+          // pipeline then destroys `src` too, closing its file handle at once.
+          await pipeline(src, out, { end: false });
         }
         out.end();
       } catch (err) {

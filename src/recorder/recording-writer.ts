@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { ObjectStore } from "../ports/object-store.js";
-import { initKey, manifestKey, partKey, withoutSegments, type RecordingManifest, type SegmentEntry } from "./manifest.js";
+import { initKey, manifestKey, partKey, type RecordingManifest, type SegmentEntry } from "./manifest.js";
+import type { ManifestChange } from "./manifest-store.js";
 import type { InitOutput, PartOutput, SegmentClosed } from "./segmenter.js";
 
 /**
@@ -8,7 +9,8 @@ import type { InitOutput, PartOutput, SegmentClosed } from "./segmenter.js";
  * over bytes synchronously, this queue puts them one after another. The manifest is rewritten
  * after each init and each closed segment (not each part: its size grows with the recording),
  * and only after the objects it names are stored, so it never names a missing object. Parts of
- * the open segment are in the store at once; after a crash they are found by listing.
+ * the open segment are in the store at once; after a crash they are found by listing. While the
+ * recording is live it is the manifest's one writer: other changes come through `update`.
  */
 export class RecordingWriter {
   readonly manifest: RecordingManifest;
@@ -85,25 +87,33 @@ export class RecordingWriter {
   }
 
   /**
-   * Retention, in the writer's order: the manifest without these segments is stored first,
-   * then their objects (and inits nothing uses any more) are deleted. The open segment is kept.
+   * A change from the ManifestStore (tags, retention), in the writer's order: applied to the
+   * in-memory manifest, so the next segment write carries it, and stored at once (once the
+   * recording has media; before that the first init writes it). Rejects, changing nothing, when
+   * `change` throws; rejects when the write fails (the change stays in memory for the next one).
    */
-  async dropSegments(seqs: ReadonlySet<number>): Promise<void> {
+  update(change: ManifestChange): Promise<RecordingManifest> {
     const run = this.chain.then(async () => {
-      const open = this.manifest.segments.find((s) => !s.complete);
-      const target = new Set([...seqs].filter((q) => q !== open?.seq));
-      const { updated, keys } = withoutSegments(this.manifest, target);
-      this.manifest.segments = updated.segments;
-      this.manifest.inits = updated.inits;
-      await this.writeManifest();
-      for (const k of keys) await this.store.delete(k);
+      const next = change(this.manifest, { live: true });
+      if (next === null) throw new Error("a live recording's manifest cannot be deleted");
+      // Same object, new contents: readers hold on to `manifest` (catalog, HLS).
+      this.manifest.tags = next.tags;
+      this.manifest.inits = next.inits;
+      this.manifest.segments = next.segments;
       this.onChange(this.manifest);
+      if (this.manifest.inits.length > 0) await this.writeManifest();
+      return this.manifest;
     });
-    this.chain = run.catch((err: unknown) => {
-      this.failures++;
-      this.log.error({ err }, "retention delete failed");
-    });
-    await run;
+    this.chain = run.then(
+      () => undefined,
+      () => undefined, // the caller has the error
+    );
+    return run;
+  }
+
+  /** Resolves once every write queued so far is done. */
+  async flush(): Promise<void> {
+    await this.chain;
   }
 
   /** Marks the recording ended and waits for every queued write. */

@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import { readFragment } from "../media/fmp4/index.js";
 import type { ObjectStore } from "../ports/object-store.js";
-import { MANIFEST_NAME, manifestKey, parseManifest, type RecordingManifest, type SegmentEntry } from "./manifest.js";
+import { ManifestStore } from "./manifest-store.js";
+import { MANIFEST_NAME, parseManifest, type RecordingManifest, type SegmentEntry } from "./manifest.js";
 
 const PART = /\/(\d{6})-(\d{2})\.m4s$/;
 const VIDEO_TRACK = 1;
@@ -14,15 +15,16 @@ const VIDEO_HZ = 90_000;
  * timing read back from the fragments themselves — and is closed. A segment whose first part is
  * missing cannot be decoded and is left out.
  */
-export async function recoverInterruptedRecordings(store: ObjectStore, log: Logger): Promise<number> {
+export async function recoverInterruptedRecordings(store: ObjectStore, log: Logger, manifests = new ManifestStore(store)): Promise<number> {
   let recovered = 0;
   const objects = await store.list("");
-  const manifests = objects.filter((o) => o.key.endsWith(`/${MANIFEST_NAME}`));
-  for (const mo of manifests) {
+  const manifestObjects = objects.filter((o) => o.key.endsWith(`/${MANIFEST_NAME}`));
+  for (const mo of manifestObjects) {
     let m: RecordingManifest;
     try {
       m = parseManifest(await store.get(mo.key));
-    } catch {
+    } catch (err) {
+      log.warn({ key: mo.key, err: (err as Error).message }, "unreadable manifest left as it is");
       continue;
     }
     if (m.endedAt !== null) continue;
@@ -66,7 +68,9 @@ export async function recoverInterruptedRecordings(store: ObjectStore, log: Logg
     for (const s of m.segments) s.complete = true;
     const last = m.segments[m.segments.length - 1];
     m.endedAt = last ? Math.round(last.startMs + last.durationMs) : m.startedAt;
-    await store.put(manifestKey(m.stream, m.recordingId), Buffer.from(JSON.stringify(m)), "application/json");
+    const recoveredManifest = m;
+    // Through the recording's one writer, like every change (nothing else runs at start-up yet).
+    await manifests.update(m.stream, m.recordingId, (current) => (current.endedAt === null ? recoveredManifest : current));
     log.info({ stream: m.stream, recording: m.recordingId, appendedParts: appended }, "recovered interrupted recording");
     recovered++;
   }

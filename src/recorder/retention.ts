@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { ObjectStore } from "../ports/object-store.js";
-import { manifestKey, withoutSegments, type RecordingManifest, type SegmentEntry } from "./manifest.js";
+import { withoutSegments, type RecordingManifest, type SegmentEntry } from "./manifest.js";
 import type { RecordingCatalog } from "./recording-catalog.js";
 import type { Recorder } from "./recorder.js";
 import type { SegmentLeases } from "./segment-leases.js";
@@ -45,6 +45,8 @@ export class RetentionCleaner {
     private readonly leases: SegmentLeases,
     private readonly policy: RetentionPolicy,
     private readonly log: Logger,
+    /** Wall clock, epoch ms (injected by tests: windows are minutes long). */
+    private readonly now: () => number = Date.now,
   ) {}
 
   start(intervalMs: number): void {
@@ -62,7 +64,7 @@ export class RetentionCleaner {
   }
 
   /** One pass over every stream; concurrent calls share the pass in progress. */
-  runOnce(now = Date.now()): Promise<RetentionResult> {
+  runOnce(now = this.now()): Promise<RetentionResult> {
     this.running ??= this.pass(now).finally(() => {
       this.running = undefined;
     });
@@ -120,22 +122,29 @@ export class RetentionCleaner {
     const byRecording = new Map<RecordingManifest, Candidate[]>();
     for (const c of doomed) byRecording.set(c.manifest, [...(byRecording.get(c.manifest) ?? []), c]);
     for (const [manifest, cands] of byRecording) {
-      const seqs = new Set(cands.map((c) => c.seg.seq));
-      result.deletedSegments += cands.length;
-      result.deletedBytes += cands.reduce((n, c) => n + c.seg.bytes, 0);
-      if (cands[0]?.live) {
-        await this.recorder.dropSegments(manifest.stream, seqs);
-        continue;
-      }
-      const { updated, keys } = withoutSegments(manifest, seqs);
-      const mKey = manifestKey(manifest.stream, manifest.recordingId);
-      if (updated.segments.length === 0) {
+      const planned = new Set(cands.map((c) => c.seg.seq));
+      let gone: SegmentEntry[] = [];
+      let keys: string[] = [];
+      let removed = false;
+      // Applied to the newest version, in the recording's one queue: a tag change made since
+      // this pass read the manifest is kept, and a segment leased since is spared.
+      await this.recorder.manifests.update(manifest.stream, manifest.recordingId, (current, { live }) => {
+        const seqs = new Set(
+          current.segments
+            .filter((s) => planned.has(s.seq) && s.complete && !this.leases.isLeased(current.recordingId, s.seq))
+            .map((s) => s.seq),
+        );
+        gone = current.segments.filter((s) => seqs.has(s.seq));
+        const next = withoutSegments(current, seqs);
+        keys = next.keys;
         // The whole recording has aged out: its manifest goes first, then its objects.
-        await this.store.delete(mKey);
-        result.deletedRecordings++;
-      } else {
-        await this.store.put(mKey, Buffer.from(JSON.stringify(updated)), "application/json");
-      }
+        removed = !live && next.updated.segments.length === 0;
+        return removed ? null : next.updated;
+      });
+      result.skippedLeased += cands.length - gone.length;
+      result.deletedSegments += gone.length;
+      result.deletedBytes += gone.reduce((n, s) => n + s.bytes, 0);
+      if (removed) result.deletedRecordings++;
       for (const k of keys) await this.store.delete(k);
     }
     if (result.deletedSegments > 0) this.log.info(result, "retention removed old segments");

@@ -22,7 +22,7 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   whepIdleTimeoutMs: "5000", readerQueueFrames: "256", readerWarnIntervalMs: "5000", readerMaxConsecutiveErrors: "10", recordByDefault: "false", segmentDurationMs: "6000", partDurationMs: "500",
   segmentAlignWallClock: "true", keyframeRequestLeadMs: "100", maxSegmentDurationMs: "30000", retentionMinutes: "60",
   retentionMinutesByStream: "cam1=5", retentionStreamBytes: "1000000", retentionTotalBytes: "5000000", retentionIntervalMs: "1000",
-  clipRetentionDays: "7", maxTags: "8", playMaxDurationMs: "60000", hlsWindowSegments: "3", hlsPartSegments: "1",
+  clipRetentionDays: "7", maxTags: "8", clipMaxDurationMs: "60000", clipMaxCount: "5", clipTotalBytes: "1000000", playMaxDurationMs: "60000", hlsWindowSegments: "3", hlsPartSegments: "1",
   hlsBlockingTimeoutMs: "3000", hlsMaxBlockedRequests: "10", decoderReaderQueue: "32", decoderMaxStdinBytes: "2048",
   decoderRestartBackoffMinMs: "100", decoderRestartBackoffMaxMs: "5000", decoderJpegQuality: "3", decoderDesyncUnits: "30",
   decoderDesyncMs: "1000", aiEnabled: "false", aiWorkers: "10.0.0.5:50051", aiEmbeddedWorker: "false", aiEmbeddedWorkerCapacityFps: "10",

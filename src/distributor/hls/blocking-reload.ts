@@ -1,5 +1,5 @@
 import { BadRequestError } from "../../errors.js";
-import type { PartEntry, RecordingManifest, SegmentEntry } from "../../recorder/manifest.js";
+import type { PartEntry, RecordingManifest, SegmentEntry } from "../../ports/recording-manifest.js";
 
 /**
  * LL-HLS blocking playlist reload and preload-hinted parts (RFC 8216bis §6.2.5.2): when a

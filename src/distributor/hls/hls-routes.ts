@@ -5,7 +5,7 @@ import { parseTime } from "../../core/time-param.js";
 import { BadRequestError, NotFoundError, ProblemError, ServiceUnavailableError } from "../../errors.js";
 import { assertStreamName } from "../../core/stream-name.js";
 import { ObjectNotFoundError, type ObjectStore } from "../../ports/object-store.js";
-import { manifestKey, parseManifest, type RecordingManifest } from "../../recorder/manifest.js";
+import { manifestKey, parseManifest, type RecordingManifest } from "../../ports/recording-manifest.js";
 import { advancePartLimit, judgeBlockingRequest, judgePart, parseBlockingRequest } from "./blocking-reload.js";
 import { ManifestWaiters, type WaitFailure } from "./manifest-waiters.js";
 import { parseMediaName, RECORDING_ID } from "./media-names.js";

@@ -1,4 +1,4 @@
-import type { RecordingManifest } from "../../recorder/manifest.js";
+import type { RecordingManifest } from "../../ports/recording-manifest.js";
 
 /** Why a wait ended without the manifest it waited for. */
 export type WaitFailure = "timeout" | "aborted" | "closed" | "full";

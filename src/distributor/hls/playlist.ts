@@ -1,4 +1,4 @@
-import type { RecordingManifest, SegmentEntry } from "../../recorder/manifest.js";
+import type { RecordingManifest, SegmentEntry } from "../../ports/recording-manifest.js";
 import { initFileName, partFileName, segmentFileName } from "./media-names.js";
 
 /**

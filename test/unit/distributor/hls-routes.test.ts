@@ -75,8 +75,7 @@ class DrivenRecording implements HlsManifestSource {
   /** Feeds frames up to (not including) `to`, then waits until everything they produced is stored. */
   async feedTo(to: number): Promise<void> {
     for (; this.next < to; this.next++) this.segmenter.video(toUnit(units[this.next] as EncodedUnit, this.next));
-    // An empty retention pass runs after every write queued before it: a barrier.
-    await this.writer.dropSegments(new Set());
+    await this.writer.flush();
   }
 
   async end(): Promise<void> {
