@@ -47,9 +47,10 @@ export function createApp(opts: AppOptions): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError | ProblemError | Error, req, reply) => {
     const problem = toProblem(err);
-    // 503 is the server working as configured (limits, shutdown), not a fault.
-    if (problem.status >= 500 && problem.status !== 503) req.log.error({ err }, "request failed");
-    else if (problem.status === 503) req.log.warn({ detail: problem.message }, "request refused");
+    // 503 and 507 are the server working as configured (limits, shutdown, a full clip store), not a fault.
+    const refusedByLimit = problem.status === 503 || problem.status === 507;
+    if (problem.status >= 500 && !refusedByLimit) req.log.error({ err }, "request failed");
+    else if (refusedByLimit) req.log.warn({ detail: problem.message }, "request refused");
     else req.log.debug({ status: problem.status, detail: problem.message }, "request refused");
     for (const [k, v] of Object.entries(problem.headers)) reply.header(k, v);
     void reply.code(problem.status).type("application/problem+json").send(problem.toJSON(req.url));
