@@ -8,6 +8,7 @@ import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { decoderPids } from "../support/process-tree.js";
 import { qrVideo } from "../support/qr-video.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
+import { waitFor } from "../support/wait-for.js";
 
 /**
  * The decode-once AI feed end to end: a published stream with a QR code carrying product
@@ -46,10 +47,11 @@ beforeAll(async () => {
 
   const pub = await publishTestStream(`${ts.url}/whip/qr1`, { width: 1280, height: 720, fps: 30, gopSeconds: 1, durationSeconds: 8, audio: false, input: video.file });
   // A second consumer of the same decoded frames while the AI feed reads them too.
-  await waitFor(() => ts.server.registry.get("qr1") !== undefined, 5000);
-  await waitFor(() => (ts.server.decoders?.stats("qr1")?.framesOut ?? 0) > 0, 10_000);
+  await waitFor(() => ts.server.registry.get("qr1") !== undefined, { timeoutMs: 10_000 });
+  await waitFor(() => (ts.server.decoders?.stats("qr1")?.framesOut ?? 0) > 0, { timeoutMs: 10_000 });
   const extra = ts.server.decoders?.subscribe("qr1", () => extraConsumerFrames++, { fps: 5, maxHeight: 360, format: "gray8" });
-  await new Promise((r) => setTimeout(r, 2000));
+  // both consumers are being fed (the extra one at 5 fps: a few frames) before counting decoders
+  await waitFor(() => extraConsumerFrames >= 3, { what: "frames at the second consumer" });
   decodersWhileLive = decoderPids();
   extra?.unsubscribe();
   await pub.done;
@@ -62,14 +64,6 @@ afterAll(async () => {
   await ts?.stop();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("AI feed: QR code → worker → WebSocket → recording tags", () => {
   it("runs exactly one decoder process for the stream with two consumers attached", () => {
@@ -116,7 +110,7 @@ describe("AI feed: QR code → worker → WebSocket → recording tags", () => {
   });
 
   it("stops the decoder when the stream ends", async () => {
-    await waitFor(() => decoderPids().length === 0, 5000);
+    await waitFor(() => decoderPids().length === 0, { timeoutMs: 10_000 });
     expect(decoderPids()).toEqual([]);
   });
 });
