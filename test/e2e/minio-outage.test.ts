@@ -6,6 +6,7 @@ import { MinioObjectStore } from "../../src/adapters/storage/minio-object-store.
 import { parseManifest, type RecordingManifest } from "../../src/recorder/manifest.js";
 import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { startMinio, type MinioServer } from "../support/minio-server.js";
+import { expectNoIngestLoss } from "../support/ingest-accounting.js";
 import { assembleFromStore, decodeErrors, probeVideoFrames } from "../support/recording-probe.js";
 import { spawnServer, startTestServer } from "../support/server-harness.js";
 import { waitFor } from "../support/wait-for.js";
@@ -64,7 +65,7 @@ describe("MinIO outage", () => {
       expect(maxSpool).toBeGreaterThan(500_000); // ~20 s of video went to disk
       expect(during.degraded).toBe(true);
       await pub.done;
-      await new Promise((r) => setTimeout(r, 300));
+      await expectNoIngestLoss(ts.url, "outage", pub.stats); // the last packets are in, none lost
       const sent = pub.stats.videoFrames;
       await pub.stop();
       await ts.server.recorder.flush();
