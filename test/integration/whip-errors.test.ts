@@ -117,7 +117,13 @@ describe("WHIP bad input", () => {
     const streams = (await (await fetch(`${ts.url}/api/v1/streams`)).json()) as { streams: { name: string; recording: boolean }[] };
     expect(streams.streams.map((s) => s.name)).toEqual(["live1"]);
     expect(streams.streams[0]?.recording).toBe(true);
-    const recs = (await (await fetch(`${ts.url}/api/v1/recordings?stream=live1`)).json()) as { recordings: { live: boolean; segments: number }[] };
+    // its recording is listed once its first segment is stored (later on a busy machine)
+    type Recs = { recordings: { live: boolean; segments: number }[] };
+    let recs: Recs = { recordings: [] };
+    await waitFor(async () => {
+      recs = (await (await fetch(`${ts.url}/api/v1/recordings?stream=live1`)).json()) as Recs;
+      return recs.recordings.length > 0;
+    }, { what: "the live publisher's recording listed" });
     expect(recs.recordings.length).toBe(1);
     expect(recs.recordings[0]?.live).toBe(true);
   });
