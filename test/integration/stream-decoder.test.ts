@@ -300,9 +300,8 @@ describe("StreamDecoder lag handling (real ffmpeg)", () => {
     const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 3, gop: 30 });
     const ref = await referenceFrames(fixtureFile(640, 360, 3), 320, 180);
     const hub = new StreamHub("s8", {}, 64);
-    // lag is detected by depth (10 units) here; the time limit stays at its default so that a
-    // busy machine's scheduling alone does not count as lag
-    const dec = newDecoder(hub, { fps: 30, maxHeight: 180, format: "gray8" }, { desyncUnits: 10 });
+    // lag needs both: more than 10 units written since the FIFO was last empty, for over 200 ms
+    const dec = newDecoder(hub, { fps: 30, maxHeight: 180, format: "gray8" }, { desyncUnits: 10, desyncMs: 200 });
     const frames: DecodedFrame[] = [];
     dec.subscribe((f) => frames.push(f));
     const aus = toAccessUnits(units);
@@ -313,7 +312,8 @@ describe("StreamDecoder lag handling (real ffmpeg)", () => {
     await publish(hub, aus.slice(10, 25), 1, 20);
     process.kill(pid, "SIGCONT");
     await waitFor(() => dec.stats().fifoDepth === 0); // it works through its backlog
-    // the rest at the pace the decoder keeps up with (never 10 units behind again)
+    // the rest at the pace the decoder keeps up with: the FIFO empties every 3 units, so a busy
+    // machine's slow ffmpeg cannot count as lagging again
     for (let i = 25; i < aus.length; i += 3) {
       await publish(hub, aus.slice(i, i + 3));
       await hub.drain();
