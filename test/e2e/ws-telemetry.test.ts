@@ -48,8 +48,9 @@ describe("WebSocket telemetry", () => {
     const ws = await open("/ws/streams/tele");
     const msgs = collect(ws);
     const live = (): Record<string, unknown>[] => msgs.filter((m) => m.type === "stream_stats" && m.live === true);
-    // ten messages of the live stream (2 s at one per 200 ms), taken while media still flows
-    await waitFor(() => live().length >= 10, { what: "10 stream_stats of the live stream" });
+    // ten messages of the live stream (2 s at one per 200 ms) and 100 packets counted, taken
+    // while media still flows (the stream sends ~120 frames in all)
+    await waitFor(() => live().length >= 10 && Number(live().at(-1)?.packets_received) > 100, { what: "10 stream_stats of the live stream, the last counting 100 packets" });
     const stats = live();
     ws.close();
     await pub.done;
