@@ -5,6 +5,7 @@ import { ReferenceWorker } from "../../src/worker/reference-worker.js";
 import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { assemble, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { spawnServer, type ServerProcess } from "../support/server-harness.js";
+import { waitFor } from "../support/wait-for.js";
 
 /**
  * The AI feed against workers that misbehave. The server runs as its own process (its event
@@ -120,20 +121,13 @@ describe("AI feed resilience", () => {
       IFC_AI_RECONNECT_MAX_MS: "500",
     });
     const pub = await publishTestStream(`${srv.url}/whip/kill`, { width: 640, height: 360, fps: 30, gopSeconds: 1, durationSeconds: 16, audio: true, preset: "ultrafast" });
-    const until = async (cond: () => boolean, ms: number): Promise<void> => {
-      const end = Date.now() + ms;
-      while (!cond()) {
-        if (Date.now() > end) throw new Error("timed out");
-        await sleep(100);
-      }
-    };
-    await until(() => first.stats.results >= 10, 8000);
+    await waitFor(() => first.stats.results >= 10, { timeoutMs: 20_000, what: "10 results from the first worker" });
     await first.close(0);
     await sleep(3500); // health checks fail every 300 ms: the breaker opens
     const second = new ReferenceWorker({ capacityFps: 30, initialCredits: 4, maxFrameBytes: 8 << 20 }, quiet);
     workers.push(second);
     await second.listen(`127.0.0.1:${port}`);
-    await until(() => second.stats.results >= 10, 10_000);
+    await waitFor(() => second.stats.results >= 10, { timeoutMs: 20_000, what: "10 results from the second worker" });
     await pub.done;
     await sleep(500);
     const live = (await (await fetch(`${srv.url}/api/v1/streams/kill`)).json()) as { packetsLost: number; framesReceived: number };

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium, type ChromiumHandle } from "../helpers/chromium.js";
 import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
+import { waitFor } from "../support/wait-for.js";
 
 /**
  * The built-in pages in a real browser: Chromium publishes its fake camera through
@@ -41,11 +42,17 @@ describe("built-in pages", () => {
     const viewer = await browser.newPage();
     await viewer.goto(`${ts.url}/streams/web1`);
     await viewer.waitForFunction(() => (globalThis as unknown as { __watch?: WatchState }).__watch?.firstFrameAt !== null, undefined, { timeout: 20_000 });
-    await new Promise((r) => setTimeout(r, 4000));
-    const watch = await viewer.evaluate(() => {
-      const w = (globalThis as unknown as { __watch: WatchState }).__watch;
-      return { mode: w.mode, state: w.state, error: w.error, ttffMs: (w.firstFrameAt ?? 0) - (w.whepPostAt ?? 0), frames: w.framesDecoded(), detections: w.detections, stats: w.stats };
-    });
+    // until what is asserted below has come (frames, a detection, a stats push), not a fixed 4 s
+    const readWatch = () =>
+      viewer.evaluate(() => {
+        const w = (globalThis as unknown as { __watch: WatchState }).__watch;
+        return { mode: w.mode, state: w.state, error: w.error, ttffMs: (w.firstFrameAt ?? 0) - (w.whepPostAt ?? 0), frames: w.framesDecoded(), detections: w.detections, stats: w.stats };
+      });
+    let watch = await readWatch();
+    await waitFor(async () => {
+      watch = await readWatch();
+      return watch.error !== null || (watch.frames > 30 && watch.detections > 0 && watch.stats?.viewers === 1);
+    }, { timeoutMs: 30_000, intervalMs: 250, what: "30 frames, a detection and a stats push on the watch page" }).catch(() => undefined); // the assertions below say what is missing
     console.log(`watch page: ${JSON.stringify(watch)}`);
     expect(watch.mode).toBe("whep");
     expect(watch.state).toBe("connected");
@@ -62,13 +69,13 @@ describe("built-in pages", () => {
     const hlsViewer = await browser.newPage();
     await hlsViewer.goto(`${ts.url}/streams/web1?hls=1`);
     let hls = { mode: "", player: "", state: "", frames: 0, errors: [] as string[] };
-    for (let i = 0; i < 60 && hls.frames <= 10; i++) {
-      await new Promise((r) => setTimeout(r, 500));
+    await waitFor(async () => {
       hls = await hlsViewer.evaluate(() => {
         const w = (globalThis as unknown as { __watch: WatchState & { hlsErrors: string[]; hlsPlayer: string } }).__watch;
         return { mode: w.mode, player: w.hlsPlayer, state: w.state, frames: w.framesDecoded(), errors: w.hlsErrors };
       });
-    }
+      return hls.frames > 10;
+    }, { timeoutMs: 30_000, intervalMs: 500, what: "10 frames played by hls.js" }).catch(() => undefined); // asserted below, with what came
     console.log(`hls.js fallback: ${JSON.stringify(hls)}`);
     expect(hls.mode).toBe("hls");
     expect(hls.player).toBe("hls.js");

@@ -3,8 +3,10 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RecordingManifest } from "../../src/recorder/manifest.js";
 import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
+import { expectNoIngestLoss } from "../support/ingest-accounting.js";
 import { decodeErrors, probeStreams, probeVideoFrames } from "../support/recording-probe.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
+import { waitFor } from "../support/wait-for.js";
 
 /**
  * HLS and LL-HLS from the recorder's own parts: a werift WHIP client fed by ffmpeg (640x360@30,
@@ -15,9 +17,6 @@ import { startTestServer, type TestServer } from "../support/server-harness.js";
 
 const execFileAsync = promisify(execFile);
 const PROBLEM = "urn:imageflowcanvas:problem:";
-const PART_MS = 1000;
-/** Store write, loopback and a busy 2-core machine, on top of one part's duration. */
-const MARGIN_MS = 700;
 
 let ts: TestServer;
 let pub: TestStreamPublisher | undefined;
@@ -28,11 +27,7 @@ beforeAll(async () => {
   live = `${ts.url}/hls/cam1/index.m3u8`;
   pub = await publishTestStream(`${ts.url}/whip/cam1`, { width: 640, height: 360, fps: 30, gopSeconds: 1, durationSeconds: 12, audio: true });
   // The playlist exists from the first stored part...
-  const deadline = Date.now() + 10_000;
-  while ((await fetch(live)).status !== 200) {
-    if (Date.now() > deadline) throw new Error("no live playlist 10 s after publishing started");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(async () => (await fetch(live)).status === 200, { timeoutMs: 10_000, intervalMs: 100, what: "a live playlist after publishing started" });
 }, 60_000);
 
 afterAll(async () => {
@@ -95,15 +90,15 @@ describe("LL-HLS while the stream is live", () => {
     expect(audio).toBeGreaterThanOrEqual(140);
   });
 
-  it("holds a blocking reload for the next part and answers as soon as it is stored", async () => {
+  // How soon a held request answers once its part is stored is asserted without a clock in
+  // test/unit/distributor/hls-routes.test.ts; here, that it is held and answered with the part.
+  it("holds a blocking reload for the next part and answers once it is stored", async () => {
     const next = await unstoredHint();
     const { res, body, ms } = await timed(`${live}?_HLS_msn=${next.seq}&_HLS_part=${next.part}`);
     console.log(`blocking reload for part ${next.seq}/${next.part}: ${ms.toFixed(0)} ms`);
     expect(res.status).toBe(200);
     expect(body.toString()).toContain(`URI="${next.uri}"`);
     expect(body.toString()).toMatch(new RegExp(`#EXT-X-PART:DURATION=[\\d.]+,URI="${next.uri}"`));
-    expect(ms).toBeGreaterThan(0);
-    expect(ms).toBeLessThan(PART_MS + MARGIN_MS);
     const part = await fetch(`${ts.url}/hls/cam1/${next.uri}`);
     expect(part.status).toBe(200);
     expect(part.headers.get("content-type")).toBe("video/iso.segment");
@@ -115,7 +110,6 @@ describe("LL-HLS while the stream is live", () => {
     const { res, body, ms } = await timed(`${ts.url}/hls/cam1/${next.uri}`);
     console.log(`preload-hinted part ${next.seq}/${next.part}: ${ms.toFixed(0)} ms`);
     expect(res.status).toBe(200);
-    expect(ms).toBeLessThan(PART_MS + MARGIN_MS);
     const stored = liveManifest().segments.find((s) => s.seq === next.seq)?.parts[next.part];
     expect(body.length).toBe(stored?.bytes);
     expect(Number(res.headers.get("content-length"))).toBe(stored?.bytes);
@@ -124,11 +118,11 @@ describe("LL-HLS while the stream is live", () => {
 
   it("answers 400 for a blocking reload far beyond what can arrive in time", async () => {
     for (const q of ["_HLS_msn=999999", "_HLS_msn=999999&_HLS_part=0"]) {
-      const { res, body, ms } = await timed(`${live}?${q}`);
+      const { res, body } = await timed(`${live}?${q}`);
       expect(res.status, q).toBe(400);
       expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      // refused before holding: a held request would answer 200 with the part or 503 at its timeout
       expect((JSON.parse(body.toString()) as { type: string }).type).toBe(`${PROBLEM}blocking-request-too-far`);
-      expect(ms).toBeLessThan(500); // at once, not after holding
     }
     const bad = await fetch(`${live}?_HLS_part=1`);
     expect(bad.status).toBe(400);
@@ -143,7 +137,8 @@ describe("after the stream ended", () => {
   beforeAll(async () => {
     const p = pub as TestStreamPublisher;
     await p.done;
-    await new Promise((r) => setTimeout(r, 500)); // the last packets cross loopback
+    // every packet sent reached the server (none lost on the way): the exact count below holds
+    await expectNoIngestLoss(ts.url, "cam1", p.stats);
     sent = { ...p.stats };
     await p.stop();
     pub = undefined;

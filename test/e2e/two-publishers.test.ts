@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
+import { expectNoIngestLoss } from "../support/ingest-accounting.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 
 let ts: TestServer;
@@ -20,7 +21,8 @@ describe("two publishers at once", () => {
     const live = (await (await fetch(`${ts.url}/api/v1/streams`)).json()) as { streams: { name: string }[] };
     expect(live.streams.map((s) => s.name).sort()).toEqual(["left", "right"]);
     await Promise.all([a.done, b.done]);
-    await new Promise((r) => setTimeout(r, 500));
+    // every packet sent reached the server (or this names the loss): the exact counts hold
+    await Promise.all([expectNoIngestLoss(ts.url, "left", a.stats), expectNoIngestLoss(ts.url, "right", b.stats)]);
     const sent = { left: a.stats.videoFrames, right: b.stats.videoFrames };
     await Promise.all([a.stop(), b.stop()]);
     await ts.server.recorder.flush();

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RecordingManifest } from "../../src/recorder/manifest.js";
 import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { assemble, decodeErrors, probeStreams, probeVideoFrames, readManifests } from "../support/recording-probe.js";
+import { expectNoIngestLoss } from "../support/ingest-accounting.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 
 /**
@@ -20,8 +21,8 @@ beforeAll(async () => {
   const pub = await publishTestStream(`${ts.url}/whip/cam1`, { width: 1280, height: 720, fps: 30, gopSeconds: 1, durationSeconds: 10, audio: true });
   connectMs = pub.timings.connectedAt - pub.timings.postSentAt;
   await pub.done;
-  // let the last packets cross loopback before the session is deleted
-  await new Promise((r) => setTimeout(r, 500));
+  // the last packets crossed loopback, none lost (or this names the loss), before the session is deleted
+  await expectNoIngestLoss(ts.url, "cam1", pub.stats);
   sent = { ...pub.stats };
   await pub.stop();
   await ts.server.recorder.flush();

@@ -1,7 +1,8 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { pidsWith } from "../support/process-tree.js";
 
 export interface ChromiumHandle {
   context: BrowserContext;
@@ -28,17 +29,6 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
   "--autoplay-policy=no-user-gesture-required",
 ];
-
-/** Pids of live processes whose command line mentions `marker` (our unique profile dir). */
-async function pidsWith(marker: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const name of await readdir("/proc").catch(() => [] as string[])) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    const cmd = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
-    if (cmd.includes(marker)) pids.push(Number(name));
-  }
-  return pids;
-}
 
 /**
  * Debian's Chromium (never a downloaded browser), headless, with a fake camera (30 fps) and
@@ -72,7 +62,7 @@ export async function launchChromium(extraArgs: string[] = []): Promise<Chromium
         ]);
         clearTimeout(timer);
         // Whatever is left of this browser (its processes carry our unique profile path).
-        for (const pid of await pidsWith(userDataDir)) {
+        for (const pid of pidsWith(userDataDir)) {
           try {
             process.kill(pid, "SIGKILL");
           } catch {

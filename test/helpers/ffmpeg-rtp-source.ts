@@ -87,6 +87,34 @@ async function loopbackSocket(): Promise<Socket> {
   return s;
 }
 
+/** One byte, never an RTP packet (those have a 12-byte header at least). */
+const FLUSH_MARKER = Buffer.from([0xff]);
+const isFlushMarker = (msg: Buffer): boolean => msg.length === 1 && msg[0] === 0xff;
+
+/**
+ * Resolves once everything queued on `socket` before this call has been handled: a marker
+ * datagram is sent to it and awaited. Loopback UDP may still drop the marker when the receive
+ * buffer is full, so a safety timeout bounds the wait (the packets before it were then lost
+ * anyway, and SentStats.inputGaps says so).
+ */
+async function flushSocket(socket: Socket, flushed: Map<Socket, () => void>): Promise<void> {
+  const sender = createSocket("udp4");
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        flushed.set(socket, resolve);
+        sender.send(FLUSH_MARKER, socket.address().port, "127.0.0.1");
+      }),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    flushed.delete(socket);
+    sender.close();
+  }
+}
+
 interface SenderCounters {
   packetCount?: number;
 }
@@ -118,6 +146,8 @@ function seqGap(prev: number | undefined, seq: number): number {
  */
 export async function startRtpSource(sinks: { video: RtpSink; audio?: RtpSink }, o: RtpSourceOptions): Promise<RtpSource> {
   const stats: SentStats = { videoFrames: 0, videoTimestamps: 0, keyframes: 0, videoPackets: 0, videoBytes: 0, audioPackets: 0, notSent: 0, inputGaps: 0 };
+  /** Per socket: called when its flush marker arrived (see flushSocket). */
+  const flushed = new Map<Socket, () => void>();
   const vs = await loopbackSocket();
   const as = o.audio && sinks.audio ? await loopbackSocket() : undefined;
   const audioSink = as ? sinks.audio : undefined;
@@ -126,6 +156,7 @@ export async function startRtpSource(sinks: { video: RtpSink; audio?: RtpSink },
   let lastVideoSeq: number | undefined;
   let lastAudioSeq: number | undefined;
   vs.on("message", (msg) => {
+    if (isFlushMarker(msg)) return void flushed.get(vs)?.();
     const p = RtpPacket.deSerialize(msg);
     stats.inputGaps += seqGap(lastVideoSeq, p.header.sequenceNumber);
     lastVideoSeq = p.header.sequenceNumber;
@@ -147,6 +178,7 @@ export async function startRtpSource(sinks: { video: RtpSink; audio?: RtpSink },
     }
   });
   as?.on("message", (msg) => {
+    if (isFlushMarker(msg)) return void flushed.get(as)?.();
     const p = RtpPacket.deSerialize(msg);
     stats.inputGaps += seqGap(lastAudioSeq, p.header.sequenceNumber);
     lastAudioSeq = p.header.sequenceNumber;
@@ -196,12 +228,14 @@ export async function startRtpSource(sinks: { video: RtpSink; audio?: RtpSink },
   const closeSockets = (): void => {
     if (closed) return;
     closed = true;
+    for (const resolve of [...flushed.values()]) resolve(); // nothing more can arrive
     vs.close();
     as?.close();
   };
   const done = exited.then(async (code) => {
-    // Datagrams still in the socket buffers are delivered before we report done.
-    await new Promise((r) => setTimeout(r, 200));
+    // Datagrams still in the socket buffers are delivered before we report done: a marker sent
+    // to each socket after ffmpeg exited comes out behind them (a socket's queue is FIFO).
+    if (!closed) await Promise.all([vs, as].filter((x): x is Socket => x !== undefined).map((x) => flushSocket(x, flushed)));
     closeSockets();
     if (code !== 0 && !stopping) throw new Error(`ffmpeg exited with ${code}: ${stderr.trim()}`);
   });

@@ -8,6 +8,8 @@ import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { measureWhipConnect } from "../helpers/whip-client.js";
 import { startStaticServer, type StaticServer } from "../helpers/static-server.js";
 import { disableDefaultStun, stunServersInUse, waitIceGathered } from "../helpers/werift-ice.js";
+import { childProcesses } from "../support/process-tree.js";
+import { waitFor } from "../support/wait-for.js";
 
 /**
  * Self-test of the test publishers (werift WHIP client + ffmpeg RTP source, and Chromium on the
@@ -138,23 +140,6 @@ function payloadTypesFor(sdp: string, kind: "video" | "audio", encoding: string)
   return [...section.matchAll(/^a=rtpmap:(\d+) ([^/\r\n]+)\//gm)].filter((m) => m[2]?.toLowerCase() === encoding.toLowerCase()).map((m) => Number(m[1]));
 }
 
-/** Waits until `value()` has not changed for `quietMs` (the last packets are in). */
-async function settle(value: () => number, quietMs = 600, maxMs = 5000): Promise<void> {
-  const end = Date.now() + maxMs;
-  let last = value();
-  let since = Date.now();
-  while (Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 100));
-    const v = value();
-    if (v !== last) {
-      last = v;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return;
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 let answerer: Answerer;
 
 beforeAll(async () => {
@@ -173,7 +158,6 @@ describe("werift WHIP client + ffmpeg RTP source", () => {
       console.log(`werift → answerer: POST→answer ${t.answerAt - t.postSentAt} ms, →ICE connected ${(t.iceConnectedAt ?? NaN) - t.postSentAt} ms, →connected ${t.connectedAt - t.postSentAt} ms`);
       expect(t.postSentAt).toBeLessThanOrEqual(t.answerAt);
       expect(t.answerAt).toBeLessThanOrEqual(t.connectedAt);
-      expect(t.connectedAt - t.postSentAt).toBeLessThan(5000);
       expect(stunServersInUse(pub.publication.pc)).toEqual([]);
       expect(pub.resourceUrl).toMatch(/^\/whip\//);
       expect(pub.publication.resourceUrl).toBe(new URL(pub.resourceUrl, answerer.url).toString());
@@ -189,8 +173,11 @@ describe("werift WHIP client + ffmpeg RTP source", () => {
       await pub.done;
       const session = answerer.sessions.at(-1)!;
       const rx = session.received;
-      await settle(() => rx.video.packets + rx.audio.packets);
       const s = { ...pub.stats };
+      // every packet sent arrives (a timeout here is loss on loopback, named as such)
+      await waitFor(() => rx.video.seqs.size >= s.videoPackets && rx.audio.seqs.size >= s.audioPackets, {
+        what: `all ${s.videoPackets} video and ${s.audioPackets} audio packets sent to arrive (loss on loopback otherwise)`,
+      });
       console.log(`sent ${JSON.stringify(s)}; received video ${rx.video.timestamps.size} AUs / ${rx.video.seqs.size} packets (${rx.video.idrTimestamps.size} IDR), audio ${rx.audio.seqs.size} packets`);
 
       expect(s.inputGaps).toBe(0);
@@ -228,13 +215,14 @@ describe("werift WHIP client + ffmpeg RTP source", () => {
 
   it("stop() mid-stream ends ffmpeg, and done settles", async () => {
     const pub = await publishTestStream(answerer.url, { width: 320, height: 240, fps: 30, gopSeconds: 1, durationSeconds: 30, audio: false });
-    await sleep(1000);
+    await waitFor(() => pub.stats.videoFrames > 10, { what: "frames flowing" });
     await pub.stop();
     await pub.done;
     const n = pub.stats.videoFrames;
     expect(n).toBeGreaterThan(10);
-    expect(n).toBeLessThan(60);
-    await sleep(300);
+    expect(n).toBeLessThan(30 * 30); // ended mid-stream, not at its 30 s
+    // no ffmpeg of ours is left to send more
+    expect(childProcesses().filter((p) => p.argv.some((a) => a.startsWith("testsrc2=")))).toEqual([]);
     expect(pub.stats.videoFrames).toBe(n);
     expect(answerer.sessions.at(-1)!.deleted).toBe(true);
   });
@@ -287,7 +275,8 @@ describe("Chromium on the test page", () => {
     expect(new Set(offered)).toEqual(new Set(["H264"]));
     expect(session.offerSdp).not.toMatch(/packetization-mode=0/);
 
-    await sleep(3000);
+    const rx0 = session.received;
+    await waitFor(() => rx0.video.timestamps.size > 30 && rx0.video.idrTimestamps.size > 0 && rx0.audio.packets > 0, { timeoutMs: 20_000, what: "a second of Chromium's video and some audio" });
     const stats = await page.evaluate(() => (globalThis as unknown as { __whip: { stats(): Promise<Record<string, unknown>> } }).__whip.stats());
     const rx = session.received;
     console.log(`Chromium page stats ${JSON.stringify(stats)}; answerer got video ${rx.video.timestamps.size} AUs / ${rx.video.packets} packets PT ${[...rx.video.payloadTypes].join(",")}, audio ${rx.audio.packets} packets`);

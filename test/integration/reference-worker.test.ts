@@ -6,6 +6,7 @@ import { CameraStreamServiceClient, ModelTier, PixelFormat, type ProcessedFrame,
 import { HealthCheckResponse_ServingStatus } from "../../src/generated/imageflow/v1/common.js";
 import { ReferenceWorker, type ReferenceWorkerOptions } from "../../src/worker/reference-worker.js";
 import { grayFrameWithQr } from "../support/qr-frame.js";
+import { waitFor } from "../support/wait-for.js";
 
 let worker: ReferenceWorker | undefined;
 let client: InstanceType<typeof CameraStreamServiceClient> | undefined;
@@ -29,31 +30,19 @@ const frame = (seq: number, data: Buffer, tier = ModelTier.MODEL_TIER_FULL): Vid
   frameData: data, timestampMs: Date.now(), metadata: {}, streamId: "cam1", sequence: seq, width: W, height: H, pixelFormat: PixelFormat.PIXEL_FORMAT_GRAY8, modelTier: tier,
 });
 
-/** Opens a stream and collects everything the worker sends. */
+/** Opens a stream and collects everything the worker sends (with when it arrived). */
 function open(c: InstanceType<typeof CameraStreamServiceClient>) {
   const call = c.processVideoStream();
   const got: ProcessedFrame[] = [];
+  const gotAt: number[] = [];
   let error: ServiceError | undefined;
-  const waiters: (() => void)[] = [];
   call.on("data", (m: ProcessedFrame) => {
     got.push(m);
-    waiters.splice(0).forEach((w) => w());
+    gotAt.push(Date.now());
   });
-  call.on("error", (e: ServiceError) => {
-    error = e;
-    waiters.splice(0).forEach((w) => w());
-  });
-  const until = async (pred: () => boolean, ms = 5000): Promise<void> => {
-    const deadline = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error("timed out");
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 50);
-      });
-    }
-  };
-  return { call, got, until, error: () => error };
+  call.on("error", (e: ServiceError) => (error = e));
+  const until = (pred: () => boolean, timeoutMs = 10_000): Promise<void> => waitFor(pred, { timeoutMs, what: "the worker's answer" });
+  return { call, got, gotAt, until, error: () => error };
 }
 
 describe("reference AI worker (gRPC)", () => {
@@ -101,19 +90,25 @@ describe("reference AI worker (gRPC)", () => {
   });
 
   it("paces credits to its capacity (5 fps): a greedy sender gets no more than that", async () => {
+    // A rate bound that holds under load, not a count in a fixed window: load can only delay a
+    // credit, never bring one forward. The worker returns the credit of its j-th frame no sooner
+    // than (j - 1) × 200 ms after the first, so counted from before the stream opened, the j-th
+    // paced credit cannot arrive before t0 + (j - 1) × 200 ms. That it keeps granting at all is
+    // the liveness half: the greedy sender reaches 12 frames (a generous timeout, not a rate).
+    const t0 = Date.now();
     const s = open(await start({ capacityFps: 5, initialCredits: 2 }));
-    let credits = 0;
     let sent = 0;
     const blank = Buffer.alloc(W * H, 50);
-    const t0 = Date.now();
-    while (Date.now() - t0 < 2000) {
-      credits = s.got.reduce((n, m) => n + (m.demand?.credits ?? 0), 0) - sent;
-      while (credits-- > 0) s.call.write(frame(++sent, blank));
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    // 2 up front, then one per 200 ms
-    expect(sent).toBeGreaterThanOrEqual(2 + 8);
-    expect(sent).toBeLessThanOrEqual(2 + 11);
+    s.call.on("data", (m: ProcessedFrame) => {
+      for (let credits = m.demand?.credits ?? 0; credits > 0 && sent < 12; credits--) s.call.write(frame(++sent, blank));
+    });
+    await s.until(() => sent === 12 && s.got.filter((m) => m.sequence > 0).length === 12, 20_000);
+    // the first message grants the 2 up-front credits; each result then returns one (at once or later)
+    expect(s.got[0]?.demand?.credits).toBe(2);
+    const paced = s.gotAt.filter((_, i) => i > 0 && (s.got[i]?.demand?.credits ?? 0) > 0);
+    expect(paced.length).toBeGreaterThanOrEqual(10);
+    const TIMER_SLACK_MS = 5; // a timer may fire a millisecond early; Date.now() rounds
+    paced.forEach((at, j) => expect(at - t0, `paced credit ${j + 1}`).toBeGreaterThanOrEqual(j * 200 - TIMER_SLACK_MS));
     s.call.end();
   });
 

@@ -5,6 +5,7 @@ import { icePortsPerSession } from "../../src/rtc/werift-peer.js";
 import { whepWatch, WhepHttpError, type WhepViewer } from "../helpers/whep-client.js";
 import { whipPublish, type WhipPublication } from "../helpers/whip-client.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
+import { waitFor } from "../support/wait-for.js";
 
 /** Every way a WHEP request can be refused: status, problem type, and the headers that go with it. */
 let ts: TestServer;
@@ -244,13 +245,6 @@ describe("WHEP errors", () => {
   });
 });
 
-async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe("WHEP and the ICE port range", () => {
   it("503 rtc-ports-exhausted once publishers and viewers fill IFC_RTC_PORT_MIN..MAX", async () => {

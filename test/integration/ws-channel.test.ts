@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { WsChannel, WS_CLOSE } from "../../src/distributor/ws/ws-channel.js";
+import { waitFor } from "../support/wait-for.js";
 
 /** The channel over real sockets: a client that stops reading is dropped, the others go on. */
 let http: Server | undefined;
@@ -33,8 +34,7 @@ describe("WsChannel over real WebSockets", () => {
     let fastReceived = 0;
     fast.on("message", () => fastReceived++);
     const slowClosed = new Promise<number>((r) => slow.once("close", (code) => r(code)));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(channels.length).toBe(2);
+    await waitFor(() => channels.length === 2, { what: "both channels on the server" });
     const payload = { type: "detections", blob: "x".repeat(64 * 1024) };
     let sentToFast = 0;
     let slowRefusedAt = -1;
@@ -49,9 +49,8 @@ describe("WsChannel over real WebSockets", () => {
     }
     expect(slowRefusedAt).toBeGreaterThan(0);
     expect(channels[0]?.isOpen).toBe(false);
-    // the fast client got everything sent to it, and it is still open
-    await new Promise((r) => setTimeout(r, 500));
-    expect(fastReceived).toBe(sentToFast);
+    // the fast client gets everything sent to it, and it is still open
+    await waitFor(() => fastReceived === sentToFast, { what: `all ${sentToFast} messages at the fast client` });
     expect(channels[1]?.isOpen).toBe(true);
     (slow as unknown as { _socket: { resume(): void } })._socket.resume();
     expect(await slowClosed).toBe(WS_CLOSE.slowConsumer);
@@ -73,13 +72,12 @@ describe("WsChannel over real WebSockets", () => {
     let oks = 0;
     c.on("message", () => oks++);
     const closed = new Promise<{ code: number; reason: string }>((r) => c.once("close", (code, reason) => r({ code, reason: reason.toString() })));
+    // each admitted message is answered, in order: the answers are the round trip waited on
     for (let i = 0; i < 5; i++) c.send("{}");
-    await new Promise((r) => setTimeout(r, 200));
-    expect(oks).toBe(5);
+    await waitFor(() => oks === 5, { what: "5 answers" });
     t += 12_000; // one more message's worth of budget (5 per minute)
     c.send("{}");
-    await new Promise((r) => setTimeout(r, 200));
-    expect(oks).toBe(6);
+    await waitFor(() => oks === 6, { what: "the 6th answer" });
     c.send("{}"); // over
     const { code, reason } = await closed;
     expect(code).toBe(WS_CLOSE.rateLimited);

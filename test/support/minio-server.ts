@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
+import { waitFor } from "./wait-for.js";
 
 export interface MinioServer {
   url: string;
@@ -73,12 +74,16 @@ export async function startMinio(): Promise<MinioServer> {
     });
     child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!(await healthy(url))) {
-      if (child.exitCode !== null) throw new Error(`MinIO exited with ${child.exitCode}: ${output}`);
-      if (Date.now() > deadline) throw new Error(`MinIO did not become healthy in 30 s: ${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const c = child;
+    await waitFor(
+      async () => {
+        if (c.exitCode !== null) throw new Error(`MinIO exited with ${c.exitCode}: ${output}`);
+        return healthy(url);
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: "MinIO healthy" },
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: ${output}`);
+    });
   };
   const halt = async (): Promise<void> => {
     const c = child;

@@ -1,17 +1,27 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 
-/** Direct children of `parent` (default: this process) as pid and argv, from /proc. */
-export function childProcesses(parent = process.pid): { pid: number; argv: string[] }[] {
-  const out: { pid: number; argv: string[] }[] = [];
+/**
+ * The one /proc scan of the test suite (Linux): which processes exist, whose children they are
+ * and what they run. Tests use it to prove that nothing they started outlives them.
+ */
+
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  argv: string[];
+}
+
+/** Every process we may read, with its parent and argv (those that end while we look are skipped). */
+export function processes(): ProcessInfo[] {
+  const out: ProcessInfo[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       // Field 4 (ppid) follows the parenthesised command name, which may contain spaces.
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== parent) continue;
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").filter(Boolean);
-      out.push({ pid: Number(entry), argv });
+      out.push({ pid: Number(entry), ppid, argv });
     } catch {
       // the process ended while we looked
     }
@@ -19,9 +29,28 @@ export function childProcesses(parent = process.pid): { pid: number; argv: strin
   return out;
 }
 
+/** Direct children of `parent` (default: this process) as pid and argv, from /proc. */
+export function childProcesses(parent = process.pid): { pid: number; argv: string[] }[] {
+  return processes()
+    .filter((p) => p.ppid === parent)
+    .map(({ pid, argv }) => ({ pid, argv }));
+}
+
 /** ffmpeg children that decode H.264 from stdin: the server's per-stream decoders. */
 export function decoderPids(parent = process.pid): number[] {
   return childProcesses(parent)
     .filter((p) => /ffmpeg/.test(p.argv[0] ?? "") && p.argv.includes("pipe:0") && p.argv.includes("h264"))
     .map((p) => p.pid);
+}
+
+/** Pids of processes (other than this one) whose command line mentions `marker`, e.g. a unique profile directory. */
+export function pidsWith(marker: string): number[] {
+  return processes()
+    .filter((p) => p.pid !== process.pid && p.argv.join("\0").includes(marker))
+    .map((p) => p.pid);
+}
+
+/** Alive or a zombie: either way still in /proc (a reaped child is gone). */
+export function processExists(pid: number): boolean {
+  return existsSync(`/proc/${pid}`);
 }

@@ -17,6 +17,11 @@ export interface SpoolOptions {
   /** Keys whose upload must wait for every earlier upload (manifests naming other objects). */
   isBarrier?: (key: string) => boolean;
   random?: () => number;
+  /**
+   * Schedules the retry after a backoff and returns its cancel (default: setTimeout). Tests
+   * inject one to read the backoff delays without waiting them out.
+   */
+  schedule?: (fn: () => void, delayMs: number) => () => void;
 }
 
 export interface SpoolStats {
@@ -64,13 +69,15 @@ export class SpoolingObjectStore implements ObjectStore, UploadStats {
   private memoryBytes = 0;
   private spoolBytes = 0;
   private consecutiveFailures = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** Cancels the pending retry; set while one is scheduled. */
+  private retryTimer: (() => void) | undefined;
   private uploaded = 0;
   private failures = 0;
   private closed = false;
   private readonly uploads = new Set<Promise<void>>();
   private idleWaiters: (() => void)[] = [];
   private readonly random: () => number;
+  private readonly schedule: (fn: () => void, delayMs: number) => () => void;
   /** Upload lags (ms from accepted to stored) since the last `takeLags`, for metrics. */
   private lags: number[] = [];
 
@@ -80,6 +87,12 @@ export class SpoolingObjectStore implements ObjectStore, UploadStats {
     private readonly onError: (err: unknown, key: string) => void = () => undefined,
   ) {
     this.random = opts.random ?? Math.random;
+    this.schedule =
+      opts.schedule ??
+      ((fn, delayMs) => {
+        const t = setTimeout(fn, delayMs);
+        return () => clearTimeout(t);
+      });
   }
 
   /** Creates the spool and queues what an earlier run left there, in its original order. */
@@ -200,7 +213,7 @@ export class SpoolingObjectStore implements ObjectStore, UploadStats {
       const base = Math.min(this.opts.maxBackoffMs, this.opts.minBackoffMs * 2 ** (this.consecutiveFailures - 1));
       const delay = base * (0.75 + 0.5 * this.random());
       if (!this.retryTimer && !this.closed) {
-        this.retryTimer = setTimeout(() => {
+        this.retryTimer = this.schedule(() => {
           this.retryTimer = undefined;
           this.pump();
         }, delay);
@@ -254,7 +267,7 @@ export class SpoolingObjectStore implements ObjectStore, UploadStats {
   /** Stops uploading; what is still queued stays in the spool (memory items are spooled first). */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer?.();
     this.retryTimer = undefined;
     // Uploads already under way finish (or fail) first, so nothing is sent after close().
     await Promise.allSettled([...this.uploads]);

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FsObjectStore } from "../../../src/adapters/storage/fs-object-store.js";
 import { SpoolingObjectStore, type SpoolOptions } from "../../../src/adapters/storage/spooling-object-store.js";
 import type { ObjectStore } from "../../../src/ports/object-store.js";
+import { waitFor } from "../../support/wait-for.js";
 
 /** A real fs store behind a switch that makes every write fail, as an unreachable S3 would. */
 class FlakyStore extends FsObjectStore implements ObjectStore {
@@ -79,7 +80,7 @@ describe("SpoolingObjectStore", () => {
     const s = new SpoolingObjectStore(backend, opts({ maxQueueBytes: 10_000, minBackoffMs: 60_000, maxBackoffMs: 60_000 }));
     await s.init();
     for (let i = 0; i < 5; i++) await s.put(`b/${i}`, Buffer.alloc(100, i));
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => s.stats.spooledObjects === 5, { what: "memory spilled to the spool" });
     expect(s.stats).toMatchObject({ memoryBytes: 0, spoolBytes: 500, spooledObjects: 5, degraded: true });
     expect((await readdir(path.join(dir, "spool"))).filter((n) => n.endsWith(".obj")).length).toBe(5);
     await s.close();
@@ -95,7 +96,7 @@ describe("SpoolingObjectStore", () => {
       keys.push(k);
       await s.put(k, Buffer.alloc(200, i));
     }
-    await new Promise((r) => setTimeout(r, 150));
+    await waitFor(() => s.stats.failures > 1 && s.stats.spooledObjects > 20, { what: "uploads failing and the queue spooled" });
     const during = s.stats;
     expect(during.degraded).toBe(true);
     expect(during.failures).toBeGreaterThan(1);
@@ -111,26 +112,38 @@ describe("SpoolingObjectStore", () => {
     expect((await readdir(path.join(dir, "spool"))).length).toBe(0);
   });
 
-  it("backs off exponentially (with jitter) between retries", async () => {
-    const attempts: number[] = [];
+  it("backs off exponentially (with jitter) between retries, and retries only when the backoff is over", async () => {
+    // The backoff is the subject, so its clock is injected: the test reads each delay the spool
+    // asks for and fires the retry itself, instead of measuring gaps on a busy machine.
+    let attempts = 0;
     const failing: ObjectStore = Object.assign(Object.create(backend) as ObjectStore, {
       put: async () => {
-        attempts.push(Date.now());
+        attempts++;
         throw new Error("down");
       },
     });
-    const s = new SpoolingObjectStore(failing, opts({ minBackoffMs: 40, maxBackoffMs: 160, random: () => 0.5 }));
-    await s.init();
-    await s.put("x/1", Buffer.alloc(10));
-    await new Promise((r) => setTimeout(r, 700));
-    await s.close();
-    const gaps = attempts.slice(1).map((t, i) => t - (attempts[i] as number));
-    expect(gaps.length).toBeGreaterThanOrEqual(4);
-    // 40, 80, 160, 160 … (jitter fixed at its midpoint here)
-    expect(gaps[0]).toBeGreaterThanOrEqual(35);
-    expect(gaps[1]).toBeGreaterThanOrEqual(75);
-    expect(gaps[2]).toBeGreaterThanOrEqual(150);
-    expect(gaps[3]).toBeLessThan(250);
+    const run = async (random: () => number): Promise<number[]> => {
+      attempts = 0;
+      const scheduled: { fn: () => void; delayMs: number }[] = [];
+      const s = new SpoolingObjectStore(
+        failing,
+        opts({ spoolDir: path.join(dir, `spool-${random()}`), minBackoffMs: 40, maxBackoffMs: 160, random, schedule: (fn, delayMs) => (scheduled.push({ fn, delayMs }), () => undefined) }),
+      );
+      await s.init();
+      await s.put("x/1", Buffer.alloc(10));
+      for (let n = 1; n <= 5; n++) {
+        await waitFor(() => scheduled.length === n, { what: `retry ${n} scheduled` });
+        expect(attempts).toBe(n); // nothing retried before its backoff was over
+        scheduled[n - 1]?.fn();
+      }
+      await waitFor(() => scheduled.length === 6, { what: "retry 6 scheduled" });
+      await s.close();
+      return scheduled.map((x) => x.delayMs);
+    };
+    // 40, 80, 160, 160 … with the jitter at its midpoint, then at both ends of its ±25 %
+    expect(await run(() => 0.5)).toEqual([40, 80, 160, 160, 160, 160]);
+    expect(await run(() => 0)).toEqual([30, 60, 120, 120, 120, 120]);
+    expect(await run(() => 0.999)).toEqual([40, 80, 160, 160, 160, 160].map((d) => d * (0.75 + 0.5 * 0.999)));
   });
 
   it("a restart picks the spool up again and nothing is lost", async () => {
