@@ -1,5 +1,5 @@
 import type { FastifyRequest } from "fastify";
-import { BadRequestError } from "../errors.js";
+import { InvalidInput } from "../core/errors.js";
 import { candidateProblem, isIcePwd, isIceUfrag, isMid } from "./ice-syntax.js";
 
 /** The media types of WHIP/WHEP bodies. */
@@ -22,7 +22,7 @@ export function parseSdpFrag(body: string): { ufrag?: string; pwd?: string; cand
   let mid: string | undefined;
   const candidates: { candidate: string; sdpMid?: string }[] = [];
   const refuse = (detail: string): never => {
-    throw new BadRequestError(detail, "invalid-sdpfrag");
+    throw new InvalidInput("invalid-sdpfrag", detail);
   };
   for (const raw of body.split(/\r?\n/)) {
     const line = raw.trim();
@@ -85,7 +85,7 @@ export function iceRemoteOf(offerSdp: string): IceRemote {
 export async function applySdpFrag(session: IcePatchable, remote: IceRemote, frag: SdpFrag): Promise<string | undefined> {
   // Checked before anything is applied: a refused PATCH leaves the session as it was.
   const unknown = frag.candidates.find((c) => c.sdpMid === undefined || !remote.mids.includes(c.sdpMid));
-  if (unknown) throw new BadRequestError(`candidate names a=mid:${unknown.sdpMid ?? ""}, not a media section of the offer (${remote.mids.join(", ")})`, "invalid-sdpfrag");
+  if (unknown) throw new InvalidInput("invalid-sdpfrag", `candidate names a=mid:${unknown.sdpMid ?? ""}, not a media section of the offer (${remote.mids.join(", ")})`);
   if (frag.ufrag && frag.pwd && frag.ufrag !== remote.remoteUfrag) {
     const answer = await session.restartIce(frag.ufrag, frag.pwd, frag.candidates, remote.offerSdp);
     remote.remoteUfrag = frag.ufrag;
@@ -95,7 +95,7 @@ export async function applySdpFrag(session: IcePatchable, remote: IceRemote, fra
     await session.addRemoteCandidates(frag.candidates);
   } catch (err) {
     // The candidates passed our grammar, so werift refusing one is still the client's input.
-    throw new BadRequestError(`a candidate was refused: ${err instanceof Error ? err.message.slice(0, 120) : String(err)}`, "invalid-sdpfrag");
+    throw new InvalidInput("invalid-sdpfrag", `a candidate was refused: ${err instanceof Error ? err.message.slice(0, 120) : String(err)}`);
   }
   return undefined;
 }

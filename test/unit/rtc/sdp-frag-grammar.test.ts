@@ -1,15 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { BadRequestError, problemType } from "../../../src/errors.js";
+import { InvalidInput } from "../../../src/core/errors.js";
 import { applySdpFrag, iceRemoteOf, parseSdpFrag, type IcePatchable } from "../../../src/rtc/sdp-frag.js";
 
 const CAND = "a=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0 ufrag EsAw network-id 1";
 const OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n";
 
-function refusal(fn: () => unknown): BadRequestError {
+function refusal(fn: () => unknown): InvalidInput {
   try {
     fn();
   } catch (err) {
-    if (err instanceof BadRequestError) return err;
+    if (err instanceof InvalidInput) return err;
     throw err;
   }
   throw new Error("expected a refusal");
@@ -28,7 +28,7 @@ function recordingSession(): IcePatchable & { added: unknown[]; restarts: string
 
 describe("sdpfrag grammar (RFC 8840, RFC 8839 §5.1)", () => {
   it("refuses a candidate with no a=mid before it, or whose mid was reset by a new m= line", () => {
-    expect(refusal(() => parseSdpFrag(`${CAND}\r\n`)).type).toBe(problemType("invalid-sdpfrag"));
+    expect(refusal(() => parseSdpFrag(`${CAND}\r\n`)).slug).toBe("invalid-sdpfrag");
     expect(refusal(() => parseSdpFrag(`a=mid:0\r\nm=audio 9 RTP/AVP 0\r\n${CAND}\r\n`)).message).toMatch(/a=mid/);
   });
 
@@ -41,7 +41,7 @@ describe("sdpfrag grammar (RFC 8840, RFC 8839 §5.1)", () => {
       "a=candidate:1 1 udp 1 192.0.2.1 9 typ host generation",
       "a=candidate:1$' 1 udp 1 192.0.2.1 9 typ host",
     ]) {
-      expect(refusal(() => parseSdpFrag(`a=mid:0\r\n${bad}\r\n`)).status, bad).toBe(400);
+      expect(refusal(() => parseSdpFrag(`a=mid:0\r\n${bad}\r\n`)).kind, bad).toBe("invalid-input");
     }
   });
 
@@ -54,7 +54,7 @@ describe("sdpfrag grammar (RFC 8840, RFC 8839 §5.1)", () => {
 
   it("refuses ufrag and pwd outside ice-char or their lengths, `$` included", () => {
     for (const bad of ["a=ice-ufrag:ab$'", "a=ice-ufrag:abc", "a=ice-pwd:short", "a=ice-pwd:$'$'$'$'$'$'$'$'$'$'$'$'"]) {
-      expect(refusal(() => parseSdpFrag(`${bad}\r\n`)).type, bad).toBe(problemType("invalid-sdpfrag"));
+      expect(refusal(() => parseSdpFrag(`${bad}\r\n`)).slug, bad).toBe("invalid-sdpfrag");
     }
     expect(parseSdpFrag("a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n")).toEqual({ ufrag: "abcd", pwd: "0123456789012345678901", candidates: [] });
   });
@@ -65,9 +65,9 @@ describe("applying an sdpfrag", () => {
     const session = recordingSession();
     const remote = iceRemoteOf(OFFER);
     const frag = parseSdpFrag(`a=mid:7\r\n${CAND}\r\n`);
-    await expect(applySdpFrag(session, remote, frag)).rejects.toMatchObject({ status: 400, type: problemType("invalid-sdpfrag") });
+    await expect(applySdpFrag(session, remote, frag)).rejects.toMatchObject({ kind: "invalid-input", slug: "invalid-sdpfrag" });
     // an ICE restart naming an unknown mid is refused too, and the restart never starts
-    await expect(applySdpFrag(session, remote, { ...frag, ufrag: "newu", pwd: "0123456789012345678901" })).rejects.toBeInstanceOf(BadRequestError);
+    await expect(applySdpFrag(session, remote, { ...frag, ufrag: "newu", pwd: "0123456789012345678901" })).rejects.toBeInstanceOf(InvalidInput);
     expect(session.added).toEqual([]);
     expect(session.restarts).toEqual([]);
     expect(remote.remoteUfrag).toBe("EsAw");
@@ -79,6 +79,6 @@ describe("applying an sdpfrag", () => {
     await applySdpFrag(good, remote, parseSdpFrag(`a=mid:0\r\n${CAND}\r\n`));
     expect(good.added).toHaveLength(1);
     const refusing: IcePatchable = { addRemoteCandidates: async () => Promise.reject(new Error("werift says no")), restartIce: async () => "" };
-    await expect(applySdpFrag(refusing, remote, parseSdpFrag(`a=mid:0\r\n${CAND}\r\n`))).rejects.toMatchObject({ status: 400, message: /werift says no/ });
+    await expect(applySdpFrag(refusing, remote, parseSdpFrag(`a=mid:0\r\n${CAND}\r\n`))).rejects.toMatchObject({ kind: "invalid-input", message: /werift says no/ });
   });
 });

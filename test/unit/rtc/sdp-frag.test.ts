@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BadRequestError } from "../../../src/errors.js";
+import { InvalidInput } from "../../../src/core/errors.js";
 import { parseSdpFrag } from "../../../src/rtc/sdp-frag.js";
 
 describe("trickle-ice-sdpfrag parsing (RFC 8840)", () => {
@@ -11,6 +11,6 @@ describe("trickle-ice-sdpfrag parsing (RFC 8840)", () => {
   });
 
   it("refuses lines that are not SDP attributes", () => {
-    expect(() => parseSdpFrag("hello world\r\n")).toThrow(BadRequestError);
+    expect(() => parseSdpFrag("hello world\r\n")).toThrow(InvalidInput);
   });
 });

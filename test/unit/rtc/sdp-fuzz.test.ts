@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InvalidInput, Unsupported } from "../../../src/core/errors.js";
-import { BadRequestError, problemType } from "../../../src/errors.js";
 import { candidateProblem } from "../../../src/rtc/ice-syntax.js";
 import { parseSdpFrag } from "../../../src/rtc/sdp-frag.js";
 import { parseOffer, selectCodecs } from "../../../src/rtc/sdp-offer.js";
@@ -57,7 +56,7 @@ describe("fuzz: the SDP offer parser throws only its domain errors (invalid-sdp,
 });
 
 describe("fuzz: the sdpfrag parser throws only invalid-sdpfrag", () => {
-  const typed = (err: unknown): boolean => err instanceof BadRequestError && err.type === problemType("invalid-sdpfrag");
+  const typed = (err: unknown): boolean => err instanceof InvalidInput && err.slug === "invalid-sdpfrag";
 
   it("on arbitrary text and on mutations of a real fragment; every candidate it returns is well-formed and has a mid", () => {
     fc.assert(
