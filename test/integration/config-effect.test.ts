@@ -6,7 +6,6 @@
  * fs with the bundled AI worker, and S3 (a real MinIO) with a remote worker and an ICE port range.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
@@ -15,6 +14,7 @@ import { CONFIG_SPEC, loadConfig, type Config, type ConfigKey } from "../../src/
 import { startServer, type Server } from "../../src/server.js";
 import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
 import { whepWatch } from "../helpers/whep-client.js";
+import { freePort } from "../support/free-port.js";
 import { startMinio, type MinioServer } from "../support/minio-server.js";
 import { waitFor, waitForValue } from "../support/wait-for.js";
 
@@ -37,14 +37,6 @@ function tracked(config: Config): Config {
       throw new Error("the config was enumerated (spread or Object.keys): pass the keys a part needs, so each key's use stays visible");
     },
   });
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 const logger = pino({ level: process.env.IFC_TEST_LOG_LEVEL ?? "warn" });

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
+import { freePort } from "./free-port.js";
 import { waitFor } from "./wait-for.js";
 
 export interface MinioServer {
@@ -19,14 +19,6 @@ export interface MinioServer {
 
 /** Where scripts/setup.sh puts the MinIO binary it builds with `go install`. */
 export const MINIO_BIN = process.env.IFC_MINIO_BIN ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "imageflowcanvas", "bin", "minio");
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function healthy(url: string): Promise<boolean> {
   try {

@@ -4,8 +4,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nalType } from "../../../src/media/h264-nal.js";
 import type { VideoAccessUnit } from "../../../src/media/types.js";
-import { Segmenter, type InitOutput, type PartOutput, type SegmentClosed, type SegmenterOptions } from "../../../src/recorder/segmenter.js";
+import type { InitOutput, SegmenterOptions } from "../../../src/recorder/segmenter.js";
 import { h264Fixture, type EncodedUnit } from "../../support/h264-fixtures.js";
+import { collectSegmenter } from "../../support/segmenter-outputs.js";
 import { probeVideoFrames } from "../../support/recording-probe.js";
 
 /**
@@ -30,26 +31,12 @@ function toUnit(u: EncodedUnit, index: number): VideoAccessUnit {
   return { kind: "video", codec: "h264", nalus: u.nalus, isKeyframe: u.isKeyframe, rtpTime: index * 3000, arrivalMs: ms, wallClockMs: ms, ...(sps ? { sps } : {}), ...(pps ? { pps } : {}) };
 }
 
-function collect(opts: SegmenterOptions) {
-  const inits: InitOutput[] = [];
-  const parts: PartOutput[] = [];
-  const closed: SegmentClosed[] = [];
-  const requests: string[] = [];
-  const seg = new Segmenter(opts, {
-    init: (o) => inits.push(o),
-    part: (o) => parts.push(o),
-    segmentClosed: (o) => closed.push(o),
-    requestKeyframe: (r) => requests.push(r),
-  });
-  return { seg, inits, parts, closed, requests };
-}
-
 describe("Segmenter: maximum segment duration", () => {
   it("a stream without IDR past the cap grows its segment, records every frame, and cuts at the next IDR", async () => {
     // IDRs at 0 s and 10 s only (an encoder that ignores keyframe requests), 12 s in all.
     const units = await h264Fixture({ width: 320, height: 240, fps: 30, seconds: 12, gop: 300 });
     expect(units.filter((u) => u.isKeyframe).length).toBe(2);
-    const { seg, inits, parts, closed, requests } = collect(OPTS);
+    const { seg, inits, parts, closed, requests } = collectSegmenter(OPTS);
     units.forEach((u, i) => seg.video(toUnit(u, i)));
 
     // Before the second IDR: nothing closed although the cap (4 s) is long past, but parts kept coming.
@@ -77,7 +64,7 @@ describe("Segmenter: maximum segment duration", () => {
     const units = await h264Fixture({ width: 320, height: 240, fps: 30, seconds: 2, gop: 30 });
     const idr = units.find((u) => u.isKeyframe) as EncodedUnit;
     const p = units.find((u) => !u.isKeyframe) as EncodedUnit;
-    const { seg, closed } = collect({ ...OPTS, alignToWallClock: true });
+    const { seg, closed } = collectSegmenter({ ...OPTS, alignToWallClock: true });
     for (let i = 0; i < 30 * 20; i++) {
       const au = toUnit(i % 30 === 0 ? idr : p, i);
       if (i >= 75) au.wallClockMs -= 60_000;
@@ -95,7 +82,7 @@ describe("Segmenter: maximum segment duration", () => {
     const units = await h264Fixture({ width: 320, height: 240, fps: 30, seconds: 2, gop: 30 });
     const idr = units.find((u) => u.isKeyframe) as EncodedUnit;
     const p = units.find((u) => !u.isKeyframe) as EncodedUnit;
-    const { seg, closed } = collect({ ...OPTS, maxSegmentDurationMs: OPTS.segmentDurationMs, alignToWallClock: true });
+    const { seg, closed } = collectSegmenter({ ...OPTS, maxSegmentDurationMs: OPTS.segmentDurationMs, alignToWallClock: true });
     for (let i = 0; i < 30 * 12; i++) {
       const au = toUnit(i % 30 === 0 ? idr : p, i);
       if (i >= 45) au.wallClockMs -= 3_600_000;

@@ -4,8 +4,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nalType } from "../../../src/media/h264-nal.js";
 import type { VideoAccessUnit } from "../../../src/media/types.js";
-import { Segmenter, type InitOutput, type PartOutput, type SegmentClosed, type SegmenterOptions } from "../../../src/recorder/segmenter.js";
+import { Segmenter, type InitOutput, type PartOutput, type SegmenterOptions } from "../../../src/recorder/segmenter.js";
 import { h264Fixture, type EncodedUnit } from "../../support/h264-fixtures.js";
+import { collectSegmenter } from "../../support/segmenter-outputs.js";
 import { decodeErrors, probeVideoFrames } from "../../support/recording-probe.js";
 
 let dir: string;
@@ -25,20 +26,6 @@ function toUnit(u: EncodedUnit, index: number, frameTicks: number, t0 = 0): Vide
   return { kind: "video", codec: "h264", nalus: u.nalus, isKeyframe: u.isKeyframe, rtpTime: t0 + index * frameTicks, arrivalMs: ms, wallClockMs: ms, ...(sps ? { sps } : {}), ...(pps ? { pps } : {}) };
 }
 
-function collect(opts = OPTS) {
-  const inits: InitOutput[] = [];
-  const parts: PartOutput[] = [];
-  const closed: SegmentClosed[] = [];
-  const requests: string[] = [];
-  const seg = new Segmenter(opts, {
-    init: (o) => inits.push(o),
-    part: (o) => parts.push(o),
-    segmentClosed: (o) => closed.push(o),
-    requestKeyframe: (r) => requests.push(r),
-  });
-  return { seg, inits, parts, closed, requests };
-}
-
 async function writeRecording(name: string, init: Uint8Array, parts: PartOutput[]): Promise<string> {
   const file = path.join(dir, name);
   await writeFile(file, Buffer.concat([init, ...parts.map((p) => p.data)]));
@@ -48,7 +35,7 @@ async function writeRecording(name: string, init: Uint8Array, parts: PartOutput[
 describe("Segmenter", () => {
   it("cuts IDR-aligned 4 s segments of 1 s parts from a 1 s GOP stream, frame-exact", async () => {
     const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 10, gop: 30 });
-    const { seg, inits, parts, closed } = collect();
+    const { seg, inits, parts, closed } = collectSegmenter(OPTS);
     units.forEach((u, i) => seg.video(toUnit(u, i, 3000)));
     seg.finish();
 
@@ -71,7 +58,7 @@ describe("Segmenter", () => {
   it("asks for a keyframe when a segment is due and cuts at the IDR that answers", async () => {
     // A browser-like stream: IDR only at the start and every 6 s.
     const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 13, gop: 180 });
-    const { seg, parts, closed, requests, inits } = collect();
+    const { seg, parts, closed, requests, inits } = collectSegmenter(OPTS);
     units.forEach((u, i) => seg.video(toUnit(u, i, 3000)));
     seg.finish();
     expect(requests.filter((r) => r === "segment due").length).toBeGreaterThanOrEqual(2);
@@ -85,7 +72,7 @@ describe("Segmenter", () => {
   it("starts a new init at a mid-stream SPS change, and the first init plays across it", async () => {
     const a = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 3, gop: 30 });
     const b = await h264Fixture({ width: 1280, height: 720, fps: 30, seconds: 3, gop: 30 });
-    const { seg, inits, parts, closed } = collect();
+    const { seg, inits, parts, closed } = collectSegmenter(OPTS);
     [...a, ...b].forEach((u, i) => seg.video(toUnit(u, i, 3000)));
     seg.finish();
     expect(inits.map((i) => `${i.sps.width}x${i.sps.height}`)).toEqual(["640x360", "1280x720"]);
@@ -103,7 +90,7 @@ describe("Segmenter", () => {
 
   it("after dropped frames it waits for the next IDR, asks for one, and keeps the timeline", async () => {
     const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 4, gop: 30 });
-    const { seg, inits, parts, requests } = collect();
+    const { seg, inits, parts, requests } = collectSegmenter(OPTS);
     units.forEach((u, i) => {
       if (i >= 40 && i < 45) return; // lost in the reader queue
       seg.video(toUnit(u, i, 3000), i === 45 ? 5 : 0);
@@ -120,7 +107,7 @@ describe("Segmenter", () => {
 
   it("ignores everything before the first keyframe and asks for it", async () => {
     const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 2, gop: 30 });
-    const { seg, inits, parts, requests } = collect();
+    const { seg, inits, parts, requests } = collectSegmenter(OPTS);
     units.slice(10).forEach((u, i) => seg.video(toUnit(u, i + 10, 3000)));
     seg.finish();
     expect(requests[0]).toBe("recording start");
@@ -131,7 +118,7 @@ describe("Segmenter", () => {
 
   it("keeps decode time continuous across an RTP timestamp jump (publisher restart)", async () => {
     const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 2, gop: 30 });
-    const { seg, inits, parts } = collect();
+    const { seg, inits, parts } = collectSegmenter(OPTS);
     units.forEach((u, i) => seg.video(toUnit(u, i, 3000, i >= 30 ? 50_000_000 : 0)));
     seg.finish();
     const frames = await probeVideoFrames(await writeRecording("jump.mp4", (inits[0] as InitOutput).data, parts));

@@ -1,19 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { InvalidInput } from "../../../src/core/errors.js";
+import { thrown } from "../../support/thrown.js";
 import { applySdpFrag, iceRemoteOf, parseSdpFrag, type IcePatchable } from "../../../src/rtc/sdp-frag.js";
 
 const CAND = "a=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0 ufrag EsAw network-id 1";
 const OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n";
-
-function refusal(fn: () => unknown): InvalidInput {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof InvalidInput) return err;
-    throw err;
-  }
-  throw new Error("expected a refusal");
-}
 
 /** A session that records what reached it, standing in for werift's peer (whose own parser is not under test here). */
 function recordingSession(): IcePatchable & { added: unknown[]; restarts: string[] } {
@@ -28,8 +19,8 @@ function recordingSession(): IcePatchable & { added: unknown[]; restarts: string
 
 describe("sdpfrag grammar (RFC 8840, RFC 8839 §5.1)", () => {
   it("refuses a candidate with no a=mid before it, or whose mid was reset by a new m= line", () => {
-    expect(refusal(() => parseSdpFrag(`${CAND}\r\n`)).slug).toBe("invalid-sdpfrag");
-    expect(refusal(() => parseSdpFrag(`a=mid:0\r\nm=audio 9 RTP/AVP 0\r\n${CAND}\r\n`)).message).toMatch(/a=mid/);
+    expect(thrown(() => parseSdpFrag(`${CAND}\r\n`), InvalidInput).slug).toBe("invalid-sdpfrag");
+    expect(thrown(() => parseSdpFrag(`a=mid:0\r\nm=audio 9 RTP/AVP 0\r\n${CAND}\r\n`), InvalidInput).message).toMatch(/a=mid/);
   });
 
   it("refuses malformed candidates: too few fields, a port past 65535, a non-numeric priority or rport", () => {
@@ -41,7 +32,7 @@ describe("sdpfrag grammar (RFC 8840, RFC 8839 §5.1)", () => {
       "a=candidate:1 1 udp 1 192.0.2.1 9 typ host generation",
       "a=candidate:1$' 1 udp 1 192.0.2.1 9 typ host",
     ]) {
-      expect(refusal(() => parseSdpFrag(`a=mid:0\r\n${bad}\r\n`)).kind, bad).toBe("invalid-input");
+      expect(thrown(() => parseSdpFrag(`a=mid:0\r\n${bad}\r\n`), InvalidInput).kind, bad).toBe("invalid-input");
     }
   });
 
@@ -54,7 +45,7 @@ describe("sdpfrag grammar (RFC 8840, RFC 8839 §5.1)", () => {
 
   it("refuses ufrag and pwd outside ice-char or their lengths, `$` included", () => {
     for (const bad of ["a=ice-ufrag:ab$'", "a=ice-ufrag:abc", "a=ice-pwd:short", "a=ice-pwd:$'$'$'$'$'$'$'$'$'$'$'$'"]) {
-      expect(refusal(() => parseSdpFrag(`${bad}\r\n`)).slug, bad).toBe("invalid-sdpfrag");
+      expect(thrown(() => parseSdpFrag(`${bad}\r\n`), InvalidInput).slug, bad).toBe("invalid-sdpfrag");
     }
     expect(parseSdpFrag("a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n")).toEqual({ ufrag: "abcd", pwd: "0123456789012345678901", candidates: [] });
   });
