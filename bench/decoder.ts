@@ -111,7 +111,7 @@ async function runFfmpeg(aus: VideoAccessUnit[], width: number, height: number, 
   const sampler = setInterval(() => childCpu.sample(decoders.flatMap((d) => d.stats().livePids)), 200);
   const cpu0 = process.cpuUsage();
   await publishRealtime(hubs, aus);
-  await sleep(300);
+  await sleep(300); // the measurement tail: frames still in the decoders come out (a drop would never arrive, so no wait on a count)
   clearInterval(sampler);
   childCpu.sample(decoders.flatMap((d) => d.stats().livePids));
   const cpu = process.cpuUsage(cpu0);

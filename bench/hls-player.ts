@@ -18,7 +18,7 @@ import { launchChromium } from "../test/helpers/chromium.js";
 import { publishTestStream } from "../test/helpers/publish-test-stream.js";
 import { grayFrameWithQr } from "../test/support/qr-frame.js";
 import { spawnServer } from "../test/support/server-harness.js";
-import { machine, numArg, sleep, writeResults } from "./lib/results.js";
+import { machine, numArg, pollFor, sleep, writeResults } from "./lib/results.js";
 import { max, min, pct } from "./lib/stats.js";
 
 const seconds = numArg(0, 30, 12);
@@ -87,12 +87,10 @@ try {
     if (p.header.marker) sentAt.push(performance.timeOrigin + performance.now());
   });
   // The page's player gives up on a playlist that is not there yet: open it once one part is listed.
-  for (let i = 0; ; i++) {
+  await pollFor("a live playlist with a part", async () => {
     const r = await fetch(`${server.url}/hls/${STREAM}/index.m3u8`);
-    if (r.status === 200 && (await r.text()).includes("#EXT-X-PART:")) break;
-    if (i > 600) throw new Error(`no live playlist: ${r.status}`);
-    await sleep(100);
-  }
+    return r.status === 200 && (await r.text()).includes("#EXT-X-PART:") ? true : undefined;
+  }, 60_000);
   const page = await browser.newPage();
   await page.addInitScript({ path: path.resolve(import.meta.dirname, "../node_modules/jsqr/dist/jsQR.js") });
   await page.goto(`${server.url}/streams/${STREAM}?hls=1`);

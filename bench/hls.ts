@@ -15,7 +15,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { publishTestStream } from "../test/helpers/publish-test-stream.js";
 import { spawnServer } from "../test/support/server-harness.js";
-import { machine, numArg, sleep, writeResults } from "./lib/results.js";
+import { machine, numArg, pollFor, writeResults } from "./lib/results.js";
 import { pct } from "./lib/stats.js";
 
 const seconds = numArg(0, 20, 6);
@@ -60,13 +60,10 @@ try {
   const pub = await publishTestStream(`${server.url}/whip/hlsb`, { width: 1280, height: 720, fps: 30, gopSeconds: 1, durationSeconds: seconds + 6, audio: false, input: clip, videoCopy: true, connectTimeoutMs: 60_000 });
   const base = `${server.url}/hls/hlsb/index.m3u8`;
   // wait for the playlist
-  let p: Parsed | undefined;
-  for (let i = 0; i < 100 && !p; i++) {
+  let p: Parsed | undefined = await pollFor("a live playlist", async () => {
     const r = await fetch(base);
-    if (r.status === 200) p = newestPart(await r.text());
-    else await sleep(200);
-  }
-  if (!p) throw new Error("no live playlist");
+    return r.status === 200 ? newestPart(await r.text()) : undefined;
+  }, 20_000, 200);
   const lags: number[] = [];
   const end = Date.now() + seconds * 1000;
   let holdBackS = p.holdBackS;

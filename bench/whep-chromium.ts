@@ -11,7 +11,7 @@ import { launchChromium } from "../test/helpers/chromium.js";
 import { startStaticServer } from "../test/helpers/static-server.js";
 import { whepWatch } from "../test/helpers/whep-client.js";
 import { spawnServer } from "../test/support/server-harness.js";
-import { machine, numArg, sleep, writeResults } from "./lib/results.js";
+import { machine, numArg, pollFor, sleep, writeResults } from "./lib/results.js";
 import { max, pct } from "./lib/stats.js";
 
 const joins = numArg(0, 12, 4);
@@ -34,11 +34,10 @@ try {
   await page.waitForFunction(() => (globalThis as unknown as { __whip?: { state: string } }).__whip?.state === "connected", undefined, { timeout: 60_000 });
   const pageStats = (): Promise<PageStats> => page.evaluate(() => (globalThis as unknown as { __whip: { stats(): Promise<PageStats> } }).__whip.stats());
   // The stream is live once the server has its video track's first keyframe.
-  for (let i = 0; i < 300; i++) {
+  await pollFor("the stream's first keyframe at the server", async () => {
     const r = await fetch(`${server.url}/api/v1/streams/${STREAM}`);
-    if (r.status === 200 && ((await r.json()) as { video?: { width?: number } }).video?.width) break;
-    await sleep(100);
-  }
+    return r.status === 200 && ((await r.json()) as { video?: { width?: number } }).video?.width ? true : undefined;
+  });
 
   const ttff: { connectMs: number; keyframeMs: number; totalMs: number; publisher: string }[] = [];
   for (let i = 0; i < joins; i++) {
