@@ -21,6 +21,8 @@ interface Spec<T> {
   values?: readonly string[];
   /** For maps: what each key must match (stream names). */
   keyPattern?: RegExp;
+  /** An empty variable sets the empty value instead of counting as unset (lists whose default is not empty). */
+  emptyIsValue?: boolean;
 }
 
 const int = (env: string, def: number, description: string, min = 0, max = Number.MAX_SAFE_INTEGER): Spec<number> => ({
@@ -43,7 +45,7 @@ export const CONFIG_SPEC = {
   httpHost: str("IFC_HTTP_HOST", "0.0.0.0", "Address the HTTP server (WHIP, WHEP, HLS, REST, WebSocket) listens on."),
   httpPort: int("IFC_HTTP_PORT", 8080, "Port of the one HTTP server.", 0, 65535),
   publicUrl: url("IFC_PUBLIC_URL", "Absolute http(s) base URL clients reach the server at (e.g. behind a proxy): `Location` headers and the built-in pages' links become absolute on it; empty: relative links."),
-  corsOrigin: str("IFC_CORS_ORIGIN", "*", "Access-Control-Allow-Origin for WHIP/WHEP/REST (empty disables CORS)."),
+  corsOrigins: list("IFC_CORS_ORIGINS", [], "Web origins (`https://app.example.com`) allowed to call the API from a browser (CORS), comma separated; empty: none beyond the server's own origin. `*` is never combined with credentials."),
   logLevel: oneOf("IFC_LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "pino log level."),
   store: oneOf("IFC_STORE", "fs", ["fs", "s3"] as const, "Where recordings go: `fs` (local disk under IFC_DATA_DIR) or `s3` (MinIO or any S3)."),
   dataDir: str("IFC_DATA_DIR", "./data", "Root of the embedded file-system object store."),
@@ -139,6 +141,36 @@ export const CONFIG_SPEC = {
   wsMaxClients: int("IFC_WS_MAX_CLIENTS", 1000, "Most WebSocket clients at once; more get 503 before the upgrade.", 1),
   wsStatsIntervalMs: int("IFC_WS_STATS_INTERVAL_MS", 1000, "Period of `stream_stats` and `system_status` pushes.", 100),
   shutdownTimeoutMs: int("IFC_SHUTDOWN_TIMEOUT_MS", 10_000, "Most time graceful shutdown waits for open recordings to be written.", 100),
+
+  usersFile: str("IFC_USERS_FILE", "", "Users and their scrypt password hashes (JSON); empty: `<IFC_DATA_DIR>/users.json`. Created with an `admin` user on first start."),
+  authKeysDir: str("IFC_AUTH_KEYS_DIR", "", "Directory of the RS256 signing keys (PEM), generated when absent; empty: `<IFC_DATA_DIR>/auth`."),
+  authIssuer: str("IFC_AUTH_ISSUER", "imageflowcanvas-ingest", "`iss` of the tokens this server signs (and expects back)."),
+  authAccessTtlMs: int("IFC_AUTH_ACCESS_TTL_MS", 8 * 3_600_000, "Lifetime of an access token.", 1000),
+  authRefreshTtlMs: int("IFC_AUTH_REFRESH_TTL_MS", 7 * 86_400_000, "Lifetime of a refresh token (rotated on every use).", 1000),
+  authViewTokenTtlMs: int("IFC_AUTH_VIEW_TOKEN_TTL_MS", 3_600_000, "Lifetime of a signed view token for players (`?token=` on HLS, playback, WHEP, WebSocket).", 1000),
+  authJwksUrl: str("IFC_AUTH_JWKS_URL", "", "JWKS URL of an external identity provider whose RS256/ES256 tokens are accepted too; empty: none."),
+  authJwksIssuer: str("IFC_AUTH_JWKS_ISSUER", "", "Required `iss` of external tokens (empty: not checked)."),
+  authJwksAudience: str("IFC_AUTH_JWKS_AUDIENCE", "", "Required `aud` of external tokens (empty: not checked)."),
+  authPermissionClaim: str("IFC_AUTH_PERMISSION_CLAIM", "permissions", "Claim of an external token holding its permission strings (a list, or a space-separated string); a `role` claim naming admin/operator/viewer is used when it is absent."),
+  authAnonymousNetworks: { ...list("IFC_AUTH_ANONYMOUS_NETWORKS", ["127.0.0.0/8", "::1/128"], "Client networks (CIDR) that may act without credentials; set it empty (`IFC_AUTH_ANONYMOUS_NETWORKS=`) to turn anonymous access off everywhere."), emptyIsValue: true },
+  authAnonymousPermissions: list("IFC_AUTH_ANONYMOUS_PERMISSIONS", ["*"], "What anonymous clients from IFC_AUTH_ANONYMOUS_NETWORKS may do (permission strings)."),
+  metricsNetworks: list("IFC_METRICS_NETWORKS", [], "Client networks (CIDR) that may read /metrics without credentials (e.g. the Prometheus host); others need `system:view`."),
+  loginMaxFailuresPerUser: int("IFC_LOGIN_MAX_FAILURES_PER_USER", 5, "Failed logins allowed per user name per IFC_LOGIN_WINDOW_MS; more get 429 until the window passes.", 1),
+  loginMaxAttemptsPerClient: int("IFC_LOGIN_MAX_ATTEMPTS_PER_CLIENT", 20, "Login attempts allowed per client address per IFC_LOGIN_WINDOW_MS.", 1),
+  loginWindowMs: int("IFC_LOGIN_WINDOW_MS", 900_000, "Window of the login attempt limits.", 1000),
+  restRateLimitPerMinute: int("IFC_REST_RATE_LIMIT_PER_MINUTE", 1000, "REST/WHIP/WHEP/HLS requests allowed per client address per minute; more get 429 with Retry-After (0: no limit).", 0),
+  grpcRateLimitPerMinute: int("IFC_GRPC_RATE_LIMIT_PER_MINUTE", 500, "gRPC control calls allowed per client address per minute; more get RESOURCE_EXHAUSTED (0: no limit).", 0),
+  httpMaxConnectionsPerClient: int("IFC_HTTP_MAX_CONNECTIONS_PER_CLIENT", 256, "Most open HTTP connections from one client address; more are closed at once.", 1),
+  httpHeadersTimeoutMs: int("IFC_HTTP_HEADERS_TIMEOUT_MS", 10_000, "A client must send a request's headers within this time.", 100),
+  httpRequestTimeoutMs: int("IFC_HTTP_REQUEST_TIMEOUT_MS", 30_000, "A client must send a whole request (headers and body) within this time.", 100),
+  rtcMaxPendingPerClient: int("IFC_RTC_MAX_PENDING_PER_CLIENT", 4, "WHIP/WHEP sessions one client address may hold that have not connected yet; more get 429.", 1),
+  tlsCert: str("IFC_TLS_CERT", "", "PEM certificate (chain) file: with IFC_TLS_KEY, HTTPS (and gRPC over TLS); reloaded on SIGHUP."),
+  tlsKey: str("IFC_TLS_KEY", "", "PEM private key file of IFC_TLS_CERT."),
+  tlsMinVersion: oneOf("IFC_TLS_MIN_VERSION", "TLSv1.2", ["TLSv1.2", "TLSv1.3"] as const, "Lowest TLS version accepted."),
+  hstsMaxAgeS: int("IFC_HSTS_MAX_AGE_S", 15_552_000, "With TLS on: Strict-Transport-Security max-age (0: no HSTS header).", 0),
+  grpcEnabled: bool("IFC_GRPC_ENABLED", true, "Serve the gRPC control API (ingest_control.proto, AuthService)."),
+  grpcHost: str("IFC_GRPC_HOST", "0.0.0.0", "Address the gRPC control server listens on."),
+  grpcPort: int("IFC_GRPC_PORT", 50052, "Port of the gRPC control server (0: any free port).", 0, 65535),
 } as const;
 
 
@@ -331,7 +363,7 @@ export function unknownEnvVariables(env: NodeJS.ProcessEnv = process.env): { nam
 
 /**
  * Builds the config: defaults, then `overrides` (tests), then the file named by `IFC_CONFIG`,
- * then the environment (an empty variable counts as unset). Every value is checked here, so a
+ * then the environment (an empty variable counts as unset, except for the few keys where empty is a value). Every value is checked here, so a
  * bad setting stops startup naming its variable rather than failing at first use.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
@@ -339,7 +371,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const out: Record<string, unknown> = {};
   for (const [key, spec] of SPECS) {
     const raw = env[spec.env];
-    if (raw !== undefined && raw !== "") out[key] = parseText(spec, raw, spec.env);
+    if (raw !== undefined && (raw !== "" || spec.emptyIsValue)) out[key] = parseText(spec, raw, spec.env);
     else if (file[key] !== undefined) out[key] = file[key];
     else out[key] = overrides[key] ?? spec.default;
   }

@@ -74,7 +74,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   };
   try {
     // The HTTP app first, so it closes last: requests in flight finish while the rest stops.
-    const app = at("http app", () => createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigin: config.corsOrigin }));
+    const app = at("http app", () => createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigins: config.corsOrigins }));
     stack.push("http server", () => app.close());
     const { store, spool } = await at("object store", () => buildStore(config, logger, stack));
     const registry = new StreamRegistry({

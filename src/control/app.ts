@@ -8,7 +8,8 @@ export interface AppOptions {
   logger: Logger;
   /** Largest request body accepted anywhere (bytes). */
   bodyLimit: number;
-  corsOrigin: string;
+  /** Origins allowed to call from a browser (CORS); empty: none. */
+  corsOrigins: readonly string[];
 }
 
 const TEXT_TYPES = ["application/sdp", "application/trickle-ice-sdpfrag"];
@@ -32,9 +33,14 @@ export function createApp(opts: AppOptions): FastifyInstance {
   // Any other body is taken as opaque text, so each route decides (415) rather than Fastify.
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
 
-  if (opts.corsOrigin) {
+  if (opts.corsOrigins.length > 0) {
+    const allowed = new Set(opts.corsOrigins);
     app.addHook("onRequest", async (req, reply) => {
-      reply.header("access-control-allow-origin", opts.corsOrigin);
+      const origin = req.headers.origin;
+      if (!origin || !(allowed.has(origin) || allowed.has("*"))) return;
+      // The origin is echoed, never `*`, so credentials can never ride on a wildcard.
+      reply.header("access-control-allow-origin", origin);
+      reply.header("vary", "origin");
       reply.header("access-control-expose-headers", "location, etag, link, accept-post, accept-patch, retry-after");
       if (req.method === "OPTIONS") {
         reply.header("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");

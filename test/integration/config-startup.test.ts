@@ -47,7 +47,7 @@ describe("startup configuration", () => {
   it("runs on the config file, with the environment overriding it", async () => {
     const file = path.join(dir, "ifc.yaml");
     // Port 1 would fail to bind: the harness's IFC_HTTP_PORT=0 must win over it.
-    await writeFile(file, ["httpPort: 1", "corsOrigin: https://app.example.com", "publicUrl: https://ingest.example.com/"].join("\n"));
+    await writeFile(file, ["httpPort: 1", "corsOrigins: https://app.example.com", "publicUrl: https://ingest.example.com/"].join("\n"));
     const proc = await spawnServer({ IFC_CONFIG: file }, dir);
     try {
       const res = await fetch(`${proc.url}/health`, { headers: { origin: "https://app.example.com" } });

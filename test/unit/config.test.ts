@@ -11,7 +11,7 @@ import { CONFIG_SPEC, ConfigError, loadConfig, unknownEnvVariables, type ConfigK
  * it. Typed as a Record over every key, so a new key does not compile until it has one here.
  */
 const NON_DEFAULT: Record<ConfigKey, string> = {
-  httpHost: "127.0.0.1", httpPort: "9090", publicUrl: "https://ingest.example.com/", corsOrigin: "https://app.example.com",
+  httpHost: "127.0.0.1", httpPort: "9090", publicUrl: "https://ingest.example.com/", corsOrigins: "https://app.example.com",
   logLevel: "debug", store: "s3", dataDir: "/var/lib/ifc", s3Url: "https://s3.example.com", s3AccessKey: "ak", s3SecretKey: "sk",
   s3Bucket: "bucket", s3Region: "eu-west-1", s3PathStyle: "false", spoolDir: "/var/spool/ifc", uploadQueueBytes: "1048576",
   uploadConcurrency: "8", uploadMinBackoffMs: "500", uploadMaxBackoffMs: "120000", ffmpegPath: "/usr/local/bin/ffmpeg",
@@ -31,6 +31,14 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   aiReconnectMaxMs: "5000", aiMaxFrameBytes: "1048576", qosStepDownAfterMs: "1000", qosStepUpAfterMs: "5000", qosNoCreditPercent: "25",
   qosDropPercent: "25", qosLatencyMs: "500", wsMaxBufferedBytes: "2048", wsMaxMessagesPerMinute: "10", wsMaxMessageBytes: "1024",
   wsMaxClients: "10", wsStatsIntervalMs: "500", shutdownTimeoutMs: "5000",
+  usersFile: "/etc/ifc/users.json", authKeysDir: "/etc/ifc/keys", authIssuer: "https://ingest.example.com", authAccessTtlMs: "3600000",
+  authRefreshTtlMs: "86400000", authViewTokenTtlMs: "600000", authJwksUrl: "https://idp.example.com/.well-known/jwks.json",
+  authJwksIssuer: "https://idp.example.com", authJwksAudience: "ingest", authPermissionClaim: "scope",
+  authAnonymousNetworks: "10.0.0.0/8", authAnonymousPermissions: "stream:view", metricsNetworks: "10.1.0.0/16",
+  loginMaxFailuresPerUser: "3", loginMaxAttemptsPerClient: "10", loginWindowMs: "60000", restRateLimitPerMinute: "100",
+  grpcRateLimitPerMinute: "50", httpMaxConnectionsPerClient: "16", httpHeadersTimeoutMs: "5000", httpRequestTimeoutMs: "10000",
+  rtcMaxPendingPerClient: "2", tlsCert: "/etc/ifc/tls/cert.pem", tlsKey: "/etc/ifc/tls/key.pem", tlsMinVersion: "TLSv1.3",
+  hstsMaxAgeS: "0", grpcEnabled: "false", grpcHost: "127.0.0.1", grpcPort: "50060",
 };
 
 /** Keys whose cross-field rule needs a partner set with them. */
@@ -161,7 +169,7 @@ describe("config", () => {
         "IFC_RETENTION_MINUTES_BY_STREAM: cam1=5,dock=60",
         "logLevel: debug",
         "iceUsername: 1234",
-        "corsOrigin:", // no value: not set
+        "corsOrigins:", // no value: not set
       ].join("\n"));
       const c = loadConfig({ IFC_CONFIG: p, IFC_LOG_LEVEL: "warn" });
       expect(c.httpPort).toBe(9000);
@@ -172,7 +180,7 @@ describe("config", () => {
       expect([...c.retentionMinutesByStream]).toEqual([["cam1", 5], ["dock", 60]]);
       expect(c.logLevel).toBe("warn"); // the environment overrides the file
       expect(c.iceUsername).toBe("1234");
-      expect(c.corsOrigin).toBe(DEFAULTS.corsOrigin);
+      expect(c.corsOrigins).toEqual(DEFAULTS.corsOrigins);
       // the file overrides what the caller passed as defaults (the test harness's overrides)
       expect(loadConfig({ IFC_CONFIG: p }, { httpPort: 0 }).httpPort).toBe(9000);
     });

@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 async function appWith(h: Harness | undefined, registry = h?.registry ?? new StreamRegistry({ maxStreams: 4, readerQueueFrames: 8 })): Promise<FastifyInstance> {
-  const app = createApp({ logger: pino({ level: "silent" }), bodyLimit: 1 << 20, corsOrigin: "*" });
+  const app = createApp({ logger: pino({ level: "silent" }), bodyLimit: 1 << 20, corsOrigins: [] });
   await app.register(aiRoutes, { registry, ai: h?.feed });
   await app.ready();
   apps.push(app);

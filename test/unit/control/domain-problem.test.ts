@@ -5,7 +5,7 @@ import { CapacityExceeded, Conflict, InvalidInput, NotFound, Unsupported, type D
 import { problemType } from "../../../src/errors.js";
 
 /** The edge's mapping, through the real app's error handler: status by kind, type from slug, Retry-After for limits. */
-const app = createApp({ logger: pino({ level: "silent" }), bodyLimit: 1024, corsOrigin: "" });
+const app = createApp({ logger: pino({ level: "silent" }), bodyLimit: 1024, corsOrigins: [] });
 const errors: Record<string, DomainError> = {
   invalid: new InvalidInput("invalid-stream-name", "bad name", { name: "a.b" }),
   missing: new NotFound("stream-not-found", "not live"),

@@ -110,7 +110,7 @@ async function harness(opts: Partial<HlsRoutesOptions> = {}): Promise<Harness> {
   const rec = new DrivenRecording(store);
   const leases = new SegmentLeases();
   const catalog = new RecordingCatalog(store, (s) => rec.liveManifest(s), leases);
-  const app = createApp({ logger: log, bodyLimit: 1024, corsOrigin: "*" });
+  const app = createApp({ logger: log, bodyLimit: 1024, corsOrigins: [] });
   await app.register(hlsRoutes, { recorder: rec, catalog, store, leases, blockingReloadTimeoutMs: 2000, ...opts });
   await app.ready();
   open.push({ app, dir });
