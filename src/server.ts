@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
 import { InProcessEventBus } from "./adapters/events/in-process-event-bus.js";
 import { buildAi } from "./composition/ai.js";
+import { buildGrpcControl } from "./composition/grpc.js";
 import { CloseStack } from "./composition/close-stack.js";
 import { registerRoutes } from "./composition/http.js";
 import { buildRecording } from "./composition/recording.js";
@@ -10,6 +11,7 @@ import { buildRtc } from "./composition/rtc.js";
 import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
+import type { GrpcControlServer } from "./control/grpc/grpc-control-server.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
 import type { AiFeed } from "./extractor/ai-feed.js";
@@ -44,6 +46,8 @@ export interface Server {
   /** The bundled reference worker, a child process (IFC_AI_WORKERS empty). */
   embeddedWorker: EmbeddedWorker | undefined;
   store: ObjectStore;
+  /** The gRPC control server (undefined with IFC_GRPC_ENABLED=false); `grpc.port` is its bound port. */
+  grpc: GrpcControlServer | undefined;
   /** Base URL, e.g. http://127.0.0.1:8080 */
   url: string;
   /** Graceful stop: refuse new publishers, end sessions, write out every open recording. Idempotent. */
@@ -88,13 +92,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
     await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai }));
+    // TODO(lead): pass the Authenticator, AuditSink and shared RateLimitStore once wired.
+    const grpc = await at(`grpc listen on ${config.grpcHost}:${config.grpcPort}`, () =>
+      buildGrpcControl(config, logger, stack, { registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai }),
+    );
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
 
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.httpPort;
     const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker,
+      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker, grpc,
       url: `http://${host}:${port}`,
       close: () => stack.close(),
     };
