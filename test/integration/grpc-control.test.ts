@@ -1,6 +1,6 @@
 import { credentials, status, type ClientReadableStream } from "@grpc/grpc-js";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CloseStack } from "../../src/composition/close-stack.js";
 import { buildGrpcControl, type GrpcControlDeps } from "../../src/composition/grpc.js";
 import { loadConfig, type Config } from "../../src/config.js";
@@ -26,6 +26,7 @@ import {
   type TokenResponse,
   QosPreset,
 } from "../../src/generated/imageflow/v1/ingest_control.js";
+import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { whipPublish, type WhipPublication } from "../helpers/whip-client.js";
 import { bearer, grpcError, unary } from "../support/grpc-client.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
@@ -112,7 +113,8 @@ function watch(g: Grpc, token: string, req: { streams?: string[]; includeCurrent
 const eventOf = (events: StreamEvent[], type: StreamEventType, stream: string) => events.find((e) => e.type === type && e.stream === stream);
 
 beforeAll(async () => {
-  ts = await startTestServer({ recordByDefault: false, maxTags: 4 });
+  // retentionMinutes 0: the stored recordings (from T0, in the past) stay while the tests run.
+  ts = await startTestServer({ recordByDefault: false, retentionMinutes: 0, maxTags: 4, segmentDurationMs: 1000, partDurationMs: 500 });
   await storeRecording(ts.server.store, "cam1", "rec1", T0, 4, 1000);
   await storeRecording(ts.server.store, "other-1", "rec2", T0, 2, 1000);
 });
@@ -128,8 +130,9 @@ describe("IngestControl against a live stream (anonymous access off)", () => {
   beforeAll(async () => {
     g = await grpcOver({ authAnonymousNetworks: [] });
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await pub?.close();
+    pub = undefined;
   });
 
   it("every method's happy path, each state change seen on WatchStreams and in the audit trail", async () => {
@@ -221,11 +224,16 @@ describe("IngestControl against a live stream (anonymous access off)", () => {
     await Promise.all([scoped.opened, admin.opened]);
     await waitFor(() => admin.events.length === 1, { what: "admin snapshot" });
     expect(admin.events[0]).toMatchObject({ type: StreamEventType.STREAM_EVENT_TYPE_PUBLISHED, stream: "live2", snapshot: true });
-    expect(scoped.events).toEqual([]);
+    // A stream in its scope does reach it (and, on the same call, after any snapshot it was sent).
+    const other = await whipPublish(`${ts.url}/whip/other-2`, { audio: false });
+    try {
+      await waitFor(() => scoped.events.length > 0, { what: "the scoped watcher's first event" });
+      expect(scoped.events.map((e) => [e.type, e.stream, e.snapshot])).toEqual([[StreamEventType.STREAM_EVENT_TYPE_PUBLISHED, "other-2", false]]);
+    } finally {
+      await other.close();
+    }
     scoped.call.cancel();
     admin.call.cancel();
-    await pub.close();
-    pub = undefined;
   });
 
   it("INVALID_ARGUMENT for a bad stream name, bad tags or a bad span; NOT_FOUND and FAILED_PRECONDITION name the problem type", async () => {
@@ -245,8 +253,6 @@ describe("IngestControl against a live stream (anonymous access off)", () => {
     const ai = await grpcError(unary(g.control, "getAiStatus", { stream: "live3" }, "t-admin"));
     expect(ai.code).toBe(status.FAILED_PRECONDITION);
     expect(ai.details).toMatch(/IFC_AI_ENABLED/);
-    await pub.close();
-    pub = undefined;
   });
 
   it("AuthService: Authenticate with a good and a bad password, Refresh; the issued token works", async () => {
@@ -270,10 +276,38 @@ describe("IngestControl against a live stream (anonymous access off)", () => {
   });
 });
 
+describe("WatchStreams on a stream with media", () => {
+  it("SEGMENT_COMPLETED for each segment of a recording started over gRPC, filtered to the streams asked for", async () => {
+    const g = await grpcOver({});
+    const mine = watch(g, "t-viewer", { streams: ["media1"] });
+    const elsewhere = watch(g, "t-viewer", { streams: ["someone-else"] });
+    await Promise.all([mine.opened, elsewhere.opened]);
+    const pub = await publishTestStream(`${ts.url}/whip/media1`, { width: 320, height: 240, fps: 15, gopSeconds: 1, durationSeconds: 4, audio: false });
+    try {
+      await waitFor(() => eventOf(mine.events, StreamEventType.STREAM_EVENT_TYPE_PUBLISHED, "media1") !== undefined, { what: "PUBLISHED event" });
+      const rec = await unary<RecordingState>(g.control, "startRecording", { stream: "media1", tags: {} }, "t-operator");
+      await waitFor(() => mine.events.filter((e) => e.type === StreamEventType.STREAM_EVENT_TYPE_SEGMENT_COMPLETED).length >= 2, { what: "two SEGMENT_COMPLETED events", timeoutMs: 20_000 });
+      const segs = mine.events.filter((e) => e.type === StreamEventType.STREAM_EVENT_TYPE_SEGMENT_COMPLETED);
+      expect(segs.every((e) => e.recordingId === rec.recordingId && e.segmentDurationMs > 0)).toBe(true);
+      expect(segs.map((e) => e.segmentSeq)).toEqual([...new Set(segs.map((e) => e.segmentSeq))].sort((x, y) => x - y));
+    } finally {
+      await pub.stop();
+    }
+    await waitFor(() => eventOf(mine.events, StreamEventType.STREAM_EVENT_TYPE_UNPUBLISHED, "media1") !== undefined, { what: "UNPUBLISHED event" });
+    await waitFor(() => eventOf(mine.events, StreamEventType.STREAM_EVENT_TYPE_RECORDING_STOPPED, "media1") !== undefined, { what: "RECORDING_STOPPED at the stream's end" });
+    expect(mine.events.every((e) => e.stream === "media1")).toBe(true);
+    expect(elsewhere.events).toEqual([]);
+    mine.call.cancel();
+    elsewhere.call.cancel();
+  }, 60_000);
+});
+
 describe("anonymous access and the rate limit", () => {
   it("anonymous from loopback (the default networks) may call without credentials", async () => {
     const g = await grpcOver({});
-    expect((await unary<ListStreamsResponse>(g.control, "listStreams", {})).streams).toEqual([]);
+    expect((await unary<ListStreamsResponse>(g.control, "listStreams", {})).streams).toBeInstanceOf(Array);
+    expect(g.audit).toEqual([]);
+    // Credentials given are checked even from an anonymous network.
     expect((await grpcError(unary(g.control, "listStreams", {}, "t-forged"))).code).toBe(status.UNAUTHENTICATED);
   });
 
