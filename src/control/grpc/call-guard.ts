@@ -97,6 +97,8 @@ export class CallGuard {
         this.finish(method, code, started);
       };
       call.on("cancelled", () => end(status.CANCELLED));
+      // A handler ending the stream with an error (a watcher too far behind) counts as that code.
+      call.on("error", (err: { code?: status }) => end(err.code ?? status.UNKNOWN));
       call.on("finish", () => end(status.OK));
       void (async () => {
         const ctx = await this.admit(method, auth, call.request, call.metadata, client);
