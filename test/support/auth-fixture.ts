@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { MemoryRateLimitStore } from "../../src/adapters/state/memory-rate-limit-store.js";
@@ -48,6 +48,17 @@ export interface AuthFixtureOptions {
   issuer?: string;
 }
 
+let keyTemplate: Promise<string> | undefined;
+/** One generated key directory per test process, copied into each fixture: RSA generation is slow on a busy machine. */
+function keyTemplateDir(): Promise<string> {
+  keyTemplate ??= (async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "ifc-auth-keys-"));
+    await new Keyring(dir, { maxTokenTtlMs: 1 }).init();
+    return dir;
+  })();
+  return keyTemplate;
+}
+
 /** The real authenticator over real files in a temp directory, with an injected clock. */
 export async function authFixture(o: AuthFixtureOptions = {}): Promise<AuthFixture> {
   const dir = await mkdtemp(path.join(tmpdir(), "ifc-auth-"));
@@ -56,6 +67,7 @@ export async function authFixture(o: AuthFixtureOptions = {}): Promise<AuthFixtu
   await users.init(path.join(dir, "initial-admin-password"));
   const accessTtlMs = o.accessTtlMs ?? 8 * 3_600_000;
   const viewTtlMs = o.viewTtlMs ?? 3_600_000;
+  await cp(await keyTemplateDir(), path.join(dir, "auth"), { recursive: true });
   const keyring = new Keyring(path.join(dir, "auth"), { maxTokenTtlMs: Math.max(accessTtlMs, viewTtlMs), now: clock.now });
   await keyring.init();
   const tokens = new TokenIssuer(keyring, { issuer: o.issuer ?? "ifc-test", accessTtlMs, viewTtlMs, now: clock.now });
