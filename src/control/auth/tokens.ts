@@ -106,7 +106,7 @@ export class TokenIssuer {
   }
 
   private async sign(claims: JWTPayload, sub: string, jti: string, aud: string, ttlMs: number): Promise<{ token: string; expMs: number }> {
-    const { kid, key } = this.keyring.signingKey();
+    const { kid, key } = await this.keyring.freshSigningKey();
     const nowS = Math.floor(this.now() / 1000);
     const expS = nowS + Math.ceil(ttlMs / 1000);
     const token = await new SignJWT(claims)
