@@ -67,6 +67,12 @@ function bearerOf(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
+/** A POST whose body is all optional may come without one (`curl -X POST`): validate it as `{}`. */
+async function emptyBodyAsObject(req: FastifyRequest): Promise<void> {
+  const r = req as { body: unknown };
+  if (r.body === undefined || r.body === null) r.body = {};
+}
+
 async function mapped<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
@@ -114,6 +120,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
 
   r.post("/api/v1/auth/logout", {
     config: { auth: { permission: "public" } },
+    preValidation: emptyBodyAsObject,
     schema: {
       tags: ["auth"],
       summary: "Revoke a refresh token's session and, when sent as Bearer, the access token",
@@ -121,7 +128,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
       response: { 204: Type.Null(), ...refused },
     },
   }, async (req, reply) => {
-    await mapped(() => authenticator.logout(req.body?.refresh_token, bearerOf(req), req.ip));
+    await mapped(() => authenticator.logout(req.body.refresh_token, bearerOf(req), req.ip));
     return reply.code(204).send(null);
   });
 
@@ -156,6 +163,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
 
   r.post("/api/v1/streams/:stream/keys", {
     config: { auth: keysAuth, audit: "key.created" },
+    preValidation: emptyBodyAsObject,
     schema: {
       tags: ["publish keys"],
       summary: "Create a publish key (its secret is shown in this answer only)",
@@ -164,7 +172,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
       response: { 201: Type.Intersect([PublishKeyView, Type.Object({ key: Type.String({ description: "the key, shown once: use it as the WHIP Bearer token" }) })]), ...refused },
     },
   }, async (req, reply) => {
-    const b = req.body ?? {};
+    const b = req.body;
     const created = await publishKeys.create(req.params.stream, {
       ...(b.label !== undefined ? { label: b.label } : {}),
       ...(b.expires_at !== undefined ? { expiresAt: b.expires_at } : {}),

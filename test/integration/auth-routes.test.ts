@@ -103,6 +103,11 @@ describe("auth routes on the real server", () => {
     secrets.push(String(a.json.access_token), String(a.json.refresh_token));
     const out = await call(url("/api/v1/auth/logout"), "POST", { refresh_token: a.json.refresh_token }, String(a.json.access_token));
     expect(out.status).toBe(204);
+    // A Bearer-only logout, without a body.
+    const b = await call(url("/api/v1/auth/login"), "POST", { username: "admin", password: adminPassword });
+    secrets.push(String(b.json.access_token), String(b.json.refresh_token));
+    expect((await fetch(url("/api/v1/auth/logout"), { method: "POST", headers: { authorization: `Bearer ${String(b.json.access_token)}` } })).status).toBe(204);
+    await expect(s.server.auth.authenticator.verifyBearer(String(b.json.access_token), "127.0.0.1")).rejects.toMatchObject({ reason: "revoked" });
     expect((await call(url("/api/v1/auth/refresh"), "POST", { refresh_token: a.json.refresh_token })).status).toBe(401);
     await expect(s.server.auth.authenticator.verifyBearer(String(a.json.access_token), "127.0.0.1")).rejects.toMatchObject({ reason: "revoked" });
     expect(s.logs()).toContain('"action":"auth.logout"');
@@ -115,6 +120,10 @@ describe("auth routes on the real server", () => {
     const key = String(created.json.key);
     secrets.push(key);
     expect((await s.server.auth.authenticator.verifyBearer(key, "127.0.0.1")).permissions).toEqual(["stream:publish:cam1"]);
+    // Without a body at all (curl -X POST): a key without label or expiry.
+    const bare = await fetch(url("/api/v1/streams/cam2/keys"), { method: "POST" });
+    expect(bare.status).toBe(201);
+    secrets.push(String(((await bare.json()) as { key: string }).key));
     const list = await call(url("/api/v1/streams/cam1/keys"), "GET");
     expect(list.status).toBe(200);
     expect(list.json.keys).toEqual([expect.objectContaining({ id: created.json.id, label: "OBS" })]);
