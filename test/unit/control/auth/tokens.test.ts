@@ -165,6 +165,20 @@ describe("signing keys", () => {
     expect(await readdir(path.join(f.dir, "auth"))).not.toContain(`${oldKid}.pub.pem`);
   });
 
+  it("a key rotated by another process (the CLI) signs the running server's next tokens within the recheck interval", async () => {
+    const oldKid = f.keyring.signingKey().kid;
+    const before = await f.auth.login("vera", "vera-password", "c");
+    const cli = new Keyring(path.join(f.dir, "auth"), { maxTokenTtlMs: 3_600_000, now: f.clock.now });
+    await cli.init();
+    const newKid = await cli.rotate();
+    f.clock.advance(5000);
+    const after = await f.auth.login("vera", "vera-password", "c");
+    expect(JSON.parse(Buffer.from(after.access_token.split(".")[0]!, "base64url").toString()).kid).toBe(newKid);
+    // Tokens of the old key still verify (its public key is kept).
+    expect((await f.auth.verifyBearer(before.access_token, "c")).subject).toBe("vera");
+    expect(f.keyring.kids().sort()).toEqual([oldKid, newKid].sort());
+  });
+
   it("a key rotated by another process (the CLI) is picked up on reload", async () => {
     const cli = new Keyring(path.join(f.dir, "auth"), { maxTokenTtlMs: 3_600_000, now: f.clock.now });
     await cli.init();
