@@ -69,6 +69,16 @@ describe("access and view tokens", () => {
     expect(await reason(f.auth.verifyBearer(await sign("not-our-kid-0000000"), "c"))).toBe("unknown-key");
   });
 
+  it("a verified token is remembered, but a tampered copy of it is verified afresh and refused", async () => {
+    const { access_token } = await f.auth.login("vera", "vera-password", "c");
+    await f.auth.verifyBearer(access_token, "c");
+    const [h, p, sig] = access_token.split(".") as [string, string, string];
+    const flipped = sig.slice(0, 10) + (sig[10] === "A" ? "B" : "A") + sig.slice(11);
+    expect(await reason(f.auth.verifyBearer(`${h}.${p}.${flipped}`, "c"))).toBe("bad-signature");
+    const elevated = Buffer.from(JSON.stringify({ ...decodeJwt(access_token), permissions: ["*"] })).toString("base64url");
+    expect(await reason(f.auth.verifyBearer(`${h}.${elevated}.${sig}`, "c"))).toBe("bad-signature");
+  });
+
   it("refuses garbage, a view token as an access token and an access token as a view token", async () => {
     expect(await reason(f.auth.verifyBearer("not.a.jwt", "c"))).toBe("malformed");
     expect(await reason(f.auth.verifyBearer("", "c"))).toBe("malformed");
