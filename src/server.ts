@@ -2,7 +2,9 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
 import { InProcessEventBus } from "./adapters/events/in-process-event-bus.js";
+import { MemoryRateLimitStore } from "./adapters/state/memory-rate-limit-store.js";
 import { buildAi } from "./composition/ai.js";
+import { buildAuth, logAuditSink, type AuthParts } from "./composition/auth.js";
 import { buildGrpcControl } from "./composition/grpc.js";
 import { CloseStack } from "./composition/close-stack.js";
 import { registerRoutes } from "./composition/http.js";
@@ -48,6 +50,8 @@ export interface Server {
   store: ObjectStore;
   /** The gRPC control server (undefined with IFC_GRPC_ENABLED=false); `grpc.port` is its bound port. */
   grpc: GrpcControlServer | undefined;
+  /** Users, signing keys, publish keys and the Authenticator every surface checks credentials through. */
+  auth: AuthParts;
   /** Base URL, e.g. http://127.0.0.1:8080 */
   url: string;
   /** Graceful stop: refuse new publishers, end sessions, write out every open recording. Idempotent. */
@@ -91,10 +95,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
+    // TODO(lead): the shared RateLimitStore and the real audit sink (log + bus) go here.
+    const rateLimits = new MemoryRateLimitStore();
+    const audit = logAuditSink(logger);
+    const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
+    await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai }));
-    // TODO(lead): pass the Authenticator, AuditSink and shared RateLimitStore once wired.
     const grpc = await at(`grpc listen on ${config.grpcHost}:${config.grpcPort}`, () =>
-      buildGrpcControl(config, logger, stack, { registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai }),
+      buildGrpcControl(config, logger, stack, {
+        registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai,
+        authenticator: auth.authenticator, audit, rateLimitStore: rateLimits,
+      }),
     );
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
 
@@ -102,7 +113,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const port = typeof address === "object" && address ? address.port : config.httpPort;
     const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker, grpc,
+      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker, auth, grpc,
       url: `http://${host}:${port}`,
       close: () => stack.close(),
     };

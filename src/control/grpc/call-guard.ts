@@ -64,8 +64,7 @@ export class CallGuard {
       const client = peerAddress(call.getPeer());
       let principal: Principal | undefined;
       void (async () => {
-        const ctx = await this.admit(method, auth, call.request, call.metadata, client);
-        principal = ctx.principal;
+        const ctx = await this.admit(method, auth, call.request, call.metadata, client, (p) => (principal = p));
         return run(call.request, ctx);
       })().then(
         (res) => {
@@ -101,8 +100,7 @@ export class CallGuard {
       call.on("error", (err: { code?: status }) => end(err.code ?? status.UNKNOWN));
       call.on("finish", () => end(status.OK));
       void (async () => {
-        const ctx = await this.admit(method, auth, call.request, call.metadata, client);
-        principal = ctx.principal;
+        const ctx = await this.admit(method, auth, call.request, call.metadata, client, (p) => (principal = p));
         await run(call.request, ctx, call);
       })().catch((err: unknown) => {
         if (done) return;
@@ -113,7 +111,8 @@ export class CallGuard {
     };
   }
 
-  private async admit<Req>(method: string, auth: MethodAuth<Req>, req: Req, metadata: Metadata, client: string): Promise<CallContext> {
+  /** `identified` learns the principal as soon as it is known, so a refusal's log line names the user. */
+  private async admit<Req>(method: string, auth: MethodAuth<Req>, req: Req, metadata: Metadata, client: string, identified: (p: Principal) => void): Promise<CallContext> {
     const { rateLimit } = this.opts;
     if (rateLimit.perMinute > 0) {
       const d = await rateLimit.store.consume(`grpc:${client}`, rateLimit.perMinute, RATE_WINDOW_MS);
@@ -126,6 +125,7 @@ export class CallGuard {
     }
     const principal = auth.permission === "public" ? undefined : await this.principalOf(metadata, client);
     if (principal && auth.permission !== "public") {
+      identified(principal);
       if (!grants(principal.permissions, auth.permission)) throw denied(auth.permission);
       if (auth.stream) {
         const stream = auth.stream(req);
