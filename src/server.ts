@@ -14,6 +14,7 @@ import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
 import type { GrpcControlServer } from "./control/grpc/grpc-control-server.js";
+import { grpcMetrics } from "./control/grpc/grpc-metrics.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
 import type { AiFeed } from "./extractor/ai-feed.js";
@@ -100,11 +101,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const audit = logAuditSink(logger);
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
-    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai }));
+    const grpcCalls = grpcMetrics();
+    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai, extraMetrics: [grpcCalls.registry] }));
     const grpc = await at(`grpc listen on ${config.grpcHost}:${config.grpcPort}`, () =>
       buildGrpcControl(config, logger, stack, {
         registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai,
-        authenticator: auth.authenticator, audit, rateLimitStore: rateLimits,
+        authenticator: auth.authenticator, audit, rateLimitStore: rateLimits, metrics: grpcCalls,
       }),
     );
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));

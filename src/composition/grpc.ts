@@ -4,6 +4,7 @@ import type { Config } from "../config.js";
 import { AuthError, type Authenticator } from "../control/auth/authenticator.js";
 import type { AuditSink } from "../control/auth/principal.js";
 import { GrpcControlServer } from "../control/grpc/grpc-control-server.js";
+import type { GrpcMetrics } from "../control/grpc/grpc-metrics.js";
 import type { IngestControlDeps } from "../control/grpc/ingest-control-service.js";
 import type { RateLimitStore } from "../ports/rate-limit-store.js";
 import type { CloseStack } from "./close-stack.js";
@@ -15,6 +16,8 @@ export interface GrpcControlDeps extends Omit<IngestControlDeps, "feed" | "maxTa
   audit?: AuditSink;
   /** Shared with the REST limits when given (Redis later); else one in memory. */
   rateLimitStore?: RateLimitStore;
+  /** `grpcMetrics()` made before the HTTP routes, so /metrics includes them. */
+  metrics?: GrpcMetrics;
 }
 
 /** Until an Authenticator is wired: no credential is valid, no password either. */
@@ -36,7 +39,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
   if (!config.grpcEnabled) return undefined;
   const log = logger.child({ component: "grpc-control" });
   if ((config.tlsCert === "") !== (config.tlsKey === "")) throw new Error("IFC_TLS_CERT and IFC_TLS_KEY must be set together");
-  const { authenticator, audit, rateLimitStore, ...services } = deps;
+  const { authenticator, audit, rateLimitStore, metrics, ...services } = deps;
   if (!authenticator) log.warn("no authenticator: gRPC accepts only anonymous calls from IFC_AUTH_ANONYMOUS_NETWORKS");
   const server = await GrpcControlServer.start({
     host: config.grpcHost,
@@ -48,6 +51,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
     rateLimit: { store: rateLimitStore ?? new MemoryRateLimitStore(), perMinute: config.grpcRateLimitPerMinute },
     audit: audit ?? { record: (entry) => log.info({ audit: entry }, `audit ${entry.action}`) },
     services: { ...services, maxTags: config.maxTags },
+    ...(metrics ? { metrics } : {}),
     log,
   });
   stack.push("grpc control server", () => server.close());

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import type { FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import { aiRoutes } from "../control/ai-routes.js";
 import { metricsRoutes } from "../control/metrics.js";
@@ -41,6 +42,8 @@ export interface HttpServices {
   bus: EventBus;
   decoders: DecoderManager;
   ai: AiFeed | undefined;
+  /** Other modules' registries merged into /metrics (gRPC control). */
+  extraMetrics?: Registry[];
 }
 
 /** Registers every route plugin on the one HTTP server (WHIP, WHEP, REST, HLS, metrics, AI, pages, WebSocket). */
@@ -62,7 +65,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     },
   });
   await app.register(hlsRoutes, { recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
-  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep)] });
+  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), ...(s.extraMetrics ?? [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {

@@ -64,4 +64,10 @@ describe("gRPC with the real authenticator", () => {
       await pub.close();
     }
   });
+
+  it("/metrics carries the gRPC call counts", async () => {
+    const text = await (await fetch(`${ts.url}/metrics`)).text();
+    expect(text).toMatch(/ifc_grpc_calls_total\{method="KickStream",code="PERMISSION_DENIED"\} 1/);
+    expect(text).toMatch(/ifc_grpc_call_duration_seconds_bucket\{le="[^"]+",method="Authenticate"\} \d+/);
+  });
 });

@@ -7,7 +7,7 @@ import type { Authenticator } from "../auth/authenticator.js";
 import type { AuditSink } from "../auth/principal.js";
 import { authServiceImplementation } from "./auth-service.js";
 import { CallGuard } from "./call-guard.js";
-import { grpcMetrics } from "./grpc-metrics.js";
+import { grpcMetrics, type GrpcMetrics } from "./grpc-metrics.js";
 import { IngestControlService, type IngestControlDeps } from "./ingest-control-service.js";
 import { NetworkList } from "./network-list.js";
 import { ReloadableTlsCredentials, type TlsFiles } from "./reloadable-tls-credentials.js";
@@ -26,6 +26,8 @@ export interface GrpcControlOptions {
   audit: AuditSink;
   services: Omit<IngestControlDeps, "feed">;
   log: Logger;
+  /** Made by the caller when /metrics must hold them before the server starts; else its own. */
+  metrics?: GrpcMetrics;
   /** How long close() lets calls in flight finish before cutting them. */
   shutdownGraceMs?: number;
 }
@@ -54,7 +56,7 @@ export class GrpcControlServer {
   ) {}
 
   static async start(opts: GrpcControlOptions): Promise<GrpcControlServer> {
-    const metrics = grpcMetrics();
+    const metrics = opts.metrics ?? grpcMetrics();
     const guard = new CallGuard({
       authenticator: opts.authenticator,
       anonymousNetworks: new NetworkList(opts.anonymousNetworks),
