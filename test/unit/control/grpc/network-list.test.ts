@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { NetworkList, peerAddress } from "../../../../src/control/grpc/network-list.js";
+import { NetworkList } from "../../../../src/control/grpc/network-list.js";
+import { peerAddress } from "../../../../src/control/grpc/peer-address.js";
 
 describe("NetworkList", () => {
   it("matches IPv4 and IPv6 CIDRs, and IPv4-mapped IPv6 addresses as IPv4", () => {
