@@ -324,6 +324,28 @@ describe("anonymous access and the rate limit", () => {
   });
 });
 
+describe("WatchStreams limits", () => {
+  it("at most maxWatchers calls open at once; one ending makes room", async () => {
+    const g = await grpcOver({}, { maxWatchers: 1 });
+    const first = watch(g, "t-viewer");
+    await first.opened;
+    const second = g.control.watchStreams({ streams: [], includeCurrent: false });
+    let secondOpened = false;
+    second.on("metadata", () => (secondOpened = true));
+    const refused = await new Promise<{ code: number; metadata: { get(k: string): unknown[] } }>((resolve) => second.on("error", resolve));
+    expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(refused.metadata.get("retry-after-ms")).toEqual(["5000"]);
+    expect(secondOpened).toBe(false);
+    first.call.cancel();
+    await waitFor(async () => {
+      const next = watch(g, "t-viewer");
+      const ok = await Promise.race([next.opened.then(() => true), new Promise<boolean>((r) => next.call.on("error", () => r(false)))]);
+      if (ok) next.call.cancel();
+      return ok;
+    }, { what: "a watcher admitted after the first ended" });
+  });
+});
+
 describe("QoS and AI status over a real AiFeed (worker calls faked)", () => {
   it("GetAiStatus, SetQos LOW / AUTO, above the maximum and unspecified presets refused", async () => {
     const h = startFeed({ maxPreset: "medium" });

@@ -39,7 +39,12 @@ export interface IngestControlDeps {
   feed: StreamEventFeed;
   /** A watcher further behind than this many events is ended (RESOURCE_EXHAUSTED), never waited for. */
   maxWatchBacklog?: number;
+  /** Most WatchStreams calls open at once, server-wide; more are RESOURCE_EXHAUSTED. */
+  maxWatchers?: number;
 }
+
+// TODO(lead): config key (IFC_GRPC_MAX_WATCHERS?) if operators need to tune it.
+const MAX_WATCHERS = 1000;
 
 const PRESET_OF: Record<QosPresetName, QosPreset> = { high: QosPreset.QOS_PRESET_HIGH, medium: QosPreset.QOS_PRESET_MEDIUM, low: QosPreset.QOS_PRESET_LOW };
 const NAME_OF: Partial<Record<QosPreset, QosPresetName | null>> = {
@@ -238,6 +243,10 @@ export class IngestControlService {
 
   private async watch(req: WatchStreamsRequest, ctx: CallContext, call: ServerWritableStream<WatchStreamsRequest, StreamEvent>): Promise<void> {
     for (const name of req.streams) assertStreamName(name);
+    const maxWatchers = this.deps.maxWatchers ?? MAX_WATCHERS;
+    if (this.watchers.size >= maxWatchers) {
+      throw new GrpcError(status.RESOURCE_EXHAUSTED, `${this.watchers.size} WatchStreams calls are open, the most allowed`, { "retry-after-ms": "5000", "problem-type": "urn:imageflowcanvas:problem:too-many-watchers" });
+    }
     const only = req.streams.length > 0 ? new Set(req.streams) : undefined;
     const wanted = (stream: string) => (!only || only.has(stream)) && ctx.may("stream:view", stream);
     const maxBacklog = this.deps.maxWatchBacklog ?? 1024;
