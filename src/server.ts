@@ -1,3 +1,4 @@
+import type { Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
@@ -10,6 +11,9 @@ import { buildRtc } from "./composition/rtc.js";
 import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
+import { createAuditSink } from "./control/audit.js";
+import type { AuditSink } from "./control/auth/principal.js";
+import { httpsOptions, installHsts, loadCertificate, tlsReloader, tlsSettings } from "./control/tls.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
 import type { AiFeed } from "./extractor/ai-feed.js";
@@ -37,6 +41,8 @@ export interface Server {
   recorder: Recorder;
   catalog: RecordingCatalog;
   bus: EventBus;
+  /** The audit trail (log line + `audit-events` bus event). */
+  audit: AuditSink;
   /** One decoder per live stream, shared by every frame consumer. */
   decoders: DecoderManager;
   /** The AI feed (undefined with IFC_AI_ENABLED=false). */
@@ -44,8 +50,12 @@ export interface Server {
   /** The bundled reference worker, a child process (IFC_AI_WORKERS empty). */
   embeddedWorker: EmbeddedWorker | undefined;
   store: ObjectStore;
-  /** Base URL, e.g. http://127.0.0.1:8080 */
+  /** Base URL the server listens at, e.g. http://127.0.0.1:8080 (https://… with TLS on). */
   url: string;
+  /** The URL clients reach it at: IFC_PUBLIC_URL when set, else `url`. */
+  publicUrl: string;
+  /** Reads IFC_TLS_CERT/IFC_TLS_KEY again and serves the new certificate to new connections (SIGHUP); false when TLS is off or the files are bad (the old one stays). */
+  reloadTls(): Promise<boolean>;
   /** Graceful stop: refuse new publishers, end sessions, write out every open recording. Idempotent. */
   close(): Promise<void>;
 }
@@ -74,7 +84,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   };
   try {
     // The HTTP app first, so it closes last: requests in flight finish while the rest stops.
-    const app = at("http app", () => createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigins: config.corsOrigins }));
+    const tls = at("tls", () => tlsSettings(config));
+    const https = tls ? httpsOptions(tls, await at("tls certificate", () => loadCertificate(tls))) : undefined;
+    const app = at("http app", () => createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigins: config.corsOrigins, https }));
+    if (tls) installHsts(app, config.hstsMaxAgeS);
     stack.push("http server", () => app.close());
     const { store, spool } = await at("object store", () => buildStore(config, logger, stack));
     const registry = new StreamRegistry({
@@ -84,18 +97,23 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     });
     const bus: EventBus = new InProcessEventBus(logger.child({ component: "events" }));
     stack.push("event bus", () => bus.close());
+    const audit = createAuditSink(logger, bus);
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
-    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai }));
+    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, decoders, ai }));
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
 
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.httpPort;
     const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
+    const url = `${tls ? "https" : "http"}://${host}:${port}`;
+    const reloadTls = tls ? tlsReloader(app.server as unknown as TlsServer, tls, logger.child({ component: "tls" })) : async () => false;
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker,
-      url: `http://${host}:${port}`,
+      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker,
+      url,
+      publicUrl: config.publicUrl || url,
+      reloadTls,
       close: () => stack.close(),
     };
   } catch (err) {
