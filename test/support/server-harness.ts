@@ -19,7 +19,9 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
   const dataDir = await mkdtemp(path.join(tmpdir(), "ifc-data-"));
   // The AI feed (an ffmpeg decoder per stream) is off unless a test asks for it: tests of other
   // capabilities should not pay a decode per stream on a two-core CI machine.
-  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "warn", aiEnabled: false, ...overrides });
+  // Nor is the REST rate limit on: a test polling at 50 Hz spends 1000 requests in 20 s, and a
+  // fuzz run far more. Rate-limit tests set restRateLimitPerMinute themselves.
+  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "warn", aiEnabled: false, restRateLimitPerMinute: 0, ...overrides });
   const logger = pino({ level: process.env.IFC_TEST_LOG_LEVEL ?? config.logLevel, ...loggerRedaction() });
   const server = await startServer(config, logger);
   return {
