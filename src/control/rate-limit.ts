@@ -50,7 +50,7 @@ export function installRestRateLimit(app: FastifyInstance, opts: RestRateLimitOp
   const windowMs = opts.windowMs ?? 60_000;
   app.addHook("onRequest", async (req: FastifyRequest, _reply: FastifyReply) => {
     if (EXEMPT_PATHS.has(pathOf(req.url))) return;
-    const d = await opts.store.consume(`rest:${req.ip}`, opts.limit, windowMs);
+    const d = await opts.store.consume(`rest:${clientKey(req.ip)}`, opts.limit, windowMs);
     if (d.allowed) return;
     opts.onLimited?.();
     const seconds = Math.max(1, Math.ceil(d.retryAfterMs / 1000));
@@ -59,6 +59,11 @@ export function installRestRateLimit(app: FastifyInstance, opts: RestRateLimitOp
       { limit: opts.limit, retry_after_s: seconds },
       { "retry-after": String(seconds), "ratelimit-limit": String(opts.limit), "ratelimit-remaining": "0", "ratelimit-reset": String(seconds) });
   });
+}
+
+/** One bucket per client whichever way the dual-stack socket reports it (`::ffff:10.0.0.1` is 10.0.0.1). */
+export function clientKey(ip: string): string {
+  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
 }
 
 function pathOf(url: string): string {

@@ -52,6 +52,9 @@ describe("REST rate limit (per client address, per minute)", () => {
     expect((await get("/api/v1/streams", "10.0.0.2")).statusCode).toBe(200);
     expect((await get("/api/v1/streams", "10.0.0.2")).statusCode).toBe(200);
     expect((await get("/api/v1/streams", "10.0.0.2")).statusCode).toBe(429);
+    // the same client seen through a dual-stack socket shares its bucket
+    expect((await get("/api/v1/streams", "::ffff:10.0.0.2")).statusCode).toBe(429);
+    expect((await get("/api/v1/streams", "::1")).statusCode).toBe(200);
     await app.close();
   });
 
