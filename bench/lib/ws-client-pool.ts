@@ -13,7 +13,7 @@ import WebSocket from "ws";
 export type PoolCommand =
   | { type: "open"; url: string; count: number; concurrency: number }
   | { type: "window-start" }
-  | { type: "window-end" }
+  | { type: "window-end"; intervalMs: number }
   | { type: "close" };
 
 export type PoolReply =
@@ -27,6 +27,9 @@ export interface WindowReport {
   clients: number;
   /** Of those, clients with no gap ≥ missGapMs and still open at the end. */
   onTime: number;
+  /** Of those, clients that also got all but at most one of the window's expected messages
+   *  (a server whose timers run late keeps gaps under 2 s yet sends fewer than 1 per interval). */
+  complete: number;
   /** Of those, clients closed during the window. */
   closed: number;
   /** stream_stats messages received in the window, all clients. */
@@ -48,6 +51,7 @@ interface Client {
   open: boolean;
   lastAt: number;
   maxGap: number;
+  count: number;
   closedInWindow: boolean;
 }
 
@@ -62,12 +66,13 @@ loop.enable();
 function connect(url: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
-    const c: Client = { ws, open: false, lastAt: 0, maxGap: 0, closedInWindow: false };
+    const c: Client = { ws, open: false, lastAt: 0, maxGap: 0, count: 0, closedInWindow: false };
     ws.on("message", (data: Buffer) => {
       const now = Date.now();
       const msg = JSON.parse(data.toString("utf8")) as { type?: string; at?: string };
       if (msg.type !== "stream_stats" || !windowStart) return;
       messages++;
+      c.count++;
       c.maxGap = Math.max(c.maxGap, now - c.lastAt);
       c.lastAt = now;
       if (msg.at) delays.push(now - Date.parse(msg.at));
@@ -108,22 +113,28 @@ async function open(url: string, count: number, concurrency: number): Promise<Po
   return { type: "opened", ok, failed, errors: [...errors], ms: performance.now() - t0 };
 }
 
-function endWindow(): WindowReport {
+function endWindow(intervalMs: number): WindowReport {
   const w = windowStart as NonNullable<typeof windowStart>;
   const now = Date.now();
+  const expected = Math.floor((now - w.at) / intervalMs) - 1;
   let onTime = 0;
+  let complete = 0;
   let closed = 0;
   let maxGapMs = 0;
   for (const c of w.members) {
     const gap = Math.max(c.maxGap, now - c.lastAt);
     maxGapMs = Math.max(maxGapMs, gap);
     if (c.closedInWindow) closed++;
-    else if (gap < MISS_GAP_MS) onTime++;
+    else if (gap < MISS_GAP_MS) {
+      onTime++;
+      if (c.count >= expected) complete++;
+    }
   }
   const cpu = process.cpuUsage(w.cpu);
   const report: WindowReport = {
     clients: w.members.length,
     onTime,
+    complete,
     closed,
     messages,
     maxGapMs,
@@ -152,6 +163,7 @@ process.on("message", (cmd: PoolCommand) => {
       for (const c of members) {
         c.lastAt = at;
         c.maxGap = 0;
+        c.count = 0;
         c.closedInWindow = false;
       }
       messages = 0;
@@ -162,7 +174,7 @@ process.on("message", (cmd: PoolCommand) => {
       break;
     }
     case "window-end":
-      reply({ type: "window", report: endWindow() });
+      reply({ type: "window", report: endWindow(cmd.intervalMs) });
       break;
     case "close":
       for (const c of clients) c.ws.terminate();
