@@ -15,7 +15,7 @@
  * Rounds interleave the two modes and each connection count, so a load change on a shared
  * machine hits both alike; figures are medians over rounds.
  * autocannon runs in this process: its CPU is reported beside the server's, to tell which side
- * saturates.
+ * saturates. Server CPU per request is the figure least bent by other load on the machine.
  *   npx tsx bench/http-api.ts [seconds=10] [rounds=3] [connections=10,100] [--only=anonymous|auth]
  *   (--short: 3 s, 1 round)
  */
@@ -108,6 +108,8 @@ interface Run {
   errors: number;
   non2xx: number;
   serverCpuPct: number;
+  /** Server CPU per answered request: the cost of a request, less sensitive to a shared machine's load than req/s. */
+  serverCpuUsPerRequest: number;
   benchCpuPct: number;
 }
 
@@ -118,6 +120,7 @@ async function measure(mode: Mode, connections: number, durationS: number): Prom
   const t0 = performance.now();
   const r = await autocannon({ url: `${mode.server.url}/api/v1/streams`, connections, duration: durationS, headers: mode.headers });
   const wallMs = performance.now() - t0;
+  const serverMs = cpuMs(pid) - cpu0;
   const own = process.cpuUsage(own0);
   return {
     rps: r.requests.average,
@@ -127,7 +130,8 @@ async function measure(mode: Mode, connections: number, durationS: number): Prom
     requests: r.requests.total,
     errors: r.errors,
     non2xx: r.non2xx,
-    serverCpuPct: ((cpuMs(pid) - cpu0) / wallMs) * 100,
+    serverCpuPct: (serverMs / wallMs) * 100,
+    serverCpuUsPerRequest: (serverMs * 1000) / Math.max(1, r.requests.total),
     benchCpuPct: ((own.user + own.system) / 1000 / wallMs) * 100,
   };
 }
@@ -163,6 +167,7 @@ try {
         "errors": rs.reduce((k, r) => k + r.errors, 0),
         "non-2xx": rs.reduce((k, r) => k + r.non2xx, 0),
         "server CPU %": med(rs, (r) => r.serverCpuPct, 0),
+        "server CPU µs/req": med(rs, (r) => r.serverCpuUsPerRequest, 0),
         "autocannon CPU %": med(rs, (r) => r.benchCpuPct, 0),
       };
     }),
@@ -173,7 +178,7 @@ try {
     ? connectionCounts.map((c) => {
         const a = row("anonymous", c);
         const b = row("auth", c);
-        return { "connections": c, "req/s auth/anonymous": ratio(b?.["req/s"], a?.["req/s"]), "mean auth/anonymous": ratio(b?.["mean ms"], a?.["mean ms"]), "p99 auth/anonymous": ratio(b?.["p99 ms"], a?.["p99 ms"]) };
+        return { "connections": c, "req/s auth/anonymous": ratio(b?.["req/s"], a?.["req/s"]), "mean auth/anonymous": ratio(b?.["mean ms"], a?.["mean ms"]), "p99 auth/anonymous": ratio(b?.["p99 ms"], a?.["p99 ms"]), "server CPU/req auth/anonymous": ratio(b?.["server CPU µs/req"], a?.["server CPU µs/req"]) };
       })
     : [];
   const bad = rows.filter((r) => r.errors > 0 || r["non-2xx"] > 0);
