@@ -1,6 +1,8 @@
 /**
  * Runs every benchmark in turn; each prints its table and writes bench/results/<name>.json.
  *   npx tsx bench/run-all.ts [--short]   (--short: each script's short mode, results *.short.json)
+ * http-api.ts logs in through the auth endpoints of issue 11: without them it fails (it never
+ * skips its authenticated half); `npx tsx bench/http-api.ts --only=anonymous` measures the rest.
  */
 import { spawnSync } from "node:child_process";
 import path from "node:path";
