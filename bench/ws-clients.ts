@@ -23,7 +23,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { whipPublish } from "../test/helpers/whip-client.js";
+import { whipPublish, type WhipPublication } from "../test/helpers/whip-client.js";
 import { spawnServer } from "../test/support/server-harness.js";
 import { cpuMs, openFilesLimit, rssBytes } from "./lib/proc.js";
 import { listArg, machine, numArg, sleep, writeResults } from "./lib/results.js";
@@ -87,8 +87,9 @@ class Pool {
 }
 
 const pools: Pool[] = [];
-const publisher = await whipPublish(`${server.url}/whip/bench`, { video: true, audio: true });
+let publisher: WhipPublication | undefined;
 try {
+  publisher = await whipPublish(`${server.url}/whip/bench`, { video: true, audio: true });
   for (let i = 0; i < processes; i++) {
     pools.push(new Pool(fork(path.join(import.meta.dirname, "lib/ws-client-pool.ts"), [], {
       cwd: path.resolve(import.meta.dirname, ".."),
@@ -169,7 +170,7 @@ try {
     if (p.child.connected) await p.ask({ type: "close" }, "closed");
     await p.exited;
   }));
-  await publisher.close();
+  await publisher?.close();
   server.child.kill("SIGTERM");
   await server.exited;
   await rm(server.dataDir, { recursive: true, force: true });
