@@ -1,10 +1,11 @@
+import type { Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
 import { InProcessEventBus } from "./adapters/events/in-process-event-bus.js";
 import { MemoryRateLimitStore } from "./adapters/state/memory-rate-limit-store.js";
 import { buildAi } from "./composition/ai.js";
-import { buildAuth, logAuditSink, type AuthParts } from "./composition/auth.js";
+import { buildAuth, type AuthParts } from "./composition/auth.js";
 import { buildGrpcControl } from "./composition/grpc.js";
 import { CloseStack } from "./composition/close-stack.js";
 import { registerRoutes } from "./composition/http.js";
@@ -13,8 +14,11 @@ import { buildRtc } from "./composition/rtc.js";
 import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
+import { createAuditSink } from "./control/audit.js";
+import type { AuditSink } from "./control/auth/principal.js";
 import type { GrpcControlServer } from "./control/grpc/grpc-control-server.js";
 import { grpcMetrics } from "./control/grpc/grpc-metrics.js";
+import { httpsOptions, installHsts, loadCertificate, tlsReloader, tlsSettings } from "./control/tls.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
 import type { AiFeed } from "./extractor/ai-feed.js";
@@ -42,6 +46,8 @@ export interface Server {
   recorder: Recorder;
   catalog: RecordingCatalog;
   bus: EventBus;
+  /** The audit trail (log line + `audit-events` bus event). */
+  audit: AuditSink;
   /** One decoder per live stream, shared by every frame consumer. */
   decoders: DecoderManager;
   /** The AI feed (undefined with IFC_AI_ENABLED=false). */
@@ -53,8 +59,12 @@ export interface Server {
   grpc: GrpcControlServer | undefined;
   /** Users, signing keys, publish keys and the Authenticator every surface checks credentials through. */
   auth: AuthParts;
-  /** Base URL, e.g. http://127.0.0.1:8080 */
+  /** Base URL the server listens at, e.g. http://127.0.0.1:8080 (https://… with TLS on). */
   url: string;
+  /** The URL clients reach it at: IFC_PUBLIC_URL when set, else `url`. */
+  publicUrl: string;
+  /** Reads IFC_TLS_CERT/IFC_TLS_KEY again and serves the new certificate to new connections (SIGHUP); false when TLS is off or the files are bad (the old one stays). */
+  reloadTls(): Promise<boolean>;
   /** Graceful stop: refuse new publishers, end sessions, write out every open recording. Idempotent. */
   close(): Promise<void>;
 }
@@ -83,7 +93,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   };
   try {
     // The HTTP app first, so it closes last: requests in flight finish while the rest stops.
-    const app = at("http app", () => createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigins: config.corsOrigins }));
+    const tls = at("tls", () => tlsSettings(config));
+    const https = tls ? httpsOptions(tls, await at("tls certificate", () => loadCertificate(tls))) : undefined;
+    const app = at("http app", () => createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigins: config.corsOrigins, https }));
+    if (tls) installHsts(app, config.hstsMaxAgeS);
     stack.push("http server", () => app.close());
     const { store, spool } = await at("object store", () => buildStore(config, logger, stack));
     const registry = new StreamRegistry({
@@ -93,16 +106,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     });
     const bus: EventBus = new InProcessEventBus(logger.child({ component: "events" }));
     stack.push("event bus", () => bus.close());
+    const audit = createAuditSink(logger, bus);
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
-    // TODO(lead): the shared RateLimitStore and the real audit sink (log + bus) go here.
+    // One store of rate-limit counters for REST, logins and gRPC (Redis later).
     const rateLimits = new MemoryRateLimitStore();
-    const audit = logAuditSink(logger);
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     const grpcCalls = grpcMetrics();
-    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai, extraMetrics: [grpcCalls.registry] }));
+    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, decoders, ai, extraMetrics: [grpcCalls.registry] }));
     const grpc = await at(`grpc listen on ${config.grpcHost}:${config.grpcPort}`, () =>
       buildGrpcControl(config, logger, stack, {
         registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai,
@@ -114,9 +127,25 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.httpPort;
     const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
+    const url = `${tls ? "https" : "http"}://${host}:${port}`;
+    const reloadHttpsTls = tls ? tlsReloader(app.server as unknown as TlsServer, tls, logger.child({ component: "tls" })) : async () => false;
+    // SIGHUP: HTTPS and the gRPC port swap to the new certificate; each keeps the old one on bad files.
+    const reloadTls = async (): Promise<boolean> => {
+      const https = await reloadHttpsTls();
+      if (!grpc?.tls) return https;
+      try {
+        await grpc.reload();
+        return https;
+      } catch (err) {
+        logger.error({ err, component: "grpc-control" }, "gRPC TLS certificate not reloaded; the current one stays");
+        return false;
+      }
+    };
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker, auth, grpc,
-      url: `http://${host}:${port}`,
+      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, grpc,
+      url,
+      publicUrl: config.publicUrl || url,
+      reloadTls,
       close: () => stack.close(),
     };
   } catch (err) {

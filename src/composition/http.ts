@@ -3,8 +3,13 @@ import { promisify } from "node:util";
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
+import { MemoryRateLimitStore } from "../adapters/state/memory-rate-limit-store.js";
 import { aiRoutes } from "../control/ai-routes.js";
+import { installAuditHook } from "../control/audit.js";
+import type { AuditSink } from "../control/auth/principal.js";
+import { httpMetrics } from "../control/http-metrics.js";
 import { metricsRoutes } from "../control/metrics.js";
+import { installRestRateLimit, rateLimitMetrics } from "../control/rate-limit.js";
 import { recordingRoutes } from "../control/recording-routes.js";
 import { restRoutes } from "../control/rest-routes.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
@@ -20,6 +25,7 @@ import type { WhipIngest } from "../ingest/whip-ingest.js";
 import { iceServerLinks, whipRoutes } from "../ingest/whip-routes.js";
 import type { EventBus } from "../ports/event-bus.js";
 import type { ObjectStore } from "../ports/object-store.js";
+import type { RateLimitStore } from "../ports/rate-limit-store.js";
 import type { UploadStats } from "../ports/upload-stats.js";
 import type { ClipService } from "../recorder/clips.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
@@ -42,6 +48,9 @@ export interface HttpServices {
   bus: EventBus;
   decoders: DecoderManager;
   ai: AiFeed | undefined;
+  audit: AuditSink;
+  /** Counters of the rate limits (memory by default; shared with the login and gRPC limits). */
+  rateLimits?: RateLimitStore;
   /** Other modules' registries merged into /metrics (gRPC control). */
   extraMetrics?: Registry[];
 }
@@ -50,6 +59,12 @@ export interface HttpServices {
 export async function registerRoutes(app: FastifyInstance, config: Config, s: HttpServices): Promise<void> {
   const { registry, store, recorder, catalog, ai } = s;
   const iceLinks = iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential);
+  // Root hooks first, so they cover every route below. The rate limit runs before the auth gate
+  // (register the gate after it): a client guessing tokens spends its request budget.
+  const limits = rateLimitMetrics();
+  installRestRateLimit(app, { store: s.rateLimits ?? new MemoryRateLimitStore(), limit: config.restRateLimitPerMinute, onLimited: () => limits.limited("rest") });
+  const http = httpMetrics(app);
+  installAuditHook(app, s.audit);
   await app.register(whipRoutes, { ingest: s.ingest, publicUrl: config.publicUrl, iceLinks });
   await app.register(whepRoutes, { egress: s.whep, publicUrl: config.publicUrl, iceLinks });
   await app.register(restRoutes, {
@@ -65,7 +80,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     },
   });
   await app.register(hlsRoutes, { recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
-  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), ...(s.extraMetrics ?? [])] });
+  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {
@@ -99,7 +114,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
       memory_rss_bytes: process.memoryUsage.rss(),
       uptime_s: Math.round(process.uptime()),
     }),
-    channel: { maxBufferedBytes: config.wsMaxBufferedBytes, maxMessagesPerMinute: config.wsMaxMessagesPerMinute },
+    channel: { maxBufferedBytes: config.wsMaxBufferedBytes, maxMessagesPerMinute: config.wsMaxMessagesPerMinute, onRateLimited: () => limits.limited("ws") },
     statsIntervalMs: config.wsStatsIntervalMs,
     maxClients: config.wsMaxClients,
     maxClientMessageBytes: config.wsMaxMessageBytes,

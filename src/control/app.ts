@@ -1,3 +1,4 @@
+import type { ServerOptions as HttpsServerOptions } from "node:https";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { DomainError } from "../core/errors.js";
@@ -10,6 +11,8 @@ export interface AppOptions {
   bodyLimit: number;
   /** Origins allowed to call from a browser (CORS); empty: none. */
   corsOrigins: readonly string[];
+  /** HTTPS instead of HTTP (control/tls.ts); the server is then a tls.Server. */
+  https?: HttpsServerOptions;
 }
 
 const TEXT_TYPES = ["application/sdp", "application/trickle-ice-sdpfrag"];
@@ -27,7 +30,8 @@ export function createApp(opts: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // Offers and trickle fragments are small; answering slowly clients must not pin sockets.
     requestTimeout: 30_000,
-  });
+    ...(opts.https ? { https: opts.https } : {}),
+  }) as unknown as FastifyInstance;
 
   app.addContentTypeParser(TEXT_TYPES, { parseAs: "string" }, (_req, body, done) => done(null, body));
   // Any other body is taken as opaque text, so each route decides (415) rather than Fastify.

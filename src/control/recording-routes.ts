@@ -61,7 +61,7 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
 
   app.post<{ Params: { stream: string }; Body: { tags?: Record<string, string> } | undefined }>(
     "/api/v1/streams/:stream/recording",
-    { schema: { body: { anyOf: [{ type: "object", properties: { tags: tagsSchema }, additionalProperties: false }, { type: "null" }] } } },
+    { config: { audit: "recording.started" }, schema: { body: { anyOf: [{ type: "object", properties: { tags: tagsSchema }, additionalProperties: false }, { type: "null" }] } } },
     async (req, reply) => {
       assertStreamName(req.params.stream);
       const live = registry.get(req.params.stream);
@@ -78,7 +78,7 @@ export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoute
     },
   );
 
-  app.delete<{ Params: { stream: string } }>("/api/v1/streams/:stream/recording", async (req, reply) => {
+  app.delete<{ Params: { stream: string } }>("/api/v1/streams/:stream/recording", { config: { audit: "recording.stopped" } }, async (req, reply) => {
     assertStreamName(req.params.stream);
     if (!(await recorder.stop(req.params.stream))) throw new NotFoundError(`stream "${req.params.stream}" is not being recorded`, "not-recording");
     return reply.code(200).send({ stream: req.params.stream, recording: false });
