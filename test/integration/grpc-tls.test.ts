@@ -110,4 +110,20 @@ describe("gRPC over TLS", () => {
     await expect(server.reload()).rejects.toThrow();
     expect((await unary<ListStreamsResponse>(client(server.port, b), "listStreams", {})).streams).toEqual([]);
   });
+
+  it("as startServer wires it: HTTPS and gRPC share the certificate, and server.reloadTls() (SIGHUP) swaps both", async () => {
+    await install(a);
+    const full = await startTestServer({ grpcEnabled: true, tlsCert: live.cert, tlsKey: live.key });
+    try {
+      const port = full.server.grpc?.port ?? 0;
+      expect(full.server.grpc?.tls).toBe(true);
+      expect((await unary<ListStreamsResponse>(client(port, a), "listStreams", {})).streams).toEqual([]);
+      await install(b);
+      expect(await full.server.reloadTls()).toBe(true);
+      expect((await unary<ListStreamsResponse>(client(port, b), "listStreams", {})).streams).toEqual([]);
+      expect((await grpcError(unary(client(port, a), "listStreams", {}))).code).toBe(status.UNAVAILABLE);
+    } finally {
+      await full.stop();
+    }
+  });
 });
