@@ -181,6 +181,7 @@ describe("IngestControl against a live stream (anonymous access off)", () => {
     expect(g.audit.map((a) => [a.action, a.who, a.target, a.via])).toEqual([
       ["recording.started", "operator", "live1", "grpc"],
       ["recording.tagged", "operator", "live1", "grpc"],
+      ["recording.tagged", "operator", "live1", "grpc"],
       ["recording.stopped", "operator", "live1", "grpc"],
       ["clip.exported", "operator", clip.id, "grpc"],
       ["clip.deleted", "operator", clip.id, "grpc"],
@@ -218,6 +219,8 @@ describe("IngestControl against a live stream (anonymous access off)", () => {
     expect((await unary<ListStreamsResponse>(g.control, "listStreams", {}, "t-admin")).streams.map((s) => s.name)).toEqual(["live2"]);
     const recs = await unary<ListRecordingsResponse>(g.control, "listRecordings", { tags: {} }, "t-other");
     expect(recs.recordings.map((r) => r.stream)).toEqual(["other-1"]);
+    expect((await grpcError(unary(g.control, "listRecordings", { stream: "cam1", tags: {} }, "t-other"))).code).toBe(status.PERMISSION_DENIED);
+    expect((await grpcError(unary(g.control, "listClips", { stream: "cam1", tags: {} }, "t-other"))).code).toBe(status.PERMISSION_DENIED);
     // A watcher scoped to other streams gets no snapshot of live2; an admin does.
     const scoped = watch(g, "t-other", { includeCurrent: true });
     const admin = watch(g, "t-admin", { includeCurrent: true });

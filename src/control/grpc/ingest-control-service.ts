@@ -20,6 +20,7 @@ import type { ClipService, ClipSummary } from "../../recorder/clips.js";
 import { UnreadableManifestError } from "../../recorder/manifest-store.js";
 import type { RecordingCatalog } from "../../recorder/recording-catalog.js";
 import type { Recorder } from "../../recorder/recorder.js";
+import type { Permission } from "../auth/permissions.js";
 import { checkTags } from "../query.js";
 import type { CallContext, CallGuard } from "./call-guard.js";
 import { GrpcError } from "./grpc-errors.js";
@@ -98,6 +99,12 @@ function aiStatus(stream: string, st: AiStreamStats): AiStatus {
   };
 }
 
+/** A listing asked for one stream: out of the caller's scope is PERMISSION_DENIED (as REST's 403), not an empty list. */
+function onlyIfGranted(ctx: CallContext, permission: Permission, stream: string): void {
+  assertStreamName(stream);
+  if (!ctx.may(permission, stream)) throw new GrpcError(status.PERMISSION_DENIED, `permission ${permission} is not granted on stream "${stream}"`, { "problem-type": "urn:imageflowcanvas:problem:forbidden" });
+}
+
 const tagPairs = (tags: Record<string, string>): [string, string][] => Object.entries(tags);
 const optionalSpan = (from: string | undefined, to: string | undefined) => parseSpan(from || undefined, to || undefined);
 
@@ -148,6 +155,7 @@ export class IngestControlService {
         if (current) {
           // Already recording: the tags join the live recording, as REST answers 200.
           await recorder.tag(s.name, current.recordingId, req.tags);
+          if (Object.keys(req.tags).length > 0) ctx.audit("recording.tagged", s.name, { recording: current.recordingId, keys: Object.keys(req.tags) });
           return { stream: s.name, recordingId: current.recordingId, recording: true, created: false };
         }
         const recordingId = recorder.start(s, req.tags);
@@ -175,7 +183,7 @@ export class IngestControlService {
       }),
 
       listRecordings: guard.unary("ListRecordings", { permission: "recording:view" }, async (req, ctx) => {
-        if (req.stream !== undefined) assertStreamName(req.stream);
+        if (req.stream !== undefined) onlyIfGranted(ctx, "recording:view", req.stream);
         const { fromMs, toMs } = optionalSpan(req.from, req.to);
         const spans = await catalog.spans(req.stream, fromMs, toMs, tagPairs(req.tags));
         return {
@@ -195,7 +203,7 @@ export class IngestControlService {
       }),
 
       listClips: guard.unary("ListClips", { permission: "recording:view" }, async (req, ctx) => {
-        if (req.stream !== undefined) assertStreamName(req.stream);
+        if (req.stream !== undefined) onlyIfGranted(ctx, "recording:view", req.stream);
         const { fromMs, toMs } = optionalSpan(req.from, req.to);
         const list = await clips.list({ ...(req.stream !== undefined ? { stream: req.stream } : {}), fromMs, toMs, tags: tagPairs(req.tags) });
         return { clips: list.filter((c) => ctx.may("recording:view", c.stream)).map(clipOf) };
