@@ -18,6 +18,7 @@ import { createAuditSink } from "./control/audit.js";
 import type { AuditSink } from "./control/auth/principal.js";
 import type { GrpcControlServer } from "./control/grpc/grpc-control-server.js";
 import { grpcMetrics } from "./control/grpc/grpc-metrics.js";
+import { rateLimitMetrics } from "./control/rate-limit.js";
 import { httpsOptions, installHsts, loadCertificate, tlsReloader, tlsSettings } from "./control/tls.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
@@ -115,11 +116,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     const grpcCalls = grpcMetrics();
-    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, decoders, ai, extraMetrics: [grpcCalls.registry] }));
+    const limited = rateLimitMetrics();
+    await at("routes", () =>
+      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry] }),
+    );
     const grpc = await at(`grpc listen on ${config.grpcHost}:${config.grpcPort}`, () =>
       buildGrpcControl(config, logger, stack, {
         registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai,
-        authenticator: auth.authenticator, audit, rateLimitStore: rateLimits, metrics: grpcCalls,
+        authenticator: auth.authenticator, audit, rateLimitStore: rateLimits, metrics: grpcCalls, onRateLimited: () => limited.limited("grpc"),
       }),
     );
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));

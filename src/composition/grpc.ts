@@ -18,6 +18,8 @@ export interface GrpcControlDeps extends Omit<IngestControlDeps, "feed" | "maxTa
   rateLimitStore?: RateLimitStore;
   /** `grpcMetrics()` made before the HTTP routes, so /metrics includes them. */
   metrics?: GrpcMetrics;
+  /** Each call refused by the rate limit (`ifc_rate_limited_total{surface="grpc"}`). */
+  onRateLimited?: () => void;
 }
 
 /** Until an Authenticator is wired: no credential is valid, no password either. */
@@ -39,7 +41,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
   if (!config.grpcEnabled) return undefined;
   const log = logger.child({ component: "grpc-control" });
   if ((config.tlsCert === "") !== (config.tlsKey === "")) throw new Error("IFC_TLS_CERT and IFC_TLS_KEY must be set together");
-  const { authenticator, audit, rateLimitStore, metrics, ...services } = deps;
+  const { authenticator, audit, rateLimitStore, metrics, onRateLimited, ...services } = deps;
   if (!authenticator) log.warn("no authenticator: gRPC accepts only anonymous calls from IFC_AUTH_ANONYMOUS_NETWORKS");
   const server = await GrpcControlServer.start({
     host: config.grpcHost,
@@ -48,7 +50,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
     authenticator: authenticator ?? refuseAll,
     anonymousNetworks: config.authAnonymousNetworks,
     anonymousPermissions: config.authAnonymousPermissions,
-    rateLimit: { store: rateLimitStore ?? new MemoryRateLimitStore(), perMinute: config.grpcRateLimitPerMinute },
+    rateLimit: { store: rateLimitStore ?? new MemoryRateLimitStore(), perMinute: config.grpcRateLimitPerMinute, ...(onRateLimited ? { onLimited: onRateLimited } : {}) },
     audit: audit ?? { record: (entry) => log.info({ audit: entry }, `audit ${entry.action}`) },
     services: { ...services, maxTags: config.maxTags },
     ...(metrics ? { metrics } : {}),

@@ -9,7 +9,7 @@ import { installAuditHook } from "../control/audit.js";
 import type { AuditSink } from "../control/auth/principal.js";
 import { httpMetrics } from "../control/http-metrics.js";
 import { metricsRoutes } from "../control/metrics.js";
-import { installRestRateLimit, rateLimitMetrics } from "../control/rate-limit.js";
+import { installRestRateLimit, rateLimitMetrics, type RateLimitMetrics } from "../control/rate-limit.js";
 import { recordingRoutes } from "../control/recording-routes.js";
 import { restRoutes } from "../control/rest-routes.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
@@ -53,6 +53,8 @@ export interface HttpServices {
   rateLimits?: RateLimitStore;
   /** Other modules' registries merged into /metrics (gRPC control). */
   extraMetrics?: Registry[];
+  /** `ifc_rate_limited_total`, shared with the gRPC limit; made here when not given. */
+  rateLimitMetrics?: RateLimitMetrics;
 }
 
 /** Registers every route plugin on the one HTTP server (WHIP, WHEP, REST, HLS, metrics, AI, pages, WebSocket). */
@@ -61,7 +63,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   const iceLinks = iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential);
   // Root hooks first, so they cover every route below. The rate limit runs before the auth gate
   // (register the gate after it): a client guessing tokens spends its request budget.
-  const limits = rateLimitMetrics();
+  const limits = s.rateLimitMetrics ?? rateLimitMetrics();
   installRestRateLimit(app, { store: s.rateLimits ?? new MemoryRateLimitStore(), limit: config.restRateLimitPerMinute, onLimited: () => limits.limited("rest") });
   const http = httpMetrics(app);
   installAuditHook(app, s.audit);

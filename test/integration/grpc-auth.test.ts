@@ -70,4 +70,20 @@ describe("gRPC with the real authenticator", () => {
     expect(text).toMatch(/ifc_grpc_calls_total\{method="KickStream",code="PERMISSION_DENIED"\} 1/);
     expect(text).toMatch(/ifc_grpc_call_duration_seconds_bucket\{le="[^"]+",method="Authenticate"\} \d+/);
   });
+
+  it("the gRPC rate limit as startServer wires it: the 3rd call of 2 per minute is refused and counted in ifc_rate_limited_total", async () => {
+    const limited = await startTestServer({ grpcEnabled: true, grpcRateLimitPerMinute: 2 });
+    const c = new IngestControlClient(`127.0.0.1:${limited.server.grpc?.port ?? 0}`, credentials.createInsecure());
+    try {
+      await unary(c, "listStreams", {});
+      await unary(c, "listStreams", {});
+      expect((await grpcError(unary(c, "listStreams", {}))).code).toBe(status.RESOURCE_EXHAUSTED);
+      const text = await (await fetch(`${limited.url}/metrics`)).text();
+      expect(text).toMatch(/ifc_rate_limited_total\{surface="grpc"\} 1/);
+      expect(text).toMatch(/ifc_grpc_calls_total\{method="ListStreams",code="RESOURCE_EXHAUSTED"\} 1/);
+    } finally {
+      c.close();
+      await limited.stop();
+    }
+  });
 });

@@ -41,7 +41,7 @@ export interface CallGuardOptions {
   /** IFC_AUTH_ANONYMOUS_NETWORKS and what they may do. */
   anonymousNetworks: NetworkList;
   anonymousPermissions: readonly string[];
-  rateLimit: { store: RateLimitStore; perMinute: number };
+  rateLimit: { store: RateLimitStore; perMinute: number; onLimited?: () => void };
   metrics: GrpcMetrics;
   audit: AuditSink;
   log: Logger;
@@ -118,6 +118,7 @@ export class CallGuard {
     if (rateLimit.perMinute > 0) {
       const d = await rateLimit.store.consume(`grpc:${client}`, rateLimit.perMinute, RATE_WINDOW_MS);
       if (!d.allowed) {
+        rateLimit.onLimited?.();
         throw new GrpcError(status.RESOURCE_EXHAUSTED, `more than ${rateLimit.perMinute} gRPC calls per minute from ${client} (IFC_GRPC_RATE_LIMIT_PER_MINUTE)`, {
           "retry-after-ms": String(d.retryAfterMs),
           "problem-type": "urn:imageflowcanvas:problem:rate-limited",

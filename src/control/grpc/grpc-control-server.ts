@@ -22,7 +22,7 @@ export interface GrpcControlOptions {
   authenticator: Authenticator;
   anonymousNetworks: readonly string[];
   anonymousPermissions: readonly string[];
-  rateLimit: { store: RateLimitStore; perMinute: number };
+  rateLimit: { store: RateLimitStore; perMinute: number; onLimited?: () => void };
   audit: AuditSink;
   services: Omit<IngestControlDeps, "feed">;
   log: Logger;
