@@ -42,6 +42,7 @@ export class FileSessionStore implements SessionStore {
   private readonly refresh = new Map<string, RefreshRecord>();
   private readonly denied = new Map<string, number>();
   private readonly writes = new SerialQueue();
+  private queued: Promise<void> | undefined;
 
   constructor(private readonly file: string, private readonly now: () => number = Date.now) {}
 
@@ -90,13 +91,21 @@ export class FileSessionStore implements SessionStore {
     return until !== undefined && until > this.now();
   }
 
+  /**
+   * One write covers every change made before it starts: a burst of logins queues one rewrite
+   * of the file, not one each.
+   */
   private save(): Promise<void> {
-    return this.writes.run(async () => {
+    if (this.queued) return this.queued;
+    const write = this.writes.run(async () => {
+      this.queued = undefined; // changes from here on need the next write
       const t = this.now();
       for (const [k, r] of this.refresh) if (r.expiresAtMs <= t) this.refresh.delete(k);
       for (const [k, until] of this.denied) if (until <= t) this.denied.delete(k);
       const doc: Doc = { version: 1, refresh: [...this.refresh.values()], denied: [...this.denied].map(([jti, expiresAtMs]) => ({ jti, expiresAtMs })) };
       await writeJsonAtomic(this.file, doc);
     });
+    this.queued = write;
+    return write;
   }
 }

@@ -68,6 +68,13 @@ describe("refresh tokens", () => {
     expect(await reason(f.auth.refresh(a.refresh_token, "c"))).toBe("revoked");
   });
 
+  it("a burst of concurrent logins is all on file afterwards (coalesced writes lose nothing)", async () => {
+    const pairs = await Promise.all(Array.from({ length: 20 }, () => f.auth.login("vera", "vera-password", "c")));
+    const reopened = new FileSessionStore(path.join(f.dir, "auth", "sessions.json"), f.clock.now);
+    await reopened.load();
+    for (const p of pairs) expect(await reopened.get(createHash("sha256").update(p.refresh_token).digest("hex"))).toBeDefined();
+  });
+
   it("sessions and the denylist survive a restart (the JSON file in the auth dir)", async () => {
     const a = await f.auth.login("vera", "vera-password", "c");
     const b = await f.auth.login("vera", "vera-password", "c");
