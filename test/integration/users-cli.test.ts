@@ -67,6 +67,9 @@ describe("users CLI", () => {
     expect(await verifyPassword("from-stdin-password", (await (await store()).get("alice"))!.password_hash)).toBe(true);
     const role = await users(dir, ["role", "alice", "viewer"]);
     expect([role.code, role.out.trim()]).toEqual([0, "alice is now viewer"]);
+    await users(dir, ["add", "temp", "--role", "viewer", "--password", "temp-password"]);
+    expect((await users(dir, ["remove", "temp"])).out.trim()).toBe("temp removed");
+    expect(await (await store()).get("temp")).toBeUndefined();
   });
 
   it("refusals: exit 1 with a clear message (unknown user, taken name, bad role, weak password); 2 for usage", async () => {

@@ -156,6 +156,19 @@ export class UserStore {
     });
   }
 
+  /** Deletes the user (CLI only); their tokens stop working at the next request. */
+  async remove(username: string): Promise<UserView> {
+    return this.change(() => {
+      const u = this.users.get(username);
+      if (!u) throw new NotFound("user-not-found", `no user "${username.slice(0, 80)}"`);
+      if (u.role === "admin" && !u.disabled && ![...this.users.values()].some((o) => o !== u && o.role === "admin" && !o.disabled)) {
+        throw new Conflict("last-admin", `"${username}" is the last active admin; make another admin first`);
+      }
+      this.users.delete(username);
+      return u;
+    });
+  }
+
   setDisabled(username: string, disabled: boolean): Promise<UserView> {
     return this.update(username, { disabled });
   }
