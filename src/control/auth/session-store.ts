@@ -53,6 +53,11 @@ export class FileSessionStore implements SessionStore {
     for (const d of doc.denied ?? []) this.denied.set(d.jti, d.expiresAtMs);
   }
 
+  /** Resolves once every change so far is on file (shutdown). */
+  flush(): Promise<void> {
+    return this.writes.run(async () => undefined);
+  }
+
   async put(rec: RefreshRecord): Promise<void> {
     this.refresh.set(rec.hash, { ...rec });
     await this.save();
