@@ -1,7 +1,7 @@
 /**
  * Users and signing keys from the command line, on the same files as the server:
  *   npm run users -- add alice --role operator [--password x]
- *   npm run users -- list | disable alice | enable alice | passwd alice | role alice viewer | rotate-key
+ *   npm run users -- list | disable alice | enable alice | remove alice | passwd alice | role alice viewer | rotate-key
  * See src/control/auth/users-cli.ts.
  */
 import { text } from "node:stream/consumers";

@@ -31,6 +31,8 @@ export interface AuthParts {
   keyring: Keyring;
   publishKeys: PublishKeys;
   tokens: TokenIssuer;
+  /** Waits for pending session writes (push it on the close stack). */
+  close(): Promise<void>;
   /** `app.register(routes.plugin, routes.opts)`. */
   routes: { plugin: typeof authRoutes; opts: AuthRoutesOptions };
 }
@@ -72,7 +74,7 @@ export async function buildAuth(config: Config, logger: Logger, deps: AuthDeps):
     ...(deps.scrypt ? { scrypt: deps.scrypt } : {}),
   });
   log.info({ kids: keyring.kids(), users: userStore.list().length, external: config.authJwksUrl || undefined }, "auth ready");
-  return { authenticator, userStore, keyring, publishKeys, tokens, routes: { plugin: authRoutes, opts: { authenticator, users: userStore, keyring, publishKeys } } };
+  return { authenticator, userStore, keyring, publishKeys, tokens, close: () => sessions.flush(), routes: { plugin: authRoutes, opts: { authenticator, users: userStore, keyring, publishKeys } } };
 }
 
 /**

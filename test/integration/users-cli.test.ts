@@ -5,6 +5,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyPassword } from "../../src/control/auth/password.js";
 import { UserStore } from "../../src/control/auth/user-store.js";
+import { startTestServer } from "../support/server-harness.js";
+import { waitFor } from "../support/wait-for.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -65,6 +67,9 @@ describe("users CLI", () => {
     expect(await verifyPassword("from-stdin-password", (await (await store()).get("alice"))!.password_hash)).toBe(true);
     const role = await users(dir, ["role", "alice", "viewer"]);
     expect([role.code, role.out.trim()]).toEqual([0, "alice is now viewer"]);
+    await users(dir, ["add", "temp", "--role", "viewer", "--password", "temp-password"]);
+    expect((await users(dir, ["remove", "temp"])).out.trim()).toBe("temp removed");
+    expect(await (await store()).get("temp")).toBeUndefined();
   });
 
   it("refusals: exit 1 with a clear message (unknown user, taken name, bad role, weak password); 2 for usage", async () => {
@@ -91,5 +96,27 @@ describe("users CLI", () => {
     const index = JSON.parse(await readFile(path.join(dir, "auth", "keyring.json"), "utf8")) as { keys: { kid: string; retired_at?: string }[] };
     expect(index.keys.filter((k) => k.retired_at === undefined).map((k) => k.kid)).toEqual([kid]);
     expect(index.keys.length).toBe(3);
+  });
+});
+
+describe("users CLI beside a running server", () => {
+  it("a user added by the CLI logs in at once; disabled by the CLI, their token stops working", async () => {
+    const ts = await startTestServer();
+    try {
+      const add = await users(ts.dataDir, ["add", "carl", "--role", "viewer", "--password", "carl-password"]);
+      expect(add.code).toBe(0);
+      const login = async (): Promise<Response> =>
+        fetch(`${ts.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "carl", password: "carl-password" }) });
+      const ok = await login();
+      expect(ok.status).toBe(200);
+      const { access_token } = (await ok.json()) as { access_token: string };
+      expect((await ts.server.auth.authenticator.verifyBearer(access_token, "c")).subject).toBe("carl");
+      expect((await users(ts.dataDir, ["disable", "carl"])).code).toBe(0);
+      // The server rereads the users file at most once a second.
+      await waitFor(async () => (await ts.server.auth.authenticator.verifyBearer(access_token, "c").then(() => false, () => true)), { what: "disabled user refused" });
+      expect((await login()).status).toBe(401);
+    } finally {
+      await ts.stop();
+    }
   });
 });

@@ -9,6 +9,7 @@ export const USAGE = `usage: npm run users -- <command>
   list
   disable <name>
   enable <name>
+  remove <name>
   passwd <name> [--password <pw> | --password-stdin]
   role <name> admin|operator|viewer
   rotate-key
@@ -103,6 +104,11 @@ export async function runUsersCli(argv: readonly string[], env: NodeJS.ProcessEn
       case "enable": {
         const u = await users.setDisabled(name(), command === "disable");
         io.out(`${u.username} ${u.disabled ? "disabled" : "enabled"}`);
+        return 0;
+      }
+      case "remove": {
+        const u = await users.remove(name());
+        io.out(`${u.username} removed`);
         return 0;
       }
       case "passwd": {

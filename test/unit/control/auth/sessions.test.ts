@@ -68,6 +68,15 @@ describe("refresh tokens", () => {
     expect(await reason(f.auth.refresh(a.refresh_token, "c"))).toBe("revoked");
   });
 
+  it("a burst of concurrent refreshes is all on file afterwards (coalesced writes lose nothing)", async () => {
+    const logins = [];
+    for (let i = 0; i < 10; i++) logins.push(await f.auth.login("vera", "vera-password", "c"));
+    const pairs = await Promise.all(logins.map((l) => f.auth.refresh(l.refresh_token, "c")));
+    const reopened = new FileSessionStore(path.join(f.dir, "auth", "sessions.json"), f.clock.now);
+    await reopened.load();
+    for (const p of pairs) expect(await reopened.get(createHash("sha256").update(p.refresh_token).digest("hex"))).toBeDefined();
+  });
+
   it("sessions and the denylist survive a restart (the JSON file in the auth dir)", async () => {
     const a = await f.auth.login("vera", "vera-password", "c");
     const b = await f.auth.login("vera", "vera-password", "c");
@@ -119,6 +128,12 @@ describe("login limits", () => {
     expect(await reason(f.auth.login("vera", "vera-password", "c9"))).toBe("rate-limited");
     f.clock.advance(1);
     await f.auth.login("vera", "vera-password", "c9");
+  });
+
+  it("per user: parallel guesses are counted before any is checked (no burst past the limit)", async () => {
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => reason(f.auth.login("vera", `bad-${i}`, `10.0.0.${i}`))));
+    expect(results.filter((r) => r === "bad-credentials")).toHaveLength(3);
+    expect(results.filter((r) => r === "rate-limited")).toHaveLength(3);
   });
 
   it("per user: a success resets the failures", async () => {

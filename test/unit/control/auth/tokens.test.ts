@@ -94,6 +94,10 @@ describe("access and view tokens", () => {
     expect((await f.auth.verifyBearer(access_token, "c")).permissions).not.toContain("stream:publish");
     await f.users.setDisabled("otto", true);
     expect(await reason(f.auth.verifyBearer(access_token, "c"))).toBe("disabled-user");
+    const vera = await f.auth.login("vera", "vera-password", "c");
+    await f.users.remove("vera");
+    expect(await reason(f.auth.verifyBearer(vera.access_token, "c"))).toBe("disabled-user");
+    await expect(f.users.remove("admin")).rejects.toMatchObject({ slug: "last-admin" });
   });
 
   it("logout revokes the presented access token (denylist until its exp) and the refresh family", async () => {

@@ -73,6 +73,17 @@ describe("user store", () => {
     expect(userPermissions(alice)).not.toContain("recording:control");
   });
 
+  it("the last active admin cannot be disabled or demoted", async () => {
+    const users = new UserStore(path.join(dir, "users.json"), { scrypt: TEST_SCRYPT });
+    await users.init(path.join(dir, "pw"));
+    await expect(users.setDisabled("admin", true)).rejects.toMatchObject({ slug: "last-admin" });
+    await expect(users.setRole("admin", "operator")).rejects.toMatchObject({ slug: "last-admin" });
+    await users.add("root2", "admin", "root2-password");
+    await users.setDisabled("admin", true);
+    await expect(users.setRole("root2", "viewer")).rejects.toBeInstanceOf(Conflict);
+    await users.setPassword("root2", "another-password"); // other changes stay possible
+  });
+
   it("refuses bad names, roles, passwords and grants, and unknown users", async () => {
     const users = new UserStore(path.join(dir, "users.json"), { scrypt: TEST_SCRYPT });
     await users.init(path.join(dir, "pw"));
