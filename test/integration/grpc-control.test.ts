@@ -221,6 +221,8 @@ describe("IngestControl against a live stream (anonymous access off)", () => {
     expect(recs.recordings.map((r) => r.stream)).toEqual(["other-1"]);
     expect((await grpcError(unary(g.control, "listRecordings", { stream: "cam1", tags: {} }, "t-other"))).code).toBe(status.PERMISSION_DENIED);
     expect((await grpcError(unary(g.control, "listClips", { stream: "cam1", tags: {} }, "t-other"))).code).toBe(status.PERMISSION_DENIED);
+    const outOfScope = g.control.watchStreams({ streams: ["live2"], includeCurrent: false }, bearer("t-other"));
+    expect((await new Promise<{ code: number }>((resolve) => outOfScope.on("error", resolve))).code).toBe(status.PERMISSION_DENIED);
     // A watcher scoped to other streams gets no snapshot of live2; an admin does.
     const scoped = watch(g, "t-other", { includeCurrent: true });
     const admin = watch(g, "t-admin", { includeCurrent: true });

@@ -250,7 +250,7 @@ export class IngestControlService {
   }
 
   private async watch(req: WatchStreamsRequest, ctx: CallContext, call: ServerWritableStream<WatchStreamsRequest, StreamEvent>): Promise<void> {
-    for (const name of req.streams) assertStreamName(name);
+    for (const name of req.streams) onlyIfGranted(ctx, "stream:view", name);
     const maxWatchers = this.deps.maxWatchers ?? MAX_WATCHERS;
     if (this.watchers.size >= maxWatchers) {
       throw new GrpcError(status.RESOURCE_EXHAUSTED, `${this.watchers.size} WatchStreams calls are open, the most allowed`, { "retry-after-ms": "5000", "problem-type": "urn:imageflowcanvas:problem:too-many-watchers" });
