@@ -24,6 +24,9 @@ import type { RetentionCleaner } from "./recorder/retention.js";
 import type { SegmentLeases } from "./recorder/segment-leases.js";
 import type { EmbeddedWorker } from "./worker/spawn-worker.js";
 
+/** The API's version in the OpenAPI document. */
+const API_VERSION = "1.0.0";
+
 export interface Server {
   clips: ClipService;
   retention: RetentionCleaner;
@@ -74,7 +77,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   };
   try {
     // The HTTP app first, so it closes last: requests in flight finish while the rest stops.
-    const app = at("http app", () => createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigins: config.corsOrigins }));
+    const app = at("http app", () => createApp({
+      logger,
+      bodyLimit: config.whipMaxOfferBytes,
+      corsOrigins: config.corsOrigins,
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+      maxConnectionsPerClient: config.httpMaxConnectionsPerClient,
+      openapi: { version: API_VERSION, ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}) },
+    }));
     stack.push("http server", () => app.close());
     const { store, spool } = await at("object store", () => buildStore(config, logger, stack));
     const registry = new StreamRegistry({
