@@ -65,6 +65,12 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   });
   await app.register(restRoutes, {
     registry,
+    kick: async (name) => {
+      const live = registry.get(name);
+      if (!live) return false;
+      await ingest.delete(name, live.sessionId);
+      return true;
+    },
     catalog,
     recorder,
     playMaxDurationMs: config.playMaxDurationMs,

@@ -40,7 +40,7 @@ export function validationProblem(context: string, errors: readonly AjvError[]):
     list.push({ field, message });
   }
   const detail = list.map((f) => `${f.field} ${f.message}`).join("; ") || "the request does not match its schema";
-  const streamNameFailed = errors.some((e) => (e.schemaPath ?? "").startsWith("streamName#"));
+  const streamNameFailed = errors.some((e) => /^streamName(#|\/|$)/.test(e.schemaPath ?? ""));
   if (streamNameFailed) return new ProblemError(400, "invalid-stream-name", "Invalid stream name", detail, { errors: list });
   return new ProblemError(400, "validation", "Invalid request", detail, { errors: list });
 }
