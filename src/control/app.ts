@@ -23,6 +23,19 @@ export interface AppOptions {
   openapi?: OpenApiOptions;
 }
 
+/** A registered route as the OpenAPI document must show it (hidden docs routes and HEAD twins aside). */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  hidden: boolean;
+}
+const registered = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route registered on an app made by createApp, collected by its onRoute hook. */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return registered.get(app) ?? [];
+}
+
 const TEXT_TYPES = ["application/sdp", "application/trickle-ice-sdpfrag"];
 const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
 
@@ -74,8 +87,13 @@ export function createApp(opts: AppOptions): FastifyInstance {
   app.addContentTypeParser(TEXT_TYPES, { parseAs: "string" }, (_req, body, done) => done(null, body));
 
   const methods = new MethodIndex();
+  const routes: RegisteredRoute[] = [];
+  registered.set(app, routes);
   app.addHook("onRoute", (route) => {
     methods.add(route.url, route.method);
+    for (const m of Array.isArray(route.method) ? route.method : [route.method]) {
+      if (m !== "HEAD") routes.push({ method: m, url: route.url, hidden: (route.schema as { hide?: boolean } | undefined)?.hide === true });
+    }
     // A JSON body route refuses other content types with 415 before any parser runs (the text
     // parser would otherwise hand a string to the schema, which answers 400). Routes taking
     // other bodies (SDP) declare `consumes` and check their own types.
