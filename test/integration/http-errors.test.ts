@@ -168,9 +168,13 @@ describe("WebRTC sessions: per-client pending limit, kick, hidden session ids", 
     // freed on connect: once p3 timed out, a real publisher connects and no longer counts
     const live = await waitForValue(async () => whipPublish(`${ts.url}/whip/live`, { audio: false }).catch(() => undefined), { what: "a publisher admitted" });
     published.push(live);
-    const after = await offer("p4", sdp);
-    expect(after.status).toBe(201);
-    await after.text();
+    // the server sees `connected` a moment after the client does
+    await waitFor(async () => {
+      const r = await offer("p4", sdp);
+      await r.text();
+      return r.status === 201;
+    }, { what: "pending slot freed by the publisher connecting" });
+    expect((await fetch(`${ts.url}/api/v1/streams/live`)).status).toBe(200); // it still holds its session
   });
 
   it("GET /api/v1/streams hides session ids from callers not shown to control the stream; DELETE kicks the publisher (204), 404 when not live", async () => {
