@@ -161,6 +161,19 @@ describe("live playlist", () => {
     expect(bad.json().type).toBe(`${PROBLEM}invalid-stream-name`);
   });
 
+  it("carries ?token= onto every URI of the playlist (players that cannot set headers)", async () => {
+    const h = await harness();
+    await h.rec.feedTo(75);
+    const res = await h.get(`${playlistUrl}?token=vt.abc`);
+    expect(res.status).toBe(200);
+    const uris = [...res.body.matchAll(/URI="([^"]+)"/g)].map((m) => m[1]!);
+    const lines = res.body.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+    expect(uris.length).toBeGreaterThan(2);
+    for (const u of [...uris, ...lines]) expect(u).toMatch(/\?token=vt\.abc$/);
+    // without a token, nothing is added
+    expect((await h.get(playlistUrl)).body).not.toContain("token=");
+  });
+
   it("lists the stored parts with a preload hint, as an uncached LL-HLS playlist", async () => {
     const h = await harness();
     await h.rec.feedTo(75); // parts 0/0 and 0/1 stored
