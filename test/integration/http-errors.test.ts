@@ -189,9 +189,13 @@ describe("WebRTC sessions: per-client pending limit, kick, hidden session ids", 
   });
 
   it("session resource ids are 128-bit random (22 base64url characters)", async () => {
-    const res = await offer("p5", await strandedOffer());
-    expect(res.status).toBe(201);
-    await res.text();
+    const sdp = await strandedOffer();
+    // the earlier test's last stranded session holds the one pending slot until its timeout
+    const res = await waitForValue(async () => {
+      const r = await offer("p5", sdp);
+      await r.text();
+      return r.status === 201 ? r : undefined;
+    }, { what: "an offer admitted" });
     const id = (res.headers.get("location") ?? "").split("/").pop() ?? "";
     expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
   });
