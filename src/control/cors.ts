@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 
 export interface CorsOptions {
-  /** Web origins allowed to call from a browser (IFC_CORS_ORIGINS); empty: none. `*` echoes any origin. */
+  /** Web origins allowed to call from a browser (IFC_CORS_ORIGINS); empty: none. `*` echoes any origin, without credentials. */
   origins: readonly string[];
 }
 
@@ -26,7 +26,8 @@ export function registerCors(app: FastifyInstance, opts: CorsOptions): void {
     const origin = req.headers.origin;
     if (!origin || !isAllowed(origin)) return;
     reply.header("access-control-allow-origin", origin);
-    reply.header("access-control-allow-credentials", "true");
+    // A wildcard in the list admits any origin, but never with credentials (cookies).
+    if (allowed.has(origin)) reply.header("access-control-allow-credentials", "true");
     reply.header("access-control-expose-headers", EXPOSED);
     if (req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined) {
       reply.header("access-control-allow-methods", METHODS);

@@ -32,6 +32,27 @@ describe("PendingSessions", () => {
   });
 });
 
+describe("CORS", () => {
+  it("a wildcard echoes any origin without credentials; a listed origin gets credentials; others nothing", async () => {
+    const app = createApp({ logger: log, bodyLimit: 1024, corsOrigins: ["https://ops.example", "*"] });
+    apps.push(app);
+    app.get("/x", { config: { auth: { permission: "public" } } }, async () => "ok");
+    const listed = await app.inject({ url: "/x", headers: { origin: "https://ops.example" } });
+    expect(listed.headers["access-control-allow-origin"]).toBe("https://ops.example");
+    expect(listed.headers["access-control-allow-credentials"]).toBe("true");
+    const any = await app.inject({ url: "/x", headers: { origin: "https://any.example" } });
+    expect(any.headers["access-control-allow-origin"]).toBe("https://any.example");
+    expect(any.headers["access-control-allow-credentials"]).toBeUndefined();
+    const strict = createApp({ logger: log, bodyLimit: 1024, corsOrigins: ["https://ops.example"] });
+    apps.push(strict);
+    strict.get("/x", { config: { auth: { permission: "public" } } }, async () => "ok");
+    const pre = await strict.inject({ method: "OPTIONS", url: "/x", headers: { origin: "https://evil.example", "access-control-request-method": "GET" } });
+    expect(pre.headers["access-control-allow-origin"]).toBeUndefined();
+    expect(pre.statusCode).toBe(405);
+    expect(pre.headers["content-type"]).toMatch(/^application\/problem\+json/);
+  });
+});
+
 describe("HLS URIs with the view token", () => {
   it("adds the token to segment lines and every URI attribute, keeping existing queries", () => {
     const playlist = [
