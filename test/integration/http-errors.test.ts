@@ -230,6 +230,26 @@ describe("slow clients and connection caps", () => {
     expectRawProblem(splitResponse(Buffer.concat(chunks).toString("latin1")), 408);
   });
 
+  it("a client trickling its body is cut at the request timeout", async () => {
+    const socket = connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (d: Buffer) => chunks.push(d));
+    socket.on("error", () => undefined);
+    await new Promise<void>((r) => socket.once("connect", r));
+    const started = Date.now();
+    socket.write("POST /api/v1/streams/cam1/clips HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{");
+    const trickle = setInterval(() => {
+      if (!socket.destroyed) socket.write(" ");
+    }, 50);
+    await new Promise<void>((r) => socket.once("close", () => r()));
+    clearInterval(trickle);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(700);
+    expect(elapsed).toBeLessThan(5000);
+    const text = Buffer.concat(chunks).toString("latin1");
+    expectRawProblem(splitResponse(text), 408);
+  });
+
   it("a fourth connection from one address is closed at once; a slot frees when one closes", async () => {
     const open: Socket[] = [];
     const openOne = async (): Promise<{ socket: Socket; closed: Promise<void> }> => {
