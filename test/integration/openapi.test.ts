@@ -72,6 +72,8 @@ describe("docs", () => {
     for (const a of assets) {
       const res = await fetch(new URL(a, `${ts.url}/docs/`));
       expect(res.status, a).toBe(200);
+      // read to the end: an unread body keeps its connection busy, and the server's close waits for it
+      expect((await res.arrayBuffer()).byteLength, a).toBeGreaterThan(0);
     }
   });
 });
