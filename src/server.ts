@@ -3,7 +3,9 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
 import { InProcessEventBus } from "./adapters/events/in-process-event-bus.js";
+import { MemoryRateLimitStore } from "./adapters/state/memory-rate-limit-store.js";
 import { buildAi } from "./composition/ai.js";
+import { buildAuth, type AuthParts } from "./composition/auth.js";
 import { CloseStack } from "./composition/close-stack.js";
 import { registerRoutes } from "./composition/http.js";
 import { buildRecording } from "./composition/recording.js";
@@ -53,6 +55,8 @@ export interface Server {
   /** The bundled reference worker, a child process (IFC_AI_WORKERS empty). */
   embeddedWorker: EmbeddedWorker | undefined;
   store: ObjectStore;
+  /** Users, signing keys, publish keys and the Authenticator every surface checks credentials through. */
+  auth: AuthParts;
   /** Base URL the server listens at, e.g. http://127.0.0.1:8080 (https://… with TLS on). */
   url: string;
   /** The URL clients reach it at: IFC_PUBLIC_URL when set, else `url`. */
@@ -113,7 +117,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
-    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, decoders, ai }));
+    // One store of rate-limit counters for every limiter (REST, login, gRPC).
+    const rateLimits = new MemoryRateLimitStore();
+    const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
+    stack.push("auth sessions", () => auth.close());
+    await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
+    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, decoders, ai }));
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
 
     const address = app.server.address();
@@ -122,7 +131,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const url = `${tls ? "https" : "http"}://${host}:${port}`;
     const reloadTls = tls ? tlsReloader(app.server as unknown as TlsServer, tls, logger.child({ component: "tls" })) : async () => false;
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker,
+      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker, auth,
       url,
       publicUrl: config.publicUrl || url,
       reloadTls,

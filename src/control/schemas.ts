@@ -16,9 +16,9 @@ export const SHARED_SCHEMAS: readonly TSchema[] = [
   Type.String({
     $id: "streamName",
     pattern: STREAM_NAME.source,
-    // `clips` is the object store's own prefix (see core/stream-name.ts).
-    not: { const: "clips" },
-    description: "A stream's name: 1–64 of A–Z a–z 0–9 _ -; `clips` is reserved.",
+    // `clips` and `auth` are the object store's and the data dir's own prefixes (see core/stream-name.ts).
+    not: { enum: ["clips", "auth"] },
+    description: "A stream's name: 1–64 of A–Z a–z 0–9 _ -; `clips` and `auth` are reserved.",
     examples: ["cam1"],
   }),
   Type.String({ $id: "sessionId", pattern: SESSION_ID.source, description: "A WHIP/WHEP session resource id (unguessable, 128-bit random)." }),
