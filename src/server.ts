@@ -34,6 +34,9 @@ import type { RetentionCleaner } from "./recorder/retention.js";
 import type { SegmentLeases } from "./recorder/segment-leases.js";
 import type { EmbeddedWorker } from "./worker/spawn-worker.js";
 
+/** The API's version in the OpenAPI document. */
+const API_VERSION = "1.0.0";
+
 export interface Server {
   clips: ClipService;
   retention: RetentionCleaner;
@@ -96,7 +99,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     // The HTTP app first, so it closes last: requests in flight finish while the rest stops.
     const tls = at("tls", () => tlsSettings(config));
     const https = tls ? httpsOptions(tls, await at("tls certificate", () => loadCertificate(tls))) : undefined;
-    const app = at("http app", () => createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigins: config.corsOrigins, https }));
+    const app = at("http app", () => createApp({
+      logger,
+      bodyLimit: config.whipMaxOfferBytes,
+      corsOrigins: config.corsOrigins,
+      https,
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+      maxConnectionsPerClient: config.httpMaxConnectionsPerClient,
+      openapi: { version: API_VERSION, ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}) },
+    }));
     if (tls) installHsts(app, config.hstsMaxAgeS);
     stack.push("http server", () => app.close());
     const { store, spool } = await at("object store", () => buildStore(config, logger, stack));
@@ -111,9 +123,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
-    // One store of rate-limit counters for REST, logins and gRPC (Redis later).
+    // One store of rate-limit counters for every limiter (REST, login, gRPC).
     const rateLimits = new MemoryRateLimitStore();
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
+    stack.push("auth sessions", () => auth.close());
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     const grpcCalls = grpcMetrics();
     const limited = rateLimitMetrics();

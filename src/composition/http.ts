@@ -12,17 +12,19 @@ import { metricsRoutes } from "../control/metrics.js";
 import { installRestRateLimit, rateLimitMetrics, type RateLimitMetrics } from "../control/rate-limit.js";
 import { recordingRoutes } from "../control/recording-routes.js";
 import { restRoutes } from "../control/rest-routes.js";
+import { iceServerLinks, webRtcSessionRoutes } from "../control/webrtc-session-routes.js";
+import { PendingSessions } from "../rtc/pending-sessions.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { hlsRoutes } from "../distributor/hls/hls-routes.js";
 import { pageRoutes } from "../distributor/pages/page-routes.js";
 import type { WhepEgress } from "../distributor/whep/whep-egress.js";
 import { whepMetrics } from "../distributor/whep/whep-metrics.js";
-import { whepRoutes } from "../distributor/whep/whep-routes.js";
 import { wsRoutes } from "../distributor/ws/ws-routes.js";
 import type { AiFeed } from "../extractor/ai-feed.js";
 import type { DecoderManager } from "../extractor/decoder-manager.js";
 import type { WhipIngest } from "../ingest/whip-ingest.js";
-import { iceServerLinks, whipRoutes } from "../ingest/whip-routes.js";
+import type { WhipSession } from "../ingest/whip-session.js";
+import type { WhepSession } from "../distributor/whep/whep-session.js";
 import type { EventBus } from "../ports/event-bus.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import type { RateLimitStore } from "../ports/rate-limit-store.js";
@@ -67,10 +69,28 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   installRestRateLimit(app, { store: s.rateLimits ?? new MemoryRateLimitStore(), limit: config.restRateLimitPerMinute, onLimited: () => limits.limited("rest") });
   const http = httpMetrics(app);
   installAuditHook(app, s.audit);
-  await app.register(whipRoutes, { ingest: s.ingest, publicUrl: config.publicUrl, iceLinks });
-  await app.register(whepRoutes, { egress: s.whep, publicUrl: config.publicUrl, iceLinks });
+  // One count of unconnected sessions per client address, across WHIP and WHEP.
+  const pending = new PendingSessions(config.rtcMaxPendingPerClient);
+  const pendingRetryAfterS = Math.ceil(config.whipConnectTimeoutMs / 1000);
+  const { ingest, whep } = s;
+  await app.register(webRtcSessionRoutes<WhipSession>, {
+    protocol: "whip", auth: { permission: "stream:publish", stream: { in: "params", name: "stream" } },
+    service: { create: (st, sdp) => ingest.publish(st, sdp), get: (st, id) => ingest.get(st, id), patch: (st, id, f) => ingest.patch(st, id, f), delete: (st, id) => ingest.delete(st, id) },
+    iceLinks, publicUrl: config.publicUrl, pending, pendingRetryAfterS,
+  });
+  await app.register(webRtcSessionRoutes<WhepSession>, {
+    protocol: "whep", auth: { permission: "stream:view", stream: { in: "params", name: "stream" }, viewToken: true },
+    service: { create: (st, sdp) => whep.watch(st, sdp), get: (st, id) => whep.get(st, id), patch: (st, id, f) => whep.patch(st, id, f), delete: (st, id) => whep.delete(st, id) },
+    iceLinks, publicUrl: config.publicUrl, pending, pendingRetryAfterS, acceptPatchOnCreate: true,
+  });
   await app.register(restRoutes, {
     registry,
+    kick: async (name) => {
+      const live = registry.get(name);
+      if (!live) return false;
+      await ingest.delete(name, live.sessionId);
+      return true;
+    },
     catalog,
     recorder,
     playMaxDurationMs: config.playMaxDurationMs,
