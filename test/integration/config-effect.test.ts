@@ -125,6 +125,8 @@ describe("every config key does something", () => {
       // Nothing listens on port 1: the pool reports the worker unhealthy, the server still runs.
       aiWorkers: ["127.0.0.1:1"], rtcPortMin: 40000, rtcPortMax: 40100,
       tlsCert: cert.certFile, tlsKey: cert.keyFile,
+      // An external identity provider's JWKS is fetched on first use only: nothing listens here.
+      authJwksUrl: "http://127.0.0.1:1/.well-known/jwks.json",
     })), logger);
     let closed = false;
     cleanup.push(async () => closed || server.close());
