@@ -2,7 +2,9 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
 import { InProcessEventBus } from "./adapters/events/in-process-event-bus.js";
+import { MemoryRateLimitStore } from "./adapters/state/memory-rate-limit-store.js";
 import { buildAi } from "./composition/ai.js";
+import { buildAuth, logAuditSink, type AuthParts } from "./composition/auth.js";
 import { CloseStack } from "./composition/close-stack.js";
 import { registerRoutes } from "./composition/http.js";
 import { buildRecording } from "./composition/recording.js";
@@ -44,6 +46,8 @@ export interface Server {
   /** The bundled reference worker, a child process (IFC_AI_WORKERS empty). */
   embeddedWorker: EmbeddedWorker | undefined;
   store: ObjectStore;
+  /** Users, signing keys, publish keys and the Authenticator every surface checks credentials through. */
+  auth: AuthParts;
   /** Base URL, e.g. http://127.0.0.1:8080 */
   url: string;
   /** Graceful stop: refuse new publishers, end sessions, write out every open recording. Idempotent. */
@@ -87,6 +91,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
+    // TODO(lead): the shared RateLimitStore and the real audit sink (log + bus) go here.
+    const auth = await at("auth", () => buildAuth(config, logger, { rateLimits: new MemoryRateLimitStore(), audit: logAuditSink(logger) }));
+    await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai }));
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
 
@@ -94,7 +101,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const port = typeof address === "object" && address ? address.port : config.httpPort;
     const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker,
+      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker, auth,
       url: `http://${host}:${port}`,
       close: () => stack.close(),
     };

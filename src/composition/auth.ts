@@ -1,0 +1,98 @@
+import path from "node:path";
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import { authRoutes, type AuthRoutesOptions } from "../control/auth-routes.js";
+import { ExternalJwks } from "../control/auth/external-jwks.js";
+import { LocalAuthenticator } from "../control/auth/local-authenticator.js";
+import type { ScryptParams } from "../control/auth/password.js";
+import type { AuditSink } from "../control/auth/principal.js";
+import { PublishKeys } from "../control/auth/publish-keys.js";
+import { FileSessionStore } from "../control/auth/session-store.js";
+import { Keyring } from "../control/auth/signing-keys.js";
+import { TokenIssuer } from "../control/auth/tokens.js";
+import { UserStore } from "../control/auth/user-store.js";
+import type { RateLimitStore } from "../ports/rate-limit-store.js";
+
+export interface AuthDeps {
+  rateLimits: RateLimitStore;
+  audit: AuditSink;
+  /** Injected clock (tests of expiry and login windows). */
+  now?: () => number;
+  /** scrypt cost (tests lower it). */
+  scrypt?: ScryptParams;
+}
+
+export interface AuthParts {
+  authenticator: LocalAuthenticator;
+  userStore: UserStore;
+  keyring: Keyring;
+  publishKeys: PublishKeys;
+  tokens: TokenIssuer;
+  /** `app.register(routes.plugin, routes.opts)`. */
+  routes: { plugin: typeof authRoutes; opts: AuthRoutesOptions };
+}
+
+/** Where the users file and the auth directory are, from the config (shared with the users CLI). */
+export function authPaths(config: Pick<Config, "usersFile" | "authKeysDir" | "dataDir">): { usersFile: string; authDir: string; initialPasswordFile: string } {
+  return {
+    usersFile: config.usersFile || path.join(config.dataDir, "users.json"),
+    authDir: config.authKeysDir || path.join(config.dataDir, "auth"),
+    initialPasswordFile: path.join(config.dataDir, "initial-admin-password"),
+  };
+}
+
+/** The users store, opened and (on the very first start) seeded with `admin`, whose password is logged once. */
+export async function openUserStore(config: Config, logger: Logger, opts: { now?: () => number; scrypt?: ScryptParams } = {}): Promise<UserStore> {
+  const { usersFile, initialPasswordFile } = authPaths(config);
+  const users = new UserStore(usersFile, opts);
+  const { initialAdminPassword } = await users.init(initialPasswordFile);
+  if (initialAdminPassword !== undefined) {
+    // The one time this password is logged: the operator needs it to log in at all. It is also
+    // in initialPasswordFile (0600); change it with `npm run users -- passwd admin`.
+    logger.warn({ username: "admin", initialAdminPassword, file: initialPasswordFile }, "first start: created user admin with a random password (shown once; also in the file named)");
+  }
+  return users;
+}
+
+/** The keyring of the RS256 signing keys, generated on first start. */
+export async function openKeyring(config: Config, now?: () => number): Promise<Keyring> {
+  const keyring = new Keyring(authPaths(config).authDir, { maxTokenTtlMs: Math.max(config.authAccessTtlMs, config.authViewTokenTtlMs), ...(now ? { now } : {}) });
+  await keyring.init();
+  return keyring;
+}
+
+/** Users, signing keys, sessions, publish keys, the external IdP and the routes, ready to serve. */
+export async function buildAuth(config: Config, logger: Logger, deps: AuthDeps): Promise<AuthParts> {
+  const log = logger.child({ component: "auth" });
+  const now = deps.now ?? Date.now;
+  const { authDir } = authPaths(config);
+  const userStore = await openUserStore(config, log, { now, ...(deps.scrypt ? { scrypt: deps.scrypt } : {}) });
+  const keyring = await openKeyring(config, now);
+  const sessions = new FileSessionStore(path.join(authDir, "sessions.json"), now);
+  await sessions.load();
+  const publishKeys = new PublishKeys(path.join(authDir, "publish-keys.json"), now);
+  await publishKeys.load();
+  const tokens = new TokenIssuer(keyring, { issuer: config.authIssuer, accessTtlMs: config.authAccessTtlMs, viewTtlMs: config.authViewTokenTtlMs, now });
+  const external = config.authJwksUrl
+    ? new ExternalJwks({ url: config.authJwksUrl, issuer: config.authJwksIssuer, audience: config.authJwksAudience, permissionClaim: config.authPermissionClaim, now })
+    : undefined;
+  const authenticator = new LocalAuthenticator({
+    users: userStore, tokens, sessions, publishKeys, external,
+    rateLimits: deps.rateLimits, audit: deps.audit,
+    limits: { maxFailuresPerUser: config.loginMaxFailuresPerUser, maxAttemptsPerClient: config.loginMaxAttemptsPerClient, windowMs: config.loginWindowMs },
+    refreshTtlMs: config.authRefreshTtlMs,
+    now,
+    ...(deps.scrypt ? { scrypt: deps.scrypt } : {}),
+  });
+  log.info({ kids: keyring.kids(), users: userStore.list().length, external: config.authJwksUrl || undefined }, "auth ready");
+  return { authenticator, userStore, keyring, publishKeys, tokens, routes: { plugin: authRoutes, opts: { authenticator, users: userStore, keyring, publishKeys } } };
+}
+
+/**
+ * Audit entries as structured log lines, until the real sink (log + `audit-events` on the bus)
+ * is wired by the lead.
+ */
+export function logAuditSink(logger: Logger): AuditSink {
+  const log = logger.child({ component: "audit" });
+  return { record: (entry) => log.info({ audit: entry }, `audit ${entry.action}`) };
+}

@@ -1,0 +1,102 @@
+import { readJsonIfExists, SerialQueue, writeJsonAtomic } from "./atomic-file.js";
+
+/** One refresh token, stored by the SHA-256 of its value (the value itself is never kept). */
+export interface RefreshRecord {
+  hash: string;
+  /** Every token rotated from one login shares it; reuse of a spent one revokes them all. */
+  family: string;
+  username: string;
+  expiresAtMs: number;
+  spent: boolean;
+  revoked: boolean;
+}
+
+/**
+ * Where refresh-token families and the access-token denylist live. In one JSON file on one node
+ * (`FileSessionStore`); a later issue puts them in Redis so several nodes share sessions.
+ */
+export interface SessionStore {
+  put(rec: RefreshRecord): Promise<void>;
+  get(hash: string): Promise<RefreshRecord | undefined>;
+  /** Marks the token spent; false when it already was (the caller lost a race or it is a reuse). */
+  spend(hash: string): Promise<boolean>;
+  revokeFamily(family: string): Promise<void>;
+  revokeUser(username: string): Promise<void>;
+  /** Refuses the access token `jti` until `expiresAtMs` (its own expiry; it is dead after that anyway). */
+  deny(jti: string, expiresAtMs: number): Promise<void>;
+  isDenied(jti: string): Promise<boolean>;
+}
+
+interface Doc {
+  version: 1;
+  refresh: RefreshRecord[];
+  denied: { jti: string; expiresAtMs: number }[];
+}
+
+/**
+ * Sessions in memory, written through to `<auth dir>/sessions.json` (0600, atomic) so a restart
+ * keeps them. Expired entries are dropped at each write, which bounds the file by the number of
+ * live sessions.
+ */
+export class FileSessionStore implements SessionStore {
+  private readonly refresh = new Map<string, RefreshRecord>();
+  private readonly denied = new Map<string, number>();
+  private readonly writes = new SerialQueue();
+
+  constructor(private readonly file: string, private readonly now: () => number = Date.now) {}
+
+  async load(): Promise<void> {
+    const doc = (await readJsonIfExists(this.file)) as Partial<Doc> | undefined;
+    if (!doc) return;
+    for (const r of doc.refresh ?? []) this.refresh.set(r.hash, { ...r });
+    for (const d of doc.denied ?? []) this.denied.set(d.jti, d.expiresAtMs);
+  }
+
+  async put(rec: RefreshRecord): Promise<void> {
+    this.refresh.set(rec.hash, { ...rec });
+    await this.save();
+  }
+
+  async get(hash: string): Promise<RefreshRecord | undefined> {
+    const r = this.refresh.get(hash);
+    return r ? { ...r } : undefined;
+  }
+
+  async spend(hash: string): Promise<boolean> {
+    const r = this.refresh.get(hash);
+    if (!r || r.spent) return false;
+    r.spent = true; // synchronously, before any await: two concurrent refreshes cannot both win
+    await this.save();
+    return true;
+  }
+
+  async revokeFamily(family: string): Promise<void> {
+    for (const r of this.refresh.values()) if (r.family === family) r.revoked = true;
+    await this.save();
+  }
+
+  async revokeUser(username: string): Promise<void> {
+    for (const r of this.refresh.values()) if (r.username === username) r.revoked = true;
+    await this.save();
+  }
+
+  async deny(jti: string, expiresAtMs: number): Promise<void> {
+    this.denied.set(jti, expiresAtMs);
+    await this.save();
+  }
+
+  async isDenied(jti: string): Promise<boolean> {
+    const until = this.denied.get(jti);
+    return until !== undefined && until > this.now();
+  }
+
+  private save(): Promise<void> {
+    return this.writes.run(async () => {
+      const t = this.now();
+      for (const [k, r] of this.refresh) if (r.expiresAtMs <= t) this.refresh.delete(k);
+      for (const [k, until] of this.denied) if (until <= t) this.denied.delete(k);
+      const doc: Doc = { version: 1, refresh: [...this.refresh.values()], denied: [...this.denied].map(([jti, expiresAtMs]) => ({ jti, expiresAtMs })) };
+      await writeJsonAtomic(this.file, doc);
+    });
+  }
+}
