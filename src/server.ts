@@ -6,7 +6,8 @@ import { MemoryRateLimitStore } from "./adapters/state/memory-rate-limit-store.j
 import { buildAi } from "./composition/ai.js";
 import { buildAuth, logAuditSink, type AuthParts } from "./composition/auth.js";
 import { CloseStack } from "./composition/close-stack.js";
-import { registerRoutes } from "./composition/http.js";
+import { installHttpAuth, registerRoutes, type HttpAuth } from "./composition/http.js";
+import { assertEveryRouteHasAuth } from "./control/auth/gate.js";
 import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
 import { buildStore } from "./composition/store.js";
@@ -48,6 +49,8 @@ export interface Server {
   store: ObjectStore;
   /** Users, signing keys, publish keys and the Authenticator every surface checks credentials through. */
   auth: AuthParts;
+  /** The route table with each route's permission, and the gate's metrics. */
+  httpAuth: HttpAuth;
   /** Base URL, e.g. http://127.0.0.1:8080 */
   url: string;
   /** Graceful stop: refuse new publishers, end sessions, write out every open recording. Idempotent. */
@@ -93,15 +96,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
     // TODO(lead): the shared RateLimitStore and the real audit sink (log + bus) go here.
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits: new MemoryRateLimitStore(), audit: logAuditSink(logger) }));
+    const httpAuth = await at("auth gate", () => installHttpAuth(app, config, auth.authenticator));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
-    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai }));
+    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai, httpAuth }));
+    // Plugins register when the app gets ready: only then is the route table complete.
+    await at("route permissions", async () => {
+      await app.ready();
+      assertEveryRouteHasAuth(httpAuth.routes);
+    });
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
 
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.httpPort;
     const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker, auth,
+      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker, auth, httpAuth,
       url: `http://${host}:${port}`,
       close: () => stack.close(),
     };
