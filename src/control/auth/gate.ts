@@ -78,6 +78,17 @@ export function installAuthGate(app: FastifyInstance, opts: AuthGateOptions): vo
     return new ProblemError(401, err ? "invalid-token" : "unauthorized", "Unauthorized", detail, {}, { "www-authenticate": challenge });
   };
 
+  // A refused WebSocket handshake answers on a socket Node's HTTP server no longer manages
+  // (keep-alive and timeouts do not apply after 'upgrade'): close it, or every refused client
+  // holds a socket for as long as it likes.
+  app.addHook("onSend", async (req, reply, payload) => {
+    if (isUpgrade(req) && reply.statusCode !== 101) reply.header("connection", "close");
+    return payload;
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    if (isUpgrade(req) && reply.statusCode !== 101) req.raw.socket?.end();
+  });
+
   app.addHook("onRequest", async (req: FastifyRequest) => {
     if (req.is404) return; // no route: the 404 handler answers, and it reveals nothing
     const auth = req.routeOptions.config.auth;
@@ -123,6 +134,10 @@ export function installAuthGate(app: FastifyInstance, opts: AuthGateOptions): vo
     req.log.info({ permission: auth.permission, stream }, "permission denied");
     throw new ProblemError(403, "forbidden", "Forbidden", `${principal.subject} lacks ${needs(auth.permission, stream)}`, { permission: auth.permission, ...(stream !== undefined ? { stream } : {}) });
   });
+}
+
+function isUpgrade(req: FastifyRequest): boolean {
+  return req.raw.headers.upgrade !== undefined;
 }
 
 function needs(permission: string, stream: string | undefined): string {
