@@ -269,4 +269,9 @@ describe("authorization matrix", () => {
       expect(first).toBe(auth ? "HTTP/1.1 403 Forbidden" : "HTTP/1.1 401 Unauthorized");
     }
   });
+
+  it("a bad network list stops the start, naming its variable", async () => {
+    await expect(startTestServer({ authAnonymousNetworks: ["10.0.0.0/33"] })).rejects.toThrow(/IFC_AUTH_ANONYMOUS_NETWORKS.*10\.0\.0\.0\/33/);
+    await expect(startTestServer({ metricsNetworks: ["prometheus.local"] })).rejects.toThrow(/IFC_METRICS_NETWORKS/);
+  });
 });
