@@ -8,9 +8,12 @@ import type { ScryptParams } from "../control/auth/password.js";
 import type { AuditSink } from "../control/auth/principal.js";
 import { PublishKeys } from "../control/auth/publish-keys.js";
 import { FileSessionStore } from "../control/auth/session-store.js";
-import { Keyring } from "../control/auth/signing-keys.js";
+import type { Keyring } from "../control/auth/signing-keys.js";
 import { TokenIssuer } from "../control/auth/tokens.js";
 import { UserStore } from "../control/auth/user-store.js";
+import { authPaths, openKeyring } from "../control/auth/auth-paths.js";
+
+export { authPaths, openKeyring };
 import type { RateLimitStore } from "../ports/rate-limit-store.js";
 
 export interface AuthDeps {
@@ -28,17 +31,10 @@ export interface AuthParts {
   keyring: Keyring;
   publishKeys: PublishKeys;
   tokens: TokenIssuer;
+  /** Waits for pending session writes (push it on the close stack). */
+  close(): Promise<void>;
   /** `app.register(routes.plugin, routes.opts)`. */
   routes: { plugin: typeof authRoutes; opts: AuthRoutesOptions };
-}
-
-/** Where the users file and the auth directory are, from the config (shared with the users CLI). */
-export function authPaths(config: Pick<Config, "usersFile" | "authKeysDir" | "dataDir">): { usersFile: string; authDir: string; initialPasswordFile: string } {
-  return {
-    usersFile: config.usersFile || path.join(config.dataDir, "users.json"),
-    authDir: config.authKeysDir || path.join(config.dataDir, "auth"),
-    initialPasswordFile: path.join(config.dataDir, "initial-admin-password"),
-  };
 }
 
 /** The users store, opened and (on the very first start) seeded with `admin`, whose password is logged once. */
@@ -52,13 +48,6 @@ export async function openUserStore(config: Config, logger: Logger, opts: { now?
     logger.warn({ username: "admin", initialAdminPassword, file: initialPasswordFile }, "first start: created user admin with a random password (shown once; also in the file named)");
   }
   return users;
-}
-
-/** The keyring of the RS256 signing keys, generated on first start. */
-export async function openKeyring(config: Config, now?: () => number): Promise<Keyring> {
-  const keyring = new Keyring(authPaths(config).authDir, { maxTokenTtlMs: Math.max(config.authAccessTtlMs, config.authViewTokenTtlMs), ...(now ? { now } : {}) });
-  await keyring.init();
-  return keyring;
 }
 
 /** Users, signing keys, sessions, publish keys, the external IdP and the routes, ready to serve. */
@@ -85,7 +74,7 @@ export async function buildAuth(config: Config, logger: Logger, deps: AuthDeps):
     ...(deps.scrypt ? { scrypt: deps.scrypt } : {}),
   });
   log.info({ kids: keyring.kids(), users: userStore.list().length, external: config.authJwksUrl || undefined }, "auth ready");
-  return { authenticator, userStore, keyring, publishKeys, tokens, routes: { plugin: authRoutes, opts: { authenticator, users: userStore, keyring, publishKeys } } };
+  return { authenticator, userStore, keyring, publishKeys, tokens, close: () => sessions.flush(), routes: { plugin: authRoutes, opts: { authenticator, users: userStore, keyring, publishKeys } } };
 }
 
 /**

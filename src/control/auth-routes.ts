@@ -22,10 +22,24 @@ export interface AuthRoutesOptions {
 
 // Problems keep every member (extensions such as `reason`, `retry_after_s`): the error handler's
 // JSON is serialised with these response schemas.
+// TODO(lead): after merging http-api, use its `problems()` / `$ref: problem#` and `StreamNameRef`
+// from src/control/schemas.ts; the shapes below mirror them so the swap is mechanical.
 const Problem = Type.Object(
-  { type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String(), instance: Type.Optional(Type.String()) },
+  { type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.Optional(Type.String()), instance: Type.Optional(Type.String()) },
   { additionalProperties: true, description: "RFC 7807 problem details" },
 );
+const PROBLEM = "application/problem+json";
+const STATUS_TEXT: Record<number, string> = { 400: "Invalid request", 401: "Credentials missing or refused", 403: "Not permitted", 404: "Not found", 409: "Conflict", 429: "Too many requests" };
+/** Error responses by status (plus 4xx/5xx catch-alls), each problem+json. */
+function problems(...statuses: number[]): Record<string, unknown> {
+  const content = { [PROBLEM]: { schema: Problem } };
+  const out: Record<string, unknown> = {};
+  for (const st of statuses) out[String(st)] = { description: STATUS_TEXT[st] ?? "Error", content };
+  out["4xx"] = { description: "Client error", content };
+  out["5xx"] = { description: "Server error", content };
+  return out;
+}
+const empty = (description: string) => ({ description, type: "null" }) as const;
 const StreamName = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$", description: "stream name" });
 const Username = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$" });
 const Role = Type.Union([Type.Literal("admin"), Type.Literal("operator"), Type.Literal("viewer")]);
@@ -54,7 +68,6 @@ const UserView = Type.Object({
   created_at: Type.String(),
   updated_at: Type.String(),
 });
-const refused = { 400: Problem, 401: Problem, 403: Problem, 429: Problem };
 
 /** The caller, as the gate resolved it; no principal means no gate ran, which must not mean "allowed". */
 function principalOf(req: FastifyRequest): Principal {
@@ -65,6 +78,12 @@ function principalOf(req: FastifyRequest): Principal {
 function bearerOf(req: FastifyRequest): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
   return m?.[1];
+}
+
+/** A POST whose body is all optional may come without one (`curl -X POST`): validate it as `{}`. */
+async function emptyBodyAsObject(req: FastifyRequest): Promise<void> {
+  const r = req as { body: unknown };
+  if (r.body === undefined || r.body === null) r.body = {};
 }
 
 async function mapped<T>(work: () => Promise<T>): Promise<T> {
@@ -90,7 +109,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
       tags: ["auth"],
       summary: "Log in with a user name and password; returns an access and a refresh token",
       body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 256 }), password: Type.String({ minLength: 1, maxLength: MAX_PASSWORD_LENGTH }) }, { additionalProperties: false }),
-      response: { 200: TokenPair, ...refused },
+      response: { 200: TokenPair, ...problems(400, 401, 429) },
     },
   }, async (req, reply) => {
     const pair = await mapped(() => authenticator.login(req.body.username, req.body.password, req.ip));
@@ -104,7 +123,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
       tags: ["auth"],
       summary: "Exchange a refresh token for a new pair (the old one is spent; reusing it revokes the session)",
       body: Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false }),
-      response: { 200: TokenPair, ...refused },
+      response: { 200: TokenPair, ...problems(400, 401, 429) },
     },
   }, async (req, reply) => {
     const pair = await mapped(() => authenticator.refresh(req.body.refresh_token, req.ip));
@@ -114,20 +133,21 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
 
   r.post("/api/v1/auth/logout", {
     config: { auth: { permission: "public" } },
+    preValidation: emptyBodyAsObject,
     schema: {
       tags: ["auth"],
       summary: "Revoke a refresh token's session and, when sent as Bearer, the access token",
       body: Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 512 })) }, { additionalProperties: false }),
-      response: { 204: Type.Null(), ...refused },
+      response: { 204: empty("Logged out"), ...problems(400) },
     },
   }, async (req, reply) => {
-    await mapped(() => authenticator.logout(req.body?.refresh_token, bearerOf(req), req.ip));
+    await mapped(() => authenticator.logout(req.body.refresh_token, bearerOf(req), req.ip));
     return reply.code(204).send(null);
   });
 
   r.get("/.well-known/jwks.json", {
     config: { auth: { permission: "public" } },
-    schema: { tags: ["auth"], summary: "Public keys verifying this server's tokens (RFC 7517)", response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } },
+    schema: { tags: ["auth"], summary: "Public keys verifying this server's tokens (RFC 7517)", response: { 200: Type.Object({ keys: Type.Array(Jwk) }), ...problems() } },
   }, async (_req, reply) => {
     void reply.header("cache-control", "public, max-age=300");
     return keyring.jwks() as { keys: { kty: string; kid: string; alg: string; use: string; n: string; e: string }[] };
@@ -142,7 +162,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
       tags: ["auth"],
       summary: "A short-lived token for players (`?token=`), narrowed to one stream",
       body: Type.Object({ stream: StreamName }, { additionalProperties: false }),
-      response: { 200: Type.Object({ token: Type.String(), expires_in: Type.Integer() }), ...refused },
+      response: { 200: Type.Object({ token: Type.String(), expires_in: Type.Integer() }), ...problems(400, 401, 403) },
     },
   }, async (req, reply) => {
     const principal = principalOf(req);
@@ -156,15 +176,16 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
 
   r.post("/api/v1/streams/:stream/keys", {
     config: { auth: keysAuth, audit: "key.created" },
+    preValidation: emptyBodyAsObject,
     schema: {
       tags: ["publish keys"],
       summary: "Create a publish key (its secret is shown in this answer only)",
       params: streamParams,
       body: Type.Object({ label: Type.Optional(Type.String({ maxLength: 200 })), expires_at: Type.Optional(Type.String({ format: "date-time" })) }, { additionalProperties: false }),
-      response: { 201: Type.Intersect([PublishKeyView, Type.Object({ key: Type.String({ description: "the key, shown once: use it as the WHIP Bearer token" }) })]), ...refused },
+      response: { 201: Type.Intersect([PublishKeyView, Type.Object({ key: Type.String({ description: "the key, shown once: use it as the WHIP Bearer token" }) })]), ...problems(400, 401, 403) },
     },
   }, async (req, reply) => {
-    const b = req.body ?? {};
+    const b = req.body;
     const created = await publishKeys.create(req.params.stream, {
       ...(b.label !== undefined ? { label: b.label } : {}),
       ...(b.expires_at !== undefined ? { expiresAt: b.expires_at } : {}),
@@ -176,7 +197,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
 
   r.get("/api/v1/streams/:stream/keys", {
     config: { auth: keysAuth },
-    schema: { tags: ["publish keys"], summary: "The stream's live publish keys (never their secrets)", params: streamParams, response: { 200: Type.Object({ keys: Type.Array(PublishKeyView) }), ...refused } },
+    schema: { tags: ["publish keys"], summary: "The stream's live publish keys (never their secrets)", params: streamParams, response: { 200: Type.Object({ keys: Type.Array(PublishKeyView) }), ...problems(400, 401, 403) } },
   }, async (req) => ({ keys: publishKeys.list(req.params.stream) }));
 
   r.delete("/api/v1/streams/:stream/keys/:id", {
@@ -185,7 +206,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
       tags: ["publish keys"],
       summary: "Revoke a publish key",
       params: Type.Object({ stream: StreamName, id: Type.String({ pattern: "^[0-9a-f]{16}$" }) }),
-      response: { 204: Type.Null(), 404: Problem, ...refused },
+      response: { 204: empty("Revoked"), ...problems(400, 401, 403, 404) },
     },
   }, async (req, reply) => {
     await publishKeys.revoke(req.params.stream, req.params.id);
@@ -196,7 +217,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
 
   r.get("/api/v1/users", {
     config: { auth: usersAuth },
-    schema: { tags: ["users"], summary: "All users (never their password hashes)", response: { 200: Type.Object({ users: Type.Array(UserView) }), ...refused } },
+    schema: { tags: ["users"], summary: "All users (never their password hashes)", response: { 200: Type.Object({ users: Type.Array(UserView) }), ...problems(401, 403) } },
   }, async () => ({ users: users.list() }));
 
   r.post("/api/v1/users", {
@@ -205,7 +226,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
       tags: ["users"],
       summary: "Add a user; without a password one is generated and returned once",
       body: Type.Object({ username: Username, role: Role, password: Type.Optional(Type.String({ maxLength: MAX_PASSWORD_LENGTH })), grants: Type.Optional(Type.Array(Grant, { maxItems: 100 })) }, { additionalProperties: false }),
-      response: { 201: Type.Intersect([UserView, Type.Object({ password: Type.Optional(Type.String({ description: "the generated password, shown once" })) })]), 409: Problem, ...refused },
+      response: { 201: Type.Intersect([UserView, Type.Object({ password: Type.Optional(Type.String({ description: "the generated password, shown once" })) })]), ...problems(400, 401, 403, 409) },
     },
   }, async (req, reply) => {
     const generated = req.body.password === undefined ? generatePassword() : undefined;
@@ -221,7 +242,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRoutesOptions):
       summary: "Change a user's role, grants, password or disabled flag",
       params: Type.Object({ username: Username }),
       body: Type.Object({ role: Type.Optional(Role), disabled: Type.Optional(Type.Boolean()), password: Type.Optional(Type.String({ maxLength: MAX_PASSWORD_LENGTH })), grants: Type.Optional(Type.Array(Grant, { maxItems: 100 })) }, { additionalProperties: false, minProperties: 1 }),
-      response: { 200: UserView, 404: Problem, ...refused },
+      response: { 200: UserView, ...problems(400, 401, 403, 404, 409) },
     },
   }, async (req) => {
     const user = await users.update(req.params.username, req.body);

@@ -1,4 +1,5 @@
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from "jose";
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
+import { AuthError } from "./authenticator.js";
 import { authErrorOf } from "./jwt-errors.js";
 import { isGrant, isRole, ROLE_PERMISSIONS } from "./permissions.js";
 import type { Principal } from "./principal.js";
@@ -40,6 +41,8 @@ export class ExternalJwks {
         requiredClaims: ["sub", "exp"],
       }));
     } catch (err) {
+      // Not a JOSE error: the key set could not be fetched (network, HTTP status). Refuse.
+      if (!(err instanceof errors.JOSEError)) throw new AuthError("unknown-key", "external token: the identity provider's key set is unavailable");
       throw authErrorOf(err, "external token");
     }
     return {

@@ -78,18 +78,16 @@ export class LocalAuthenticator implements Authenticator {
     const { limits, rateLimits } = this.d;
     const perClient = await rateLimits.consume(clientKey(client), limits.maxAttemptsPerClient, limits.windowMs);
     if (!perClient.allowed) return this.refuseLogin(username, client, "client", perClient.retryAfterMs);
+    // Every attempt counts as a failure up front and a success clears the count: parallel
+    // guesses cannot all slip past a check made before any of them failed.
     const uk = userKey(username);
-    if ((await rateLimits.peek(uk, limits.windowMs)) >= limits.maxFailuresPerUser) {
-      // Refused without counting: consume at the limit only reports when the window frees up.
-      const d = await rateLimits.consume(uk, limits.maxFailuresPerUser, limits.windowMs);
-      return this.refuseLogin(username, client, "user", d.retryAfterMs || limits.windowMs);
-    }
+    const perUser = await rateLimits.consume(uk, limits.maxFailuresPerUser, limits.windowMs);
+    if (!perUser.allowed) return this.refuseLogin(username, client, "user", perUser.retryAfterMs);
     const user = await this.d.users.get(username);
     // Unknown users cost one hash too, and a disabled user's password is checked all the same:
     // neither the answer nor its timing tells which names exist.
     const ok = user ? await verifyPassword(password, user.password_hash) : await this.dummy.burn(password);
     if (!ok || !user || user.disabled) {
-      await rateLimits.consume(uk, limits.maxFailuresPerUser, limits.windowMs);
       this.audit({ action: "auth.login_failed", who: username.slice(0, 64), from: client, details: { reason: !user ? "unknown-user" : user.disabled && ok ? "disabled-user" : "bad-password" } });
       throw new AuthError("bad-credentials", BAD_LOGIN);
     }

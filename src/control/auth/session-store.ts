@@ -42,6 +42,7 @@ export class FileSessionStore implements SessionStore {
   private readonly refresh = new Map<string, RefreshRecord>();
   private readonly denied = new Map<string, number>();
   private readonly writes = new SerialQueue();
+  private queued: Promise<void> | undefined;
 
   constructor(private readonly file: string, private readonly now: () => number = Date.now) {}
 
@@ -50,6 +51,11 @@ export class FileSessionStore implements SessionStore {
     if (!doc) return;
     for (const r of doc.refresh ?? []) this.refresh.set(r.hash, { ...r });
     for (const d of doc.denied ?? []) this.denied.set(d.jti, d.expiresAtMs);
+  }
+
+  /** Resolves once every change so far is on file (shutdown). */
+  flush(): Promise<void> {
+    return this.writes.run(async () => undefined);
   }
 
   async put(rec: RefreshRecord): Promise<void> {
@@ -90,13 +96,21 @@ export class FileSessionStore implements SessionStore {
     return until !== undefined && until > this.now();
   }
 
+  /**
+   * One write covers every change made before it starts: a burst of logins queues one rewrite
+   * of the file, not one each.
+   */
   private save(): Promise<void> {
-    return this.writes.run(async () => {
+    if (this.queued) return this.queued;
+    const write = this.writes.run(async () => {
+      this.queued = undefined; // changes from here on need the next write
       const t = this.now();
       for (const [k, r] of this.refresh) if (r.expiresAtMs <= t) this.refresh.delete(k);
       for (const [k, until] of this.denied) if (until <= t) this.denied.delete(k);
       const doc: Doc = { version: 1, refresh: [...this.refresh.values()], denied: [...this.denied].map(([jti, expiresAtMs]) => ({ jti, expiresAtMs })) };
       await writeJsonAtomic(this.file, doc);
     });
+    this.queued = write;
+    return write;
   }
 }

@@ -23,6 +23,8 @@ export interface KeyringOptions {
   /** How long after retirement a key may still have unexpired tokens: the longest token lifetime. */
   maxTokenTtlMs: number;
   now?: () => number;
+  /** How often signing checks whether another process (the CLI's rotate-key) changed the keys. */
+  recheckMs?: number;
 }
 
 const INDEX = "keyring.json";
@@ -40,6 +42,7 @@ export class Keyring {
   private readonly writes = new SerialQueue();
   private readonly now: () => number;
   private indexMtimeMs = -1;
+  private checkedAt = 0;
 
   constructor(readonly dir: string, private readonly opts: KeyringOptions) {
     this.now = opts.now ?? Date.now;
@@ -75,6 +78,16 @@ export class Keyring {
       for (const m of meta) m.retired_at ??= at;
       return this.addKey(meta);
     });
+  }
+
+  /** The current key, after rereading the directory if it changed (at most every `recheckMs`). */
+  async freshSigningKey(): Promise<{ kid: string; key: Key }> {
+    const t = this.now();
+    if (t - this.checkedAt >= (this.opts.recheckMs ?? 5000)) {
+      this.checkedAt = t;
+      await this.reloadIfChanged().catch(() => false); // a broken directory keeps the keys in memory
+    }
+    return this.signingKey();
   }
 
   /** The key new tokens are signed with. */

@@ -61,6 +61,14 @@ export function jwtHeader(token: string): ProtectedHeaderParameters {
  */
 export class TokenIssuer {
   private readonly now: () => number;
+  /**
+   * Access tokens already verified, by their exact text, until their exp: an RSA verification
+   * costs a few hundred µs, and a client sends the same token with every request. Keyed by the
+   * whole token, so a forged variant is never a hit; revocation and disabled users are checked
+   * by the caller on every request all the same.
+   */
+  private readonly verified = new Map<string, AccessClaims>();
+  private static readonly MAX_CACHED = 10_000;
 
   constructor(private readonly keyring: Keyring, private readonly opts: TokenIssuerOptions) {
     this.now = opts.now ?? Date.now;
@@ -89,9 +97,17 @@ export class TokenIssuer {
   }
 
   async verifyAccess(token: string): Promise<AccessClaims> {
+    const hit = this.verified.get(token);
+    if (hit) {
+      if (hit.expMs > this.now()) return hit;
+      this.verified.delete(token);
+    }
     const p = await this.verify(token, ACCESS_AUDIENCE, "access token");
     if (typeof p.role !== "string") throw new AuthError("bad-claims", "access token has no role");
-    return { sub: p.sub!, jti: p.jti!, role: p.role, permissions: permissionsOf(p), expMs: p.exp! * 1000 };
+    const claims: AccessClaims = { sub: p.sub!, jti: p.jti!, role: p.role, permissions: permissionsOf(p), expMs: p.exp! * 1000 };
+    if (this.verified.size >= TokenIssuer.MAX_CACHED) this.verified.delete(this.verified.keys().next().value!); // oldest first
+    this.verified.set(token, claims);
+    return claims;
   }
 
   async verifyView(token: string): Promise<ViewClaims> {
@@ -106,7 +122,7 @@ export class TokenIssuer {
   }
 
   private async sign(claims: JWTPayload, sub: string, jti: string, aud: string, ttlMs: number): Promise<{ token: string; expMs: number }> {
-    const { kid, key } = this.keyring.signingKey();
+    const { kid, key } = await this.keyring.freshSigningKey();
     const nowS = Math.floor(this.now() / 1000);
     const expS = nowS + Math.ceil(ttlMs / 1000);
     const token = await new SignJWT(claims)

@@ -142,11 +142,29 @@ export class UserStore {
     return this.change(() => {
       const u = this.users.get(username);
       if (!u) throw new NotFound("user-not-found", `no user "${username.slice(0, 80)}"`);
+      const staysAdmin = (change.role ?? u.role) === "admin" && !(change.disabled ?? u.disabled);
+      if (u.role === "admin" && !u.disabled && !staysAdmin && ![...this.users.values()].some((o) => o !== u && o.role === "admin" && !o.disabled)) {
+        // Nobody could administer users or keys any more (short of editing the file by hand).
+        throw new Conflict("last-admin", `"${username}" is the last active admin; make another admin first`);
+      }
       if (change.role !== undefined) u.role = change.role as Role;
       if (change.disabled !== undefined) u.disabled = change.disabled;
       if (change.grants !== undefined) u.grants = [...new Set(change.grants)];
       if (hash !== undefined) u.password_hash = hash;
       u.updated_at = new Date(this.now()).toISOString();
+      return u;
+    });
+  }
+
+  /** Deletes the user (CLI only); their tokens stop working at the next request. */
+  async remove(username: string): Promise<UserView> {
+    return this.change(() => {
+      const u = this.users.get(username);
+      if (!u) throw new NotFound("user-not-found", `no user "${username.slice(0, 80)}"`);
+      if (u.role === "admin" && !u.disabled && ![...this.users.values()].some((o) => o !== u && o.role === "admin" && !o.disabled)) {
+        throw new Conflict("last-admin", `"${username}" is the last active admin; make another admin first`);
+      }
+      this.users.delete(username);
       return u;
     });
   }

@@ -18,7 +18,7 @@ function thrown(fn: () => unknown): unknown {
 
 describe("core throws domain errors, with no HTTP in them", () => {
   it("stream names: InvalidInput invalid-stream-name, reserved names included", () => {
-    for (const name of ["a.b", "x".repeat(65), "", "clips", "a b"]) {
+    for (const name of ["a.b", "x".repeat(65), "", "clips", "auth", "a b"]) {
       const err = thrown(() => assertStreamName(name));
       expect(err).toBeInstanceOf(InvalidInput);
       expect((err as InvalidInput).slug).toBe("invalid-stream-name");
