@@ -106,6 +106,7 @@ export function installAuthGate(app: FastifyInstance, opts: AuthGateOptions): vo
         throw new ProblemError(403, "cross-origin", "Forbidden", "a cookie-authenticated change must come from this server's own origin or an allowed one (Origin header)");
       }
       try {
+        if (!found.token) throw new AuthError("malformed", "the Authorization header must be: Bearer <token>");
         principal = found.source === "view-token" ? await opts.authenticator.verifyViewToken(found.token, client) : await opts.authenticator.verifyBearer(found.token, client);
       } catch (err) {
         if (!(err instanceof AuthError)) throw err;

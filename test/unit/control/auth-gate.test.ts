@@ -195,8 +195,10 @@ describe("auth gate: credentials", () => {
     expect(await metrics.registry.metrics()).toMatch(/ifc_auth_failures_total\{reason="expired"\} 2/);
     const malformed = await app.inject({ method: "GET", url: "/streams/cam1", headers: { authorization: "Basic abc" } });
     expect(malformed.statusCode).toBe(401);
+    expect(malformed.headers["www-authenticate"]).toBe('Bearer realm="ifc", error="invalid_token", error_description="the Authorization header must be: Bearer <token>"');
     // quotes in a description are dropped, so the header stays well formed
-    expect(malformed.headers["www-authenticate"]).toBe('Bearer realm="ifc", error="invalid_token", error_description="not a token"');
+    const quoted = await app.inject({ method: "GET", url: "/streams/cam1", headers: { authorization: "Bearer junk" } });
+    expect(quoted.headers["www-authenticate"]).toBe('Bearer realm="ifc", error="invalid_token", error_description="not a token"');
   });
 
   it("rate-limited credentials: 429 with Retry-After", async () => {
