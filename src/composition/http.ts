@@ -54,7 +54,8 @@ export async function installHttpAuth(app: FastifyInstance, config: Config, auth
     anonymousNetworks: config.authAnonymousNetworks,
     anonymousPermissions: config.authAnonymousPermissions,
     metricsNetworks: config.metricsNetworks,
-    corsOrigins: config.corsOrigins,
+    // Behind a proxy the Host header may not be the public one: IFC_PUBLIC_URL's origin is ours too.
+    corsOrigins: [...config.corsOrigins, ...(config.publicUrl ? [new URL(config.publicUrl).origin] : [])],
     log: app.log.child({ component: "auth-gate" }),
     metrics,
   });
