@@ -1,10 +1,11 @@
 import { pino } from "pino";
 import { ConfigError, loadConfig, unknownEnvVariables } from "./config.js";
+import { loggerRedaction } from "./control/log-redaction.js";
 import { startServer } from "./server.js";
 
 /**
  * Composition root: read config (defaults, the IFC_CONFIG file, the environment), start, and
- * stop gracefully on SIGTERM/SIGINT. A bad setting exits 2 before anything starts.
+ * stop gracefully on SIGTERM/SIGINT; SIGHUP reloads the TLS certificate. A bad setting exits 2 before anything starts.
  */
 async function main(): Promise<void> {
   let config;
@@ -17,7 +18,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = pino({ level: config.logLevel, base: { service: "ifc-ingest" } });
+  // Secrets (tokens, keys, passwords, Authorization and Cookie headers) are redacted: see log-redaction.ts.
+  const logger = pino({ level: config.logLevel, base: { service: "ifc-ingest" }, ...loggerRedaction() });
   for (const { name, hint } of unknownEnvVariables()) logger.warn({ variable: name, didYouMean: hint }, "unknown IFC_ environment variable ignored");
   const server = await startServer(config, logger);
   logger.info({ url: server.url, publicUrl: config.publicUrl || undefined, configFile: process.env.IFC_CONFIG || undefined, dataDir: config.dataDir }, "ImageFlowCanvas Ingest listening");
@@ -46,6 +48,12 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Certificate renewal (certbot's deploy hook, a Kubernetes secret update): new connections get
+  // the new certificate; open ones and media sessions are untouched. Failures are logged by reloadTls.
+  process.on("SIGHUP", () => {
+    if (stopping) return;
+    void server.reloadTls();
+  });
 }
 
 main().catch((err: unknown) => {

@@ -1,18 +1,22 @@
+import type { Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
 import { InProcessEventBus } from "./adapters/events/in-process-event-bus.js";
 import { MemoryRateLimitStore } from "./adapters/state/memory-rate-limit-store.js";
 import { buildAi } from "./composition/ai.js";
-import { buildAuth, logAuditSink, type AuthParts } from "./composition/auth.js";
+import { buildAuth, type AuthParts } from "./composition/auth.js";
 import { CloseStack } from "./composition/close-stack.js";
-import { installHttpAuth, registerRoutes, type HttpAuth } from "./composition/http.js";
+import { prepareHttpAuth, registerRoutes, type HttpAuth } from "./composition/http.js";
 import { assertEveryRouteHasAuth } from "./control/auth/gate.js";
 import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
 import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
+import { createAuditSink } from "./control/audit.js";
+import type { AuditSink } from "./control/auth/principal.js";
+import { httpsOptions, installHsts, loadCertificate, tlsReloader, tlsSettings } from "./control/tls.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
 import type { AiFeed } from "./extractor/ai-feed.js";
@@ -27,6 +31,9 @@ import type { RetentionCleaner } from "./recorder/retention.js";
 import type { SegmentLeases } from "./recorder/segment-leases.js";
 import type { EmbeddedWorker } from "./worker/spawn-worker.js";
 
+/** The API's version in the OpenAPI document. */
+const API_VERSION = "1.0.0";
+
 export interface Server {
   clips: ClipService;
   retention: RetentionCleaner;
@@ -40,6 +47,8 @@ export interface Server {
   recorder: Recorder;
   catalog: RecordingCatalog;
   bus: EventBus;
+  /** The audit trail (log line + `audit-events` bus event). */
+  audit: AuditSink;
   /** One decoder per live stream, shared by every frame consumer. */
   decoders: DecoderManager;
   /** The AI feed (undefined with IFC_AI_ENABLED=false). */
@@ -51,8 +60,12 @@ export interface Server {
   auth: AuthParts;
   /** The route table with each route's permission, and the gate's metrics. */
   httpAuth: HttpAuth;
-  /** Base URL, e.g. http://127.0.0.1:8080 */
+  /** Base URL the server listens at, e.g. http://127.0.0.1:8080 (https://… with TLS on). */
   url: string;
+  /** The URL clients reach it at: IFC_PUBLIC_URL when set, else `url`. */
+  publicUrl: string;
+  /** Reads IFC_TLS_CERT/IFC_TLS_KEY again and serves the new certificate to new connections (SIGHUP); false when TLS is off or the files are bad (the old one stays). */
+  reloadTls(): Promise<boolean>;
   /** Graceful stop: refuse new publishers, end sessions, write out every open recording. Idempotent. */
   close(): Promise<void>;
 }
@@ -81,7 +94,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
   };
   try {
     // The HTTP app first, so it closes last: requests in flight finish while the rest stops.
-    const app = at("http app", () => createApp({ logger, bodyLimit: config.whipMaxOfferBytes, corsOrigins: config.corsOrigins }));
+    const tls = at("tls", () => tlsSettings(config));
+    const https = tls ? httpsOptions(tls, await at("tls certificate", () => loadCertificate(tls))) : undefined;
+    const app = at("http app", () => createApp({
+      logger,
+      bodyLimit: config.whipMaxOfferBytes,
+      corsOrigins: config.corsOrigins,
+      https,
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+      maxConnectionsPerClient: config.httpMaxConnectionsPerClient,
+      openapi: { version: API_VERSION, ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}) },
+    }));
+    if (tls) installHsts(app, config.hstsMaxAgeS);
     stack.push("http server", () => app.close());
     const { store, spool } = await at("object store", () => buildStore(config, logger, stack));
     const registry = new StreamRegistry({
@@ -91,14 +116,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     });
     const bus: EventBus = new InProcessEventBus(logger.child({ component: "events" }));
     stack.push("event bus", () => bus.close());
+    const audit = createAuditSink(logger, bus);
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
-    // TODO(lead): the shared RateLimitStore and the real audit sink (log + bus) go here.
-    const auth = await at("auth", () => buildAuth(config, logger, { rateLimits: new MemoryRateLimitStore(), audit: logAuditSink(logger) }));
-    const httpAuth = await at("auth gate", () => installHttpAuth(app, config, auth.authenticator));
+    // One store of rate-limit counters for every limiter (REST, login, gRPC).
+    const rateLimits = new MemoryRateLimitStore();
+    const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
+    stack.push("auth sessions", () => auth.close());
+    const httpAuth = await at("auth gate", () => prepareHttpAuth(app, config, auth.authenticator));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
-    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, decoders, ai, httpAuth }));
+    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, decoders, ai, httpAuth }));
     // Plugins register when the app gets ready: only then is the route table complete.
     await at("route permissions", async () => {
       await app.ready();
@@ -109,9 +137,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.httpPort;
     const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
+    const url = `${tls ? "https" : "http"}://${host}:${port}`;
+    const reloadTls = tls ? tlsReloader(app.server as unknown as TlsServer, tls, logger.child({ component: "tls" })) : async () => false;
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, decoders, ai, embeddedWorker, auth, httpAuth,
-      url: `http://${host}:${port}`,
+      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, httpAuth,
+      url,
+      publicUrl: config.publicUrl || url,
+      reloadTls,
       close: () => stack.close(),
     };
   } catch (err) {

@@ -75,3 +75,19 @@ export class ProcessCpu {
     return this.last.size;
   }
 }
+
+/** Resident set size (bytes) of a process from /proc/<pid>/status; 0 if it has exited. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The soft limit on open files of a process (from /proc/<pid>/limits); Infinity when unlimited. */
+export function openFilesLimit(pid: number | "self" = "self"): number {
+  const m = /^Max open files\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
+  return !m || m[1] === "unlimited" ? Infinity : Number(m[1]);
+}

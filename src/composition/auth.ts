@@ -77,11 +77,3 @@ export async function buildAuth(config: Config, logger: Logger, deps: AuthDeps):
   return { authenticator, userStore, keyring, publishKeys, tokens, close: () => sessions.flush(), routes: { plugin: authRoutes, opts: { authenticator, users: userStore, keyring, publishKeys } } };
 }
 
-/**
- * Audit entries as structured log lines, until the real sink (log + `audit-events` on the bus)
- * is wired by the lead.
- */
-export function logAuditSink(logger: Logger): AuditSink {
-  const log = logger.child({ component: "audit" });
-  return { record: (entry) => log.info({ audit: entry }, `audit ${entry.action}`) };
-}

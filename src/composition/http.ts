@@ -6,24 +6,32 @@ import type { Authenticator } from "../control/auth/authenticator.js";
 import { authGateMetrics, collectRoutes, installAuthGate, type AuthGateMetrics, type CollectedRoute } from "../control/auth/gate.js";
 import { applyRouteTable } from "../control/auth/route-table.js";
 import { sessionRoutes } from "../control/auth/session-routes.js";
+import { MemoryRateLimitStore } from "../adapters/state/memory-rate-limit-store.js";
 import { aiRoutes } from "../control/ai-routes.js";
+import { installAuditHook } from "../control/audit.js";
+import type { AuditSink } from "../control/auth/principal.js";
+import { httpMetrics } from "../control/http-metrics.js";
 import { metricsRoutes } from "../control/metrics.js";
+import { installRestRateLimit, rateLimitMetrics } from "../control/rate-limit.js";
 import { recordingRoutes } from "../control/recording-routes.js";
 import { restRoutes } from "../control/rest-routes.js";
+import { iceServerLinks, webRtcSessionRoutes } from "../control/webrtc-session-routes.js";
+import { PendingSessions } from "../rtc/pending-sessions.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { hlsRoutes } from "../distributor/hls/hls-routes.js";
 import cookie from "@fastify/cookie";
 import { pageRoutes } from "../distributor/pages/page-routes.js";
 import type { WhepEgress } from "../distributor/whep/whep-egress.js";
 import { whepMetrics } from "../distributor/whep/whep-metrics.js";
-import { whepRoutes } from "../distributor/whep/whep-routes.js";
 import { wsRoutes } from "../distributor/ws/ws-routes.js";
 import type { AiFeed } from "../extractor/ai-feed.js";
 import type { DecoderManager } from "../extractor/decoder-manager.js";
 import type { WhipIngest } from "../ingest/whip-ingest.js";
-import { iceServerLinks, whipRoutes } from "../ingest/whip-routes.js";
+import type { WhipSession } from "../ingest/whip-session.js";
+import type { WhepSession } from "../distributor/whep/whep-session.js";
 import type { EventBus } from "../ports/event-bus.js";
 import type { ObjectStore } from "../ports/object-store.js";
+import type { RateLimitStore } from "../ports/rate-limit-store.js";
 import type { UploadStats } from "../ports/upload-stats.js";
 import type { ClipService } from "../recorder/clips.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
@@ -33,34 +41,39 @@ import type { SegmentLeases } from "../recorder/segment-leases.js";
 const execFileAsync = promisify(execFile);
 
 export interface HttpAuth {
-  /** Every route registered after `installHttpAuth`, with its `config.auth` (the matrix test's table). */
+  /** Every route registered after `prepareHttpAuth`, with its `config.auth` (the matrix test's table). */
   routes: CollectedRoute[];
   metrics: AuthGateMetrics;
+  authenticator: Authenticator;
 }
 
 /**
- * Puts every HTTP route behind the permission model: the cookie parser, the route collector and
- * the gate, on the root instance before any route plugin. Throws on a bad CIDR list.
+ * Before any route: the cookie parser, the route collector (and, transitionally, the reference
+ * route table) and the pages' session routes. The gate itself is installed by registerRoutes,
+ * after the rate limit, so a client guessing tokens spends its request budget.
  */
-export async function installHttpAuth(app: FastifyInstance, config: Config, authenticator: Authenticator): Promise<HttpAuth> {
+export async function prepareHttpAuth(app: FastifyInstance, config: Config, authenticator: Authenticator): Promise<HttpAuth> {
   await app.register(cookie);
   // TODO(lead): drop applyRouteTable once every route file declares config.auth (http-api);
-  // the matrix test then checks the declarations against ROUTE_TABLE.
+  // the matrix test checks the declarations against ROUTE_TABLE either way.
   applyRouteTable(app);
   const routes = collectRoutes(app);
-  const metrics = authGateMetrics();
+  await app.register(sessionRoutes, { authenticator, publicUrl: config.publicUrl });
+  return { routes, metrics: authGateMetrics(), authenticator };
+}
+
+/** Puts every HTTP route behind the permission model (a root onRequest hook). Throws on a bad CIDR list. */
+export function installHttpAuthGate(app: FastifyInstance, config: Config, auth: HttpAuth): void {
   installAuthGate(app, {
-    authenticator,
+    authenticator: auth.authenticator,
     anonymousNetworks: config.authAnonymousNetworks,
     anonymousPermissions: config.authAnonymousPermissions,
     metricsNetworks: config.metricsNetworks,
     // Behind a proxy the Host header may not be the public one: IFC_PUBLIC_URL's origin is ours too.
     corsOrigins: [...config.corsOrigins, ...(config.publicUrl ? [new URL(config.publicUrl).origin] : [])],
     log: app.log.child({ component: "auth-gate" }),
-    metrics,
+    metrics: auth.metrics,
   });
-  await app.register(sessionRoutes, { authenticator, publicUrl: config.publicUrl });
-  return { routes, metrics };
 }
 
 /** Everything the HTTP surface serves. */
@@ -77,6 +90,9 @@ export interface HttpServices {
   bus: EventBus;
   decoders: DecoderManager;
   ai: AiFeed | undefined;
+  audit: AuditSink;
+  /** Counters of the rate limits (memory by default; shared with the login and gRPC limits). */
+  rateLimits?: RateLimitStore;
   /** Set by installHttpAuth: its metrics join /metrics. */
   httpAuth?: HttpAuth;
 }
@@ -85,10 +101,35 @@ export interface HttpServices {
 export async function registerRoutes(app: FastifyInstance, config: Config, s: HttpServices): Promise<void> {
   const { registry, store, recorder, catalog, ai } = s;
   const iceLinks = iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential);
-  await app.register(whipRoutes, { ingest: s.ingest, publicUrl: config.publicUrl, iceLinks });
-  await app.register(whepRoutes, { egress: s.whep, publicUrl: config.publicUrl, iceLinks });
+  // Root hooks first, so they cover every route below. The rate limit runs before the auth gate
+  // (register the gate after it): a client guessing tokens spends its request budget.
+  const limits = rateLimitMetrics();
+  installRestRateLimit(app, { store: s.rateLimits ?? new MemoryRateLimitStore(), limit: config.restRateLimitPerMinute, onLimited: () => limits.limited("rest") });
+  const http = httpMetrics(app);
+  installAuditHook(app, s.audit);
+  if (s.httpAuth) installHttpAuthGate(app, config, s.httpAuth);
+  // One count of unconnected sessions per client address, across WHIP and WHEP.
+  const pending = new PendingSessions(config.rtcMaxPendingPerClient);
+  const pendingRetryAfterS = Math.ceil(config.whipConnectTimeoutMs / 1000);
+  const { ingest, whep } = s;
+  await app.register(webRtcSessionRoutes<WhipSession>, {
+    protocol: "whip", auth: { permission: "stream:publish", stream: { in: "params", name: "stream" } },
+    service: { create: (st, sdp) => ingest.publish(st, sdp), get: (st, id) => ingest.get(st, id), patch: (st, id, f) => ingest.patch(st, id, f), delete: (st, id) => ingest.delete(st, id) },
+    iceLinks, publicUrl: config.publicUrl, pending, pendingRetryAfterS,
+  });
+  await app.register(webRtcSessionRoutes<WhepSession>, {
+    protocol: "whep", auth: { permission: "stream:view", stream: { in: "params", name: "stream" }, viewToken: true },
+    service: { create: (st, sdp) => whep.watch(st, sdp), get: (st, id) => whep.get(st, id), patch: (st, id, f) => whep.patch(st, id, f), delete: (st, id) => whep.delete(st, id) },
+    iceLinks, publicUrl: config.publicUrl, pending, pendingRetryAfterS, acceptPatchOnCreate: true,
+  });
   await app.register(restRoutes, {
     registry,
+    kick: async (name) => {
+      const live = registry.get(name);
+      if (!live) return false;
+      await ingest.delete(name, live.sessionId);
+      return true;
+    },
     catalog,
     recorder,
     playMaxDurationMs: config.playMaxDurationMs,
@@ -100,7 +141,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     },
   });
   await app.register(hlsRoutes, { recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
-  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
+  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {
@@ -134,7 +175,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
       memory_rss_bytes: process.memoryUsage.rss(),
       uptime_s: Math.round(process.uptime()),
     }),
-    channel: { maxBufferedBytes: config.wsMaxBufferedBytes, maxMessagesPerMinute: config.wsMaxMessagesPerMinute },
+    channel: { maxBufferedBytes: config.wsMaxBufferedBytes, maxMessagesPerMinute: config.wsMaxMessagesPerMinute, onRateLimited: () => limits.limited("ws") },
     statsIntervalMs: config.wsStatsIntervalMs,
     maxClients: config.wsMaxClients,
     maxClientMessageBytes: config.wsMaxMessageBytes,

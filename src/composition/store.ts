@@ -37,7 +37,7 @@ export async function buildStore(config: Config, logger: Logger, stack: CloseSta
     minBackoffMs: config.uploadMinBackoffMs,
     maxBackoffMs: config.uploadMaxBackoffMs,
     isBarrier: (key) => key.endsWith(`/${MANIFEST_NAME}`),
-  }, (err, key) => storeLog.warn({ err: (err as Error).message, key }, "upload failed; will retry"));
+  }, (err, key) => storeLog.warn({ err: (err as Error).message, objectKey: key }, "upload failed; will retry"));
   stack.push("upload spool", async () => {
     // Upload what we can in the time left; the rest stays in the spool for the next start.
     let timer: NodeJS.Timeout | undefined;

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { ProblemError } from "../errors.js";
 import { asProblem } from "./auth/auth-problem.js";
+import { empty, problems, StreamNameRef } from "./schemas.js";
 import type { Authenticator } from "./auth/authenticator.js";
 import { generatePassword, MAX_PASSWORD_LENGTH } from "./auth/password.js";
 import type { Principal } from "./auth/principal.js";
@@ -20,27 +21,7 @@ export interface AuthRoutesOptions {
   publishKeys: PublishKeys;
 }
 
-// Problems keep every member (extensions such as `reason`, `retry_after_s`): the error handler's
-// JSON is serialised with these response schemas.
-// TODO(lead): after merging http-api, use its `problems()` / `$ref: problem#` and `StreamNameRef`
-// from src/control/schemas.ts; the shapes below mirror them so the swap is mechanical.
-const Problem = Type.Object(
-  { type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.Optional(Type.String()), instance: Type.Optional(Type.String()) },
-  { additionalProperties: true, description: "RFC 7807 problem details" },
-);
-const PROBLEM = "application/problem+json";
-const STATUS_TEXT: Record<number, string> = { 400: "Invalid request", 401: "Credentials missing or refused", 403: "Not permitted", 404: "Not found", 409: "Conflict", 429: "Too many requests" };
-/** Error responses by status (plus 4xx/5xx catch-alls), each problem+json. */
-function problems(...statuses: number[]): Record<string, unknown> {
-  const content = { [PROBLEM]: { schema: Problem } };
-  const out: Record<string, unknown> = {};
-  for (const st of statuses) out[String(st)] = { description: STATUS_TEXT[st] ?? "Error", content };
-  out["4xx"] = { description: "Client error", content };
-  out["5xx"] = { description: "Server error", content };
-  return out;
-}
-const empty = (description: string) => ({ description, type: "null" }) as const;
-const StreamName = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$", description: "stream name" });
+const StreamName = StreamNameRef;
 const Username = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$" });
 const Role = Type.Union([Type.Literal("admin"), Type.Literal("operator"), Type.Literal("viewer")]);
 const Grant = Type.String({ pattern: "^(\\*|[a-z]+:[a-z_]+(:[A-Za-z0-9_.*~-]+)?)$", maxLength: 200 });

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { StreamRegistry } from "../core/stream-registry.js";
+import { binary, problems } from "./schemas.js";
 import type { AiFeed } from "../extractor/ai-feed.js";
 import type { UploadStats } from "../ports/upload-stats.js";
 
@@ -132,5 +133,11 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
   }
 
   const all = opts.extra?.length ? Registry.merge([reg, ...opts.extra]) : reg;
-  app.get("/metrics", async (_req, reply) => reply.header("content-type", all.contentType).send(await all.metrics()));
+  app.get("/metrics", {
+    config: { auth: { permission: "system:view", metricsNetworks: true } },
+    schema: {
+      tags: ["system"], summary: "Prometheus metrics (system:view, or open from IFC_METRICS_NETWORKS)",
+      response: { 200: binary("Prometheus text exposition format", "text/plain"), ...problems() },
+    },
+  }, async (_req, reply) => reply.header("content-type", all.contentType).send(await all.metrics()));
 }

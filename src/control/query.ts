@@ -1,4 +1,6 @@
+import { Type } from "typebox";
 import { BadRequestError } from "../errors.js";
+import { StreamNameRef } from "./schemas.js";
 
 const TAG_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -19,14 +21,13 @@ export function checkTags(tags: Record<string, string>, max: number): void {
   for (const k of keys) if (!TAG_KEY.test(k)) throw new BadRequestError(`tag key "${k.slice(0, 80)}" must match [A-Za-z0-9_.-]{1,64}`, "invalid-tag");
 }
 
-/** Query string of listings by stream, time span and tags (recordings, clips). */
-export const spanQuerySchema = {
-  type: "object",
-  properties: {
-    stream: { type: "string" },
-    from: { type: "string" },
-    to: { type: "string" },
-    tag: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] },
+/** Query string of listings by stream, time span and tags (recordings, clips); unknown parameters are refused. */
+export const SpanQuery = Type.Object(
+  {
+    stream: Type.Optional(StreamNameRef),
+    from: Type.Optional(Type.String({ maxLength: 64, description: "ISO 8601 time or epoch ms" })),
+    to: Type.Optional(Type.String({ maxLength: 64, description: "ISO 8601 time or epoch ms" })),
+    tag: Type.Optional(Type.Union([Type.String({ maxLength: 512 }), Type.Array(Type.String({ maxLength: 512 }), { maxItems: 32 })], { description: "key:value, repeatable" })),
   },
-  additionalProperties: false,
-} as const;
+  { additionalProperties: false },
+);

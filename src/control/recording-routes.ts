@@ -1,14 +1,18 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance } from "fastify";
+import { Type } from "typebox";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { BadRequestError, ConflictError, NotFoundError, ProblemError } from "../errors.js";
-import { assertStreamName } from "../core/stream-name.js";
 import { ClipLimitError, type ClipService } from "../recorder/clips.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import { UnreadableManifestError } from "../recorder/manifest-store.js";
 import { TagLimitError, type Recorder } from "../recorder/recorder.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import { parseSpan } from "../core/time-param.js";
-import { checkTags, parseTagFilters, spanQuerySchema } from "./query.js";
+import { checkTags, parseTagFilters, SpanQuery } from "./query.js";
+import type { RouteAuth } from "./auth/principal.js";
+import { callerMay, ViewTokenQuery } from "./rest-routes.js";
+import { binary, ClipIdRef, problems, RecordingIdRef, StreamNameRef, StreamParams } from "./schemas.js";
 
 export interface RecordingRoutesOptions {
   registry: StreamRegistry;
@@ -22,17 +26,16 @@ export interface RecordingRoutesOptions {
   publicUrl?: string;
 }
 
-const tagsSchema = { type: "object", additionalProperties: { type: "string", maxLength: 256 } } as const;
+const Tags = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 256 }), { description: "key → value; keys match [A-Za-z0-9_.-]{1,64}" });
 
+const ClipSchema = Type.Object({
+  id: Type.String(), stream: Type.String(), from: Type.String(), to: Type.String(),
+  startMs: Type.Number(), durationMs: Type.Number(), bytes: Type.Integer(),
+  createdAt: Type.String(), expiresAt: Type.String(), tags: Tags, sourceRecordingId: Type.String(),
+});
 
-const clipSchema = {
-  type: "object",
-  properties: {
-    id: { type: "string" }, stream: { type: "string" }, from: { type: "string" }, to: { type: "string" },
-    startMs: { type: "number" }, durationMs: { type: "number" }, bytes: { type: "integer" },
-    createdAt: { type: "string" }, expiresAt: { type: "string" }, tags: tagsSchema, sourceRecordingId: { type: "string" },
-  },
-} as const;
+const onStream = (permission: RouteAuth["permission"]): RouteAuth => ({ permission, stream: { in: "params", name: "stream" } });
+const Time = Type.Union([Type.String({ maxLength: 64 }), Type.Number()], { description: "ISO 8601 time or epoch ms" });
 
 /**
  * A too-long span is the request's fault (400). A full clip store is not: the same request
@@ -56,108 +59,128 @@ async function tagOrRefuse<T>(run: () => Promise<T>): Promise<T> {
 }
 
 /** Operator control of recording: start/stop, clips, tags. */
-export async function recordingRoutes(app: FastifyInstance, opts: RecordingRoutesOptions): Promise<void> {
+export async function recordingRoutes(fastify: FastifyInstance, opts: RecordingRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { registry, recorder, clips } = opts;
+  const tags = ["recordings"];
 
-  app.post<{ Params: { stream: string }; Body: { tags?: Record<string, string> } | undefined }>(
-    "/api/v1/streams/:stream/recording",
-    { schema: { body: { anyOf: [{ type: "object", properties: { tags: tagsSchema }, additionalProperties: false }, { type: "null" }] } } },
-    async (req, reply) => {
-      assertStreamName(req.params.stream);
-      const live = registry.get(req.params.stream);
-      if (!live) throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
-      const tags = req.body?.tags ?? {};
-      checkTags(tags, opts.maxTags);
-      const current = recorder.liveManifest(live.name);
-      if (current) {
-        // Already recording: the tags join the live recording, within IFC_MAX_TAGS.
-        await tagOrRefuse(() => recorder.tag(live.name, current.recordingId, tags));
-        return reply.code(200).send({ stream: live.name, recordingId: current.recordingId, recording: true });
-      }
-      return reply.code(201).send({ stream: live.name, recordingId: recorder.start(live, tags), recording: true });
+  app.post("/api/v1/streams/:stream/recording", {
+    config: { auth: onStream("recording:control"), audit: "recording.started" },
+    schema: {
+      tags, summary: "Start recording a live stream (or add tags to its live recording)",
+      params: StreamParams,
+      body: Type.Optional(Type.Union([Type.Object({ tags: Type.Optional(Tags) }, { additionalProperties: false }), Type.Null()])),
+      response: {
+        200: Type.Object({ stream: Type.String(), recordingId: Type.String(), recording: Type.Boolean() }, { description: "Already recording; the tags joined it" }),
+        201: Type.Object({ stream: Type.String(), recordingId: Type.String(), recording: Type.Boolean() }, { description: "Recording started" }),
+        ...problems(400, 404, 415),
+      },
     },
-  );
+  }, async (req, reply) => {
+    const live = registry.get(req.params.stream);
+    if (!live) throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
+    const tagged = req.body?.tags ?? {};
+    checkTags(tagged, opts.maxTags);
+    const current = recorder.liveManifest(live.name);
+    if (current) {
+      // Already recording: the tags join the live recording, within IFC_MAX_TAGS.
+      await tagOrRefuse(() => recorder.tag(live.name, current.recordingId, tagged));
+      return reply.code(200).send({ stream: live.name, recordingId: current.recordingId, recording: true });
+    }
+    return reply.code(201).send({ stream: live.name, recordingId: recorder.start(live, tagged), recording: true });
+  });
 
-  app.delete<{ Params: { stream: string } }>("/api/v1/streams/:stream/recording", async (req, reply) => {
-    assertStreamName(req.params.stream);
+  app.delete("/api/v1/streams/:stream/recording", {
+    config: { auth: onStream("recording:control"), audit: "recording.stopped" },
+    schema: {
+      tags, summary: "Stop recording a stream", params: StreamParams,
+      response: { 200: Type.Object({ stream: Type.String(), recording: Type.Boolean() }), ...problems(404) },
+    },
+  }, async (req, reply) => {
     if (!(await recorder.stop(req.params.stream))) throw new NotFoundError(`stream "${req.params.stream}" is not being recorded`, "not-recording");
     return reply.code(200).send({ stream: req.params.stream, recording: false });
   });
 
-  app.put<{ Params: { stream: string; recording: string }; Body: { tags: Record<string, string> } }>(
-    "/api/v1/recordings/:stream/:recording/tags",
-    { schema: { body: { type: "object", required: ["tags"], properties: { tags: tagsSchema }, additionalProperties: false } } },
-    async (req) => {
-      assertStreamName(req.params.stream);
-      checkTags(req.body.tags, opts.maxTags);
-      if (!/^[A-Za-z0-9_-]{1,64}$/.test(req.params.recording)) throw new NotFoundError("no such recording", "recording-not-found");
-      // Live or stored, through the recording's one writer (see ManifestStore).
-      const m = await tagOrRefuse(async () => {
-        try {
-          return await recorder.tag(req.params.stream, req.params.recording, req.body.tags);
-        } catch (err) {
-          if (err instanceof UnreadableManifestError) return undefined; // as good as absent
-          throw err;
-        }
-      });
-      if (!m) throw new NotFoundError(`no recording ${req.params.recording} of "${req.params.stream}"`, "recording-not-found");
-      return { recordingId: m.recordingId, tags: m.tags };
+  app.put("/api/v1/recordings/:stream/:recording/tags", {
+    config: { auth: onStream("recording:control"), audit: "recording.tagged" },
+    schema: {
+      tags, summary: "Add or change a recording's tags (live or stored)",
+      params: Type.Object({ stream: StreamNameRef, recording: RecordingIdRef }),
+      body: Type.Object({ tags: Tags }, { additionalProperties: false }),
+      response: { 200: Type.Object({ recordingId: Type.String(), tags: Tags }), ...problems(400, 404, 415) },
     },
-  );
-
-  app.post<{ Params: { stream: string }; Body: { from: string; to: string; tags?: Record<string, string> } }>(
-    "/api/v1/streams/:stream/clips",
-    {
-      schema: {
-        body: {
-          type: "object",
-          required: ["from", "to"],
-          properties: { from: { anyOf: [{ type: "string" }, { type: "number" }] }, to: { anyOf: [{ type: "string" }, { type: "number" }] }, tags: tagsSchema },
-          additionalProperties: false,
-        },
-        response: { 201: clipSchema },
-      },
-    },
-    async (req, reply) => {
-      assertStreamName(req.params.stream);
-      const tags = req.body.tags ?? {};
-      checkTags(tags, opts.maxTags);
-      const { fromMs, toMs } = parseSpan(req.body.from, req.body.to);
-      let clip;
+  }, async (req) => {
+    checkTags(req.body.tags, opts.maxTags);
+    // Live or stored, through the recording's one writer (see ManifestStore).
+    const m = await tagOrRefuse(async () => {
       try {
-        clip = await tagOrRefuse(() => clips.create(req.params.stream, fromMs, toMs, tags));
+        return await recorder.tag(req.params.stream, req.params.recording, req.body.tags);
       } catch (err) {
-        throw err instanceof ClipLimitError ? clipLimitProblem(err) : err;
+        if (err instanceof UnreadableManifestError) return undefined; // as good as absent
+        throw err;
       }
-      return reply.code(201).header("location", `${opts.publicUrl ?? ""}/api/v1/clips/${clip.id}`).send(clip);
-    },
-  );
+    });
+    if (!m) throw new NotFoundError(`no recording ${req.params.recording} of "${req.params.stream}"`, "recording-not-found");
+    return { recordingId: m.recordingId, tags: m.tags };
+  });
 
-  app.get<{ Querystring: { stream?: string; from?: string; to?: string; tag?: string | string[] } }>(
-    "/api/v1/clips",
-    {
-      schema: {
-        querystring: spanQuerySchema,
-        response: { 200: { type: "object", properties: { clips: { type: "array", items: clipSchema } } } },
-      },
+  app.post("/api/v1/streams/:stream/clips", {
+    config: { auth: onStream("recording:export"), audit: "clip.exported" },
+    schema: {
+      tags, summary: "Export a span of recordings as a clip (kept past retention)",
+      params: StreamParams,
+      body: Type.Object({ from: Time, to: Time, tags: Type.Optional(Tags) }, { additionalProperties: false }),
+      response: { 201: ClipSchema, ...problems(400, 404, 409, 415, 507) },
     },
-    async (req) => {
-      const { stream, from, to, tag } = req.query;
-      if (stream !== undefined) assertStreamName(stream);
-      const { fromMs, toMs } = parseSpan(from, to);
-      return { clips: await clips.list({ ...(stream !== undefined ? { stream } : {}), fromMs, toMs, tags: parseTagFilters(tag) }) };
-    },
-  );
+  }, async (req, reply) => {
+    const tagged = req.body.tags ?? {};
+    checkTags(tagged, opts.maxTags);
+    const { fromMs, toMs } = parseSpan(req.body.from, req.body.to);
+    let clip;
+    try {
+      clip = await tagOrRefuse(() => clips.create(req.params.stream, fromMs, toMs, tagged));
+    } catch (err) {
+      throw err instanceof ClipLimitError ? clipLimitProblem(err) : err;
+    }
+    return reply.code(201).header("location", `${opts.publicUrl ?? ""}/api/v1/clips/${clip.id}`).send(clip);
+  });
 
-  app.get<{ Params: { id: string } }>("/api/v1/clips/:id/play", async (req, reply) => {
+  app.get("/api/v1/clips", {
+    config: { auth: { permission: "recording:view", stream: { in: "query", name: "stream" } } },
+    schema: { tags, summary: "Clips by stream, time and tags", querystring: SpanQuery, response: { 200: Type.Object({ clips: Type.Array(ClipSchema) }), ...problems() } },
+  }, async (req) => {
+    const { stream, from, to, tag } = req.query;
+    const { fromMs, toMs } = parseSpan(from, to);
+    const list = await clips.list({ ...(stream !== undefined ? { stream } : {}), fromMs, toMs, tags: parseTagFilters(tag) });
+    return { clips: list.filter((c) => callerMay(req, "recording:view", c.stream)) };
+  });
+
+  app.get("/api/v1/clips/:id/play", {
+    // The clip's stream is only known once it is looked up: the handler checks the scope.
+    config: { auth: { permission: "recording:view", viewToken: true } },
+    schema: {
+      tags, summary: "A clip as one MP4",
+      params: Type.Object({ id: ClipIdRef }),
+      querystring: Type.Object({ ...ViewTokenQuery }, { additionalProperties: false }),
+      response: { 200: binary("The clip as fragmented MP4", "video/mp4"), ...problems(404) },
+    },
+  }, async (req, reply) => {
     const plan = await clips.plan(req.params.id);
+    const stream = plan.manifest.stream;
+    if (!callerMay(req, "recording:view", stream)) throw new NotFoundError(`no clip ${req.params.id}`, "clip-not-found");
     return reply
       .header("content-type", "video/mp4")
       .header("content-length", String(plan.bytes))
       .send(opts.catalog.open(plan));
   });
 
-  app.delete<{ Params: { id: string } }>("/api/v1/clips/:id", async (req, reply) => {
+  app.delete("/api/v1/clips/:id", {
+    config: { auth: { permission: "recording:export" }, audit: "clip.deleted" },
+    schema: {
+      tags, summary: "Delete a clip", params: Type.Object({ id: ClipIdRef }),
+      response: { 200: Type.Object({ id: Type.String(), deleted: Type.Boolean() }), ...problems(404) },
+    },
+  }, async (req, reply) => {
     await clips.delete(req.params.id);
     return reply.code(200).send({ id: req.params.id, deleted: true });
   });

@@ -1,11 +1,15 @@
-import type { FastifyInstance } from "fastify";
-import type { StreamRegistry } from "../core/stream-registry.js";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { Type } from "typebox";
+import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
 import { BadRequestError, NotFoundError } from "../errors.js";
-import { assertStreamName } from "../core/stream-name.js";
 import { parseSpan, parseTime } from "../core/time-param.js";
-import { parseTagFilters, spanQuerySchema } from "./query.js";
+import { parseTagFilters, SpanQuery } from "./query.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import type { Recorder } from "../recorder/recorder.js";
+import { grants, type Permission } from "./auth/permissions.js";
+import type { RouteAuth } from "./auth/principal.js";
+import { binary, empty, problems, StreamParams } from "./schemas.js";
 
 export interface RestRoutesOptions {
   registry: StreamRegistry;
@@ -14,69 +18,114 @@ export interface RestRoutesOptions {
   playMaxDurationMs: number;
   /** Readiness probes; each throws with a reason when not ready. */
   readinessChecks: Record<string, () => Promise<void>>;
+  /** Ends the live stream's publisher session (DELETE /api/v1/streams/{stream}); false when not live. */
+  kick?: (stream: string) => Promise<boolean>;
 }
 
+const PUBLIC: RouteAuth = { permission: "public" };
+const onStream = (permission: Permission, viewToken = false): RouteAuth => ({ permission, stream: { in: "params", name: "stream" }, ...(viewToken ? { viewToken } : {}) });
 
-const streamSchema = {
-  type: "object",
-  properties: {
-    name: { type: "string" },
-    protocol: { type: "string" },
-    sessionId: { type: "string" },
-    state: { type: "string" },
-    since: { type: "string" },
-    recording: { type: "boolean" },
-    video: {
-      type: "object",
-      properties: {
-        codec: { type: "string" },
-        width: { type: "integer" },
-        height: { type: "integer" },
-        profile: { type: "integer" },
-        level: { type: "integer" },
-        fps: { type: "number" },
-      },
-    },
-    audio: { type: "object", properties: { codec: { type: "string" }, sampleRate: { type: "integer" }, channels: { type: "integer" } } },
-    bitrateBps: { type: "integer" },
-    packetsReceived: { type: "integer" },
-    packetsLost: { type: "integer" },
-    framesReceived: { type: "integer" },
-    framesDropped: { type: "integer" },
-    keyframeRequests: { type: "integer" },
-    viewers: { type: "integer" },
-    readers: {
-      type: "array",
-      items: { type: "object", properties: { name: { type: "string" }, delivered: { type: "integer" }, dropped: { type: "integer" }, queued: { type: "integer" }, capacity: { type: "integer" }, failed: { type: "integer" }, detachedReason: { type: "string" } } },
-    },
-  },
-} as const;
+const StreamSchema = Type.Object({
+  name: Type.String(),
+  protocol: Type.String(),
+  sessionId: Type.Optional(Type.String({ description: "Only shown to callers who may publish or control the stream" })),
+  state: Type.String(),
+  since: Type.String({ format: "date-time" }),
+  recording: Type.Boolean(),
+  video: Type.Optional(Type.Object({
+    codec: Type.String(),
+    width: Type.Optional(Type.Integer()),
+    height: Type.Optional(Type.Integer()),
+    profile: Type.Optional(Type.Integer()),
+    level: Type.Optional(Type.Integer()),
+    fps: Type.Number(),
+  })),
+  audio: Type.Optional(Type.Object({ codec: Type.String(), sampleRate: Type.Integer(), channels: Type.Integer() })),
+  bitrateBps: Type.Integer(),
+  packetsReceived: Type.Integer(),
+  packetsLost: Type.Integer(),
+  framesReceived: Type.Integer(),
+  framesDropped: Type.Integer(),
+  keyframeRequests: Type.Integer(),
+  viewers: Type.Integer(),
+  readers: Type.Array(Type.Object({
+    name: Type.String(),
+    delivered: Type.Integer(),
+    dropped: Type.Integer(),
+    queued: Type.Integer(),
+    capacity: Type.Integer(),
+    failed: Type.Optional(Type.Integer()),
+    detachedReason: Type.Optional(Type.String()),
+  })),
+});
 
-const spanSchema = {
-  type: "object",
-  properties: {
-    stream: { type: "string" },
-    recordingId: { type: "string" },
-    start: { type: "string" },
-    startMs: { type: "number" },
-    durationMs: { type: "number" },
-    bytes: { type: "integer" },
-    segments: { type: "integer" },
-    live: { type: "boolean" },
-    tags: { type: "object", additionalProperties: { type: "string" } },
-    width: { type: "integer" },
-    height: { type: "integer" },
-    codec: { type: "string" },
-  },
-} as const;
+export const SpanSchema = Type.Object({
+  stream: Type.String(),
+  recordingId: Type.String(),
+  start: Type.String(),
+  startMs: Type.Number(),
+  durationMs: Type.Number(),
+  bytes: Type.Integer(),
+  segments: Type.Integer(),
+  live: Type.Boolean(),
+  tags: Type.Record(Type.String(), Type.String()),
+  width: Type.Optional(Type.Integer()),
+  height: Type.Optional(Type.Integer()),
+  codec: Type.Optional(Type.String()),
+});
+
+/** `?token=` of routes that take a view token (declared so the schema does not refuse it). */
+export const ViewTokenQuery = { token: Type.Optional(Type.String({ maxLength: 4096, description: "A view token (players that cannot set headers)" })) };
+
+/** Whether the caller may `permission` on `stream`; with no gate in front (unit tests) everything is visible. */
+export function callerMay(req: FastifyRequest, permission: Permission, stream: string): boolean {
+  return req.principal ? grants(req.principal.permissions, permission, stream) : true;
+}
+
+/**
+ * Whether the caller may see a stream's publisher session id: the id is the handle of the
+ * session resource (PATCH/DELETE), so only callers who could publish or control the stream see
+ * it. With no principal (no gate), nobody does.
+ */
+function mayControl(req: FastifyRequest, stream: string): boolean {
+  const p = req.principal;
+  return p !== undefined && (grants(p.permissions, "stream:publish", stream) || grants(p.permissions, "stream:control", stream));
+}
 
 /** Health, readiness, live streams and recordings (`/api/v1`). */
-export async function restRoutes(app: FastifyInstance, opts: RestRoutesOptions): Promise<void> {
+export async function restRoutes(fastify: FastifyInstance, opts: RestRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { registry, catalog, recorder } = opts;
 
-  app.get("/health", async () => ({ status: "ok" }));
+  const describe = (req: FastifyRequest, s: LiveStream) => {
+    const { sessionId, ...st } = s.stats();
+    return {
+      name: s.name, ...st, ...(mayControl(req, s.name) ? { sessionId } : {}),
+      since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), viewers: s.hub.viewerCount, readers: s.hub.readerStats,
+    };
+  };
+  const liveOr404 = (stream: string): LiveStream => {
+    const s = registry.get(stream);
+    if (!s) throw new NotFoundError(`stream "${stream}" is not live`, "stream-not-found");
+    return s;
+  };
 
-  app.get("/ready", async (_req, reply) => {
+  app.get("/health", {
+    config: { auth: PUBLIC },
+    schema: { tags: ["system"], summary: "Liveness", response: { 200: Type.Object({ status: Type.Literal("ok") }), ...problems() } },
+  }, async () => ({ status: "ok" as const }));
+
+  app.get("/ready", {
+    config: { auth: PUBLIC },
+    schema: {
+      tags: ["system"], summary: "Readiness: the object store is writable and ffmpeg runs",
+      response: {
+        200: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) }),
+        503: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) }),
+        ...problems(),
+      },
+    },
+  }, async (_req, reply) => {
     const results: Record<string, string> = {};
     let ready = true;
     for (const [name, check] of Object.entries(opts.readinessChecks)) {
@@ -91,64 +140,64 @@ export async function restRoutes(app: FastifyInstance, opts: RestRoutesOptions):
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks: results });
   });
 
-  app.get("/api/v1/streams", { schema: { response: { 200: { type: "object", properties: { streams: { type: "array", items: streamSchema } } } } } }, async () => ({
-    streams: registry.list().map((s) => {
-      const st = s.stats();
-      return { name: s.name, ...st, since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), viewers: s.hub.viewerCount, readers: s.hub.readerStats };
-    }),
+  app.get("/api/v1/streams", {
+    // Scoped grants count here; the list shows only the streams the caller may view.
+    config: { auth: { permission: "stream:view" } },
+    schema: { tags: ["streams"], summary: "Live streams the caller may view", response: { 200: Type.Object({ streams: Type.Array(StreamSchema) }), ...problems() } },
+  }, async (req) => ({
+    streams: registry.list().filter((s) => callerMay(req, "stream:view", s.name)).map((s) => describe(req, s)),
   }));
 
-  app.get<{ Params: { stream: string } }>("/api/v1/streams/:stream", { schema: { response: { 200: streamSchema } } }, async (req) => {
-    assertStreamName(req.params.stream);
-    const s = registry.get(req.params.stream);
-    if (!s) throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
-    const st = s.stats();
-    return { name: s.name, ...st, since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), viewers: s.hub.viewerCount, readers: s.hub.readerStats };
+  app.get("/api/v1/streams/:stream", {
+    config: { auth: onStream("stream:view") },
+    schema: { tags: ["streams"], summary: "One live stream", params: StreamParams, response: { 200: StreamSchema, ...problems(404) } },
+  }, async (req) => describe(req, liveOr404(req.params.stream)));
+
+  app.delete("/api/v1/streams/:stream", {
+    config: { auth: onStream("stream:control"), audit: "stream.kicked" },
+    schema: { tags: ["streams"], summary: "Kick the stream's publisher (its session ends, its recording closes)", params: StreamParams, response: { 204: empty("Publisher disconnected"), ...problems(404) } },
+  }, async (req, reply) => {
+    liveOr404(req.params.stream);
+    if (!opts.kick || !(await opts.kick(req.params.stream))) throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
+    return reply.code(204).send();
   });
 
-  app.get<{ Querystring: { stream?: string; from?: string; to?: string; tag?: string | string[] } }>(
-    "/api/v1/recordings",
-    {
-      schema: {
-        querystring: spanQuerySchema,
-        response: { 200: { type: "object", properties: { recordings: { type: "array", items: spanSchema } } } },
-      },
-    },
-    async (req) => {
-      const { stream, from, to, tag } = req.query;
-      if (stream !== undefined) assertStreamName(stream);
-      const { fromMs, toMs } = parseSpan(from, to);
-      return { recordings: await catalog.spans(stream, fromMs, toMs, parseTagFilters(tag)) };
-    },
-  );
+  app.get("/api/v1/recordings", {
+    config: { auth: { permission: "recording:view", stream: { in: "query", name: "stream" } } },
+    schema: { tags: ["recordings"], summary: "Recorded spans by stream, time and tags", querystring: SpanQuery, response: { 200: Type.Object({ recordings: Type.Array(SpanSchema) }), ...problems() } },
+  }, async (req) => {
+    const { stream, from, to, tag } = req.query;
+    const { fromMs, toMs } = parseSpan(from, to);
+    const spans = await catalog.spans(stream, fromMs, toMs, parseTagFilters(tag));
+    return { recordings: spans.filter((s) => callerMay(req, "recording:view", s.stream)) };
+  });
 
-  app.get<{ Params: { stream: string }; Querystring: { start: string; duration: number } }>(
-    "/api/v1/recordings/:stream/play",
-    {
-      schema: {
-        querystring: {
-          type: "object",
-          required: ["start", "duration"],
-          properties: { start: { type: "string" }, duration: { type: "number", exclusiveMinimum: 0 } },
-        },
-      },
+  app.get("/api/v1/recordings/:stream/play", {
+    config: { auth: onStream("recording:view", true) },
+    schema: {
+      tags: ["recordings"], summary: "A recorded span as one MP4 (fragmented)",
+      params: StreamParams,
+      querystring: Type.Object({
+        start: Type.String({ description: "ISO 8601 time or epoch ms" }),
+        duration: Type.Number({ exclusiveMinimum: 0, description: "seconds" }),
+        ...ViewTokenQuery,
+      }, { additionalProperties: false }),
+      response: { 200: binary("The span as fragmented MP4", "video/mp4"), ...problems(404) },
     },
-    async (req, reply) => {
-      assertStreamName(req.params.stream);
-      const startMs = parseTime(req.query.start, "start");
-      const durationMs = req.query.duration * 1000;
-      if (durationMs > opts.playMaxDurationMs) {
-        throw new BadRequestError(`duration exceeds the limit of ${opts.playMaxDurationMs / 1000} s (IFC_PLAY_MAX_DURATION_MS)`, "duration-too-long");
-      }
-      const plan = await catalog.plan(req.params.stream, startMs, durationMs);
-      if (!plan) throw new NotFoundError(`no recording of "${req.params.stream}" covers that span`, "recording-not-found");
-      return reply
-        .header("content-type", "video/mp4")
-        .header("content-length", String(plan.bytes))
-        .header("x-ifc-recording", plan.manifest.recordingId)
-        .header("x-ifc-start", new Date(plan.startMs).toISOString())
-        .header("x-ifc-duration-ms", String(Math.round(plan.durationMs)))
-        .send(catalog.open(plan));
-    },
-  );
+  }, async (req, reply) => {
+    const startMs = parseTime(req.query.start, "start");
+    const durationMs = req.query.duration * 1000;
+    if (durationMs > opts.playMaxDurationMs) {
+      throw new BadRequestError(`duration exceeds the limit of ${opts.playMaxDurationMs / 1000} s (IFC_PLAY_MAX_DURATION_MS)`, "duration-too-long");
+    }
+    const plan = await catalog.plan(req.params.stream, startMs, durationMs);
+    if (!plan) throw new NotFoundError(`no recording of "${req.params.stream}" covers that span`, "recording-not-found");
+    return reply
+      .header("content-type", "video/mp4")
+      .header("content-length", String(plan.bytes))
+      .header("x-ifc-recording", plan.manifest.recordingId)
+      .header("x-ifc-start", new Date(plan.startMs).toISOString())
+      .header("x-ifc-duration-ms", String(Math.round(plan.durationMs)))
+      .send(catalog.open(plan));
+  });
 }

@@ -22,6 +22,7 @@ import { RtpWallClock } from "./rtp-clock.js";
 import type { CodecSelection, OfferedCodec } from "../rtc/sdp-offer.js";
 import { RateMeter } from "./rate-meter.js";
 import { answerOffer, restartIceWith, type PeerOptions } from "../rtc/werift-peer.js";
+import { newSessionId } from "../rtc/session-id.js";
 
 export interface WhipSessionOptions {
   peer: PeerOptions;
@@ -40,7 +41,7 @@ export type SessionEndReason = "deleted" | "ice-failed" | "connect-timeout" | "r
  * await; feedback to the publisher (PLI, REMB) goes out fire-and-forget.
  */
 export class WhipSession {
-  readonly id = randomUUID();
+  readonly id = newSessionId();
   etag = `"${randomUUID()}"`;
   readonly createdAt = Date.now();
   private pc: RTCPeerConnection | undefined;

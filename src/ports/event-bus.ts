@@ -21,3 +21,5 @@ export interface EventBus {
 }
 
 export const VIDEO_ANALYSIS_TOPIC = "video-analysis-events";
+/** The audit trail (control/audit.ts): who did what, to what, from where, when. Key: the target (or who). */
+export const AUDIT_TOPIC = "audit-events";

@@ -188,7 +188,7 @@ export class ClipService {
         if (err instanceof ObjectNotFoundError) continue; // deleted meanwhile
         // One bad manifest must not take the listing, or the expiry pass, down with it.
         this.unreadable++;
-        this.log.warn({ key: o.key, err: (err as Error).message }, "unreadable clip manifest skipped");
+        this.log.warn({ objectKey: o.key, err: (err as Error).message }, "unreadable clip manifest skipped");
         continue;
       }
       if (filter.stream && s.stream !== filter.stream) continue;

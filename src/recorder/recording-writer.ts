@@ -143,7 +143,7 @@ export class RecordingWriter {
       } catch (err) {
         // Issue #4 adds the retrying spool; until then a failed write is logged and counted.
         this.failures++;
-        this.log.error({ err, key }, "recording write failed");
+        this.log.error({ err, objectKey: key }, "recording write failed");
       } finally {
         this.queuedBytes -= data.length;
       }

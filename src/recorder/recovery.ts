@@ -24,7 +24,7 @@ export async function recoverInterruptedRecordings(store: ObjectStore, log: Logg
     try {
       m = parseManifest(await store.get(mo.key));
     } catch (err) {
-      log.warn({ key: mo.key, err: (err as Error).message }, "unreadable manifest left as it is");
+      log.warn({ objectKey: mo.key, err: (err as Error).message }, "unreadable manifest left as it is");
       continue;
     }
     if (m.endedAt !== null) continue;

@@ -6,6 +6,8 @@ export interface TestStreamOptions extends Partial<RtpSourceOptions> {
   headers?: Record<string, string>;
   iceServers?: WhipPublishOptions["iceServers"];
   connectTimeoutMs?: number;
+  /** HTTP client for the WHIP POST and DELETE (HTTPS with a test CA). */
+  fetch?: typeof fetch;
 }
 
 export interface TestStreamPublisher {
@@ -29,10 +31,10 @@ export const TEST_STREAM_DEFAULTS: RtpSourceOptions = { width: 1280, height: 720
  * is sent and counted.
  */
 export async function publishTestStream(whipUrl: string, opts: TestStreamOptions = {}): Promise<TestStreamPublisher> {
-  const { headers, iceServers, connectTimeoutMs, ...sourceOpts } = opts;
+  const { headers, iceServers, connectTimeoutMs, fetch: doFetch, ...sourceOpts } = opts;
   // options given as undefined keep their defaults
   const o: RtpSourceOptions = { ...TEST_STREAM_DEFAULTS, ...(Object.fromEntries(Object.entries(sourceOpts).filter(([, v]) => v !== undefined)) as Partial<RtpSourceOptions>) };
-  const pub = await whipPublish(whipUrl, { video: true, audio: o.audio, headers, iceServers, connectTimeoutMs });
+  const pub = await whipPublish(whipUrl, { video: true, audio: o.audio, headers, iceServers, connectTimeoutMs, fetch: doFetch });
   if (!pub.videoTrack) throw new Error("no video track");
   let source: RtpSource;
   try {

@@ -11,6 +11,7 @@ export class SessionResource {
   constructor(
     private readonly pc: RTCPeerConnection,
     private readonly headers: Record<string, string>,
+    private readonly doFetch: typeof fetch = fetch,
   ) {}
 
   set(url: string): void {
@@ -34,7 +35,7 @@ export class SessionResource {
     if (!target) return;
     this.url = undefined;
     try {
-      await (await fetch(target, { method: "DELETE", headers: this.headers })).arrayBuffer();
+      await (await this.doFetch(target, { method: "DELETE", headers: this.headers })).arrayBuffer();
     } catch {
       // the server under test may already be gone (kill/SIGTERM tests)
     }

@@ -22,6 +22,8 @@ export interface WhipPublishOptions {
   iceServers?: RTCIceServer[];
   /** How long to wait for `connected` after the answer (default 15 s). */
   connectTimeoutMs?: number;
+  /** The HTTP client for the POST and the DELETE (default: global fetch; HTTPS tests pass one trusting their CA). */
+  fetch?: typeof fetch;
 }
 
 /** Wall-clock instants (epoch ms) of one WHIP publication. */
@@ -105,7 +107,8 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
   const videoSender = videoTrack ? pc.addTransceiver(videoTrack, { direction: "sendonly" }).sender : undefined;
   const audioSender = audioTrack ? pc.addTransceiver(audioTrack, { direction: "sendonly" }).sender : undefined;
   const headers = opts.headers ?? {};
-  const resource = new SessionResource(pc, headers);
+  const doFetch = opts.fetch ?? fetch;
+  const resource = new SessionResource(pc, headers, doFetch);
   try {
     const offer = await pc.createOffer();
     if (!hasStunServer(iceServers)) disableDefaultStun(pc);
@@ -114,7 +117,7 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
     const sdp = pc.localDescription?.sdp;
     if (!sdp) throw new Error("no local description");
     const postSentAt = Date.now();
-    const res = await fetch(url, { method: "POST", headers: { ...headers, "content-type": "application/sdp" }, body: sdp });
+    const res = await doFetch(url, { method: "POST", headers: { ...headers, "content-type": "application/sdp" }, body: sdp });
     const answerSdp = await res.text();
     const answerAt = Date.now();
     const location = res.headers.get("location");

@@ -195,14 +195,15 @@ describe("authorization matrix", () => {
     const routes = closed.server.httpAuth.routes;
     expect(routes.length).toBeGreaterThan(30);
     expect(routes.filter((r) => !r.auth).map((r) => `${r.method} ${r.url}`)).toEqual([]);
+    const differ: string[] = [];
     for (const r of routes) {
       const ref = ROUTE_TABLE[`${r.method === "HEAD" ? "GET" : r.method} ${r.url}`];
       if (!ref) continue;
-      expect({ route: `${r.method} ${r.url}`, permission: r.auth!.permission, stream: r.auth!.stream, viewToken: !!r.auth!.viewToken }).toEqual({
-        route: `${r.method} ${r.url}`, permission: ref.auth.permission, stream: ref.auth.stream, viewToken: !!ref.auth.viewToken,
-      });
-      if (ref.audit) expect({ route: `${r.method} ${r.url}`, audit: r.audit }).toEqual({ route: `${r.method} ${r.url}`, audit: ref.audit });
+      const got = JSON.stringify({ permission: r.auth!.permission, stream: r.auth!.stream, viewToken: !!r.auth!.viewToken, metricsNetworks: !!r.auth!.metricsNetworks, audit: r.method === "HEAD" ? undefined : r.audit });
+      const want = JSON.stringify({ permission: ref.auth.permission, stream: ref.auth.stream, viewToken: !!ref.auth.viewToken, metricsNetworks: !!ref.auth.metricsNetworks, audit: r.method === "HEAD" ? undefined : ref.audit });
+      if (got !== want) differ.push(`${r.method} ${r.url}: declares ${got}, the table says ${want}`);
     }
+    expect(differ).toEqual([]);
   });
 
   it.each(CALLERS.map((c) => [c.name, c] as const))("%s: every route answers as its config.auth says", async (_name, caller) => {

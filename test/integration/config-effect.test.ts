@@ -15,7 +15,9 @@ import { startServer, type Server } from "../../src/server.js";
 import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
 import { whepWatch } from "../helpers/whep-client.js";
 import { freePort } from "../support/free-port.js";
+import { httpsFetch } from "../support/https-fetch.js";
 import { startMinio, type MinioServer } from "../support/minio-server.js";
+import { makeTestCertificate } from "../support/test-ca.js";
 import { waitFor, waitForValue } from "../support/wait-for.js";
 
 /**
@@ -112,21 +114,24 @@ describe("every config key does something", () => {
     await stop();
   }, 120_000);
 
-  it("S3 store (MinIO), a remote AI worker, an ICE port range: start, readiness, shutdown", async () => {
+  it("S3 store (MinIO), a remote AI worker, an ICE port range, HTTPS: start, readiness, shutdown", async () => {
     const minio: MinioServer = await startMinio();
     cleanup.push(() => minio.stop());
     const dir = await scratch();
+    const cert = await makeTestCertificate(path.join(dir, "tls"));
     const server = await startServer(tracked(loadConfig({}, {
       httpHost: "127.0.0.1", httpPort: 0, dataDir: dir, store: "s3",
       s3Url: minio.url, s3AccessKey: minio.accessKey, s3SecretKey: minio.secretKey, s3Bucket: "ifc-config-effect", spoolDir: path.join(dir, "spool"),
       // Nothing listens on port 1: the pool reports the worker unhealthy, the server still runs.
       aiWorkers: ["127.0.0.1:1"], rtcPortMin: 40000, rtcPortMax: 40100,
+      tlsCert: cert.certFile, tlsKey: cert.keyFile,
     })), logger);
     let closed = false;
     cleanup.push(async () => closed || server.close());
     expect(server.spool).toBeDefined();
-    const ready = await fetch(`${server.url}/ready`);
+    const ready = await httpsFetch(cert.ca)(`${server.url}/ready`);
     expect(ready.status, await ready.text()).toBe(200);
+    expect(ready.headers.get("strict-transport-security")).toMatch(/^max-age=\d+$/);
     await server.close();
     closed = true;
   }, 60_000);

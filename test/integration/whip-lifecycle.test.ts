@@ -149,8 +149,8 @@ describe("control plane basics", () => {
   });
 
   it("advertises configured ICE servers as Link headers (RFC 9725 §4.6)", async () => {
-    ts = await startTestServer({ iceServers: ["stun:stun.example.org:3478", "turn:turn.example.org:3478?transport=udp"], iceUsername: "u", iceCredential: "p" });
-    const res = await fetch(`${ts.url}/whip/cam1`, { method: "OPTIONS" });
+    ts = await startTestServer({ iceServers: ["stun:stun.example.org:3478", "turn:turn.example.org:3478?transport=udp"], iceUsername: "u", iceCredential: "p", corsOrigins: ["https://obs.example"] });
+    const res = await fetch(`${ts.url}/whip/cam1`, { method: "OPTIONS", headers: { origin: "https://obs.example" } });
     expect(res.status).toBe(204);
     const link = res.headers.get("link") ?? "";
     expect(link).toContain('<stun:stun.example.org:3478>; rel="ice-server"');

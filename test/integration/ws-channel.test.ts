@@ -14,7 +14,7 @@ afterEach(async () => {
   await new Promise((r) => (http ? http.close(r) : r(undefined)));
 });
 
-async function serve(onChannel: (ch: WsChannel) => void, opts: { maxBufferedBytes: number; maxMessagesPerMinute: number; now?: () => number }): Promise<string> {
+async function serve(onChannel: (ch: WsChannel) => void, opts: { maxBufferedBytes: number; maxMessagesPerMinute: number; now?: () => number; onRateLimited?: () => void }): Promise<string> {
   http = createServer();
   wss = new WebSocketServer({ server: http });
   wss.on("connection", (socket) => onChannel(new WsChannel(socket, opts)));
@@ -59,13 +59,14 @@ describe("WsChannel over real WebSockets", () => {
 
   it("closes a client past its message rate with 1008, and refills the budget over time", async () => {
     let t = 0;
+    let limited = 0;
     const url = await serve(
       (ch) => {
         ch.socket.on("message", () => {
           if (ch.admitClientMessage()) ch.send({ type: "ok" });
         });
       },
-      { maxBufferedBytes: 1024 * 1024, maxMessagesPerMinute: 5, now: () => t },
+      { maxBufferedBytes: 1024 * 1024, maxMessagesPerMinute: 5, now: () => t, onRateLimited: () => limited++ },
     );
     const c = new WebSocket(url);
     await new Promise((r) => c.once("open", r));
@@ -83,5 +84,28 @@ describe("WsChannel over real WebSockets", () => {
     expect(code).toBe(WS_CLOSE.rateLimited);
     expect(reason).toMatch(/5 messages per minute/);
     expect(oks).toBe(6);
+    expect(limited).toBe(1);
+  });
+
+  it("admits exactly N messages in a minute and refuses the N+1-th", async () => {
+    const t = 0;
+    const url = await serve(
+      (ch) => {
+        ch.socket.on("message", () => {
+          if (ch.admitClientMessage()) ch.send({ type: "ok" });
+        });
+      },
+      { maxBufferedBytes: 1024 * 1024, maxMessagesPerMinute: 100, now: () => t },
+    );
+    const c = new WebSocket(url);
+    await new Promise((r) => c.once("open", r));
+    let oks = 0;
+    c.on("message", () => oks++);
+    const closed = new Promise<number>((r) => c.once("close", (code) => r(code)));
+    for (let i = 0; i < 100; i++) c.send("{}");
+    await waitFor(() => oks === 100, { what: "100 answers" });
+    c.send("{}");
+    expect(await closed).toBe(WS_CLOSE.rateLimited);
+    expect(oks).toBe(100);
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { loadConfig, type Config } from "../../src/config.js";
+import { loggerRedaction } from "../../src/control/log-redaction.js";
 import { startServer, type Server } from "../../src/server.js";
 
 export interface TestServer {
@@ -18,8 +19,10 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
   const dataDir = await mkdtemp(path.join(tmpdir(), "ifc-data-"));
   // The AI feed (an ffmpeg decoder per stream) is off unless a test asks for it: tests of other
   // capabilities should not pay a decode per stream on a two-core CI machine.
-  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "warn", aiEnabled: false, ...overrides });
-  const logger = pino({ level: process.env.IFC_TEST_LOG_LEVEL ?? config.logLevel });
+  // Nor is the REST rate limit on: a test polling at 50 Hz spends 1000 requests in 20 s, and a
+  // fuzz run far more. Rate-limit tests set restRateLimitPerMinute themselves.
+  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "warn", aiEnabled: false, restRateLimitPerMinute: 0, ...overrides });
+  const logger = pino({ level: process.env.IFC_TEST_LOG_LEVEL ?? config.logLevel, ...loggerRedaction() });
   const server = await startServer(config, logger);
   return {
     server,
@@ -62,7 +65,7 @@ export async function spawnServer(env: Record<string, string>, dataDir?: string)
       reject(new Error(`server did not start in 30 s:\n${out}\n${err}`));
     }, 30_000);
     const check = (): void => {
-      const m = /"url":"(http:\/\/[^"]+)".*"msg":"ImageFlowCanvas Ingest listening"/.exec(out);
+      const m = /"url":"(https?:\/\/[^"]+)".*"msg":"ImageFlowCanvas Ingest listening"/.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);
         resolve(m[1]);

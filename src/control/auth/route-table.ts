@@ -36,8 +36,9 @@ export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: Aud
   "GET /hls/:stream/:recording/:file": { auth: view },
   "GET /ws/streams/:stream": { auth: view },
   "GET /ws/streams/:stream/detections": { auth: view },
-  "GET /api/v1/streams/:stream": { auth: view },
-  "GET /api/v1/streams/:stream/ai": { auth: view },
+  // REST clients set headers: no view token in the query there (players only: HLS, playback, WHEP, WebSocket).
+  "GET /api/v1/streams/:stream": { auth: { permission: "stream:view", stream: STREAM_PARAM } },
+  "GET /api/v1/streams/:stream/ai": { auth: { permission: "stream:view", stream: STREAM_PARAM } },
   "GET /api/v1/streams": { auth: { permission: "stream:view" } },
 
   "GET /api/v1/recordings": { auth: { permission: "recording:view", stream: STREAM_QUERY } },

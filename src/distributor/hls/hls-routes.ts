@@ -1,14 +1,18 @@
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { Type } from "typebox";
 import { parseTime } from "../../core/time-param.js";
 import { BadRequestError, NotFoundError, ProblemError, ServiceUnavailableError } from "../../errors.js";
-import { assertStreamName } from "../../core/stream-name.js";
 import { ObjectNotFoundError, type ObjectStore } from "../../ports/object-store.js";
 import { manifestKey, parseManifest, type RecordingManifest } from "../../ports/recording-manifest.js";
 import { advancePartLimit, judgeBlockingRequest, judgePart, parseBlockingRequest } from "./blocking-reload.js";
 import { ManifestWaiters, type WaitFailure } from "./manifest-waiters.js";
 import { parseMediaName, RECORDING_ID } from "./media-names.js";
+import type { RouteAuth } from "../../control/auth/principal.js";
+import { binary, problems, StreamNameRef, StreamParams } from "../../control/schemas.js";
+import { withQueryOnUris } from "./playlist-query.js";
 import { hasMedia, partTargetMs, renderLivePlaylist, renderVodPlaylist, type LivePlaylistOptions } from "./playlist.js";
 
 /** What the routes need of the recorder (Recorder implements it). */
@@ -67,11 +71,15 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
 /** Stored manifests of ended recordings kept parsed (VOD viewers fetch many segments of few recordings). */
 const STORED_MANIFEST_CACHE = 64;
 
-type StreamParams = { stream: string };
-type MediaParams = { stream: string; recording: string; file: string };
-type BlockingQuery = { _HLS_msn?: string; _HLS_part?: string; _HLS_skip?: string };
+const Token = Type.Optional(Type.String({ maxLength: 4096, description: "A view token; the playlist's URIs then carry it too" }));
+const HLS_NUMBER = Type.Optional(Type.String({ maxLength: 16 }));
+const viewing = (permission: RouteAuth["permission"]): RouteAuth => ({ permission, stream: { in: "params", name: "stream" }, viewToken: true });
+const tags = ["hls"];
 
-const streamParamsSchema = { type: "object", required: ["stream"], properties: { stream: { type: "string" } } } as const;
+/** The playlist as sent: with `?token=` on the request, every URI in it carries the same token. */
+function tokenized(playlist: string, token: string | undefined): string {
+  return token ? withQueryOnUris(playlist, "token", token) : playlist;
+}
 
 /**
  * HLS and Low-Latency HLS from the recorder's own parts and segments (remux once):
@@ -79,7 +87,8 @@ const streamParamsSchema = { type: "object", required: ["stream"], properties: {
  * `GET /hls/{stream}/vod.m3u8?start=&duration=` (a recorded span) and
  * `GET /hls/{stream}/{recordingId}/{init-N.mp4 | SSSSSS.m4s | SSSSSS-PP.m4s}` (media).
  */
-export async function hlsRoutes(app: FastifyInstance, options: HlsRoutesOptions): Promise<void> {
+export async function hlsRoutes(fastify: FastifyInstance, options: HlsRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { recorder, catalog, store, leases, ...given } = options;
   const opts: HlsLimits = { ...HLS_DEFAULTS, ...definedOnly(given) };
   checkOptions(opts);
@@ -116,20 +125,20 @@ export async function hlsRoutes(app: FastifyInstance, options: HlsRoutesOptions)
     }
   };
 
-  app.get<{ Params: StreamParams; Querystring: BlockingQuery }>(
+  app.get(
     "/hls/:stream/index.m3u8",
     {
+      config: { auth: viewing("stream:view") },
       schema: {
-        params: streamParamsSchema,
-        querystring: {
-          type: "object",
-          properties: { _HLS_msn: { type: "string", maxLength: 16 }, _HLS_part: { type: "string", maxLength: 16 }, _HLS_skip: { type: "string", maxLength: 16 } },
-        },
+        tags, summary: "Live LL-HLS playlist (blocking reload with _HLS_msn/_HLS_part)",
+        params: StreamParams,
+        // Other query parameters are let through: players and CDNs add cache busters.
+        querystring: Type.Object({ _HLS_msn: HLS_NUMBER, _HLS_part: HLS_NUMBER, _HLS_skip: HLS_NUMBER, token: Token }),
+        response: { 200: binary("The media playlist", PLAYLIST_TYPE), ...problems(400, 404, 503) },
       },
     },
     async (req, reply) => {
       const { stream } = req.params;
-      assertStreamName(stream);
       const blocking = parseBlockingRequest(req.query);
       let m = recorder.liveManifest(stream);
       if (!m) throw new NotFoundError(`stream "${stream}" is not live or not being recorded`, "stream-not-found");
@@ -151,25 +160,27 @@ export async function hlsRoutes(app: FastifyInstance, options: HlsRoutesOptions)
       // A blocking answer names a fixed point of the stream that every later playlist contains:
       // caches may share it briefly. A plain reload must always reach us.
       const cache = blocking ? `public, max-age=${Math.ceil((6 * partTargetMs(m, live)) / 1000)}` : "no-cache";
-      return reply.header("content-type", PLAYLIST_TYPE).header("cache-control", cache).send(renderLivePlaylist(m, live));
+      return reply.header("content-type", PLAYLIST_TYPE).header("cache-control", cache).send(tokenized(renderLivePlaylist(m, live), req.query.token));
     },
   );
 
-  app.get<{ Params: StreamParams; Querystring: { start: string; duration: number } }>(
+  app.get(
     "/hls/:stream/vod.m3u8",
     {
+      config: { auth: viewing("recording:view") },
       schema: {
-        params: streamParamsSchema,
-        querystring: {
-          type: "object",
-          required: ["start", "duration"],
-          properties: { start: { type: "string" }, duration: { type: "number", exclusiveMinimum: 0 } },
-        },
+        tags, summary: "VOD playlist of a recorded span",
+        params: StreamParams,
+        querystring: Type.Object({
+          start: Type.String({ maxLength: 64, description: "ISO 8601 time or epoch ms" }),
+          duration: Type.Number({ exclusiveMinimum: 0, description: "seconds" }),
+          token: Token,
+        }),
+        response: { 200: binary("The media playlist", PLAYLIST_TYPE), ...problems(400, 404) },
       },
     },
     async (req, reply) => {
       const { stream } = req.params;
-      assertStreamName(stream);
       const startMs = parseTime(req.query.start, "start");
       const durationMs = req.query.duration * 1000;
       if (durationMs > opts.playMaxDurationMs) {
@@ -184,7 +195,7 @@ export async function hlsRoutes(app: FastifyInstance, options: HlsRoutesOptions)
         .header("content-type", PLAYLIST_TYPE)
         // A span of a live recording may still gain its last segment; an ended one is fixed.
         .header("cache-control", ended ? "public, max-age=3600" : "no-cache")
-        .send(renderVodPlaylist(plan.manifest, segments));
+        .send(tokenized(renderVodPlaylist(plan.manifest, segments), req.query.token));
     },
   );
 
@@ -210,20 +221,20 @@ export async function hlsRoutes(app: FastifyInstance, options: HlsRoutesOptions)
     return manifest;
   };
 
-  app.get<{ Params: MediaParams }>(
+  app.get(
     "/hls/:stream/:recording/:file",
     {
+      config: { auth: viewing("stream:view") },
       schema: {
-        params: {
-          type: "object",
-          required: ["stream", "recording", "file"],
-          properties: { stream: { type: "string" }, recording: { type: "string" }, file: { type: "string" } },
-        },
+        tags, summary: "HLS media: init-N.mp4, SSSSSS.m4s (segment) or SSSSSS-PP.m4s (part)",
+        // recording and file are checked by the handler (400 invalid-media-name), as clients know.
+        params: Type.Object({ stream: StreamNameRef, recording: Type.String({ maxLength: 100 }), file: Type.String({ maxLength: 100 }) }),
+        querystring: Type.Object({ token: Token }),
+        response: { 200: binary("fMP4 init segment, media segment or part", "video/mp4", "video/iso.segment"), ...problems(400, 404, 503) },
       },
     },
     async (req, reply) => {
       const { stream, recording, file } = req.params;
-      assertStreamName(stream);
       const name = parseMediaName(file);
       if (!RECORDING_ID.test(recording) || !name) {
         throw new BadRequestError("media names are {recordingId}/init-N.mp4, {recordingId}/SSSSSS.m4s or {recordingId}/SSSSSS-PP.m4s", "invalid-media-name");

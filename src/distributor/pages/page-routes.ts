@@ -1,7 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance } from "fastify";
-import { assertStreamName } from "../../core/stream-name.js";
+import type { RouteAuth } from "../../control/auth/principal.js";
+import { binary, problems, StreamParams } from "../../control/schemas.js";
 import { publishPage } from "./publish-page.js";
 import { watchPage } from "./watch-page.js";
 
@@ -15,25 +17,31 @@ export interface PageRoutesOptions {
   publicUrl?: string;
 }
 
-export async function pageRoutes(app: FastifyInstance, opts: PageRoutesOptions): Promise<void> {
+/** The pages' HTML is public: what they do (WHIP, WHEP, HLS) is checked where it is done. */
+const PUBLIC: RouteAuth = { permission: "public" };
+const page = (summary: string) => ({ tags: ["pages"], summary, params: StreamParams, response: { 200: binary("HTML page", "text/html"), ...problems() } });
+
+export async function pageRoutes(fastify: FastifyInstance, opts: PageRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const base = opts.publicUrl ?? "";
   const hlsJsPath = createRequire(import.meta.url).resolve("hls.js/dist/hls.min.js");
   let hlsJs: Buffer | undefined;
   const html = (body: string) => ({ type: "text/html; charset=utf-8", body });
 
-  app.get<{ Params: { stream: string } }>("/streams/:stream", async (req, reply) => {
-    assertStreamName(req.params.stream);
+  app.get("/streams/:stream", { config: { auth: PUBLIC }, schema: page("Watch page (WHEP, HLS fallback, detections, stats)") }, async (req, reply) => {
     const page = html(watchPage(req.params.stream, base));
     return reply.type(page.type).header("cache-control", "no-cache").send(page.body);
   });
 
-  app.get<{ Params: { stream: string } }>("/publish/:stream", async (req, reply) => {
-    assertStreamName(req.params.stream);
+  app.get("/publish/:stream", { config: { auth: PUBLIC }, schema: page("Publish page (the browser's camera over WHIP)") }, async (req, reply) => {
     const page = html(publishPage(req.params.stream, base));
     return reply.type(page.type).header("cache-control", "no-cache").send(page.body);
   });
 
-  app.get("/assets/hls.min.js", async (_req, reply) => {
+  app.get("/assets/hls.min.js", {
+    config: { auth: PUBLIC },
+    schema: { tags: ["pages"], summary: "hls.js, served from the installed package", response: { 200: binary("JavaScript", "text/javascript"), ...problems() } },
+  }, async (_req, reply) => {
     hlsJs ??= await readFile(hlsJsPath);
     return reply.type("text/javascript; charset=utf-8").header("cache-control", "public, max-age=86400").send(hlsJs);
   });

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { newSessionId } from "../../rtc/session-id.js";
 import type { Logger } from "pino";
 import {
   ntpTime,
@@ -45,7 +46,7 @@ const FIR_FMT = 4;
  * read off the transport (see startForwarding).
  */
 export class WhepSession {
-  readonly id = randomUUID();
+  readonly id = newSessionId();
   etag = `"${randomUUID()}"`;
   readonly createdAt = Date.now();
   private pc: RTCPeerConnection | undefined;
@@ -56,6 +57,7 @@ export class WhepSession {
   private readonly timers: NodeJS.Timeout[] = [];
   private forwarder: ViewerForwarder | undefined;
   private endListeners: ((reason: ViewerEndReason) => void)[] = [];
+  private connectedListeners: (() => void)[] = [];
   private readonly log: Logger;
 
   constructor(
@@ -117,6 +119,7 @@ export class WhepSession {
       this.log.info({ connectMs: this.connectedAt - this.createdAt }, "viewer connected");
       this.startForwarding();
       this.timers.push(setInterval(() => this.tick(), 1000));
+      for (const l of this.connectedListeners) l();
     } else if (s === "failed" || s === "closed") {
       void this.end("ice-failed");
     }
@@ -189,6 +192,11 @@ export class WhepSession {
     const keep = new Map<number, number>([[this.codecs.videoIndex, this.codecs.video.payloadType]]);
     if (this.codecs.audio && this.codecs.audioIndex !== undefined) keep.set(this.codecs.audioIndex, this.codecs.audio.payloadType);
     return pinOffer(offerSdp, keep);
+  }
+
+  /** Called once ICE and DTLS are up. */
+  onConnected(l: () => void): void {
+    this.connectedListeners.push(l);
   }
 
   onEnd(l: (reason: ViewerEndReason) => void): void {

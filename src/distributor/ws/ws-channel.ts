@@ -5,6 +5,8 @@ export interface WsChannelOptions {
   maxBufferedBytes: number;
   /** Client → server messages allowed per minute (token bucket of that size, refilled evenly). */
   maxMessagesPerMinute: number;
+  /** Called when a client is closed for its message rate (the `ifc_rate_limited_total{surface="ws"}` metric). */
+  onRateLimited?: () => void;
   now?: () => number;
 }
 
@@ -66,6 +68,7 @@ export class WsChannel {
     this.tokens = Math.min(this.opts.maxMessagesPerMinute, this.tokens + (now - this.refilledAt) * perMs);
     this.refilledAt = now;
     if (this.tokens < 1) {
+      this.opts.onRateLimited?.();
       this.close(WS_CLOSE.rateLimited, `more than ${this.opts.maxMessagesPerMinute} messages per minute`);
       return false;
     }

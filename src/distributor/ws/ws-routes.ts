@@ -1,8 +1,11 @@
 import websocket from "@fastify/websocket";
-import type { FastifyInstance } from "fastify";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { WebSocket } from "ws";
-import { assertStreamName } from "../../core/stream-name.js";
-import { ServiceUnavailableError } from "../../errors.js";
+import { BadRequestError, ProblemError, ServiceUnavailableError } from "../../errors.js";
+import type { RouteAuth } from "../../control/auth/principal.js";
+import { problems, StreamParams } from "../../control/schemas.js";
+import { Type } from "typebox";
 import { VIDEO_ANALYSIS_TOPIC, type EventBus } from "../../ports/event-bus.js";
 import { WsChannel, WS_CLOSE, type WsChannelOptions } from "./ws-channel.js";
 
@@ -27,7 +30,8 @@ export interface WsRoutesOptions {
  * A stream need not be live yet: a dashboard may subscribe before the camera starts.
  * Clients may send `{"type":"ping"}` (answered with `pong`), within the message rate limit.
  */
-export async function wsRoutes(app: FastifyInstance, opts: WsRoutesOptions): Promise<void> {
+export async function wsRoutes(fastify: FastifyInstance, opts: WsRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   await app.register(websocket, {
     options: { maxPayload: opts.maxClientMessageBytes },
     errorHandler: (error, socket, request) => {
@@ -84,31 +88,79 @@ export async function wsRoutes(app: FastifyInstance, opts: WsRoutesOptions): Pro
     ...(opts.streamStats(stream) ?? { live: false }),
   });
 
-  app.get<{ Params: { stream: string } }>(
-    "/ws/streams/:stream/detections",
-    { websocket: true, preValidation: async (req) => (assertStreamName(req.params.stream), admit()) },
-    (socket, req) => {
-      const ch = attach(socket);
-      const off = detectionsOf(req.params.stream, ch);
-      socket.on("close", off);
-    },
-  );
-
-  app.get<{ Params: { stream: string } }>(
-    "/ws/streams/:stream",
-    { websocket: true, preValidation: async (req) => (assertStreamName(req.params.stream), admit()) },
-    (socket, req) => {
-      const ch = attach(socket);
-      const off = detectionsOf(req.params.stream, ch);
-      socket.on("close", off);
-      every(ch, socket, () => statsMessage(req.params.stream));
-    },
-  );
-
-  app.get("/ws/system-status", { websocket: true, preValidation: admit }, (socket) => {
-    const ch = attach(socket);
-    every(ch, socket, () => ({ type: "system_status", at: new Date().toISOString(), ...opts.systemStatus() }));
+  const viewing: RouteAuth = { permission: "stream:view", stream: { in: "params", name: "stream" }, viewToken: true };
+  const wsSchema = (summary: string) => ({
+    tags: ["websocket"],
+    summary: `${summary} (WebSocket: GET with Upgrade; a plain GET answers 426)`,
+    response: { 101: { description: "Switching Protocols", type: "null" }, ...problems(400, 426, 503) },
   });
+  const wsQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 4096, description: "A view token" })) });
+
+  app.route({
+    method: "GET",
+    url: "/ws/streams/:stream/detections",
+    config: { auth: viewing },
+    schema: { ...wsSchema("The stream's analysis results as they arrive"), params: StreamParams, querystring: wsQuery },
+    preValidation: admitUpgrade,
+    handler: upgradeRequired,
+    wsHandler: (socket, req) => {
+      const ch = attach(socket);
+      const off = detectionsOf((req.params as { stream: string }).stream, ch);
+      socket.on("close", off);
+    },
+  });
+
+  app.route({
+    method: "GET",
+    url: "/ws/streams/:stream",
+    config: { auth: viewing },
+    schema: { ...wsSchema("stream_stats every IFC_WS_STATS_INTERVAL_MS plus detections"), params: StreamParams, querystring: wsQuery },
+    preValidation: admitUpgrade,
+    handler: upgradeRequired,
+    wsHandler: (socket, req) => {
+      const stream = (req.params as { stream: string }).stream;
+      const ch = attach(socket);
+      const off = detectionsOf(stream, ch);
+      socket.on("close", off);
+      every(ch, socket, () => statsMessage(stream));
+    },
+  });
+
+  app.route({
+    method: "GET",
+    url: "/ws/system-status",
+    config: { auth: { permission: "system:view" } },
+    schema: { ...wsSchema("Server-wide figures every IFC_WS_STATS_INTERVAL_MS"), querystring: wsQuery },
+    preValidation: admitUpgrade,
+    handler: upgradeRequired,
+    wsHandler: (socket) => {
+      const ch = attach(socket);
+      every(ch, socket, () => ({ type: "system_status", at: new Date().toISOString(), ...opts.systemStatus() }));
+    },
+  });
+
+  /** A WebSocket route asked without an upgrade: 426 naming the protocol (RFC 9110 §15.5.22). */
+  async function upgradeRequired(_req: FastifyRequest, reply: FastifyReply): Promise<never> {
+    reply.header("upgrade", "websocket");
+    throw new ProblemError(426, "upgrade-required", "Upgrade required", "this is a WebSocket endpoint: send GET with Connection: Upgrade and Upgrade: websocket", {}, { upgrade: "websocket", connection: "upgrade" });
+  }
+
+  /**
+   * Checks an upgrade's handshake before ws does (ws would answer a bare-text 400) and admits
+   * the client within IFC_WS_MAX_CLIENTS. A plain GET goes on to the 426.
+   */
+  async function admitUpgrade(req: FastifyRequest): Promise<void> {
+    if (!req.ws) return;
+    const key = req.headers["sec-websocket-key"];
+    if (typeof key !== "string" || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) {
+      throw new BadRequestError("the WebSocket handshake needs a Sec-WebSocket-Key of 16 base64-encoded bytes", "invalid-websocket-handshake");
+    }
+    const version = req.headers["sec-websocket-version"];
+    if (version !== "13" && version !== "8") {
+      throw new ProblemError(426, "upgrade-required", "Upgrade required", "only WebSocket version 13 is supported", {}, { "sec-websocket-version": "13" });
+    }
+    await admit();
+  }
 
   app.addHook("onClose", async () => {
     for (const ch of clients) ch.close(WS_CLOSE.goingAway, "server shutting down");

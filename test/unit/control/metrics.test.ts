@@ -1,4 +1,5 @@
-import Fastify from "fastify";
+import { pino } from "pino";
+import { createApp } from "../../../src/control/app.js";
 import { describe, expect, it } from "vitest";
 import { metricsRoutes } from "../../../src/control/metrics.js";
 import { StreamRegistry } from "../../../src/core/stream-registry.js";
@@ -16,7 +17,7 @@ class Uploads implements UploadStats {
 }
 
 async function scrape(uploads: UploadStats | undefined): Promise<() => Promise<string>> {
-  const app = Fastify();
+  const app = createApp({ logger: pino({ level: "silent" }), bodyLimit: 1024, corsOrigins: [] });
   await app.register(metricsRoutes, { registry: new StreamRegistry({ maxStreams: 4, readerQueueFrames: 8 }), uploads });
   return async () => (await app.inject({ method: "GET", url: "/metrics" })).body;
 }

@@ -92,7 +92,7 @@ interface Harness {
   rec: DrivenRecording;
   dir: string;
   leases: SegmentLeases;
-  get(url: string): Promise<{ status: number; headers: Record<string, unknown>; body: string; raw: Buffer; json: () => { type: string } }>;
+  get(url: string, headers?: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: string; raw: Buffer; json: () => { type: string } }>;
 }
 
 const open: { app: FastifyInstance; dir: string }[] = [];
@@ -103,6 +103,8 @@ afterEach(async () => {
   }
 });
 
+const PLAYER_ORIGIN = "https://player.example";
+
 async function harness(opts: Partial<HlsRoutesOptions> = {}): Promise<Harness> {
   const dir = await mkdtemp(path.join(tmpdir(), "ifc-hls-"));
   const store = new FsObjectStore(dir);
@@ -110,12 +112,12 @@ async function harness(opts: Partial<HlsRoutesOptions> = {}): Promise<Harness> {
   const rec = new DrivenRecording(store);
   const leases = new SegmentLeases();
   const catalog = new RecordingCatalog(store, (s) => rec.liveManifest(s), leases);
-  const app = createApp({ logger: log, bodyLimit: 1024, corsOrigins: [] });
+  const app = createApp({ logger: log, bodyLimit: 1024, corsOrigins: [PLAYER_ORIGIN] });
   await app.register(hlsRoutes, { recorder: rec, catalog, store, leases, blockingReloadTimeoutMs: 2000, ...opts });
   await app.ready();
   open.push({ app, dir });
-  const get: Harness["get"] = async (url) => {
-    const res = await app.inject({ method: "GET", url });
+  const get: Harness["get"] = async (url, headers = {}) => {
+    const res = await app.inject({ method: "GET", url, headers });
     return { status: res.statusCode, headers: res.headers, body: res.body, raw: res.rawPayload, json: () => res.json() };
   };
   return { app, rec, dir, leases, get };
@@ -159,14 +161,29 @@ describe("live playlist", () => {
     expect(bad.json().type).toBe(`${PROBLEM}invalid-stream-name`);
   });
 
+  it("carries ?token= onto every URI of the playlist (players that cannot set headers)", async () => {
+    const h = await harness();
+    await h.rec.feedTo(75);
+    const res = await h.get(`${playlistUrl}?token=vt.abc`);
+    expect(res.status).toBe(200);
+    const uris = [...res.body.matchAll(/URI="([^"]+)"/g)].map((m) => m[1]!);
+    const lines = res.body.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+    expect(uris.length).toBeGreaterThan(2);
+    for (const u of [...uris, ...lines]) expect(u).toMatch(/\?token=vt\.abc$/);
+    // without a token, nothing is added
+    expect((await h.get(playlistUrl)).body).not.toContain("token=");
+  });
+
   it("lists the stored parts with a preload hint, as an uncached LL-HLS playlist", async () => {
     const h = await harness();
     await h.rec.feedTo(75); // parts 0/0 and 0/1 stored
-    const res = await h.get(playlistUrl);
+    const res = await h.get(playlistUrl, { origin: PLAYER_ORIGIN });
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toBe("application/vnd.apple.mpegurl");
     expect(res.headers["cache-control"]).toBe("no-cache");
-    expect(res.headers["access-control-allow-origin"]).toBe("*");
+    // The allowed origin is echoed (never *), and caches key on it.
+    expect(res.headers["access-control-allow-origin"]).toBe(PLAYER_ORIGIN);
+    expect(res.headers["vary"]).toMatch(/origin/i);
     expect(res.body).toContain(`#EXT-X-MAP:URI="${REC}/init-0.mp4"`);
     expect(res.body).toContain(`#EXT-X-PART:DURATION=1.000,URI="${REC}/000000-01.m4s",INDEPENDENT=YES`);
     expect(res.body).toContain(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${REC}/000000-02.m4s"`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { iceServerLinks } from "../../../src/ingest/whip-routes.js";
+import { iceServerLinks } from "../../../src/control/webrtc-session-routes.js";
 
 describe("ICE server Link headers (RFC 9725 §4.6)", () => {
   it("formats STUN and TURN entries", () => {
