@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Type } from "typebox";
 import { ProblemError } from "../../errors.js";
+import { empty, problems } from "../schemas.js";
 import { AuthError, type Authenticator } from "./authenticator.js";
 import { SESSION_COOKIE } from "./gate.js";
 
@@ -12,7 +13,6 @@ export interface SessionRoutesOptions {
   publicUrl?: string;
 }
 
-const Problem = Type.Object({ type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String() }, { additionalProperties: true });
 const Login = Type.Object(
   { username: Type.String({ minLength: 1, maxLength: 128 }), password: Type.String({ minLength: 1, maxLength: 1024 }) },
   { additionalProperties: false },
@@ -39,7 +39,7 @@ export async function sessionRoutes(parent: FastifyInstance, opts: SessionRoutes
         summary: "Log in the built-in pages (sets the ifc_session cookie)",
         tags: ["auth"],
         body: Login,
-        response: { 200: Session, 401: Problem, 429: Problem },
+        response: { 200: Session, ...problems(400, 401, 403, 429) },
       },
     },
     async (req, reply) => {
@@ -61,7 +61,7 @@ export async function sessionRoutes(parent: FastifyInstance, opts: SessionRoutes
     "/api/v1/auth/session",
     {
       config: { auth: { permission: "public" } },
-      schema: { summary: "Log out the built-in pages (revokes and clears the ifc_session cookie)", tags: ["auth"], response: { 204: Type.Null() } },
+      schema: { summary: "Log out the built-in pages (revokes and clears the ifc_session cookie)", tags: ["auth"], response: { 204: empty("Logged out; the cookie is cleared"), ...problems(403) } },
     },
     async (req, reply: FastifyReply) => {
       const token = req.cookies[SESSION_COOKIE];
