@@ -4,7 +4,6 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "../config.js";
 import type { Authenticator } from "../control/auth/authenticator.js";
 import { authGateMetrics, collectRoutes, installAuthGate, type AuthGateMetrics, type CollectedRoute } from "../control/auth/gate.js";
-import { applyRouteTable } from "../control/auth/route-table.js";
 import { sessionRoutes } from "../control/auth/session-routes.js";
 import { MemoryRateLimitStore } from "../adapters/state/memory-rate-limit-store.js";
 import { aiRoutes } from "../control/ai-routes.js";
@@ -48,15 +47,11 @@ export interface HttpAuth {
 }
 
 /**
- * Before any route: the cookie parser, the route collector (and, transitionally, the reference
- * route table) and the pages' session routes. The gate itself is installed by registerRoutes,
+ * Before any route: the cookie parser, the route collector and the pages' session routes. The gate itself is installed by registerRoutes,
  * after the rate limit, so a client guessing tokens spends its request budget.
  */
 export async function prepareHttpAuth(app: FastifyInstance, config: Config, authenticator: Authenticator): Promise<HttpAuth> {
   await app.register(cookie);
-  // TODO(lead): drop applyRouteTable once every route file declares config.auth (http-api);
-  // the matrix test checks the declarations against ROUTE_TABLE either way.
-  applyRouteTable(app);
   const routes = collectRoutes(app);
   await app.register(sessionRoutes, { authenticator, publicUrl: config.publicUrl });
   return { routes, metrics: authGateMetrics(), authenticator };

@@ -6,7 +6,7 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grants } from "../../src/control/auth/permissions.js";
 import type { RouteAuth } from "../../src/control/auth/principal.js";
-import { ROUTE_TABLE } from "../../src/control/auth/route-table.js";
+import { ROUTE_TABLE } from "../support/route-permissions.js";
 import { ACCESS_AUDIENCE } from "../../src/control/auth/tokens.js";
 import type { CollectedRoute } from "../../src/control/auth/gate.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";

@@ -1,5 +1,4 @@
-import type { FastifyInstance, RouteOptions } from "fastify";
-import type { AuditAction, RouteAuth } from "./principal.js";
+import type { AuditAction, RouteAuth } from "../../src/control/auth/principal.js";
 
 const STREAM_PARAM: RouteAuth["stream"] = { in: "params", name: "stream" };
 const STREAM_QUERY: RouteAuth["stream"] = { in: "query", name: "stream" };
@@ -12,9 +11,10 @@ const control: RouteAuth = { permission: "stream:control", stream: STREAM_PARAM 
 
 /**
  * The route permission table of issue 11 as data: what each route declares in `config.auth`
- * (and `config.audit`). The route files declare these themselves; this table is the reference
- * the authorization matrix test checks their declarations against, and, until every route file
- * declares its own, what `applyRouteTable` fills in. Keys are `METHOD url` as Fastify registers them.
+ * (and `config.audit`). The route files declare these themselves; this table is the independent
+ * reference the authorization matrix test checks their declarations against (a route missing
+ * here is still checked by the matrix, from its own declaration). Keys are `METHOD url` as
+ * Fastify registers them.
  */
 export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: AuditAction }>> = {
   "GET /health": { auth: PUBLIC },
@@ -60,20 +60,3 @@ export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: Aud
   "GET /api/v1/ai/workers": { auth: { permission: "system:view" } },
   "GET /ws/system-status": { auth: { permission: "system:view" } },
 };
-
-/**
- * Transitional: gives a route of the table its `config.auth`/`config.audit` when its file does
- * not declare them yet (an onRoute hook; install before the routes). A declared value always
- * wins, and a route in no table still has none, so the gate keeps refusing it (fail closed).
- */
-export function applyRouteTable(app: FastifyInstance): void {
-  app.addHook("onRoute", (route: RouteOptions) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
-    // Fastify's automatic HEAD of a GET route shares the GET's permission.
-    const method = methods[0] === "HEAD" ? "GET" : methods[0];
-    const entry = ROUTE_TABLE[`${method} ${route.url}`];
-    if (!entry) return;
-    const config = (route.config ?? {}) as { auth?: RouteAuth; audit?: AuditAction };
-    route.config = { ...config, auth: config.auth ?? entry.auth, ...(config.audit ?? entry.audit ? { audit: config.audit ?? entry.audit } : {}) };
-  });
-}
