@@ -275,4 +275,14 @@ describe("authorization matrix", () => {
     await expect(startTestServer({ authAnonymousNetworks: ["10.0.0.0/33"] })).rejects.toThrow(/IFC_AUTH_ANONYMOUS_NETWORKS.*10\.0\.0\.0\/33/);
     await expect(startTestServer({ metricsNetworks: ["prometheus.local"] })).rejects.toThrow(/IFC_METRICS_NETWORKS/);
   });
+
+  it("a view token for cam1 opens cam1's player routes (?token=), not another stream's, and is no access token", async () => {
+    const res = await http(closed.url, "POST", "/api/v1/auth/view-token", { authorization: `Bearer ${tokens.viewer!}` }, JSON.stringify({ stream: STREAM }));
+    expect(res.status, res.body).toBe(200);
+    const token = encodeURIComponent((JSON.parse(res.body) as { token: string }).token);
+    expect((await http(closed.url, "GET", `/hls/${STREAM}/index.m3u8?token=${token}`)).status).toBe(404); // let in; not live
+    expect((await upgrade(closed.url, `/ws/streams/${STREAM}?token=${token}`, {})).status).toBe(101);
+    expect((await http(closed.url, "GET", `/hls/other/index.m3u8?token=${token}`)).status).toBe(403);
+    expect((await http(closed.url, "GET", `/api/v1/streams/${STREAM}`, { authorization: `Bearer ${decodeURIComponent(token)}` })).status).toBe(401);
+  });
 });
