@@ -6,6 +6,7 @@ import { InProcessEventBus } from "./adapters/events/in-process-event-bus.js";
 import { MemoryRateLimitStore } from "./adapters/state/memory-rate-limit-store.js";
 import { buildAi } from "./composition/ai.js";
 import { buildAuth, type AuthParts } from "./composition/auth.js";
+import { buildGrpcControl } from "./composition/grpc.js";
 import { CloseStack } from "./composition/close-stack.js";
 import { prepareHttpAuth, registerRoutes, type HttpAuth } from "./composition/http.js";
 import { assertEveryRouteHasAuth } from "./control/auth/gate.js";
@@ -16,6 +17,9 @@ import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
 import { createAuditSink } from "./control/audit.js";
 import type { AuditSink } from "./control/auth/principal.js";
+import type { GrpcControlServer } from "./control/grpc/grpc-control-server.js";
+import { grpcMetrics } from "./control/grpc/grpc-metrics.js";
+import { rateLimitMetrics } from "./control/rate-limit.js";
 import { httpsOptions, installHsts, loadCertificate, tlsReloader, tlsSettings } from "./control/tls.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
@@ -56,6 +60,8 @@ export interface Server {
   /** The bundled reference worker, a child process (IFC_AI_WORKERS empty). */
   embeddedWorker: EmbeddedWorker | undefined;
   store: ObjectStore;
+  /** The gRPC control server (undefined with IFC_GRPC_ENABLED=false); `grpc.port` is its bound port. */
+  grpc: GrpcControlServer | undefined;
   /** Users, signing keys, publish keys and the Authenticator every surface checks credentials through. */
   auth: AuthParts;
   /** The route table with each route's permission, and the gate's metrics. */
@@ -126,21 +132,43 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     stack.push("auth sessions", () => auth.close());
     const httpAuth = await at("auth gate", () => prepareHttpAuth(app, config, auth.authenticator));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
-    await at("routes", () => registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, decoders, ai, httpAuth }));
+    const grpcCalls = grpcMetrics();
+    const limited = rateLimitMetrics();
+    await at("routes", () =>
+      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry], httpAuth }),
+    );
     // Plugins register when the app gets ready: only then is the route table complete.
     await at("route permissions", async () => {
       await app.ready();
       assertEveryRouteHasAuth(httpAuth.routes);
     });
+    const grpc = await at(`grpc listen on ${config.grpcHost}:${config.grpcPort}`, () =>
+      buildGrpcControl(config, logger, stack, {
+        registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai,
+        authenticator: auth.authenticator, audit, rateLimitStore: rateLimits, metrics: grpcCalls, onRateLimited: () => limited.limited("grpc"),
+      }),
+    );
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
 
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.httpPort;
     const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
     const url = `${tls ? "https" : "http"}://${host}:${port}`;
-    const reloadTls = tls ? tlsReloader(app.server as unknown as TlsServer, tls, logger.child({ component: "tls" })) : async () => false;
+    const reloadHttpsTls = tls ? tlsReloader(app.server as unknown as TlsServer, tls, logger.child({ component: "tls" })) : async () => false;
+    // SIGHUP: HTTPS and the gRPC port swap to the new certificate; each keeps the old one on bad files.
+    const reloadTls = async (): Promise<boolean> => {
+      const https = await reloadHttpsTls();
+      if (!grpc?.tls) return https;
+      try {
+        await grpc.reload();
+        return https;
+      } catch (err) {
+        logger.error({ err, component: "grpc-control" }, "gRPC TLS certificate not reloaded; the current one stays");
+        return false;
+      }
+    };
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, httpAuth,
+      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, grpc, httpAuth,
       url,
       publicUrl: config.publicUrl || url,
       reloadTls,

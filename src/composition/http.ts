@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import type { FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Authenticator } from "../control/auth/authenticator.js";
 import { authGateMetrics, collectRoutes, installAuthGate, type AuthGateMetrics, type CollectedRoute } from "../control/auth/gate.js";
@@ -11,7 +12,7 @@ import { installAuditHook } from "../control/audit.js";
 import type { AuditSink } from "../control/auth/principal.js";
 import { httpMetrics } from "../control/http-metrics.js";
 import { metricsRoutes } from "../control/metrics.js";
-import { installRestRateLimit, rateLimitMetrics } from "../control/rate-limit.js";
+import { installRestRateLimit, rateLimitMetrics, type RateLimitMetrics } from "../control/rate-limit.js";
 import { recordingRoutes } from "../control/recording-routes.js";
 import { restRoutes } from "../control/rest-routes.js";
 import { iceServerLinks, webRtcSessionRoutes } from "../control/webrtc-session-routes.js";
@@ -88,7 +89,11 @@ export interface HttpServices {
   audit: AuditSink;
   /** Counters of the rate limits (memory by default; shared with the login and gRPC limits). */
   rateLimits?: RateLimitStore;
-  /** Set by installHttpAuth: its metrics join /metrics. */
+  /** Other modules' registries merged into /metrics (gRPC control). */
+  extraMetrics?: Registry[];
+  /** `ifc_rate_limited_total`, shared with the gRPC limit; made here when not given. */
+  rateLimitMetrics?: RateLimitMetrics;
+  /** Set by prepareHttpAuth: the gate goes in after the rate limit; its metrics join /metrics. */
   httpAuth?: HttpAuth;
 }
 
@@ -98,7 +103,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   const iceLinks = iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential);
   // Root hooks first, so they cover every route below. The rate limit runs before the auth gate
   // (register the gate after it): a client guessing tokens spends its request budget.
-  const limits = rateLimitMetrics();
+  const limits = s.rateLimitMetrics ?? rateLimitMetrics();
   installRestRateLimit(app, { store: s.rateLimits ?? new MemoryRateLimitStore(), limit: config.restRateLimitPerMinute, onLimited: () => limits.limited("rest") });
   const http = httpMetrics(app);
   installAuditHook(app, s.audit);
@@ -136,7 +141,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     },
   });
   await app.register(hlsRoutes, { recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
-  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
+  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {

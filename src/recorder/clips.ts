@@ -78,6 +78,7 @@ export class ClipService {
   private queue: Promise<unknown> = Promise.resolve();
   private unreadable = 0;
   private readonly limits: ClipLimits;
+  private readonly createdListeners = new Set<(clip: ClipSummary) => void>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -90,6 +91,12 @@ export class ClipService {
     private readonly now: () => number = Date.now,
   ) {
     this.limits = { ...CLIP_LIMIT_DEFAULTS, ...limits };
+  }
+
+  /** Called once a clip is stored (gRPC WatchStreams' CLIP_EXPORTED); returns the unsubscribe. */
+  onCreated(listener: (clip: ClipSummary) => void): () => void {
+    this.createdListeners.add(listener);
+    return () => this.createdListeners.delete(listener);
   }
 
   /** Stored clip manifests skipped by listings because they do not parse. */
@@ -159,6 +166,7 @@ export class ClipService {
       // The manifest last: a clip is listed only once all its objects are there.
       await this.store.put(`${prefix}manifest.json`, body, "application/json");
       this.log.info({ clip: id, stream, segments: segs.length }, "clip created");
+      for (const l of this.createdListeners) l(summary);
       return summary;
     } catch (err) {
       for (const key of copied) await this.store.delete(key).catch(() => undefined);

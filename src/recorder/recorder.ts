@@ -31,6 +31,13 @@ export function mergeTags(tags: Record<string, string>, max: number): ManifestCh
   };
 }
 
+/** A recording began (on a start request or a stream's start) or was closed (stop request or stream end). */
+export interface RecordingLifecycleEvent {
+  kind: "started" | "stopped";
+  stream: string;
+  recordingId: string;
+}
+
 interface ActiveRecording {
   stream: LiveStream;
   reader: ReaderHandle;
@@ -49,6 +56,7 @@ export class Recorder {
   private readonly active = new Map<string, ActiveRecording>();
   private readonly closing = new Set<Promise<void>>();
   private readonly changeListeners = new Set<(stream: string, manifest: RecordingManifest) => void>();
+  private readonly lifecycleListeners = new Set<(event: RecordingLifecycleEvent) => void>();
   /** Every change to a recording's manifest goes through this (live ones through their writer). */
   readonly manifests: ManifestStore;
   private readonly maxTags: number;
@@ -97,6 +105,7 @@ export class Recorder {
     const rec: ActiveRecording = { stream, reader, segmenter, writer, closed, stopped: false, detach };
     this.active.set(stream.name, rec);
     log.info("recording started");
+    this.emitLifecycle({ kind: "started", stream: stream.name, recordingId });
     stream.hub.onClose(() => {
       // The hub's readers finish their queues first: nothing received is lost.
       const done = stream.hub
@@ -145,6 +154,23 @@ export class Recorder {
     // Its last version is stored: later changes read it from the store.
     rec.detach();
     this.log.info({ stream: rec.stream.name, recording: rec.writer.manifest.recordingId, ...rec.writer.stats }, "recording closed");
+    this.emitLifecycle({ kind: "stopped", stream: rec.stream.name, recordingId: rec.writer.manifest.recordingId });
+  }
+
+  /** Recording started/stopped events (gRPC WatchStreams); returns a function that removes the listener. */
+  onLifecycle(listener: (event: RecordingLifecycleEvent) => void): () => void {
+    this.lifecycleListeners.add(listener);
+    return () => this.lifecycleListeners.delete(listener);
+  }
+
+  private emitLifecycle(event: RecordingLifecycleEvent): void {
+    for (const l of this.lifecycleListeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.warn({ err, stream: event.stream }, "recording lifecycle listener failed");
+      }
+    }
   }
 
   /** Stops recording a live stream (operator request); its recording is closed cleanly. */

@@ -55,7 +55,7 @@ describe("server start and stop", () => {
       expect(referenceWorkers()).toEqual([]);
       const before = handles();
       // AI on with no external workers: the bundled reference worker is spawned before listen.
-      const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: port, dataDir, aiEnabled: true, aiWorkers: [], aiEmbeddedWorker: true });
+      const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: port, grpcHost: "127.0.0.1", grpcPort: 0, dataDir, aiEnabled: true, aiWorkers: [], aiEmbeddedWorker: true });
       const { logger, lines } = capturedLogger("info");
       const started = startServer(config, logger);
       await expect(started).rejects.toThrow(StartError);
@@ -83,7 +83,7 @@ describe("server start and stop", () => {
 
   it("close() after a good start closes everything once, newest first, and may be called again", async () => {
     const before = handles();
-    const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, aiEnabled: true, aiWorkers: [], aiEmbeddedWorker: true });
+    const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, grpcHost: "127.0.0.1", grpcPort: 0, dataDir, aiEnabled: true, aiWorkers: [], aiEmbeddedWorker: true });
     const { logger, lines } = capturedLogger("debug");
     const server = await startServer(config, logger);
     const workerPid = server.embeddedWorker?.pid;
@@ -97,7 +97,7 @@ describe("server start and stop", () => {
     await server.close();
 
     const closed = lines.filter((l) => l.msg === "closed").map((l) => l.resource);
-    expect(closed).toEqual(["auth sessions", "whep egress", "whip ingest", "ai feed", "decoders", "reference worker", "clip expiry", "retention", "recorder", "event bus", "http server"]);
+    expect(closed).toEqual(["grpc control server", "auth sessions", "whep egress", "whip ingest", "ai feed", "decoders", "reference worker", "clip expiry", "retention", "recorder", "event bus", "http server"]);
     expect(referenceWorkers()).toEqual([]);
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
     await waitFor(() => Object.keys(leakedSince(before)).length === 0, { what: "no handle left open after close", timeoutMs: 5000 }).catch(() => undefined);
