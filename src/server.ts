@@ -8,7 +8,8 @@ import { buildAi } from "./composition/ai.js";
 import { buildAuth, type AuthParts } from "./composition/auth.js";
 import { buildGrpcControl } from "./composition/grpc.js";
 import { CloseStack } from "./composition/close-stack.js";
-import { registerRoutes } from "./composition/http.js";
+import { prepareHttpAuth, registerRoutes, type HttpAuth } from "./composition/http.js";
+import { assertEveryRouteHasAuth } from "./control/auth/gate.js";
 import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
 import { buildStore } from "./composition/store.js";
@@ -63,6 +64,8 @@ export interface Server {
   grpc: GrpcControlServer | undefined;
   /** Users, signing keys, publish keys and the Authenticator every surface checks credentials through. */
   auth: AuthParts;
+  /** The route table with each route's permission, and the gate's metrics. */
+  httpAuth: HttpAuth;
   /** Base URL the server listens at, e.g. http://127.0.0.1:8080 (https://… with TLS on). */
   url: string;
   /** The URL clients reach it at: IFC_PUBLIC_URL when set, else `url`. */
@@ -127,12 +130,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const rateLimits = new MemoryRateLimitStore();
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
     stack.push("auth sessions", () => auth.close());
+    const httpAuth = await at("auth gate", () => prepareHttpAuth(app, config, auth.authenticator));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     const grpcCalls = grpcMetrics();
     const limited = rateLimitMetrics();
     await at("routes", () =>
-      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry] }),
+      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry], httpAuth }),
     );
+    // Plugins register when the app gets ready: only then is the route table complete.
+    await at("route permissions", async () => {
+      await app.ready();
+      assertEveryRouteHasAuth(httpAuth.routes);
+    });
     const grpc = await at(`grpc listen on ${config.grpcHost}:${config.grpcPort}`, () =>
       buildGrpcControl(config, logger, stack, {
         registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai,
@@ -159,7 +168,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       }
     };
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, grpc,
+      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, grpc, httpAuth,
       url,
       publicUrl: config.publicUrl || url,
       reloadTls,

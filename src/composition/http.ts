@@ -3,6 +3,9 @@ import { promisify } from "node:util";
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
+import type { Authenticator } from "../control/auth/authenticator.js";
+import { authGateMetrics, collectRoutes, installAuthGate, type AuthGateMetrics, type CollectedRoute } from "../control/auth/gate.js";
+import { sessionRoutes } from "../control/auth/session-routes.js";
 import { MemoryRateLimitStore } from "../adapters/state/memory-rate-limit-store.js";
 import { aiRoutes } from "../control/ai-routes.js";
 import { installAuditHook } from "../control/audit.js";
@@ -16,6 +19,7 @@ import { iceServerLinks, webRtcSessionRoutes } from "../control/webrtc-session-r
 import { PendingSessions } from "../rtc/pending-sessions.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { hlsRoutes } from "../distributor/hls/hls-routes.js";
+import cookie from "@fastify/cookie";
 import { pageRoutes } from "../distributor/pages/page-routes.js";
 import type { WhepEgress } from "../distributor/whep/whep-egress.js";
 import { whepMetrics } from "../distributor/whep/whep-metrics.js";
@@ -35,6 +39,38 @@ import type { Recorder } from "../recorder/recorder.js";
 import type { SegmentLeases } from "../recorder/segment-leases.js";
 
 const execFileAsync = promisify(execFile);
+
+export interface HttpAuth {
+  /** Every route registered after `prepareHttpAuth`, with its `config.auth` (the matrix test's table). */
+  routes: CollectedRoute[];
+  metrics: AuthGateMetrics;
+  authenticator: Authenticator;
+}
+
+/**
+ * Before any route: the cookie parser, the route collector and the pages' session routes. The gate itself is installed by registerRoutes,
+ * after the rate limit, so a client guessing tokens spends its request budget.
+ */
+export async function prepareHttpAuth(app: FastifyInstance, config: Config, authenticator: Authenticator): Promise<HttpAuth> {
+  await app.register(cookie);
+  const routes = collectRoutes(app);
+  await app.register(sessionRoutes, { authenticator, publicUrl: config.publicUrl });
+  return { routes, metrics: authGateMetrics(), authenticator };
+}
+
+/** Puts every HTTP route behind the permission model (a root onRequest hook). Throws on a bad CIDR list. */
+export function installHttpAuthGate(app: FastifyInstance, config: Config, auth: HttpAuth): void {
+  installAuthGate(app, {
+    authenticator: auth.authenticator,
+    anonymousNetworks: config.authAnonymousNetworks,
+    anonymousPermissions: config.authAnonymousPermissions,
+    metricsNetworks: config.metricsNetworks,
+    // Behind a proxy the Host header may not be the public one: IFC_PUBLIC_URL's origin is ours too.
+    corsOrigins: [...config.corsOrigins, ...(config.publicUrl ? [new URL(config.publicUrl).origin] : [])],
+    log: app.log.child({ component: "auth-gate" }),
+    metrics: auth.metrics,
+  });
+}
 
 /** Everything the HTTP surface serves. */
 export interface HttpServices {
@@ -57,6 +93,8 @@ export interface HttpServices {
   extraMetrics?: Registry[];
   /** `ifc_rate_limited_total`, shared with the gRPC limit; made here when not given. */
   rateLimitMetrics?: RateLimitMetrics;
+  /** Set by prepareHttpAuth: the gate goes in after the rate limit; its metrics join /metrics. */
+  httpAuth?: HttpAuth;
 }
 
 /** Registers every route plugin on the one HTTP server (WHIP, WHEP, REST, HLS, metrics, AI, pages, WebSocket). */
@@ -69,6 +107,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   installRestRateLimit(app, { store: s.rateLimits ?? new MemoryRateLimitStore(), limit: config.restRateLimitPerMinute, onLimited: () => limits.limited("rest") });
   const http = httpMetrics(app);
   installAuditHook(app, s.audit);
+  if (s.httpAuth) installHttpAuthGate(app, config, s.httpAuth);
   // One count of unconnected sessions per client address, across WHIP and WHEP.
   const pending = new PendingSessions(config.rtcMaxPendingPerClient);
   const pendingRetryAfterS = Math.ceil(config.whipConnectTimeoutMs / 1000);
@@ -102,7 +141,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     },
   });
   await app.register(hlsRoutes, { recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
-  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? [])] });
+  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {

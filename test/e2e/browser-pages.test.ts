@@ -38,6 +38,8 @@ describe("built-in pages", () => {
     const publisher = await browser.newPage();
     await publisher.goto(`${ts.url}/publish/web1`);
     await publisher.waitForFunction(() => (globalThis as unknown as { __whip?: { state: string } }).__whip?.state === "connected", undefined, { timeout: 20_000 });
+    // anonymous from loopback: nothing answered 401, so no login form
+    expect(await publisher.evaluate(() => (globalThis as unknown as { __login: { shown: number } }).__login.shown)).toBe(0);
 
     const viewer = await browser.newPage();
     await viewer.goto(`${ts.url}/streams/web1`);

@@ -22,7 +22,7 @@ let control: IngestControlClient;
 let auth: AuthServiceClient;
 
 beforeAll(async () => {
-  ts = await startTestServer({ grpcEnabled: true, authAnonymousNetworks: [] });
+  ts = await startTestServer({ grpcEnabled: true, authAnonymousNetworks: [], metricsNetworks: ["127.0.0.0/8"] }); // /metrics read below without credentials
   const port = ts.server.grpc?.port;
   if (!port) throw new Error("gRPC not started");
   control = new IngestControlClient(`127.0.0.1:${port}`, credentials.createInsecure());

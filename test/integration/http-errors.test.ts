@@ -178,11 +178,16 @@ describe("WebRTC sessions: per-client pending limit, kick, hidden session ids", 
   });
 
   it("GET /api/v1/streams hides session ids from callers not shown to control the stream; DELETE kicks the publisher (204), 404 when not live", async () => {
-    const list = (await (await fetch(`${ts.url}/api/v1/streams`)).json()) as { streams: Record<string, unknown>[] };
+    // A viewer (anonymous loopback callers hold `*`, so they control every stream and see the ids).
+    await ts.server.auth.userStore.add("vera", "viewer", "vera-password-1234");
+    const login = await fetch(`${ts.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "vera", password: "vera-password-1234" }) });
+    const viewer = { authorization: `Bearer ${((await login.json()) as { access_token: string }).access_token}` };
+    const list = (await (await fetch(`${ts.url}/api/v1/streams`, { headers: viewer })).json()) as { streams: Record<string, unknown>[] };
     const live = list.streams.find((s) => s.name === "live");
     expect(live).toBeDefined();
     expect(live).not.toHaveProperty("sessionId");
-    expect(await (await fetch(`${ts.url}/api/v1/streams/live`)).json()).not.toHaveProperty("sessionId");
+    expect(await (await fetch(`${ts.url}/api/v1/streams/live`, { headers: viewer })).json()).not.toHaveProperty("sessionId");
+    expect(await (await fetch(`${ts.url}/api/v1/streams/live`)).json()).toHaveProperty("sessionId");
     await expectProblem(await fetch(`${ts.url}/api/v1/streams/nobody`, { method: "DELETE" }), 404, "stream-not-found");
     expect((await fetch(`${ts.url}/api/v1/streams/live`, { method: "DELETE" })).status).toBe(204);
     await waitFor(async () => (await fetch(`${ts.url}/api/v1/streams/live`)).status === 404, { what: "the kicked stream gone" });

@@ -55,9 +55,10 @@ describe("metrics, logs and audit on the real server", () => {
     const count = (text: string, labels: string) => new RegExp(`^ifc_http_request_duration_seconds_count\\{${labels}\\} (\\d+)$`, "m").exec(text)?.[1];
     let text = "";
     await waitFor(async () => count((text = await (await fetch(`${url}/metrics`)).text()), 'route="unmatched",method="GET",status="404"') === "1", { what: "the unmatched request on /metrics" });
-    expect(count(text, 'route="/api/v1/streams",method="GET",status="200"')).toBe("1");
-    expect(count(text, 'route="/api/v1/streams/:stream",method="GET",status="404"')).toBe("1");
-    expect(count(text, 'route="/whip/:stream",method="POST",status="400"')).toBe("1");
+    // the made-up credentials are refused by the auth gate (presented credentials never fall back to anonymous)
+    expect(count(text, 'route="/api/v1/streams",method="GET",status="401"')).toBe("1");
+    expect(count(text, 'route="/api/v1/streams/:stream",method="GET",status="401"')).toBe("1");
+    expect(count(text, 'route="/whip/:stream",method="POST",status="401"')).toBe("1");
     expect(text).toMatch(/^ifc_http_requests_in_flight 1$/m); // the scrape itself
     expect(text).toMatch(/^ifc_rate_limited_total\{surface="rest"\} 0$/m);
     // Node process metrics (collectDefaultMetrics, ifc_ prefix)
@@ -72,7 +73,7 @@ describe("metrics, logs and audit on the real server", () => {
   });
 
   it("refuses the N+1-th request of a client with 429 and counts it, while /health stays open", async () => {
-    const s = await start({ restRateLimitPerMinute: 3 });
+    const s = await start({ restRateLimitPerMinute: 3, metricsNetworks: ["10.0.0.0/8"] });
     cleanup.push(s.stop);
     const url = s.server.url;
     for (let i = 0; i < 3; i++) expect((await fetch(`${url}/api/v1/streams`)).status).toBe(200);

@@ -75,7 +75,7 @@ whip.stop = async () => {
   const target = whip.resourceUrl;
   whip.resourceUrl = null;
   try {
-    if (target) await fetch(target, { method: "DELETE" });
+    if (target) await authFetch(target, { method: "DELETE" });
   } finally {
     if (whip.pc) whip.pc.close();
     setState("closed");

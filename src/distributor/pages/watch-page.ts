@@ -75,6 +75,8 @@ async function fallbackToHls(reason) {
   const src = BASE + "/hls/" + encodeURIComponent(STREAM) + "/index.m3u8";
   // hls.js over MSE first: it does LL-HLS (parts, blocking reload). Native HLS only where there
   // is no MSE (iOS Safari); Chromium's own HLS player could not parse these fMP4 parts (156).
+  // Players cannot answer a 401: ask once here, so a login (cookie) comes before hls.js starts.
+  await authFetch(src).then((r) => r.body && r.body.cancel()).catch(() => undefined);
   const mse = "MediaSource" in window || "ManagedMediaSource" in window;
   if (!mse && video.canPlayType("application/vnd.apple.mpegurl")) { w.hlsPlayer = "native"; video.src = src; return; }
   await new Promise((resolve, reject) => {
@@ -140,7 +142,11 @@ function telemetry() {
     if (m.type === "stream_stats") showStats(m);
     else if (m.type === "detections") { w.detections++; drawDetections(m); }
   };
-  ws.onclose = () => setTimeout(telemetry, 2000);
+  let opened = false;
+  ws.onopen = () => { opened = true; };
+  // A refused upgrade (401) is invisible to a WebSocket: after a failed open, ask the stream's
+  // REST resource (same permission), which shows the login form on a 401, then try again.
+  ws.onclose = () => setTimeout(() => (opened ? Promise.resolve() : authFetch(BASE + "/api/v1/streams/" + encodeURIComponent(STREAM)).catch(() => undefined)).then(telemetry), 2000);
 }
 
 window.addEventListener("pagehide", () => { if (w.resourceUrl) fetch(w.resourceUrl, { method: "DELETE", keepalive: true }); });

@@ -1,0 +1,62 @@
+import type { AuditAction, RouteAuth } from "../../src/control/auth/principal.js";
+
+const STREAM_PARAM: RouteAuth["stream"] = { in: "params", name: "stream" };
+const STREAM_QUERY: RouteAuth["stream"] = { in: "query", name: "stream" };
+const PUBLIC: RouteAuth = { permission: "public" };
+const publish: RouteAuth = { permission: "stream:publish", stream: STREAM_PARAM };
+const view: RouteAuth = { permission: "stream:view", stream: STREAM_PARAM, viewToken: true };
+const recView: RouteAuth = { permission: "recording:view", stream: STREAM_PARAM, viewToken: true };
+const recControl: RouteAuth = { permission: "recording:control", stream: STREAM_PARAM };
+const control: RouteAuth = { permission: "stream:control", stream: STREAM_PARAM };
+
+/**
+ * The route permission table of issue 11 as data: what each route declares in `config.auth`
+ * (and `config.audit`). The route files declare these themselves; this table is the independent
+ * reference the authorization matrix test checks their declarations against (a route missing
+ * here is still checked by the matrix, from its own declaration). Keys are `METHOD url` as
+ * Fastify registers them.
+ */
+export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: AuditAction }>> = {
+  "GET /health": { auth: PUBLIC },
+  "GET /ready": { auth: PUBLIC },
+  "GET /streams/:stream": { auth: PUBLIC },
+  "GET /publish/:stream": { auth: PUBLIC },
+  "GET /assets/hls.min.js": { auth: PUBLIC },
+
+  "OPTIONS /whip/:stream": { auth: publish },
+  "POST /whip/:stream": { auth: publish },
+  "PATCH /whip/:stream/sessions/:session": { auth: publish },
+  "DELETE /whip/:stream/sessions/:session": { auth: publish },
+
+  "OPTIONS /whep/:stream": { auth: view },
+  "POST /whep/:stream": { auth: view },
+  "PATCH /whep/:stream/sessions/:session": { auth: view },
+  "DELETE /whep/:stream/sessions/:session": { auth: view },
+  "GET /hls/:stream/index.m3u8": { auth: view },
+  "GET /hls/:stream/:recording/:file": { auth: view },
+  "GET /ws/streams/:stream": { auth: view },
+  "GET /ws/streams/:stream/detections": { auth: view },
+  // REST clients set headers: no view token in the query there (players only: HLS, playback, WHEP, WebSocket).
+  "GET /api/v1/streams/:stream": { auth: { permission: "stream:view", stream: STREAM_PARAM } },
+  "GET /api/v1/streams/:stream/ai": { auth: { permission: "stream:view", stream: STREAM_PARAM } },
+  "GET /api/v1/streams": { auth: { permission: "stream:view" } },
+
+  "GET /api/v1/recordings": { auth: { permission: "recording:view", stream: STREAM_QUERY } },
+  "GET /api/v1/recordings/:stream/play": { auth: recView },
+  "GET /hls/:stream/vod.m3u8": { auth: recView },
+  "GET /api/v1/clips": { auth: { permission: "recording:view", stream: STREAM_QUERY } },
+  "GET /api/v1/clips/:id/play": { auth: { permission: "recording:view", viewToken: true } },
+
+  "POST /api/v1/streams/:stream/recording": { auth: recControl, audit: "recording.started" },
+  "DELETE /api/v1/streams/:stream/recording": { auth: recControl, audit: "recording.stopped" },
+  "PUT /api/v1/recordings/:stream/:recording/tags": { auth: recControl, audit: "recording.tagged" },
+  "POST /api/v1/streams/:stream/clips": { auth: { permission: "recording:export", stream: STREAM_PARAM }, audit: "clip.exported" },
+  "DELETE /api/v1/clips/:id": { auth: { permission: "recording:export" }, audit: "clip.deleted" },
+
+  "PUT /api/v1/streams/:stream/qos": { auth: control, audit: "qos.pinned" },
+  "DELETE /api/v1/streams/:stream": { auth: control, audit: "stream.kicked" },
+
+  "GET /metrics": { auth: { permission: "system:view", metricsNetworks: true } },
+  "GET /api/v1/ai/workers": { auth: { permission: "system:view" } },
+  "GET /ws/system-status": { auth: { permission: "system:view" } },
+};
