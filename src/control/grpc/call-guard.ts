@@ -13,7 +13,7 @@ import { grants, type Permission } from "../auth/permissions.js";
 import type { AuditAction, AuditSink, Principal } from "../auth/principal.js";
 import { GrpcError, serviceError, toGrpcError } from "./grpc-errors.js";
 import type { GrpcMetrics } from "./grpc-metrics.js";
-import type { NetworkList } from "./network-list.js";
+import type { NetworkList } from "../auth/networks.js";
 import { peerAddress } from "./peer-address.js";
 
 /** What one method needs (the gRPC column of the permission table). */

@@ -9,7 +9,7 @@ import { authServiceImplementation } from "./auth-service.js";
 import { CallGuard } from "./call-guard.js";
 import { grpcMetrics, type GrpcMetrics } from "./grpc-metrics.js";
 import { IngestControlService, type IngestControlDeps } from "./ingest-control-service.js";
-import { NetworkList } from "./network-list.js";
+import { NetworkList } from "../auth/networks.js";
 import { ReloadableTlsCredentials, type TlsFiles } from "./reloadable-tls-credentials.js";
 import { StreamEventFeed } from "./stream-events.js";
 
@@ -59,7 +59,7 @@ export class GrpcControlServer {
     const metrics = opts.metrics ?? grpcMetrics();
     const guard = new CallGuard({
       authenticator: opts.authenticator,
-      anonymousNetworks: new NetworkList(opts.anonymousNetworks),
+      anonymousNetworks: new NetworkList(opts.anonymousNetworks, "IFC_AUTH_ANONYMOUS_NETWORKS"),
       anonymousPermissions: opts.anonymousPermissions,
       rateLimit: opts.rateLimit,
       metrics,
