@@ -163,7 +163,7 @@ export const CONFIG_SPEC = {
   httpMaxConnectionsPerClient: int("IFC_HTTP_MAX_CONNECTIONS_PER_CLIENT", 256, "Most open HTTP connections from one client address; more are closed at once.", 1),
   httpHeadersTimeoutMs: int("IFC_HTTP_HEADERS_TIMEOUT_MS", 10_000, "A client must send a request's headers within this time.", 100),
   httpRequestTimeoutMs: int("IFC_HTTP_REQUEST_TIMEOUT_MS", 30_000, "A client must send a whole request (headers and body) within this time.", 100),
-  rtcMaxPendingPerClient: int("IFC_RTC_MAX_PENDING_PER_CLIENT", 4, "WHIP/WHEP sessions one client address may hold that have not connected yet; more get 429.", 1),
+  rtcMaxPendingPerClient: int("IFC_RTC_MAX_PENDING_PER_CLIENT", 8, "WHIP/WHEP sessions one client address may hold that have not connected yet; more get 429.", 1),
   tlsCert: str("IFC_TLS_CERT", "", "PEM certificate (chain) file: with IFC_TLS_KEY, HTTPS (and gRPC over TLS); reloaded on SIGHUP."),
   tlsKey: str("IFC_TLS_KEY", "", "PEM private key file of IFC_TLS_CERT."),
   tlsMinVersion: oneOf("IFC_TLS_MIN_VERSION", "TLSv1.2", ["TLSv1.2", "TLSv1.3"] as const, "Lowest TLS version accepted."),

@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 
 /** Facts about one stored object. */
 export interface ObjectInfo {
@@ -48,4 +48,24 @@ export function assertValidKey(key: string): void {
   if (key.length === 0 || key.length > 1024 || parts.some((p) => !KEY_SEGMENT.test(p) || p === "." || p === ".." || p.startsWith(".ifc-"))) {
     throw new InvalidObjectKeyError(`invalid object key: ${JSON.stringify(key.slice(0, 200))}`);
   }
+}
+
+/**
+ * The objects named, read one after another as one stream, without holding them in memory.
+ * When the reader goes away the stream is destroyed and the object being read is destroyed with
+ * it (closing its file handle at once). One generator rather than a pipeline per object into a
+ * PassThrough, which leaves a listener behind per object (MaxListenersExceededWarning past 10).
+ */
+export function concatObjects(store: Pick<ObjectStore, "getStream">, keys: readonly string[]): Readable {
+  async function* objects(): AsyncGenerator<Buffer> {
+    for (const key of keys) {
+      const src = await store.getStream(key);
+      try {
+        for await (const chunk of src) yield chunk as Buffer;
+      } finally {
+        src.destroy();
+      }
+    }
+  }
+  return Readable.from(objects(), { objectMode: false, highWaterMark: 1 << 20 });
 }

@@ -1,7 +1,6 @@
-import { PassThrough, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import { ObjectNotFoundError, type ObjectStore } from "../ports/object-store.js";
+import { concatObjects, ObjectNotFoundError, type ObjectStore } from "../ports/object-store.js";
 import { MANIFEST_NAME, parseManifest, type RecordingManifest, type SegmentEntry } from "./manifest.js";
 import type { SegmentLeases } from "./segment-leases.js";
 
@@ -84,7 +83,7 @@ export class RecordingCatalog {
         } catch (err) {
           // One bad object must not take the whole listing (or the retention pass) down.
           this.unreadable++;
-          this.log?.warn({ key: o.key, err: (err as Error).message }, "unreadable recording manifest skipped");
+          this.log?.warn({ objectKey: o.key, err: (err as Error).message }, "unreadable recording manifest skipped");
         }
         this.cache.set(o.key, { version, manifest });
       }
@@ -159,23 +158,9 @@ export class RecordingCatalog {
    * segments are leased until the stream ends, so retention cannot pull them away mid-response.
    */
   open(plan: PlaybackPlan): Readable {
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const out = concatObjects(this.store, [plan.initKey, ...plan.partKeys]);
     const release = this.leases.acquire(plan.manifest.recordingId, plan.seqs);
     out.once("close", release);
-    void (async () => {
-      try {
-        for (const key of [plan.initKey, ...plan.partKeys]) {
-          if (out.destroyed) return;
-          const src = await this.store.getStream(key);
-          // pipeline, not write/drain: when the client goes away `out` is destroyed, and
-          // pipeline then destroys `src` too, closing its file handle at once.
-          await pipeline(src, out, { end: false });
-        }
-        out.end();
-      } catch (err) {
-        out.destroy(err as Error);
-      }
-    })();
     return out;
   }
 }

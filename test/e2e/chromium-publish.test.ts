@@ -15,8 +15,9 @@ let pages: StaticServer;
 let browser: ChromiumHandle;
 
 beforeAll(async () => {
-  ts = await startTestServer();
   pages = await startStaticServer();
+  // The test page is served from another origin: the server must allow it (CORS allow-list).
+  ts = await startTestServer({ corsOrigins: [new URL(pages.url).origin] });
   browser = await launchChromium();
 });
 

@@ -30,7 +30,7 @@ const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, "
 
 beforeAll(async () => {
   // No AI feed: its decoder would compete for the same two cores and is not under test here.
-  server = await spawnServer({ IFC_WHEP_MAX_VIEWERS_PER_STREAM: String(VIEWERS), IFC_AI_ENABLED: "false" });
+  server = await spawnServer({ IFC_WHEP_MAX_VIEWERS_PER_STREAM: String(VIEWERS), IFC_RTC_MAX_PENDING_PER_CLIENT: String(VIEWERS), IFC_AI_ENABLED: "false" });
   const pub = await publishTestStream(`${server.url}/whip/cam1`, { width: 640, height: 360, fps: 30, gopSeconds: 1, durationSeconds: 10, audio: true });
   try {
     const started = Date.now();

@@ -215,43 +215,35 @@ describe("slow clients and connection caps", () => {
   });
   afterAll(async () => ts?.stop());
 
-  it("a client trickling its headers is cut at the headers timeout with 408", async () => {
+  /** Sends `head`, then `piece` every 50 ms until the server closes: the answer and how long it took. */
+  async function trickle(head: string, piece: string): Promise<{ elapsed: number; text: string }> {
     const socket = connect(port, "127.0.0.1");
     const chunks: Buffer[] = [];
     socket.on("data", (d: Buffer) => chunks.push(d));
     socket.on("error", () => undefined);
     await new Promise<void>((r) => socket.once("connect", r));
     const started = Date.now();
-    socket.write("GET /health HTTP/1.1\r\nHost: x\r\n");
-    // One header line every 50 ms: never finishing, always "active".
-    const trickle = setInterval(() => {
-      if (!socket.destroyed) socket.write("X-Slow: 1\r\n");
+    socket.write(head);
+    // Never finishing, always "active".
+    const timer = setInterval(() => {
+      if (!socket.destroyed) socket.write(piece);
     }, 50);
     await new Promise<void>((r) => socket.once("close", () => r()));
-    clearInterval(trickle);
-    const elapsed = Date.now() - started;
+    clearInterval(timer);
+    return { elapsed: Date.now() - started, text: Buffer.concat(chunks).toString("latin1") };
+  }
+
+  it("a client trickling its headers is cut at the headers timeout with 408", async () => {
+    const { elapsed, text } = await trickle("GET /health HTTP/1.1\r\nHost: x\r\n", "X-Slow: 1\r\n");
     expect(elapsed).toBeGreaterThanOrEqual(350);
     expect(elapsed).toBeLessThan(5000);
-    expectRawProblem(splitResponse(Buffer.concat(chunks).toString("latin1")), 408);
+    expectRawProblem(splitResponse(text), 408);
   });
 
   it("a client trickling its body is cut at the request timeout", async () => {
-    const socket = connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    socket.on("data", (d: Buffer) => chunks.push(d));
-    socket.on("error", () => undefined);
-    await new Promise<void>((r) => socket.once("connect", r));
-    const started = Date.now();
-    socket.write("POST /api/v1/streams/cam1/clips HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{");
-    const trickle = setInterval(() => {
-      if (!socket.destroyed) socket.write(" ");
-    }, 50);
-    await new Promise<void>((r) => socket.once("close", () => r()));
-    clearInterval(trickle);
-    const elapsed = Date.now() - started;
+    const { elapsed, text } = await trickle("POST /api/v1/streams/cam1/clips HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", " ");
     expect(elapsed).toBeGreaterThanOrEqual(700);
     expect(elapsed).toBeLessThan(5000);
-    const text = Buffer.concat(chunks).toString("latin1");
     expectRawProblem(splitResponse(text), 408);
   });
 

@@ -1,3 +1,4 @@
+import { AuthError } from "../../src/control/auth/authenticator.js";
 import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -87,4 +88,11 @@ export async function authFixture(o: AuthFixtureOptions = {}): Promise<AuthFixtu
     scrypt: TEST_SCRYPT,
   });
   return { dir, clock, users, keyring, tokens, sessions, publishKeys, rateLimits, audits, auth, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** The reason of the AuthError a promise rejects with (fails the test on anything else). */
+export async function authFailureReason(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  if (!(err instanceof AuthError)) throw new Error(`expected an AuthError, got ${String(err)}`);
+  return err.reason;
 }

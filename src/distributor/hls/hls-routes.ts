@@ -1,11 +1,9 @@
-import { PassThrough, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { Type } from "typebox";
 import { parseTime } from "../../core/time-param.js";
 import { BadRequestError, NotFoundError, ProblemError, ServiceUnavailableError } from "../../errors.js";
-import { ObjectNotFoundError, type ObjectStore } from "../../ports/object-store.js";
+import { concatObjects, ObjectNotFoundError, type ObjectStore } from "../../ports/object-store.js";
 import { manifestKey, parseManifest, type RecordingManifest } from "../../ports/recording-manifest.js";
 import { advancePartLimit, judgeBlockingRequest, judgePart, parseBlockingRequest } from "./blocking-reload.js";
 import { ManifestWaiters, type WaitFailure } from "./manifest-waiters.js";
@@ -282,20 +280,6 @@ export async function hlsRoutes(fastify: FastifyInstance, options: HlsRoutesOpti
     body.once("close", release);
     return reply.header("content-type", "video/iso.segment").header("cache-control", IMMUTABLE).header("content-length", String(bytes)).send(body);
   }
-}
-
-function concatObjects(store: ObjectStore, keys: string[]): Readable {
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  void (async () => {
-    try {
-      // pipeline destroys the source when the client goes away, so no object is left open.
-      for (const key of keys) await pipeline(await store.getStream(key), out, { end: false });
-      out.end();
-    } catch (err) {
-      out.destroy(err as Error);
-    }
-  })();
-  return out;
 }
 
 function holdFailure(failure: WaitFailure, stream: string, opts: HlsLimits): Error {

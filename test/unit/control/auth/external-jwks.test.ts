@@ -2,15 +2,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK, type JWTPayload } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthError } from "../../../../src/control/auth/authenticator.js";
 import { ROLE_PERMISSIONS } from "../../../../src/control/auth/permissions.js";
-import { authFixture, type AuthFixture } from "../../../support/auth-fixture.js";
-
-async function reason(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  if (!(err instanceof AuthError)) throw new Error(`expected an AuthError, got ${String(err)}`);
-  return err.reason;
-}
+import { authFixture, type AuthFixture, authFailureReason as reason } from "../../../support/auth-fixture.js";
 
 type SignKey = Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 

@@ -1,17 +1,10 @@
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AuthError } from "../../../../src/control/auth/authenticator.js";
 import { grants } from "../../../../src/control/auth/permissions.js";
 import { PublishKeys } from "../../../../src/control/auth/publish-keys.js";
 import { InvalidInput, NotFound } from "../../../../src/core/errors.js";
-import { authFixture, type AuthFixture } from "../../../support/auth-fixture.js";
-
-async function reason(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  if (!(err instanceof AuthError)) throw new Error(`expected an AuthError, got ${String(err)}`);
-  return err.reason;
-}
+import { authFixture, type AuthFixture, authFailureReason as reason } from "../../../support/auth-fixture.js";
 
 describe("publish keys", () => {
   let f: AuthFixture;

@@ -4,13 +4,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AuthError } from "../../../../src/control/auth/authenticator.js";
 import { FileSessionStore } from "../../../../src/control/auth/session-store.js";
-import { authFixture, type AuthFixture } from "../../../support/auth-fixture.js";
-
-async function reason(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  if (!(err instanceof AuthError)) throw new Error(`expected an AuthError, got ${String(err)}`);
-  return err.reason;
-}
+import { authFixture, type AuthFixture, authFailureReason as reason } from "../../../support/auth-fixture.js";
 
 describe("refresh tokens", () => {
   let f: AuthFixture;

@@ -2,16 +2,9 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { generateKeyPair, SignJWT, UnsecuredJWT, decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AuthError } from "../../../../src/control/auth/authenticator.js";
 import { Keyring } from "../../../../src/control/auth/signing-keys.js";
 import { NoViewGrant } from "../../../../src/control/auth/tokens.js";
-import { authFixture, type AuthFixture } from "../../../support/auth-fixture.js";
-
-async function reason(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  if (!(err instanceof AuthError)) throw new Error(`expected an AuthError, got ${String(err)}`);
-  return err.reason;
-}
+import { authFixture, type AuthFixture, authFailureReason as reason } from "../../../support/auth-fixture.js";
 
 describe("access and view tokens", () => {
   let f: AuthFixture;
