@@ -7,6 +7,7 @@ import { registerCors } from "./cors.js";
 import { clientErrorHandler, frameworkErrors, MethodIndex, sendProblem, toProblem } from "./http-errors.js";
 import { openApiPlugin, type OpenApiOptions } from "./openapi.js";
 import { addSharedSchemas } from "./schemas.js";
+import { lazyChildLoggerFactory } from "./lazy-logger.js";
 
 export interface AppOptions {
   logger: Logger;
@@ -63,6 +64,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
   const timing = serverTimingOptions(opts);
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
+    childLoggerFactory: lazyChildLoggerFactory,
     bodyLimit: opts.bodyLimit,
     // Per-request access logs are off (WHIP PATCHes and playlist polls would flood them).
     logController: new LogController({ disableRequestLogging: true }),
