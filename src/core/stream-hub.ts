@@ -54,6 +54,16 @@ export interface ReaderHandle {
 
 type CloseListener = () => void;
 
+/** A new publisher session carries the stream from now on (see `StreamHub.publisherChanged`). */
+export interface PublisherChange {
+  sessionId: string;
+  /** How it came: an ICE restart on the same session, a new POST while reconnecting, or a takeover of a stream still live. */
+  reason: "ice-restart" | "re-post" | "takeover";
+  /** Epoch ms when the previous publisher's media stopped (its last packet). */
+  lastMediaAt: number;
+}
+type PublisherChangeListener = (change: PublisherChange) => void;
+
 /**
  * The parts of a received RTP packet the RTP tap hands on (werift's RtpPacket has them). Only
  * media/core types here: core must not depend on the WebRTC stack.
@@ -88,6 +98,7 @@ export class StreamHub {
   private keyframeRequester: ((reason: string) => void) | undefined;
   private closeListeners: CloseListener[] = [];
   private rtpTaps: RtpTapListener[] = [];
+  private publisherChangeListeners: PublisherChangeListener[] = [];
   /** WHEP viewers watching this stream now (kept by the distributor, read by REST and metrics). */
   viewerCount = 0;
 
@@ -126,6 +137,24 @@ export class StreamHub {
     this.rtpTaps = [...this.rtpTaps, listener];
     return () => {
       this.rtpTaps = this.rtpTaps.filter((l) => l !== listener);
+    };
+  }
+
+  /**
+   * Ingest says the stream's publisher changed (a resume after a network break, or a takeover):
+   * RTP packets on the tap come from a new SSRC with new sequence numbers and timestamps from
+   * now on, and the next frames carry `discontinuity`. RTP readers (WHEP) re-base their
+   * rewriting and wait for the next keyframe; the hub itself stays open throughout.
+   */
+  publisherChanged(change: PublisherChange): void {
+    if (this.closed) return;
+    for (const l of this.publisherChangeListeners) l(change);
+  }
+
+  onPublisherChanged(fn: PublisherChangeListener): () => void {
+    this.publisherChangeListeners = [...this.publisherChangeListeners, fn];
+    return () => {
+      this.publisherChangeListeners = this.publisherChangeListeners.filter((l) => l !== fn);
     };
   }
 

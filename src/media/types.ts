@@ -41,6 +41,13 @@ export interface VideoAccessUnit {
    * them, else first arrival + elapsed RTP time. Filled in by ingest, which owns RTCP.
    */
   wallClockMs: number;
+  /**
+   * The first unit after a break in the publisher's timeline: a resume after a reconnect, a new
+   * session taking the stream over, or an RTP timestamp jump (IFC_RTP_MAX_JUMP_MS). `rtpTime`
+   * still continues on the stream's timeline, with the real wall-clock gap in it; readers start
+   * a new segment / restart decoding at the next IDR.
+   */
+  discontinuity?: true;
   /** Set when the unit carries SPS/PPS, or on every keyframe (latest known parameter sets). */
   sps?: Uint8Array;
   pps?: Uint8Array;
@@ -56,6 +63,8 @@ export interface AudioFrame {
   arrivalMs: number;
   /** Capture time estimate (epoch ms), as for video. */
   wallClockMs: number;
+  /** As for video: the first frame after a break in the publisher's timeline. */
+  discontinuity?: true;
 }
 
 export type MediaFrame = VideoAccessUnit | AudioFrame;

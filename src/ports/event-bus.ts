@@ -23,3 +23,20 @@ export interface EventBus {
 export const VIDEO_ANALYSIS_TOPIC = "video-analysis-events";
 /** The audit trail (control/audit.ts): who did what, to what, from where, when. Key: the target (or who). */
 export const AUDIT_TOPIC = "audit-events";
+
+/** Stream lifecycle (published, reconnecting, resumed, unpublished, recording started/stopped...). Key: the stream name. */
+export const STREAM_EVENTS_TOPIC = "stream-events";
+
+/** The value of a `stream-events` message. */
+export interface StreamLifecycleEvent {
+  [key: string]: unknown;
+  type: "published" | "reconnecting" | "resumed" | "unpublished" | "recording-started" | "recording-stopped";
+  stream: string;
+  /** Epoch ms. */
+  at: number;
+  /** The publisher session now carrying the stream (after a takeover: the new one). */
+  sessionId?: string;
+  /** Why (reconnecting: the disconnect cause; resumed: ice-restart | re-post | takeover; unpublished: grace-expired, deleted, kicked...). */
+  reason?: string;
+  recordingId?: string;
+}
