@@ -1,5 +1,6 @@
 import { NAL_TYPE } from "./h264-nal.js";
 import { parseH264Sps } from "./h264-sps.js";
+import { DEFAULT_REORDER_WINDOW, RtpReorderBuffer } from "./rtp-reorder-buffer.js";
 import { RtpUnwrapper } from "./rtp-unwrap.js";
 import type { H264SpsInfo, VideoAccessUnit } from "./types.js";
 
@@ -35,16 +36,7 @@ export interface H264DepacketizerOptions {
 /** Why a unit was not emitted; "not-keyframe" is a whole unit dropped while waiting for an IDR. */
 type DropReason = KeyframeNeededReason | "not-keyframe";
 
-// Reorder slot states. A consumed slot stays DONE (payload released) so a duplicate that
-// arrives after its original was consumed is told apart from a late packet already given up.
-const EMPTY = 0;
-const PENDING = 1;
-const DONE = 2;
-
-const DEFAULT_WINDOW = 64;
 const DEFAULT_MAX_UNIT_BYTES = 8 * 1024 * 1024;
-// Half the 16-bit sequence space is the most a window can span and still unwrap unambiguously.
-const MAX_WINDOW = 16_384;
 // How far before the first packet the stream's head may still come. Reordering at start is a
 // packet or two; a longer span would only delay the keyframe request of a mid-GOP join.
 const MAX_PRIMING_PACKETS = 16;
@@ -58,37 +50,26 @@ const MAX_PRIMING_PACKETS = 16;
  * packet payload, FU-A fragments are copied once into their NAL, and nothing else is allocated
  * per packet. Callers must not modify a payload after pushing it: emitted NALs may view it.
  *
- * Packets are consumed strictly in sequence order through a ring of typed arrays: an
- * in-order packet passes straight through; one that jumps ahead waits until the missing ones
- * arrive or until `reorderWindowPackets` later packets have come, when the gap is declared
- * lost. A unit touched by a gap is dropped (never emitted with a hole), and so is every unit
- * after it until the next IDR.
+ * Packets are consumed strictly in sequence order through the RTP reorder layer
+ * (RtpReorderBuffer, sized by `reorderWindowPackets`), which also takes sequence wrap, jumps
+ * and restarts. A unit touched by a gap is dropped (never emitted with a hole), and so is every
+ * unit after it until the next IDR.
+ *
+ * `rtpTime` is the RTP timestamp extended past its 32-bit wrap (nearest extension to the newest
+ * seen), counted from the first packet: it never steps back because of a wrap. A publisher that
+ * restarts its clock shows as one jump of at most ±2^31 ticks, emitted as is: the ingest's
+ * TrackTimeline turns jumps beyond IFC_RTP_MAX_JUMP_MS into discontinuities.
  */
 export class H264Depacketizer {
   private readonly onAccessUnit: (au: VideoAccessUnit) => void;
   private readonly onKeyframeNeeded: ((reason: KeyframeNeededReason) => void) | undefined;
   private readonly onParameterSetsChanged: ((info: H264SpsInfo) => void) | undefined;
-  private readonly window: number;
-  private readonly primingSpan: number;
   private readonly maxUnitBytes: number;
   private readonly keyframeRetryMs: number;
 
-  // Reorder ring, indexed by extended sequence number & mask.
-  private readonly mask: number;
-  private readonly slotSeq: Float64Array;
-  private readonly slotState: Uint8Array;
-  private readonly slotTs: Uint32Array;
-  private readonly slotMarker: Uint8Array;
-  private readonly slotArrival: Float64Array;
-  private readonly slotPayload: (Uint8Array | undefined)[];
-  private readonly seqs = new RtpUnwrapper(16);
+  private readonly reorder: RtpReorderBuffer;
   private readonly timestamps = new RtpUnwrapper(32);
   private started = false;
-  /** Until the stream's first unit head is known, packets from before the first may still come. */
-  private priming = false;
-  private lowestSeq = 0;
-  private nextSeq = 0;
-  private highestSeq = 0;
   private tsBase = 0;
   private nowMs = 0;
 
@@ -121,9 +102,6 @@ export class H264Depacketizer {
 
   private stat = {
     packetsReceived: 0,
-    packetsLost: 0,
-    packetsDuplicate: 0,
-    packetsLate: 0,
     malformedPackets: 0,
     unitsEmitted: 0,
     unitsDropped: 0,
@@ -135,21 +113,21 @@ export class H264Depacketizer {
     this.onAccessUnit = opts.onAccessUnit;
     this.onKeyframeNeeded = opts.onKeyframeNeeded;
     this.onParameterSetsChanged = opts.onParameterSetsChanged;
-    this.window = Math.min(MAX_WINDOW, Math.max(0, Math.floor(opts.reorderWindowPackets ?? DEFAULT_WINDOW)));
-    this.primingSpan = Math.min(this.window, MAX_PRIMING_PACKETS);
     this.maxUnitBytes = opts.maxAccessUnitBytes ?? DEFAULT_MAX_UNIT_BYTES;
     this.keyframeRetryMs = opts.keyframeRetryMs ?? 1000;
-    // Twice the window: the ring holds the window ahead of nextSeq and as much history behind
-    // it for duplicate detection.
-    let size = 16;
-    while (size < 2 * (this.window + 1)) size *= 2;
-    this.mask = size - 1;
-    this.slotSeq = new Float64Array(size).fill(NaN);
-    this.slotState = new Uint8Array(size);
-    this.slotTs = new Uint32Array(size);
-    this.slotMarker = new Uint8Array(size);
-    this.slotArrival = new Float64Array(size);
-    this.slotPayload = new Array<Uint8Array | undefined>(size).fill(undefined);
+    this.reorder = new RtpReorderBuffer(
+      {
+        windowPackets: opts.reorderWindowPackets ?? DEFAULT_REORDER_WINDOW,
+        // The first packet may have overtaken the head of its unit (an SPS/PPS STAP-A is small
+        // and often first out) unless it provably opens the stream.
+        startSlackPackets: MAX_PRIMING_PACKETS,
+        opensStream: (payload) => this.opensStream(payload),
+      },
+      {
+        packet: (ts, marker, payload, arrivalMs) => this.consume(ts, marker, payload, arrivalMs),
+        gap: () => this.gap(),
+      },
+    );
   }
 
   /**
@@ -160,45 +138,12 @@ export class H264Depacketizer {
     this.stat.packetsReceived++;
     this.stat.bytesReceived += payload.length;
     this.nowMs = arrivalMs;
-    const ext = this.seqs.unwrap(seq & 0xffff);
-    if (!this.started) this.start(ext, rtpTimestamp >>> 0, payload);
-    const mask = this.mask;
-    if (ext < this.nextSeq) {
-      const j = ext & mask;
-      if (this.slotSeq[j] === ext && this.slotState[j] !== EMPTY) this.stat.packetsDuplicate++;
-      else this.stat.packetsLate++; // given up on already (counted lost), or from before the stream's start
-      return;
+    if (!this.started) {
+      this.started = true;
+      // rtpTime counts from the first packet to arrive, as the ingest's RTP clock does.
+      this.tsBase = this.timestamps.unwrap(rtpTimestamp >>> 0);
     }
-    const i = ext & mask;
-    if (this.slotSeq[i] === ext && this.slotState[i] === PENDING) {
-      this.stat.packetsDuplicate++;
-      return;
-    }
-    if (this.priming) {
-      if (this.opensStream(payload)) {
-        this.endPriming(ext);
-      } else {
-        if (ext < this.lowestSeq) this.lowestSeq = ext;
-        if (Math.max(ext, this.highestSeq) - this.lowestSeq > this.primingSpan) this.endPriming(this.lowestSeq);
-      }
-    }
-    if (!this.priming && ext - this.nextSeq > this.window) this.giveUpBefore(ext - this.window);
-    if (ext > this.highestSeq) this.highestSeq = ext;
-    this.slotSeq[i] = ext;
-    if (ext === this.nextSeq && !this.priming) {
-      // In order: straight through, nothing held.
-      this.slotState[i] = DONE;
-      this.slotPayload[i] = undefined;
-      this.nextSeq++;
-      this.consume(rtpTimestamp >>> 0, marker, payload, arrivalMs);
-    } else {
-      this.slotState[i] = PENDING;
-      this.slotTs[i] = rtpTimestamp >>> 0;
-      this.slotMarker[i] = marker ? 1 : 0;
-      this.slotArrival[i] = arrivalMs;
-      this.slotPayload[i] = payload;
-    }
-    this.drain();
+    this.reorder.process(seq, rtpTimestamp, marker, payload, arrivalMs);
   }
 
   /**
@@ -207,8 +152,7 @@ export class H264Depacketizer {
    */
   flush(): void {
     if (!this.started) return;
-    if (this.priming) this.endPriming(this.lowestSeq);
-    this.giveUpBefore(this.highestSeq + 1);
+    this.reorder.flush();
     if (this.unitOpen) {
       if (this.fuActive && this.unitDrop === undefined) this.damage("loss");
       this.endUnit();
@@ -229,14 +173,22 @@ export class H264Depacketizer {
   }
   /** Sequence numbers given up on: gaps never filled within the reorder window. */
   get packetsLost(): number {
-    return this.stat.packetsLost;
+    return this.reorder.packetsLost;
   }
   get packetsDuplicate(): number {
-    return this.stat.packetsDuplicate;
+    return this.reorder.packetsDuplicate;
   }
   /** Packets that arrived after their gap was given up on (already counted lost), and ignored. */
   get packetsLate(): number {
-    return this.stat.packetsLate;
+    return this.reorder.packetsLate;
+  }
+  /** Forward sequence jumps beyond the reorder window (counted lost). */
+  get sequenceJumps(): number {
+    return this.reorder.sequenceJumps;
+  }
+  /** Restarted RTP sequences, taken without loss. */
+  get sequenceResets(): number {
+    return this.reorder.sequenceResets;
   }
   get malformedPackets(): number {
     return this.stat.malformedPackets;
@@ -264,83 +216,12 @@ export class H264Depacketizer {
     return this.waiting;
   }
 
-  // --- reorder ring ---------------------------------------------------------------------
-
-  private start(ext: number, rtpTimestamp: number, payload: Uint8Array): void {
-    this.started = true;
-    this.highestSeq = ext;
-    // rtpTime counts from the first packet to arrive, as the ingest's RTP clock does.
-    this.tsBase = this.timestamps.unwrap(rtpTimestamp);
-    if (this.opensStream(payload) || this.primingSpan === 0) {
-      this.nextSeq = ext;
-    } else {
-      // The first packet may have overtaken the head of its unit (an SPS/PPS STAP-A is small
-      // and often first out): let packets up to a window before it still come, uncounted.
-      this.priming = true;
-      this.lowestSeq = ext;
-      this.nextSeq = ext - this.primingSpan;
-    }
-  }
-
   /**
    * Whether nothing before this packet can belong to its unit: it leads with an AUD or SPS or,
    * when parameter sets came out of band, with the picture's first slice.
    */
   private opensStream(payload: Uint8Array): boolean {
     return leadsAccessUnit(payload) || (this.sps !== undefined && this.pps !== undefined && startsPicture(payload));
-  }
-
-  /** The stream starts at `at`: anything held before it belongs to no unit we could emit. */
-  private endPriming(at: number): void {
-    this.priming = false;
-    const mask = this.mask;
-    for (let s = this.nextSeq; s < at; s++) {
-      const i = s & mask;
-      if (this.slotSeq[i] === s && this.slotState[i] === PENDING) {
-        this.slotState[i] = EMPTY;
-        this.slotPayload[i] = undefined;
-      }
-    }
-    this.nextSeq = at;
-  }
-
-  private drain(): void {
-    const mask = this.mask;
-    for (;;) {
-      const i = this.nextSeq & mask;
-      if (this.slotSeq[i] !== this.nextSeq || this.slotState[i] !== PENDING) return;
-      this.release(i);
-    }
-  }
-
-  private release(i: number): void {
-    const payload = this.slotPayload[i] as Uint8Array;
-    this.slotPayload[i] = undefined;
-    this.slotState[i] = DONE;
-    this.nextSeq++;
-    this.consume(this.slotTs[i] as number, this.slotMarker[i] === 1, payload, this.slotArrival[i] as number);
-  }
-
-  /** Consumes everything before `target`, declaring the missing packets lost. */
-  private giveUpBefore(target: number): void {
-    const mask = this.mask;
-    while (this.nextSeq < target) {
-      if (this.nextSeq > this.highestSeq) {
-        // Nothing is held beyond this point: the rest of the jump is one gap.
-        this.stat.packetsLost += target - this.nextSeq;
-        this.nextSeq = target;
-        this.gap();
-        return;
-      }
-      const i = this.nextSeq & mask;
-      if (this.slotSeq[i] === this.nextSeq && this.slotState[i] === PENDING) {
-        this.release(i);
-      } else {
-        this.stat.packetsLost++;
-        this.nextSeq++;
-        this.gap();
-      }
-    }
   }
 
   // --- assembly -------------------------------------------------------------------------
