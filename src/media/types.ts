@@ -65,6 +65,11 @@ export interface AudioFrame {
   wallClockMs: number;
   /** As for video: the first frame after a break in the publisher's timeline. */
   discontinuity?: true;
+  /**
+   * Samples (48 kHz) of audio lost just before this frame (packets given up by the reorder
+   * layer), for a decoder's packet-loss concealment. `rtpTime` already lies after the hole.
+   */
+  samplesLostBefore?: number;
 }
 
 export type MediaFrame = VideoAccessUnit | AudioFrame;
