@@ -2,8 +2,8 @@
  * The RTP hot path before and after the reorder layer was split out of the depacketizers:
  * ns per packet through H264Depacketizer (and OpusDepacketizer) against frozen copies of the
  * pre-split code (bench/lib/*-before-split.ts), on the same synthetic packets, in-process.
- * Packets: 720p-like H.264 (a 60 KB IDR every 30 frames, 8 KB P frames, 1200-byte FU-A) and
- * 20 ms Opus, each in order and with 1 % of neighbours swapped. Rounds alternate before/after
+ * Packets: 720p-like H.264 (a 60 KB IDR every 30 frames, 8 KB P frames, 1200-byte FU-A), small
+ * single-NAL H.264 (one packet a frame: the bookkeeping alone, no FU-A copy) and 20 ms Opus, each in order and with 1 % of neighbours swapped. Rounds alternate before/after
  * so machine noise hits both alike; the median round is reported.
  *   npx tsx bench/rtp-reorder.ts [rounds=21] [packets=200000]   (--short: 5 rounds, 50000)
  */
@@ -60,6 +60,22 @@ function videoPackets(n: number, swapEvery: number): Pkt[] {
   return pkts;
 }
 
+/** One small single-NAL P slice per packet (and frame): the per-packet bookkeeping, without FU-A copies. */
+function singleNalPackets(n: number, swapEvery: number): Pkt[] {
+  const pkts: Pkt[] = [];
+  const key = [stapA([SPS, PPS]), Uint8Array.of(0x65, 0x88, 1, 2, 3, 4, 5, 6)];
+  const delta = Uint8Array.of(0x41, 0x88, 1, 2, 3, 4, 5, 6);
+  let seq = 60_000;
+  for (let f = 0; pkts.length < n; f++) {
+    const payloads = f % 300 === 0 ? key : [delta];
+    const ts = (4_294_000_000 + f * 3000) >>> 0;
+    payloads.forEach((payload, i) => pkts.push({ seq: seq++ & 0xffff, ts, marker: i === payloads.length - 1, payload }));
+  }
+  pkts.length = n;
+  if (swapEvery > 0) for (let i = 1; i + 1 < n; i += swapEvery) [pkts[i], pkts[i + 1]] = [pkts[i + 1] as Pkt, pkts[i] as Pkt];
+  return pkts;
+}
+
 function audioPackets(n: number, swapEvery: number): Pkt[] {
   const pkts: Pkt[] = [];
   for (let i = 0; i < n; i++) pkts.push({ seq: (65_000 + i) & 0xffff, ts: (i * 960) >>> 0, marker: false, payload: Uint8Array.of(0xfc, i & 0xff, 1, 2, 3, 4) });
@@ -103,6 +119,7 @@ const m = machine();
 const cases = [
   { name: "h264InOrder", before: "h264Before", after: "h264After", pkts: videoPackets(packetCount, 0) },
   { name: "h264Reordered1pct", before: "h264Before", after: "h264After", pkts: videoPackets(packetCount, 100) },
+  { name: "h264SingleNalInOrder", before: "h264Before", after: "h264After", pkts: singleNalPackets(packetCount, 0) },
   { name: "opusInOrder", before: "opusBefore", after: "opusAfter", pkts: audioPackets(packetCount, 0) },
   { name: "opusReordered1pct", before: "opusBefore", after: "opusAfter", pkts: audioPackets(packetCount, 100) },
 ] as const;
