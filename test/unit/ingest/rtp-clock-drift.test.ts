@@ -80,6 +80,24 @@ describe("RtpWallClock drift", () => {
     expect(drive({ ppm: -1000, seconds: 60, tolerance: 50 }).clock.reanchors).toBe(1);
   });
 
+  it("at its edge: a drift of exactly the tolerance is left, 1 ms more is corrected by that much", () => {
+    const clock = new RtpWallClock(HZ, { driftToleranceMs: 50, sampleWindowMs: 1000 });
+    clock.start(0, 0);
+    // A unit every 100 ms of capture; `late` ms of extra delay on arrival, per 1 s window.
+    const feed = (fromMs: number, toMs: number, late: number): void => {
+      for (let t = fromMs; t <= toMs; t += 100) clock.wallMs(t * 90, t + late);
+    };
+    feed(0, 1000, 0); // baseline: 0
+    feed(1100, 2100, 50);
+    expect(clock.driftMs).toBe(50);
+    expect(clock.reanchors).toBe(0);
+    feed(2200, 3200, 51);
+    expect(clock.driftMs).toBe(51);
+    expect(clock.reanchors).toBe(1);
+    expect(clock.correctionMs).toBe(51);
+    expect(clock.wallMs(3300 * 90)).toBe(3300 + 51); // capture times follow the arrivals' pace again
+  });
+
   it("defaults to a 100 ms tolerance (new RtpWallClock(clockHz))", () => {
     expect(drive({ ppm: -1500, seconds: 60 }).clock.reanchors).toBe(0); // 90 ms
     expect(drive({ ppm: -1500, seconds: 80 }).clock.reanchors).toBe(1); // 120 ms
