@@ -91,6 +91,7 @@ export class Recorder {
         init: (o) => writer.init(o),
         part: (o) => writer.part(o),
         segmentClosed: (o) => writer.segmentClosed(o),
+        gap: (o) => writer.gap(o),
         requestKeyframe: (reason) => stream.hub.requestKeyframe(reason),
       },
     );
