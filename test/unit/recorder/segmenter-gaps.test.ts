@@ -18,7 +18,6 @@ afterAll(async () => {
 
 const OPTS: SegmenterOptions = { segmentDurationMs: 4000, partDurationMs: 1000, keyframeRequestLeadMs: 300, maxSegmentDurationMs: 20000 };
 const T0 = 1_700_000_000_000;
-const FRAME_TICKS = 3000;
 const FRAME_MS = 1000 / 30;
 
 function collect(opts: SegmenterOptions = OPTS) {
