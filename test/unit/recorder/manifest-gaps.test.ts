@@ -56,7 +56,7 @@ describe("recording gaps in the manifest", () => {
   it("spans list only the gaps between their own segments; retention drops gaps whose later segment went", async () => {
     const s = await store();
     const m = withGap(await storeRecording(s, "cam1", "rec1", T0, 4));
-    await s.put(manifestKey("cam1", "rec1"), Buffer.from(JSON.stringify(m)), "application/json");
+    await s.put(manifestKey("cam1", "rec1"), Buffer.from(JSON.stringify(m)));
     const catalog = new RecordingCatalog(s, () => undefined, new SegmentLeases());
     expect((await catalog.spans("cam1"))[0]?.gaps).toEqual(m.gaps);
     expect((await catalog.spans("cam1", T0, T0 + 7000))[0]?.gaps).toEqual([]); // segments 0–1 only
