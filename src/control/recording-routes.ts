@@ -11,7 +11,7 @@ import type { ObjectStore } from "../ports/object-store.js";
 import { parseSpan } from "../core/time-param.js";
 import { checkTags, parseTagFilters, SpanQuery } from "./query.js";
 import type { RouteAuth } from "./auth/principal.js";
-import { callerMay, ViewTokenQuery } from "./rest-routes.js";
+import { callerMay, SpanSchema, ViewTokenQuery } from "./rest-routes.js";
 import { binary, ClipIdRef, problems, RecordingIdRef, StreamNameRef, StreamParams } from "./schemas.js";
 
 export interface RecordingRoutesOptions {
@@ -99,6 +99,19 @@ export async function recordingRoutes(fastify: FastifyInstance, opts: RecordingR
   }, async (req, reply) => {
     if (!(await recorder.stop(req.params.stream))) throw new NotFoundError(`stream "${req.params.stream}" is not being recorded`, "not-recording");
     return reply.code(200).send({ stream: req.params.stream, recording: false });
+  });
+
+  app.get("/api/v1/recordings/:stream/:recording", {
+    config: { auth: onStream("recording:view") },
+    schema: {
+      tags, summary: "One recording: its span, live state, tags and the gaps where the publisher's network broke",
+      params: Type.Object({ stream: StreamNameRef, recording: RecordingIdRef }),
+      response: { 200: SpanSchema, ...problems(404) },
+    },
+  }, async (req) => {
+    const span = (await opts.catalog.spans(req.params.stream)).find((s) => s.recordingId === req.params.recording);
+    if (!span) throw new NotFoundError(`no recording "${req.params.recording}" of "${req.params.stream}"`, "recording-not-found");
+    return span;
   });
 
   app.put("/api/v1/recordings/:stream/:recording/tags", {

@@ -9,7 +9,7 @@ import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import type { Recorder } from "../recorder/recorder.js";
 import { grants, type Permission } from "./auth/permissions.js";
 import type { RouteAuth } from "./auth/principal.js";
-import { binary, empty, problems, StreamParams } from "./schemas.js";
+import { binary, empty, GapSchema, problems, StreamParams } from "./schemas.js";
 
 export interface RestRoutesOptions {
   registry: StreamRegistry;
@@ -72,6 +72,7 @@ export const SpanSchema = Type.Object({
   width: Type.Optional(Type.Integer()),
   height: Type.Optional(Type.Integer()),
   codec: Type.Optional(Type.String()),
+  gaps: Type.Array(GapSchema, { description: "Holes inside the span where the publisher's network broke, oldest first" }),
 });
 
 /** `?token=` of routes that take a view token (declared so the schema does not refuse it). */

@@ -51,6 +51,16 @@ export const RecordingIdRef = Type.Unsafe<string>(Type.Ref("recordingId"));
 export const ClipIdRef = Type.Unsafe<string>(Type.Ref("clipId"));
 
 export const StreamParams = Type.Object({ stream: StreamNameRef });
+
+/** A hole in a recording (a network break it went on after), as listed with the recording. */
+export const GapSchema = Type.Object({
+  fromMs: Type.Number({ description: "Epoch ms of the last frame before the break" }),
+  toMs: Type.Number({ description: "Epoch ms of the first frame after it (a segment start, at an IDR)" }),
+  durationMs: Type.Number({ description: "toMs − fromMs: the real wall-clock length, kept in the recording's timeline" }),
+  reason: Type.Union([Type.Literal("discontinuity"), Type.Literal("time-hole")], {
+    description: "`discontinuity`: the publisher reconnected or its clock jumped; `time-hole`: frames stopped for a while (e.g. an ICE restart)",
+  }),
+});
 export const SessionParams = Type.Object({ stream: StreamNameRef, session: SessionIdRef });
 
 export const PROBLEM = "application/problem+json";

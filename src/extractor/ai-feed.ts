@@ -16,6 +16,12 @@ import { QOS_PRESETS, toProtoModelTier, type QosPresetName } from "./qos-presets
 
 export type { FrameFormat } from "./frame-format.js";
 
+
+/**
+ * A stream without frames this long (and 3 frame intervals of its preset) is paused: its QoS
+ * holds. Short, so that little of a break counts as a quiet period (two QoS ticks by default).
+ */
+export const PAUSE_MIN_MS = 500;
 /** A decoded, sampled frame as the AI feed needs it (the decoder's frame satisfies this). */
 export interface AiFrame {
   width: number;
@@ -269,6 +275,8 @@ class AiStreamSession {
   private readonly toWorker = new LatencyWindow(LATENCY_WINDOW);
   private readonly products = new ProductTracker();
   private closed = false;
+  /** When the decoder last handed a frame (feed clock); a long silence is a paused stream. */
+  private lastFrameAtMs: number | undefined;
 
   constructor(
     private readonly stream: LiveStream,
@@ -324,7 +332,8 @@ class AiStreamSession {
 
   tick(): void {
     if (this.closed) return;
-    this.qos.tick();
+    if (this.paused()) this.qos.hold();
+    else this.qos.tick();
     // Deadline per frame: a worker that holds a frame this long is stuck, whatever its channel says.
     const oldest = this.outstanding.values().next().value as SentFrame | undefined;
     if (oldest && this.feedHub.clock.now() - oldest.sentAtMs > this.feedHub.opts.resultTimeoutMs) {
@@ -374,8 +383,20 @@ class AiStreamSession {
     return { fps: p.fps, maxHeight: p.maxHeight, format: this.format };
   }
 
+  /**
+   * No frame for PAUSE_MIN_MS and 3 frame intervals of the preset: the publisher's network broke
+   * (the hub lives on through a reconnect). The worker call and its credits stay as they are:
+   * credits wait in the pool and the first frame after the break goes on them at once.
+   */
+  private paused(): boolean {
+    if (this.lastFrameAtMs === undefined) return false;
+    const limit = Math.max(PAUSE_MIN_MS, (3 * 1000) / QOS_PRESETS[this.qos.preset].fps);
+    return this.feedHub.clock.now() - this.lastFrameAtMs > limit;
+  }
+
   private onFrame(frame: AiFrame): void {
     if (this.closed) return;
+    this.lastFrameAtMs = this.feedHub.clock.now();
     this.feedHub.deliver(this.feedHub.scheduler.offer(this.stream.name, frame));
   }
 

@@ -225,6 +225,15 @@ export class QosController {
     };
   }
 
+  /**
+   * The stream's frames are paused (the publisher's network broke): no step either way, and
+   * the lag and quiet periods start over when frames come back — a break is neither lag nor
+   * proof of recovery, so the stream resumes at the preset it had.
+   */
+  hold(): void {
+    this.resetTimers();
+  }
+
   /** Evaluates the signals and applies at most one automatic step; returns it, if any. */
   tick(nowMs = this.now()): QosChange | undefined {
     const m = this.metrics(nowMs);

@@ -20,6 +20,11 @@ export class SourceRateMeter {
     if (this.intervals.length > this.window) this.intervals.shift();
   }
 
+  /** A break in the stream: the interval across it is no frame interval, the ones before still are. */
+  resumeAt(rtpTime: number): void {
+    this.last = rtpTime;
+  }
+
   /** Frames per second, once enough units were seen to trust it. */
   fps(): number | undefined {
     if (this.intervals.length < Math.min(8, this.window)) return undefined;

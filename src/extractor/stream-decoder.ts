@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { ReaderHandle, StreamHub } from "../core/stream-hub.js";
 import { NAL_TYPE, nalType } from "../media/h264-nal.js";
 import { parseH264Sps } from "../media/h264-sps.js";
-import type { MediaFrame, VideoAccessUnit } from "../media/types.js";
+import { VIDEO_CLOCK_HZ, type MediaFrame, type VideoAccessUnit } from "../media/types.js";
 import { accessUnitToAnnexB } from "./annexb-writer.js";
 import { AuFifo } from "./au-fifo.js";
 import { nowMs, type DecodedFrame, type DecodedFrameConsumer, type DecodedPixelFormat, type OutputSpec } from "./decoded-frame.js";
@@ -28,7 +28,16 @@ export interface StreamDecoderOptions {
   /** Out-of-step detection (see AuFifo): units and ms without the FIFO ever emptying. */
   desyncUnits?: number;
   desyncMs?: number;
+  /**
+   * A video hole longer than this without a `discontinuity` flag is a break too (an ICE-restart
+   * resume): decoding waits for the next IDR rather than feed P-frames whose references may be
+   * lost. Default DEFAULT_DECODER_GAP_MS, the recorder's gap threshold.
+   */
+  gapThresholdMs?: number;
 }
+
+/** See `StreamDecoderOptions.gapThresholdMs`. */
+export const DEFAULT_DECODER_GAP_MS = 2000;
 
 export interface SubscribeOptions {
   /** At most this rate (capped by the decoder's); default the decoder's. */
@@ -65,6 +74,10 @@ export interface StreamDecoderStats {
     formatMismatch: number;
   };
   restarts: number;
+  /** Breaks in the stream (a flagged discontinuity, or a hole past the gap threshold) decoding resumed after, at an IDR. */
+  breaks: number;
+  /** From writing the first IDR after the last break to delivering its frame (ms); undefined before any break. */
+  resumeToFrameMs: number | undefined;
   crashes: number;
   decodeErrors: number;
   desyncs: number;
@@ -155,10 +168,16 @@ export class StreamDecoder {
   private backoffTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private closed = false;
+  /** RTP time of the last video unit in, for hole detection. */
+  private lastRtpTime: number | undefined;
+  /** Set at a break; the first IDR after it is timed to its decoded frame (resumeToFrameMs). */
+  private resumePending = false;
+  private resumeIdr: { rtpTime: number; writtenAtMs: number } | undefined;
+  private resumeToFrameMs: number | undefined;
   private readonly c = {
     unitsIn: 0, unitsWritten: 0, framesOut: 0, framesDelivered: 0,
     hubQueue: 0, waitingForIdr: 0, backpressure: 0, badParameterSets: 0, unpairedFrames: 0, formatMismatch: 0,
-    restarts: 0, crashes: 0, decodeErrors: 0, desyncs: 0, lagging: 0, consumerErrors: 0,
+    restarts: 0, breaks: 0, crashes: 0, decodeErrors: 0, desyncs: 0, lagging: 0, consumerErrors: 0,
   };
 
   constructor(
@@ -239,6 +258,8 @@ export class StreamDecoder {
       framesDelivered: c.framesDelivered,
       dropped: { hubQueue: c.hubQueue, waitingForIdr: c.waitingForIdr, backpressure: c.backpressure, badParameterSets: c.badParameterSets, unpairedFrames: c.unpairedFrames, formatMismatch: c.formatMismatch },
       restarts: c.restarts,
+      breaks: c.breaks,
+      resumeToFrameMs: this.resumeToFrameMs,
       crashes: c.crashes,
       decodeErrors: c.decodeErrors,
       desyncs: c.desyncs,
@@ -286,7 +307,19 @@ export class StreamDecoder {
   private onMedia(frame: MediaFrame, droppedBefore: number): void {
     if (frame.kind !== "video" || this.closed) return;
     this.c.unitsIn++;
-    this.sourceRate.observe(frame.rtpTime);
+    const isBreak = frame.discontinuity === true || (this.lastRtpTime !== undefined && ((frame.rtpTime - this.lastRtpTime) * 1000) / VIDEO_CLOCK_HZ > (this.opts.gapThresholdMs ?? DEFAULT_DECODER_GAP_MS));
+    if (isBreak) {
+      // The publisher's network broke. ffmpeg keeps running (it reads raw H.264: the time jump
+      // means nothing to it, and a new SPS restarts it in atIdr as always); it is fed again from
+      // the first IDR after the break, so nothing decodes against references from before it.
+      this.c.breaks++;
+      this.resumePending = true;
+      this.waitForIdr("stream break");
+      this.sourceRate.resumeAt(frame.rtpTime);
+    } else {
+      this.sourceRate.observe(frame.rtpTime);
+    }
+    this.lastRtpTime = frame.rtpTime;
     if (droppedBefore > 0) {
       this.c.hubQueue += droppedBefore;
       this.waitForIdr("hub queue full");
@@ -305,6 +338,10 @@ export class StreamDecoder {
       return;
     }
     cur.proc.write(accessUnitToAnnexB(frame));
+    if (this.resumePending && frame.isKeyframe) {
+      this.resumePending = false;
+      this.resumeIdr = { rtpTime: frame.rtpTime, writtenAtMs: now };
+    }
     if (cur.written++ % cur.keepEvery === 0) cur.fifo.push({ rtpTime: frame.rtpTime, arrivalMs: frame.arrivalMs, wallClockMs: frame.wallClockMs, keyframe: frame.isKeyframe }, now);
     this.c.unitsWritten++;
     if (cur.fifo.desynced(now)) {
@@ -482,6 +519,11 @@ export class StreamDecoder {
       return;
     }
     this.c.framesOut++;
+    if (this.resumeIdr?.rtpTime === meta.rtpTime) {
+      this.resumeToFrameMs = now - this.resumeIdr.writtenAtMs;
+      this.resumeIdr = undefined;
+      this.log.info({ resumeToFrameMs: Math.round(this.resumeToFrameMs) }, "decoding resumed after a break");
+    }
     const frame: DecodedFrame = {
       stream: this.hub.name,
       sequence: this.sequence++,

@@ -35,6 +35,24 @@ export interface SegmentEntry {
   keyframe: boolean;
   complete: boolean;
   parts: PartEntry[];
+  /**
+   * Discontinuity sequence number (HLS): breaks and init changes from the recording's start up
+   * to this segment. Absent on older manifests, where only init changes made one: read it as `init`.
+   */
+  discontinuity?: number;
+}
+
+/**
+ * A hole in a recording: the publisher's network broke (or its stream had a time hole) and the
+ * recording went on after it. Epoch ms on the recording's clock, as segment starts: `fromMs` is
+ * the last frame before the break, `toMs` the first frame after (a segment start, at an IDR).
+ */
+export interface GapEntry {
+  fromMs: number;
+  toMs: number;
+  durationMs: number;
+  /** "discontinuity": the stream flagged a break (reconnect, new session, RTP jump); "time-hole": frames just stopped for a while. */
+  reason: "discontinuity" | "time-hole";
 }
 
 export interface RecordingManifest {
@@ -46,6 +64,18 @@ export interface RecordingManifest {
   tags: Record<string, string>;
   inits: InitEntry[];
   segments: SegmentEntry[];
+  /** Holes in the recording, oldest first. Absent on manifests written before gaps were listed: read it as []. */
+  gaps?: GapEntry[];
+}
+
+/** A manifest's gaps (none on manifests older than the field). */
+export function gapsOf(m: Pick<RecordingManifest, "gaps">): GapEntry[] {
+  return m.gaps ?? [];
+}
+
+/** The HLS discontinuity sequence number of a segment (see SegmentEntry.discontinuity). */
+export function discontinuityOf(s: Pick<SegmentEntry, "discontinuity" | "init">): number {
+  return s.discontinuity ?? s.init;
 }
 
 export const MANIFEST_NAME = "manifest.json";
@@ -71,7 +101,8 @@ export function parseManifest(buf: Buffer): RecordingManifest {
     typeof m.tags === "object" && m.tags !== null &&
     Array.isArray(m.segments) &&
     Array.isArray(m.inits) &&
-    m.segments.every((s) => Number.isFinite(s.startMs) && Number.isFinite(s.durationMs) && Array.isArray(s.parts));
+    m.segments.every((s) => Number.isFinite(s.startMs) && Number.isFinite(s.durationMs) && Array.isArray(s.parts)) &&
+    (m.gaps === undefined || (Array.isArray(m.gaps) && m.gaps.every((g) => Number.isFinite(g.fromMs) && Number.isFinite(g.toMs))));
   if (!ok) throw new Error("not a recording manifest");
   return m;
 }

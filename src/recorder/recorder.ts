@@ -91,6 +91,7 @@ export class Recorder {
         init: (o) => writer.init(o),
         part: (o) => writer.part(o),
         segmentClosed: (o) => writer.segmentClosed(o),
+        gap: (o) => writer.gap(o),
         requestKeyframe: (reason) => stream.hub.requestKeyframe(reason),
       },
     );
@@ -153,7 +154,7 @@ export class Recorder {
     await rec.writer.close(Date.now());
     // Its last version is stored: later changes read it from the store.
     rec.detach();
-    this.log.info({ stream: rec.stream.name, recording: rec.writer.manifest.recordingId, ...rec.writer.stats }, "recording closed");
+    this.log.info({ stream: rec.stream.name, recording: rec.writer.manifest.recordingId, ...rec.writer.stats, ...rec.segmenter.stats }, "recording closed");
     this.emitLifecycle({ kind: "stopped", stream: rec.stream.name, recordingId: rec.writer.manifest.recordingId });
   }
 

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import { concatObjects, ObjectNotFoundError, type ObjectStore } from "../ports/object-store.js";
-import { MANIFEST_NAME, parseManifest, type RecordingManifest, type SegmentEntry } from "./manifest.js";
+import { gapsWithin, MANIFEST_NAME, parseManifest, type GapEntry, type RecordingManifest, type SegmentEntry } from "./manifest.js";
 import type { SegmentLeases } from "./segment-leases.js";
 
 /** Reserved top-level prefix of kept clips (the stream name "clips" is refused). */
@@ -21,6 +21,8 @@ export interface RecordingSpan {
   width?: number;
   height?: number;
   codec?: string;
+  /** Holes between the span's segments (network breaks the recording went on after). */
+  gaps: GapEntry[];
 }
 
 export interface PlaybackPlan {
@@ -116,6 +118,7 @@ export class RecordingCatalog {
         live: m.endedAt === null,
         tags: m.tags,
         ...(init ? { width: init.width, height: init.height, codec: init.codec } : {}),
+        gaps: gapsWithin(m, segs),
       });
     }
     return spans;

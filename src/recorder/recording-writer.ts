@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { ObjectStore } from "../ports/object-store.js";
 import { initKey, manifestKey, partKey, type RecordingManifest, type SegmentEntry } from "./manifest.js";
 import type { ManifestChange } from "./manifest-store.js";
-import type { InitOutput, PartOutput, SegmentClosed } from "./segmenter.js";
+import type { GapOutput, InitOutput, PartOutput, SegmentClosed } from "./segmenter.js";
 
 /**
  * Writes one recording to the object store, in order, off the media path: the segmenter hands
@@ -28,7 +28,7 @@ export class RecordingWriter {
     /** Told after each stored init or part and each closed segment (LL-HLS blocking reloads wait on it). */
     private readonly onChange: (manifest: RecordingManifest) => void = () => undefined,
   ) {
-    this.manifest = { version: 1, stream, recordingId, startedAt, endedAt: null, tags: {}, inits: [], segments: [] };
+    this.manifest = { version: 1, stream, recordingId, startedAt, endedAt: null, tags: {}, inits: [], segments: [], gaps: [] };
   }
 
   init(out: InitOutput): void {
@@ -59,6 +59,7 @@ export class RecordingWriter {
           keyframe: out.independent,
           complete: false,
           parts: [],
+          ...(out.segmentStart.discontinuity !== undefined ? { discontinuity: out.segmentStart.discontinuity } : {}),
         } satisfies SegmentEntry;
         this.manifest.segments.push(seg);
       }
@@ -66,6 +67,19 @@ export class RecordingWriter {
       seg.parts.push({ key, durationMs: round3(out.durationMs), bytes: out.data.length, independent: out.independent });
       seg.durationMs = round3(seg.durationMs + out.durationMs);
       seg.bytes += out.data.length;
+    });
+  }
+
+  /**
+   * A break in the recording: listed once the segments before it are stored (in queue order),
+   * and written with the manifest when the segment after it closes.
+   */
+  gap(out: GapOutput): void {
+    this.chain = this.chain.then(() => {
+      const fromMs = Math.round(out.fromMs);
+      const toMs = Math.round(out.toMs);
+      (this.manifest.gaps ??= []).push({ fromMs, toMs, durationMs: toMs - fromMs, reason: out.reason });
+      this.log.info({ gapMs: toMs - fromMs, reason: out.reason, droppedFrames: out.droppedFrames, seq: out.seq }, "recording resumes after a gap");
     });
   }
 
@@ -100,6 +114,7 @@ export class RecordingWriter {
       this.manifest.tags = next.tags;
       this.manifest.inits = next.inits;
       this.manifest.segments = next.segments;
+      if (next.gaps) this.manifest.gaps = next.gaps;
       this.onChange(this.manifest);
       if (this.manifest.inits.length > 0) await this.writeManifest();
       return this.manifest;

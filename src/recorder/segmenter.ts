@@ -15,7 +15,18 @@ export interface SegmenterOptions {
    */
   alignToWallClock?: boolean;
   audio?: { channels: number };
+  /**
+   * A video hole longer than this (and than 3 frame intervals) without a `discontinuity` flag is
+   * a break too (an ICE-restart resume keeps the RTP clock running and flags nothing). Default
+   * DEFAULT_GAP_THRESHOLD_MS; shorter holes (a few lost frames) stay inside their segment.
+   */
+  gapThresholdMs?: number;
 }
+
+/** See `SegmenterOptions.gapThresholdMs`: the same 2 s as IFC_RTP_MAX_JUMP_MS's default. */
+export const DEFAULT_GAP_THRESHOLD_MS = 2000;
+/** A hole must also be this many frame intervals long to be a break (slow, timelapse-like cameras). */
+export const GAP_MIN_FRAME_INTERVALS = 3;
 
 export interface InitOutput {
   index: number;
@@ -30,7 +41,13 @@ export interface PartOutput {
   durationMs: number;
   independent: boolean;
   /** Set on the first part of a segment. */
-  segmentStart?: { startMs: number; startDts: number; init: number };
+  segmentStart?: {
+    startMs: number;
+    startDts: number;
+    init: number;
+    /** Breaks and init changes so far (HLS discontinuity sequence number of the segment). */
+    discontinuity?: number;
+  };
 }
 
 export interface SegmentClosed {
@@ -38,11 +55,38 @@ export interface SegmentClosed {
   durationMs: number;
 }
 
+/** Why a recording has a hole: a flagged break in the publisher's timeline, or a plain time hole. */
+export type GapReason = "discontinuity" | "time-hole";
+
+/**
+ * A break in the recording, told before the first part of the segment after it. Times are on
+ * the recording's one clock mapping (like segment starts): `fromMs` is the last frame recorded
+ * before the break, `toMs` the first one after (the new segment's start).
+ */
+export interface GapOutput {
+  fromMs: number;
+  toMs: number;
+  reason: GapReason;
+  /** Units received after the break and dropped while waiting for its first IDR. */
+  droppedFrames: number;
+  /** The segment the recording resumes with. */
+  seq: number;
+}
+
 export interface SegmenterSink {
   init(out: InitOutput): void;
   part(out: PartOutput): void;
   segmentClosed(out: SegmentClosed): void;
   requestKeyframe(reason: string): void;
+  /** Optional: a recording without a listener for gaps still gets its segments cut at them. */
+  gap?(out: GapOutput): void;
+}
+
+export interface SegmenterStats {
+  /** Breaks after which the recording resumed (or still waits to). */
+  gaps: number;
+  /** Units dropped after breaks while waiting for the first IDR. */
+  droppedAtBreaks: number;
 }
 
 interface Sample {
@@ -56,14 +100,18 @@ const VIDEO_TRACK = 1;
 const AUDIO_TRACK = 2;
 /** Opus frames are 20 ms unless told otherwise (a stream's last frame has no successor). */
 const OPUS_DEFAULT_TICKS = 960;
-/** RTP time jumps beyond this are discontinuities (publisher restart), not long frames. */
-const MAX_VIDEO_GAP_TICKS = 5 * VIDEO_CLOCK_HZ;
 
 /**
  * Turns a live stream's frames into fMP4: an init segment per distinct SPS, segments that start
  * only at IDR frames, each cut into parts of about `partDurationMs` (the parts need not start at
  * an IDR). Decode times come from RTP time, continuous across parts, segments and init changes.
- * Pure: no I/O, output goes to the sink synchronously.
+ *
+ * A break (a unit flagged `discontinuity`, or a video hole past the gap threshold) closes the
+ * open segment at the last frame before it (its last sample lasts one normal frame, not the
+ * hole); the recording goes on with a new segment at the first IDR after it (units before that
+ * are dropped, counted, and an IDR is asked for). The hole stays in the decode timeline at its
+ * real length, so the new segment's tfdt and start are the real later ones, and the sink is told
+ * the gap. Pure: no I/O, output goes to the sink synchronously.
  */
 export class Segmenter {
   private inits: { sps: Uint8Array; pps: Uint8Array; info: H264SpsInfo }[] = [];
@@ -89,6 +137,13 @@ export class Segmenter {
   private lastRequestDts = 0;
   private fragmentNumber = 1;
   private pendingSegmentStart: PartOutput["segmentStart"];
+  /** Set from a break until the first IDR after it opens the next segment. */
+  private broken: { fromMs: number; reason: GapReason; dropped: number } | undefined;
+  /** Audio waits for the resumed segment, then is re-anchored to it (see `audio`). */
+  private audioResync = false;
+  private readonly counts: SegmenterStats = { gaps: 0, droppedAtBreaks: 0 };
+  /** Breaks and init changes so far; the next segment opened after one carries the new count. */
+  private discontinuity = 0;
 
   constructor(
     private readonly opts: SegmenterOptions,
@@ -99,12 +154,24 @@ export class Segmenter {
     return this.startWallMs;
   }
 
+  get stats(): SegmenterStats {
+    return { ...this.counts };
+  }
+
   /** `droppedBefore`: frames lost just before this one (reader queue overflow or upstream loss). */
   video(au: VideoAccessUnit, droppedBefore = 0): void {
+    if (this.seq >= 0 && !this.broken) {
+      const reason = au.discontinuity ? "discontinuity" : this.isHole(au.rtpTime + this.videoOffset) ? "time-hole" : undefined;
+      if (reason) this.breakAtLastFrame(reason);
+    }
     if (droppedBefore > 0 && this.inits.length > 0) this.waitingForKeyframe = true;
-    if (this.waitingForKeyframe) {
+    if (this.waitingForKeyframe || this.broken) {
       if (!au.isKeyframe || !au.sps || !au.pps) {
-        this.sink.requestKeyframe(this.inits.length === 0 ? "recording start" : "recording resync after loss");
+        if (this.broken) {
+          this.broken.dropped++;
+          this.counts.droppedAtBreaks++;
+        }
+        this.sink.requestKeyframe(this.inits.length === 0 ? "recording start" : this.broken ? "recording resume after break" : "recording resync after loss");
         return;
       }
       this.waitingForKeyframe = false;
@@ -116,13 +183,24 @@ export class Segmenter {
       this.videoOffset = -au.rtpTime;
     }
     let dts = au.rtpTime + this.videoOffset;
-    if (this.lastVideoDts >= 0) {
-      const delta = dts - this.lastVideoDts;
-      if (delta <= 0 || delta > MAX_VIDEO_GAP_TICKS) {
-        // Discontinuity: keep the timeline continuous with one nominal frame step.
-        this.videoOffset += this.lastVideoDuration - delta;
-        dts = this.lastVideoDts + this.lastVideoDuration;
-      }
+    if (this.lastVideoDts >= 0 && dts <= this.lastVideoDts) {
+      // Time went backwards without a break (reordered or restarted clock within the jump
+      // limit): keep the timeline moving forward by one nominal frame step.
+      this.videoOffset += this.lastVideoDts + this.lastVideoDuration - dts;
+      dts = this.lastVideoDts + this.lastVideoDuration;
+    }
+    const broken = this.broken;
+    if (broken) {
+      this.broken = undefined;
+      if (initChanged) this.addInit(au);
+      this.discontinuity++;
+      this.openSegment(dts, au.wallClockMs);
+      const toMs = this.mediaMs(dts);
+      this.sink.gap?.({ fromMs: broken.fromMs, toMs, reason: broken.reason, droppedFrames: broken.dropped, seq: this.seq });
+      this.audioResync = true;
+      this.pendingVideo = { data: toAvcc(sampleNalus(au)), dts, duration: 0, isSync: true };
+      this.lastVideoDts = dts;
+      return;
     }
     this.flushPendingVideo(dts);
 
@@ -135,6 +213,7 @@ export class Segmenter {
     if (initChanged) {
       this.closeSegment(dts);
       this.addInit(au);
+      if (this.seq >= 0) this.discontinuity++;
       this.openSegment(dts, au.wallClockMs);
     } else if (this.seq < 0) {
       this.openSegment(dts, au.wallClockMs);
@@ -150,10 +229,15 @@ export class Segmenter {
   }
 
   audio(frame: AudioFrame): void {
-    if (this.startWallMs === undefined || this.seq < 0 || !this.opts.audio) return;
-    if (this.audioOffset === undefined) {
+    if (this.startWallMs === undefined || this.seq < 0 || this.broken || !this.opts.audio) return;
+    if (this.audioOffset === undefined || this.audioResync) {
+      // Audio follows video on the wall clock: at the start and again after a break, where the
+      // two tracks resume independently (the first audio frame after it may precede the IDR).
       const startTicks = Math.round(((frame.wallClockMs - this.startWallMs) * OPUS_CLOCK_HZ) / 1000);
+      const segStartTicks = Math.round((this.segStartDts * OPUS_CLOCK_HZ) / VIDEO_CLOCK_HZ);
+      if (this.audioResync && startTicks < segStartTicks) return; // before the resumed segment's IDR
       this.audioOffset = Math.max(0, startTicks) - frame.rtpTime;
+      this.audioResync = false;
     }
     const dts = frame.rtpTime + this.audioOffset;
     const pending = this.pendingAudio;
@@ -168,17 +252,42 @@ export class Segmenter {
 
   /** End of stream: everything received goes out, the open segment is closed. */
   finish(): void {
-    if (this.seq < 0) return;
-    if (this.pendingVideo) {
-      const end = this.pendingVideo.dts + this.lastVideoDuration;
-      this.flushPendingVideo(end);
-      if (this.pendingAudio) {
-        this.pendingAudio.duration = OPUS_DEFAULT_TICKS;
-        this.partAudio.push(this.pendingAudio);
-        this.pendingAudio = undefined;
-      }
-      this.closeSegment(end);
+    if (this.seq < 0 || this.broken) return; // after a break the segment is already closed
+    if (this.pendingVideo) this.closeAtLastFrame();
+  }
+
+  /** Whether stream time `dts` lies so far past the last frame that the frames between are missing. */
+  private isHole(dts: number): boolean {
+    if (this.lastVideoDts < 0) return false;
+    const thresholdMs = Math.max(this.opts.gapThresholdMs ?? DEFAULT_GAP_THRESHOLD_MS, (GAP_MIN_FRAME_INTERVALS * this.lastVideoDuration * 1000) / VIDEO_CLOCK_HZ);
+    return ((dts - this.lastVideoDts) * 1000) / VIDEO_CLOCK_HZ > thresholdMs;
+  }
+
+  /** Closes the open segment at its last frame, which gets a normal frame's duration; waits for an IDR. */
+  private breakAtLastFrame(reason: GapReason): void {
+    const fromMs = this.mediaMs(this.lastVideoDts);
+    this.closeAtLastFrame();
+    this.broken = { fromMs, reason, dropped: 0 };
+    this.counts.gaps++;
+    this.sink.requestKeyframe("recording resume after break");
+  }
+
+  private closeAtLastFrame(): void {
+    const pending = this.pendingVideo;
+    if (!pending) return;
+    const end = pending.dts + this.lastVideoDuration;
+    this.flushPendingVideo(end);
+    if (this.pendingAudio) {
+      this.pendingAudio.duration = OPUS_DEFAULT_TICKS;
+      this.partAudio.push(this.pendingAudio);
+      this.pendingAudio = undefined;
     }
+    this.closeSegment(end);
+  }
+
+  /** Epoch ms of a decode time, on the recording's one clock mapping (as segment starts). */
+  private mediaMs(dts: number): number {
+    return (this.startWallMs ?? 0) + (dts * 1000) / VIDEO_CLOCK_HZ;
   }
 
   private sameInit(sps: Uint8Array, pps: Uint8Array): boolean {
@@ -230,8 +339,8 @@ export class Segmenter {
     // One clock mapping per recording (first frame's wall clock + media time): re-anchoring on
     // each sender report made consecutive starts disagree with durations by up to a second,
     // which broke span lookups and HLS PROGRAM-DATE-TIME.
-    const startMs = (this.startWallMs ?? wallMs) + (dts * 1000) / VIDEO_CLOCK_HZ;
-    this.pendingSegmentStart = { startMs, startDts: dts, init: this.inits.length - 1 };
+    const startMs = this.startWallMs === undefined ? wallMs : this.mediaMs(dts);
+    this.pendingSegmentStart = { startMs, startDts: dts, init: this.inits.length - 1, discontinuity: this.discontinuity };
   }
 
   private maybeRequestKeyframe(dts: number): void {

@@ -43,6 +43,7 @@ export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: Aud
 
   "GET /api/v1/recordings": { auth: { permission: "recording:view", stream: STREAM_QUERY } },
   "GET /api/v1/recordings/:stream/play": { auth: recView },
+  "GET /api/v1/recordings/:stream/:recording": { auth: { permission: "recording:view", stream: STREAM_PARAM } },
   "GET /hls/:stream/vod.m3u8": { auth: recView },
   "GET /api/v1/clips": { auth: { permission: "recording:view", stream: STREAM_QUERY } },
   "GET /api/v1/clips/:id/play": { auth: { permission: "recording:view", viewToken: true } },

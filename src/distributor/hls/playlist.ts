@@ -1,9 +1,15 @@
-import type { RecordingManifest, SegmentEntry } from "../../ports/recording-manifest.js";
+import { discontinuityOf, type RecordingManifest, type SegmentEntry } from "../../ports/recording-manifest.js";
 import { initFileName, partFileName, segmentFileName } from "./media-names.js";
 
 /**
  * HLS media playlists (RFC 8216bis, with the Low-Latency HLS tags) rendered from a recording
  * manifest: the recorder's own parts and segments are the media, nothing is muxed again. Pure.
+ *
+ * A gap in the recording (a network break) is marked with EXT-X-DISCONTINUITY and the next
+ * segment's own PROGRAM-DATE-TIME, not with EXT-X-GAP segments: a gap segment needs a URI and
+ * a media sequence number of its own (ours are the recorder's segment numbers), and gaps
+ * longer than the target duration would need several of them; hls.js plays across a
+ * discontinuity by re-basing its timeline, while a GAP segment only makes it skip a buffer hole.
  * URIs are relative to `/hls/{stream}/`: `{recordingId}/{file}`.
  */
 
@@ -63,9 +69,9 @@ export function renderLivePlaylist(m: RecordingManifest, opts: LivePlaylistOptio
     `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${seconds(PART_HOLD_BACK_PARTS * partTarget)}`,
     `#EXT-X-PART-INF:PART-TARGET=${seconds(partTarget)}`,
     `#EXT-X-MEDIA-SEQUENCE:${first.seq}`,
-    // One discontinuity per init change, and init indexes grow by one per change: the count of
-    // discontinuities before the window is the first listed segment's init, whatever retention removed.
-    ...(first.init > 0 ? [`#EXT-X-DISCONTINUITY-SEQUENCE:${first.init}`] : []),
+    // Each segment carries the count of discontinuities (breaks and init changes) before it, so
+    // the sequence stays right whatever slid out of the window or retention removed.
+    ...(discontinuityOf(first) > 0 ? [`#EXT-X-DISCONTINUITY-SEQUENCE:${discontinuityOf(first)}`] : []),
     "#EXT-X-INDEPENDENT-SEGMENTS",
     ...segmentLines(m.recordingId, listed, new Set(withParts)),
   ];
@@ -86,6 +92,7 @@ export function renderVodPlaylist(m: RecordingManifest, segments: readonly Segme
     `#EXT-X-TARGETDURATION:${targetDuration(segments, 0)}`,
     "#EXT-X-PLAYLIST-TYPE:VOD",
     `#EXT-X-MEDIA-SEQUENCE:${first.seq}`,
+    ...(discontinuityOf(first) > 0 ? [`#EXT-X-DISCONTINUITY-SEQUENCE:${discontinuityOf(first)}`] : []),
     "#EXT-X-INDEPENDENT-SEGMENTS",
     ...segmentLines(m.recordingId, segments, new Set()),
     "#EXT-X-ENDLIST",
@@ -116,11 +123,11 @@ function segmentLines(recordingId: string, segments: readonly SegmentEntry[], wi
   const lines: string[] = [];
   let prev: SegmentEntry | undefined;
   for (const s of segments) {
-    if (!prev || prev.init !== s.init) {
-      // A new SPS (resolution step): players must re-read the init and reset their decoder.
-      if (prev) lines.push("#EXT-X-DISCONTINUITY");
-      lines.push(`#EXT-X-MAP:URI="${recordingId}/${initFileName(s.init)}"`);
-    }
+    // A new SPS (resolution step) or a break in the stream (the publisher's network dropped):
+    // players reset their decoder and take the timestamps after it as a new timeline, which
+    // the segment's PROGRAM-DATE-TIME places at its real time.
+    if (prev && (discontinuityOf(prev) !== discontinuityOf(s) || prev.init !== s.init)) lines.push("#EXT-X-DISCONTINUITY");
+    if (!prev || prev.init !== s.init) lines.push(`#EXT-X-MAP:URI="${recordingId}/${initFileName(s.init)}"`);
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.startMs).toISOString()}`);
     if (withParts.has(s)) {
       s.parts.forEach((p, i) => {

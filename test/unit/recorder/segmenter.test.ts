@@ -116,14 +116,17 @@ describe("Segmenter", () => {
     expect((await probeVideoFrames(file)).length).toBe(units.length - 30);
   });
 
-  it("keeps decode time continuous across an RTP timestamp jump (publisher restart)", async () => {
+  it("takes stream time as given across a timestamp jump: a new segment at the IDR after it, the hole kept", async () => {
+    // Ingest's TrackTimeline re-bases real jumps to the wall-clock gap; what reaches the recorder is stream time.
     const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 2, gop: 30 });
-    const { seg, inits, parts } = collectSegmenter(OPTS);
-    units.forEach((u, i) => seg.video(toUnit(u, i, 3000, i >= 30 ? 50_000_000 : 0)));
+    const { seg, inits, parts, closed } = collectSegmenter(OPTS);
+    units.forEach((u, i) => seg.video(toUnit(u, i, 3000, i >= 30 ? 450_000 : 0)));
     seg.finish();
+    expect(closed.map((c) => c.durationMs)).toEqual([1000, 1000]);
     const frames = await probeVideoFrames(await writeRecording("jump.mp4", (inits[0] as InitOutput).data, parts));
     expect(frames.length).toBe(units.length);
-    for (let i = 1; i < frames.length; i++) expect((frames[i]?.ptsTime ?? 0) - (frames[i - 1]?.ptsTime ?? 0)).toBeCloseTo(1 / 30, 3);
+    expect(frames[30]?.ptsTime).toBeCloseTo(6, 3);
+    for (let i = 1; i < frames.length; i++) if (i !== 30) expect((frames[i]?.ptsTime ?? 0) - (frames[i - 1]?.ptsTime ?? 0)).toBeCloseTo(1 / 30, 3);
   });
 
   it("aligns segment boundaries to the wall clock, timing the keyframe request for them", async () => {
