@@ -244,7 +244,9 @@ export class Segmenter {
     if (pending) {
       if (dts <= pending.dts) return; // late or duplicate frame: the timeline only moves forward
       const d = dts - pending.dts;
-      pending.duration = d > OPUS_CLOCK_HZ ? OPUS_DEFAULT_TICKS : d;
+      // The hole is kept (lost packets, DTX): the decoder conceals it, and audio stays on its RTP
+      // time. Publisher restarts reach here already re-based onto the wall clock (TrackTimeline).
+      pending.duration = d;
       this.partAudio.push(pending);
     }
     this.pendingAudio = { data: frame.data, dts, duration: 0, isSync: true };
