@@ -307,6 +307,12 @@ export class SpoolingObjectStore implements ObjectStore, UploadStats {
     if (item) {
       item.superseded = true;
       this.pending.delete(key);
+      // Not uploading yet: its memory or spool file is freed now, not when its turn comes (a
+      // low disk during an outage is freed by retention deleting the oldest segments).
+      if (!item.started) {
+        await this.finish(item);
+        this.pump();
+      }
     }
     await this.backend.delete(key);
   }

@@ -160,3 +160,25 @@ describe("SpoolingObjectStore", () => {
     for (let i = 0; i < 10; i++) expect((await backend.get(`cam/r/${i}`)).equals(Buffer.alloc(300, i))).toBe(true);
   });
 });
+
+describe("SpoolingObjectStore when the disk is low", () => {
+  it("deleting an object still waiting in the spool frees its file at once, during the outage", async () => {
+    backend.down = true;
+    const spool = new SpoolingObjectStore(backend, opts({ maxQueueBytes: 0 }));
+    await spool.init();
+    await spool.put("cam1/rec1/000000-00.m4s", Buffer.alloc(500, 1));
+    await spool.put("cam1/rec1/000001-00.m4s", Buffer.alloc(500, 2));
+    await waitFor(() => spool.stats.failures > 0, { what: "an upload failing" });
+    const files = async () => (await readdir(path.join(dir, "spool"))).filter((n) => n.endsWith(".obj")).length;
+    expect(await files()).toBe(2);
+    // Retention deletes the newer one (not being uploaded): its spool file goes before the store answers.
+    await spool.delete("cam1/rec1/000001-00.m4s").catch(() => undefined);
+    expect(await files()).toBe(1);
+    expect(spool.stats.spoolBytes).toBe(500);
+    expect(await spool.stat("cam1/rec1/000001-00.m4s")).toBeUndefined();
+    backend.down = false;
+    await spool.flush();
+    expect(backend.putOrder).toEqual(["cam1/rec1/000000-00.m4s"]);
+    await spool.close();
+  });
+});
