@@ -159,6 +159,13 @@ export class RetentionCleaner {
         gone = current.segments.filter((s) => seqs.has(s.seq));
         const next = withoutSegments(current, seqs);
         keys = next.keys;
+        // A live recording whose every stored segment goes (a low disk takes them all) still
+        // writes its next segment on its newest init: that init stays, in the manifest and stored.
+        const newestInit = current.inits[current.inits.length - 1];
+        if (live && newestInit && !next.updated.inits.includes(newestInit)) {
+          next.updated.inits = [...next.updated.inits, newestInit];
+          keys = keys.filter((k) => k !== newestInit.key);
+        }
         // The whole recording has aged out: its manifest goes first, then its objects.
         removed = !live && next.updated.segments.length === 0;
         return removed ? null : next.updated;
