@@ -5,13 +5,13 @@
  * /api/v1/recordings and played back by the playback API, decoding cleanly; the write the kill
  * interrupted (a staging file) is discarded; the recording is closed.
  */
-import { readdir, rm } from "node:fs/promises";
+import { readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { writeFile } from "node:fs/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
 import { decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { spawnServer, type ServerProcess } from "../support/server-harness.js";
+import { storedParts } from "../support/stored-parts.js";
 import { waitFor } from "../support/wait-for.js";
 
 const procs: ServerProcess[] = [];
@@ -23,19 +23,6 @@ afterAll(async () => {
   if (procs[0]) await rm(procs[0].dataDir, { recursive: true, force: true });
 });
 
-/** Part objects of a stream's recordings on disk, as keys. */
-async function partFiles(dataDir: string, stream: string): Promise<string[]> {
-  const out: string[] = [];
-  let recs: string[] = [];
-  try {
-    recs = await readdir(path.join(dataDir, stream));
-  } catch {
-    return out;
-  }
-  for (const rec of recs) for (const f of await readdir(path.join(dataDir, stream, rec))) if (f.endsWith(".m4s")) out.push(`${stream}/${rec}/${f}`);
-  return out.sort();
-}
-
 const ENV = { IFC_SEGMENT_DURATION_MS: "2000", IFC_PART_DURATION_MS: "500" };
 
 describe("SIGKILL", () => {
@@ -45,12 +32,12 @@ describe("SIGKILL", () => {
     const dataDir = first.dataDir;
     pub = await publishTestStream(`${first.url}/whip/cam1`, { width: 320, height: 240, fps: 15, gopSeconds: 1, durationSeconds: 60, audio: true });
     // Past a few segments and mid-segment, so the manifest (rewritten per segment) lags the parts.
-    await waitFor(async () => (await partFiles(dataDir, "cam1")).length >= 9, { timeoutMs: 30_000, what: "9 parts stored" });
+    await waitFor(async () => (await storedParts(dataDir, "cam1")).length >= 9, { timeoutMs: 30_000, what: "9 parts stored" });
     first.child.kill("SIGKILL");
     await first.exited;
     await pub.stop().catch(() => undefined); // the server is gone: DELETE cannot succeed
     pub = undefined;
-    const stored = await partFiles(dataDir, "cam1");
+    const stored = await storedParts(dataDir, "cam1");
     const [crashed] = await readManifests(dataDir, "cam1");
     expect(crashed?.endedAt).toBeNull(); // it never ended
     const namedBefore = crashed!.segments.flatMap((s) => s.parts.map((p) => p.key));
