@@ -99,10 +99,12 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
   const disk = opts.disk;
   if (disk) {
     new Gauge({
-      name: "ifc_disk_free_bytes", help: "Free bytes on the disk of the fs store or the S3 spool, at the last retention pass", registers: [reg],
+      name: "ifc_disk_free_bytes", help: "Free bytes on the disk of the fs store or the S3 spool (path: the directory measured), at the last retention pass", labelNames: ["path"], registers: [reg],
       collect() {
-        const free = disk.diskStats.freeBytes;
-        if (free !== undefined) this.set(free);
+        this.reset();
+        // Absent until measured: a 0 would read as a full disk.
+        const { freeBytes, path } = disk.diskStats;
+        if (freeBytes !== undefined && path !== undefined) this.set({ path }, freeBytes);
       },
     });
     new Gauge({ name: "ifc_disk_min_free_bytes", help: "IFC_RETENTION_MIN_FREE_BYTES (0: no check)", registers: [reg], collect() { this.set(disk.diskStats.minFreeBytes); } });

@@ -11,6 +11,8 @@ export interface FreeSpaceProbe {
 
 /** What the cleaner last saw of the disk, read by /metrics at scrape time. */
 export interface DiskSpaceStats {
+  /** The directory measured (undefined when the check is off). */
+  path: string | undefined;
   /** Free bytes at the last check; undefined before the first check or when the check is off. */
   freeBytes: number | undefined;
   /** IFC_RETENTION_MIN_FREE_BYTES (0: no check). */

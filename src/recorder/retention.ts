@@ -60,7 +60,7 @@ export class RetentionCleaner {
     /** Wall clock, epoch ms (injected by tests: windows are minutes long). */
     private readonly now: () => number = Date.now,
   ) {
-    this.disk = { freeBytes: undefined, minFreeBytes: policy.disk?.minFreeBytes ?? 0, low: false, lowEvictions: 0, lowEpisodes: 0 };
+    this.disk = { path: policy.disk?.probe.path, freeBytes: undefined, minFreeBytes: policy.disk?.minFreeBytes ?? 0, low: false, lowEvictions: 0, lowEpisodes: 0 };
   }
 
   /** The disk as the last pass saw it (for /metrics). */

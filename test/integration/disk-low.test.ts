@@ -102,7 +102,8 @@ describe("out of disk (IFC_RETENTION_MIN_FREE_BYTES)", () => {
       const text = await (await fetch(`${srv.url}/metrics`)).text();
       return /^ifc_disk_low 1$/m.test(text) ? text : undefined;
     }, { what: "ifc_disk_low 1 on /metrics" });
-    const freeGauge = Number(/^ifc_disk_free_bytes (\S+)$/m.exec(metrics)?.[1]);
+    const freeGauge = Number(/^ifc_disk_free_bytes\{path="([^"]+)"\} (\S+)$/m.exec(metrics)?.[2]);
+    expect(/^ifc_disk_free_bytes\{path="([^"]+)"\}/m.exec(metrics)?.[1]).toBe(path.resolve(dataDir));
     expect(freeGauge).toBeGreaterThan(0);
     expect(freeGauge).toBeLessThan(minFree);
     expect(metrics).toMatch(new RegExp(`^ifc_disk_min_free_bytes ${minFree}$`, "m"));

@@ -67,7 +67,7 @@ describe("retention when the disk is low", () => {
     expect((await readStored(h.store, "cam2", "rec2"))?.segments.map((s) => s.seq)).toEqual([2, 3, 4]);
     for (const [s, id] of [["cam1", "rec1"], ["cam2", "rec2"]] as const) expect(await missingObjects(h.store, (await readStored(h.store, s, id))!)).toEqual([]);
     expect(await h.store.list("clips/")).toEqual(clipObjects);
-    expect(h.retention.diskStats).toMatchObject({ freeBytes: MIN_FREE - 3.5 * PART, minFreeBytes: MIN_FREE, low: true, lowEvictions: 4, lowEpisodes: 1 });
+    expect(h.retention.diskStats).toMatchObject({ path: "/test-disk", freeBytes: MIN_FREE - 3.5 * PART, minFreeBytes: MIN_FREE, low: true, lowEvictions: 4, lowEpisodes: 1 });
     expect(alarms(h.lines)).toEqual([expect.objectContaining({ freeBytes: MIN_FREE - 3.5 * PART, minFreeBytes: MIN_FREE })]);
 
     // Still low on the next pass (another writer filled it): more goes, no second alarm.
