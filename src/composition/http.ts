@@ -11,7 +11,9 @@ import { aiRoutes } from "../control/ai-routes.js";
 import { installAuditHook } from "../control/audit.js";
 import type { AuditSink } from "../control/auth/principal.js";
 import { httpMetrics } from "../control/http-metrics.js";
+import { InProcessEventBus } from "../adapters/events/in-process-event-bus.js";
 import { metricsRoutes } from "../control/metrics.js";
+import type { DiskSpaceStats } from "../ports/free-space.js";
 import { installRestRateLimit, rateLimitMetrics, type RateLimitMetrics } from "../control/rate-limit.js";
 import { recordingRoutes } from "../control/recording-routes.js";
 import { restRoutes } from "../control/rest-routes.js";
@@ -95,6 +97,8 @@ export interface HttpServices {
   rateLimitMetrics?: RateLimitMetrics;
   /** Set by prepareHttpAuth: the gate goes in after the rate limit; its metrics join /metrics. */
   httpAuth?: HttpAuth;
+  /** The retention cleaner: its view of free disk space goes on /metrics. */
+  retention?: { readonly diskStats: DiskSpaceStats };
 }
 
 /** Registers every route plugin on the one HTTP server (WHIP, WHEP, REST, HLS, metrics, AI, pages, WebSocket). */
@@ -141,7 +145,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     },
   });
   await app.register(hlsRoutes, { recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
-  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
+  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, disk: s.retention, events: s.bus instanceof InProcessEventBus ? s.bus : undefined, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {

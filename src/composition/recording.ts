@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { StatfsFreeSpace } from "../adapters/storage/statfs-free-space.js";
 import type { Config } from "../config.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import type { ObjectStore } from "../ports/object-store.js";
@@ -52,6 +53,8 @@ export async function buildRecording(config: Config, logger: Logger, stack: Clos
     },
     maxStreamBytes: config.retentionStreamBytes,
     maxTotalBytes: config.retentionTotalBytes,
+    // The local bytes are the fs store's root, or the S3 upload spool.
+    disk: { probe: new StatfsFreeSpace(config.store === "s3" ? config.spoolDir : config.dataDir), minFreeBytes: config.retentionMinFreeBytes },
   }, logger.child({ component: "retention" }));
   retention.start(config.retentionIntervalMs);
   stack.push("retention", () => retention.stop());

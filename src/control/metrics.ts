@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { binary, problems } from "./schemas.js";
 import type { AiFeed } from "../extractor/ai-feed.js";
+import type { DiskSpaceStats } from "../ports/free-space.js";
 import type { UploadStats } from "../ports/upload-stats.js";
 
 export interface MetricsOptions {
@@ -10,6 +11,10 @@ export interface MetricsOptions {
   /** Upload figures of the object store (IFC_STORE=s3: the spool); undefined when nothing uploads. */
   uploads: UploadStats | undefined;
   ai?: AiFeed | undefined;
+  /** Free space of the recordings' disk as the retention cleaner last saw it. */
+  disk?: { readonly diskStats: DiskSpaceStats } | undefined;
+  /** Delivery figures of the in-process event bus (absent for an external bus). */
+  events?: { readonly stats: { failed: number; dropped: number } } | undefined;
   /** Registries of other modules (WHEP), served on the same `/metrics`. */
   extra?: Registry[];
 }
@@ -89,6 +94,29 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
         for (const ms of uploads.takeLags()) lag.observe(ms / 1000);
       },
     });
+  }
+
+  const disk = opts.disk;
+  if (disk) {
+    new Gauge({
+      name: "ifc_disk_free_bytes", help: "Free bytes on the disk of the fs store or the S3 spool (path: the directory measured), at the last retention pass", labelNames: ["path"], registers: [reg],
+      collect() {
+        this.reset();
+        // Absent until measured: a 0 would read as a full disk.
+        const { freeBytes, path } = disk.diskStats;
+        if (freeBytes !== undefined && path !== undefined) this.set({ path }, freeBytes);
+      },
+    });
+    new Gauge({ name: "ifc_disk_min_free_bytes", help: "IFC_RETENTION_MIN_FREE_BYTES (0: no check)", registers: [reg], collect() { this.set(disk.diskStats.minFreeBytes); } });
+    new Gauge({ name: "ifc_disk_low", help: "1 while free space is below IFC_RETENTION_MIN_FREE_BYTES", registers: [reg], collect() { this.set(disk.diskStats.low ? 1 : 0); } });
+    cumulativeCounter(reg, "ifc_disk_low_evictions_total", "Rolling segments deleted because free space was below the minimum", [], (add) => add({}, disk.diskStats.lowEvictions));
+    cumulativeCounter(reg, "ifc_disk_low_episodes_total", "Times free space fell below the minimum", [], (add) => add({}, disk.diskStats.lowEpisodes));
+  }
+
+  const events = opts.events;
+  if (events) {
+    cumulativeCounter(reg, "ifc_event_subscriber_failures_total", "Bus deliveries whose local subscriber threw or rejected", [], (add) => add({}, events.stats.failed));
+    cumulativeCounter(reg, "ifc_event_subscriber_dropped_total", "Bus events not given to a local subscriber whose async queue was full", [], (add) => add({}, events.stats.dropped));
   }
 
   const ai = opts.ai;

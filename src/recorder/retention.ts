@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { DiskSpaceStats, FreeSpaceProbe } from "../ports/free-space.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import { withoutSegments, type RecordingManifest, type SegmentEntry } from "./manifest.js";
 import type { RecordingCatalog } from "./recording-catalog.js";
@@ -12,6 +13,12 @@ export interface RetentionPolicy {
   maxStreamBytes: number;
   /** Cap over all streams (0: none). */
   maxTotalBytes: number;
+  /**
+   * Free space to keep on the disk holding the recordings' local bytes (the fs store, the S3
+   * spool): below `minFreeBytes` the oldest rolling segments go first, over all streams.
+   * Absent, or `minFreeBytes` 0: no check.
+   */
+  disk?: { probe: FreeSpaceProbe; minFreeBytes: number };
 }
 
 interface Candidate {
@@ -25,6 +32,8 @@ export interface RetentionResult {
   deletedBytes: number;
   deletedRecordings: number;
   skippedLeased: number;
+  /** Of `deletedSegments`, those deleted because the disk was low. */
+  diskLowEvictions: number;
 }
 
 /**
@@ -37,6 +46,9 @@ export interface RetentionResult {
 export class RetentionCleaner {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<RetentionResult> | undefined;
+  private readonly disk: DiskSpaceStats;
+  /** The "nothing left to delete" error was logged in this low episode. */
+  private exhaustedLogged = false;
 
   constructor(
     private readonly store: ObjectStore,
@@ -47,7 +59,14 @@ export class RetentionCleaner {
     private readonly log: Logger,
     /** Wall clock, epoch ms (injected by tests: windows are minutes long). */
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.disk = { path: policy.disk?.probe.path, freeBytes: undefined, minFreeBytes: policy.disk?.minFreeBytes ?? 0, low: false, lowEvictions: 0, lowEpisodes: 0 };
+  }
+
+  /** The disk as the last pass saw it (for /metrics). */
+  get diskStats(): DiskSpaceStats {
+    return { ...this.disk };
+  }
 
   start(intervalMs: number): void {
     this.timer = setInterval(() => {
@@ -81,7 +100,7 @@ export class RetentionCleaner {
       byStream.set(m.stream, list);
     }
     const doomed = new Set<Candidate>();
-    const result: RetentionResult = { deletedSegments: 0, deletedBytes: 0, deletedRecordings: 0, skippedLeased: 0 };
+    const result: RetentionResult = { deletedSegments: 0, deletedBytes: 0, deletedRecordings: 0, skippedLeased: 0, diskLowEvictions: 0 };
     const removable = (c: Candidate): boolean => {
       if (!c.seg.complete) return false; // being written
       if (this.leases.isLeased(c.manifest.recordingId, c.seg.seq)) {
@@ -119,6 +138,9 @@ export class RetentionCleaner {
       }
     }
 
+    const forDisk = await this.diskLowCandidates(survivors.filter((c) => !doomed.has(c)), doomed, removable);
+    for (const c of forDisk) doomed.add(c);
+
     const byRecording = new Map<RecordingManifest, Candidate[]>();
     for (const c of doomed) byRecording.set(c.manifest, [...(byRecording.get(c.manifest) ?? []), c]);
     for (const [manifest, cands] of byRecording) {
@@ -137,6 +159,13 @@ export class RetentionCleaner {
         gone = current.segments.filter((s) => seqs.has(s.seq));
         const next = withoutSegments(current, seqs);
         keys = next.keys;
+        // A live recording whose every stored segment goes (a low disk takes them all) still
+        // writes its next segment on its newest init: that init stays, in the manifest and stored.
+        const newestInit = current.inits[current.inits.length - 1];
+        if (live && newestInit && !next.updated.inits.includes(newestInit)) {
+          next.updated.inits = [...next.updated.inits, newestInit];
+          keys = keys.filter((k) => k !== newestInit.key);
+        }
         // The whole recording has aged out: its manifest goes first, then its objects.
         removed = !live && next.updated.segments.length === 0;
         return removed ? null : next.updated;
@@ -144,11 +173,73 @@ export class RetentionCleaner {
       result.skippedLeased += cands.length - gone.length;
       result.deletedSegments += gone.length;
       result.deletedBytes += gone.reduce((n, s) => n + s.bytes, 0);
+      const diskSeqs = new Set(cands.filter((c) => forDisk.has(c)).map((c) => c.seg.seq));
+      result.diskLowEvictions += gone.filter((s) => diskSeqs.has(s.seq)).length;
       if (removed) result.deletedRecordings++;
-      for (const k of keys) await this.store.delete(k);
+      // The manifest no longer names them: one that fails to go (store down) is only an orphan,
+      // and the others must still go, or a low disk stays low.
+      let failed = 0;
+      let firstError: unknown;
+      for (const k of keys) {
+        try {
+          await this.store.delete(k);
+        } catch (err) {
+          failed++;
+          firstError ??= err;
+        }
+      }
+      if (failed > 0) this.log.warn({ err: (firstError as Error).message, recording: manifest.recordingId, failed }, "retention could not delete some objects the manifest no longer names");
     }
+    this.disk.lowEvictions += result.diskLowEvictions;
+    if (result.diskLowEvictions > 0 && this.policy.disk) this.disk.freeBytes = await this.policy.disk.probe.freeBytes().catch(() => this.disk.freeBytes);
     if (result.deletedSegments > 0) this.log.info(result, "retention removed old segments");
     return result;
+  }
+
+  /**
+   * With the disk below its minimum, the oldest removable rolling segments over all streams
+   * (after what age and caps already drop) until their bytes cover the shortfall. Kept clips are
+   * not in the catalog's rolling recordings, so they are never candidates; leased segments and
+   * the one being written are skipped. Logs the alarm once per episode.
+   */
+  private async diskLowCandidates(survivors: Candidate[], doomed: ReadonlySet<Candidate>, removable: (c: Candidate) => boolean): Promise<Set<Candidate>> {
+    const chosen = new Set<Candidate>();
+    const disk = this.policy.disk;
+    if (!disk || disk.minFreeBytes <= 0) return chosen;
+    let free: number;
+    try {
+      free = await disk.probe.freeBytes();
+    } catch (err) {
+      // Without a reading nothing is evicted for space; age and caps still apply.
+      this.log.warn({ err: (err as Error).message, path: disk.probe.path }, "free space could not be read");
+      return chosen;
+    }
+    this.disk.freeBytes = free;
+    if (free >= disk.minFreeBytes) {
+      if (this.disk.low) this.log.info({ freeBytes: free, minFreeBytes: disk.minFreeBytes, path: disk.probe.path }, "disk space is back above the minimum");
+      this.disk.low = false;
+      this.exhaustedLogged = false;
+      return chosen;
+    }
+    if (!this.disk.low) {
+      this.disk.lowEpisodes++;
+      this.log.warn({ freeBytes: free, minFreeBytes: disk.minFreeBytes, path: disk.probe.path }, "disk space below IFC_RETENTION_MIN_FREE_BYTES: deleting the oldest rolling segments");
+    }
+    this.disk.low = true;
+    // What age and caps delete this pass counts towards the shortfall.
+    let needed = disk.minFreeBytes - free - [...doomed].reduce((n, c) => n + c.seg.bytes, 0);
+    for (const c of [...survivors].sort((a, b) => a.seg.startMs - b.seg.startMs)) {
+      if (needed <= 0) break;
+      if (!removable(c)) continue;
+      chosen.add(c);
+      needed -= c.seg.bytes;
+    }
+    if (needed > 0 && !this.exhaustedLogged) {
+      // Only clips, leased segments and the ones being written are left: say so once.
+      this.exhaustedLogged = true;
+      this.log.error({ freeBytes: free, minFreeBytes: disk.minFreeBytes, path: disk.probe.path, shortBytes: needed }, "disk space still low with no rolling segment left to delete");
+    }
+    return chosen;
   }
 }
 

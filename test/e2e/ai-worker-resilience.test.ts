@@ -4,7 +4,9 @@ import type { RecordingManifest } from "../../src/recorder/manifest.js";
 import { ReferenceWorker } from "../../src/worker/reference-worker.js";
 import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { assemble, probeVideoFrames, readManifests } from "../support/recording-probe.js";
+import { whepWatch } from "../helpers/whep-client.js";
 import { spawnServer, type ServerProcess } from "../support/server-harness.js";
+import { storedParts } from "../support/stored-parts.js";
 import { waitFor } from "../support/wait-for.js";
 
 /**
@@ -122,6 +124,7 @@ describe("AI feed resilience", () => {
       IFC_AI_RECONNECT_MAX_MS: "500",
     });
     const pub = await publishTestStream(`${srv.url}/whip/kill`, { width: 640, height: 360, fps: 30, gopSeconds: 1, durationSeconds: 16, audio: true, preset: "ultrafast" });
+    const viewer = await whepWatch(`${srv.url}/whep/kill`, { audio: false, connectTimeoutMs: 30_000 });
     await waitFor(() => first.stats.results >= 10, { timeoutMs: 20_000, what: "10 results from the first worker" });
     await first.close(0);
     // Health checks fail every 300 ms: wait for the breaker to open.
@@ -129,6 +132,13 @@ describe("AI feed resilience", () => {
       const { workers } = (await (await fetch(`${srv!.url}/api/v1/ai/workers`)).json()) as { workers: { breaker: string }[] };
       return workers[0]?.breaker === "open";
     }, { timeoutMs: 20_000, intervalMs: 100, what: "the worker's breaker open" });
+    // The worker is down: the viewer keeps receiving and the recording keeps growing (a second of each).
+    const whileDown = { units: viewer.units.length, parts: (await storedParts(srv.dataDir, "kill")).length };
+    await waitFor(() => viewer.units.length >= whileDown.units + 30, { timeoutMs: 10_000, what: "30 frames at the viewer with the worker down" });
+    await waitFor(async () => (await storedParts(srv!.dataDir, "kill")).length >= whileDown.parts + 2, { timeoutMs: 10_000, what: "2 more parts stored with the worker down" });
+    const { workers: stillDown } = (await (await fetch(`${srv.url}/api/v1/ai/workers`)).json()) as { workers: { breaker: string; healthy: boolean }[] };
+    expect(stillDown[0]?.breaker).not.toBe("closed"); // all of it happened while the worker was away
+    await viewer.close();
     const second = new ReferenceWorker({ capacityFps: 30, initialCredits: 4, maxFrameBytes: 8 << 20 }, quiet);
     workers.push(second);
     await second.listen(`127.0.0.1:${port}`);

@@ -45,16 +45,18 @@ describe("MinIO outage", () => {
     });
     try {
       const pub = await publishTestStream(`${ts.url}/whip/outage`, { width: 640, height: 360, fps: 30, gopSeconds: 1, durationSeconds: 40, audio: true, preset: "ultrafast" });
-      await new Promise((r) => setTimeout(r, 8000));
+      const spool = ts.server.spool!;
+      await waitFor(() => spool.stats.uploaded >= 8, { timeoutMs: 30_000, what: "8 objects uploaded before the outage" });
       await minio.pause();
       let maxMemory = 0;
       let maxSpool = 0;
-      for (let i = 0; i < 20; i++) {
-        await new Promise((r) => setTimeout(r, 1000));
-        const st = ts.server.spool!.stats;
+      // The outage lasts until 20 parts (1 s each) wait in the spool, sampled all along.
+      await waitFor(() => {
+        const st = spool.stats;
         maxMemory = Math.max(maxMemory, st.memoryBytes);
         maxSpool = Math.max(maxSpool, st.spoolBytes);
-      }
+        return st.spooledObjects >= 20;
+      }, { timeoutMs: 60_000, intervalMs: 100, what: "20 objects spooled during the outage" });
       const during = ts.server.spool!.stats;
       const metrics = await (await fetch(`${ts.url}/metrics`)).text();
       expect(Number(/^ifc_upload_spool_bytes (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
@@ -96,9 +98,11 @@ describe("MinIO outage", () => {
     };
     const first = await spawnServer(env);
     const pub = await publishTestStream(`${first.url}/whip/killed`, { width: 640, height: 360, fps: 30, gopSeconds: 1, durationSeconds: 60, audio: false, preset: "ultrafast" });
-    await new Promise((r) => setTimeout(r, 5000));
+    const metric = async (name: string): Promise<number> => Number(new RegExp(`^${name} (\\d+)`, "m").exec(await (await fetch(`${first.url}/metrics`)).text())?.[1] ?? 0);
+    await waitFor(async () => (await metric("ifc_uploads_total")) >= 5, { timeoutMs: 30_000, intervalMs: 200, what: "5 objects uploaded before the outage" });
     await minio.pause();
-    await new Promise((r) => setTimeout(r, 8000));
+    // Killed with 8 objects (1 s parts and manifests) waiting in the spool.
+    await waitFor(async () => (await metric("ifc_upload_queue_objects")) >= 8, { timeoutMs: 30_000, intervalMs: 200, what: "8 objects waiting during the outage" });
     const sentAtKill = pub.stats.videoFrames;
     first.child.kill("SIGKILL");
     await first.exited;

@@ -3,6 +3,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { publishTestStream } from "../helpers/publish-test-stream.js";
 import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { spawnServer, type ServerProcess } from "../support/server-harness.js";
+import { storedParts } from "../support/stored-parts.js";
+import { waitFor } from "../support/wait-for.js";
+
+const SHUTDOWN_TIMEOUT_MS = 5000;
 
 let proc: ServerProcess | undefined;
 afterAll(async () => {
@@ -12,12 +16,17 @@ afterAll(async () => {
 
 describe("graceful shutdown", () => {
   it("SIGTERM during publishing: exits 0, the last part is on disk and everything received decodes", async () => {
-    proc = await spawnServer({});
+    proc = await spawnServer({ IFC_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
+    const server = proc;
     const pub = await publishTestStream(`${proc.url}/whip/cam1`, { width: 640, height: 360, fps: 30, gopSeconds: 1, durationSeconds: 30, audio: true });
-    await new Promise((r) => setTimeout(r, 5500)); // mid-part, mid-segment
+    // Just after the fifth part (1 s each) landed: mid-part, and mid-segment (4 s).
+    await waitFor(async () => (await storedParts(server.dataDir, "cam1")).length >= 5, { timeoutMs: 30_000, what: "5 parts stored" });
     const sentBefore = pub.stats.videoFrames;
+    const termAt = Date.now();
     proc.child.kill("SIGTERM");
     const code = await proc.exited;
+    // Everything below was finalised within IFC_SHUTDOWN_TIMEOUT_MS (past it the process exits 1).
+    expect(Date.now() - termAt).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
     const sentAfter = pub.stats.videoFrames;
     await pub.stop().catch(() => undefined); // the server is gone: DELETE cannot succeed
     expect(code).toBe(0);

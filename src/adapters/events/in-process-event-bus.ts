@@ -1,36 +1,107 @@
 import type { Logger } from "pino";
 import type { BusEvent, EventBus, EventHandler } from "../../ports/event-bus.js";
 
+/** Default bound on one subscriber's unfinished async deliveries. */
+export const DEFAULT_MAX_PENDING_PER_SUBSCRIBER = 1000;
+
+interface Subscriber {
+  handler: EventHandler;
+  /** Async deliveries not settled yet: the subscriber's queue. */
+  pending: number;
+  dropped: number;
+  failed: number;
+  /** A drop was logged since the queue last drained (one warning per episode). */
+  dropLogged: boolean;
+}
+
+export interface InProcessBusStats {
+  delivered: number;
+  /** Deliveries whose subscriber threw or rejected. */
+  failed: number;
+  /** Events not given to a subscriber whose async queue was full. */
+  dropped: number;
+}
+
 /**
  * The embedded event bus: subscribers of a topic are called in publish order. Delivery is
- * synchronous so a subscriber sees events in order without a queue; a subscriber that throws is
- * logged and does not stop the others (nor the publisher).
+ * synchronous so a subscriber sees events in order without a queue. The bus cannot be
+ * unreachable; its faults are its subscribers':
+ * - one that throws (or whose promise rejects) is logged and counted, and reaches neither the
+ *   others nor the publisher (an unhandled rejection would end the process);
+ * - one that is async and slow holds at most `maxPendingPerSubscriber` unfinished deliveries;
+ *   beyond that its events are dropped and counted, so it cannot pile up memory. A synchronous
+ *   subscriber runs on the publisher's time and must stay quick (the WebSocket fan-out only
+ *   enqueues).
  */
 export class InProcessEventBus implements EventBus {
-  private readonly handlers = new Map<string, Set<EventHandler>>();
+  private readonly handlers = new Map<string, Set<Subscriber>>();
   private closed = false;
+  private delivered = 0;
+  private failed = 0;
+  private dropped = 0;
 
-  constructor(private readonly log?: Logger) {}
+  constructor(
+    private readonly log?: Logger,
+    private readonly maxPendingPerSubscriber = DEFAULT_MAX_PENDING_PER_SUBSCRIBER,
+  ) {}
+
+  get stats(): InProcessBusStats {
+    return { delivered: this.delivered, failed: this.failed, dropped: this.dropped };
+  }
 
   publish(event: BusEvent): void {
     if (this.closed) return;
     const set = this.handlers.get(event.topic);
     if (!set) return;
-    for (const h of set) {
+    for (const s of set) {
+      if (s.pending >= this.maxPendingPerSubscriber) {
+        s.dropped++;
+        this.dropped++;
+        if (!s.dropLogged) {
+          s.dropLogged = true;
+          this.log?.warn({ topic: event.topic, pending: s.pending, droppedSoFar: s.dropped }, "event subscriber too slow: dropping its events until it catches up");
+        }
+        continue;
+      }
       try {
-        h(event);
+        const result: unknown = s.handler(event);
+        this.delivered++;
+        if (isThenable(result)) this.track(s, result, event.topic);
       } catch (err) {
-        this.log?.warn({ err, topic: event.topic }, "event subscriber failed");
+        this.fail(s, err, event.topic);
       }
     }
+  }
+
+  private track(s: Subscriber, result: PromiseLike<unknown>, topic: string): void {
+    s.pending++;
+    result.then(
+      () => this.settle(s),
+      (err: unknown) => {
+        this.settle(s);
+        this.fail(s, err, topic);
+      },
+    );
+  }
+
+  private settle(s: Subscriber): void {
+    s.pending--;
+    if (s.pending === 0) s.dropLogged = false;
+  }
+
+  private fail(s: Subscriber, err: unknown, topic: string): void {
+    s.failed++;
+    this.failed++;
+    this.log?.warn({ err, topic }, "event subscriber failed");
   }
 
   subscribe(topic: string, handler: EventHandler): () => void {
     let set = this.handlers.get(topic);
     if (!set) this.handlers.set(topic, (set = new Set()));
-    set.add(handler);
+    const sub: Subscriber = { handler, pending: 0, dropped: 0, failed: 0, dropLogged: false };
+    set.add(sub);
     return () => {
-      set.delete(handler);
+      set.delete(sub);
     };
   }
 
@@ -38,4 +109,8 @@ export class InProcessEventBus implements EventBus {
     this.closed = true;
     this.handlers.clear();
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
 }

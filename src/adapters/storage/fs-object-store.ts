@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { copyFile, mkdir, open, type FileHandle, readFile, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { assertValidKey, ObjectNotFoundError, type ObjectInfo, type ObjectStore } from "../../ports/object-store.js";
@@ -10,13 +10,17 @@ const TMP_DIR = ".ifc-tmp";
 /**
  * The embedded object store: plain files under a root directory. Each write goes to a
  * temporary file in the same file system, is fsynced, then renamed into place, so a reader
- * or a listing sees either nothing or the whole object — even after a crash.
+ * or a listing sees either nothing or the whole object — even after a crash. A write that fails
+ * (ENOSPC) leaves the previous object under its key as it was, and no partial file behind.
  */
+/** The one file-system call a write makes that can fail for lack of space; tests inject a failing one. */
+export type OpenForWrite = (file: string, flags: "w") => Promise<Pick<FileHandle, "writeFile" | "sync" | "close">>;
+
 export class FsObjectStore implements ObjectStore {
   private readonly root: string;
   private readonly tmp: string;
 
-  constructor(root: string) {
+  constructor(root: string, private readonly openForWrite: OpenForWrite = open) {
     this.root = path.resolve(root);
     this.tmp = path.join(this.root, TMP_DIR);
   }
@@ -35,12 +39,19 @@ export class FsObjectStore implements ObjectStore {
   async put(key: string, data: Uint8Array): Promise<void> {
     const target = this.pathOf(key);
     const tmpFile = path.join(this.tmp, `${randomBytes(8).toString("hex")}.part`);
-    const fh = await open(tmpFile, "w");
     try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await this.openForWrite(tmpFile, "w");
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      // ENOSPC (or any failure) mid-write: the object under `key` is still the previous one, and
+      // the partial copy goes now rather than holding the space until the next start.
+      await rm(tmpFile, { force: true });
+      throw err;
     }
     try {
       await mkdir(path.dirname(target), { recursive: true });
@@ -147,8 +158,13 @@ export class FsObjectStore implements ObjectStore {
       await rm(tmpFile, { force: true });
       throw mapNotFound(err, fromKey);
     }
-    await mkdir(path.dirname(to), { recursive: true });
-    await rename(tmpFile, to);
+    try {
+      await mkdir(path.dirname(to), { recursive: true });
+      await rename(tmpFile, to);
+    } catch (err) {
+      await rm(tmpFile, { force: true });
+      throw err;
+    }
   }
 
   async checkWritable(): Promise<void> {

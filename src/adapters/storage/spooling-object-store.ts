@@ -146,10 +146,11 @@ export class SpoolingObjectStore implements ObjectStore, UploadStats {
     const item: Item = { seq: this.seq++, key, contentType, size: buf.length, barrier: this.opts.isBarrier?.(key) ?? false, superseded: false, started: false, enqueuedAt: Date.now() };
     const toSpool = this.consecutiveFailures > 0 || this.memoryBytes + buf.length > this.opts.maxQueueBytes;
     if (toSpool) {
-      item.file = this.spillFile(item);
+      const file = this.spillFile(item);
       // Written under a temporary name first: a crash mid-write leaves nothing init would queue.
-      await writeFile(`${item.file}.tmp`, buf);
-      await rename(`${item.file}.tmp`, item.file);
+      // A failed write (ENOSPC) rejects this put and leaves no partial file taking space.
+      await writeAtomically(file, buf);
+      item.file = file;
       this.spoolBytes += buf.length;
     } else {
       item.data = buf;
@@ -244,8 +245,14 @@ export class SpoolingObjectStore implements ObjectStore, UploadStats {
       if (!item.data || item.superseded) continue;
       const data = item.data;
       const file = this.spillFile(item);
-      await writeFile(`${file}.tmp`, data);
-      await rename(`${file}.tmp`, file);
+      try {
+        await writeAtomically(file, data);
+      } catch (err) {
+        // The spool's disk is full: the object stays queued in memory (bounded by the queue),
+        // and this runs detached, so it must not reject.
+        this.onError(err, item.key);
+        continue;
+      }
       if (item.data !== data) continue; // uploaded and finished meanwhile
       if (!this.queue.includes(item)) {
         await rm(file, { force: true });
@@ -307,6 +314,12 @@ export class SpoolingObjectStore implements ObjectStore, UploadStats {
     if (item) {
       item.superseded = true;
       this.pending.delete(key);
+      // Not uploading yet: its memory or spool file is freed now, not when its turn comes (a
+      // low disk during an outage is freed by retention deleting the oldest segments).
+      if (!item.started) {
+        await this.finish(item);
+        this.pump();
+      }
     }
     await this.backend.delete(key);
   }
@@ -320,5 +333,16 @@ export class SpoolingObjectStore implements ObjectStore, UploadStats {
   async checkWritable(): Promise<void> {
     await mkdir(this.opts.spoolDir, { recursive: true });
     await this.backend.checkWritable();
+  }
+}
+
+/** Writes `file` through `file.tmp` and a rename; on failure the temporary file is removed. */
+async function writeAtomically(file: string, data: Buffer): Promise<void> {
+  try {
+    await writeFile(`${file}.tmp`, data);
+    await rename(`${file}.tmp`, file);
+  } catch (err) {
+    await rm(`${file}.tmp`, { force: true }).catch(() => undefined);
+    throw err;
   }
 }

@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { InProcessEventBus } from "../../../src/adapters/events/in-process-event-bus.js";
 import type { BusEvent } from "../../../src/ports/event-bus.js";
+import { waitFor } from "../../support/wait-for.js";
 
 const ev = (topic: string, key: string, n: number): BusEvent => ({ topic, key, value: { n } });
 
@@ -40,5 +41,54 @@ describe("InProcessEventBus", () => {
     bus.subscribe("t", (e) => got.push(e.value.n as number));
     expect(() => bus.publish(ev("t", "k", 7))).not.toThrow();
     expect(got).toEqual([7]);
+  });
+});
+
+describe("InProcessEventBus subscriber faults", () => {
+  it("a rejecting async subscriber is counted and reaches neither the publisher nor the process", async () => {
+    const bus = new InProcessEventBus(pino({ level: "silent" }));
+    const got: number[] = [];
+    bus.subscribe("t", async () => {
+      throw new Error("async boom");
+    });
+    bus.subscribe("t", (e) => got.push(e.value.n as number));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (r: unknown) => unhandled.push(r);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      bus.publish(ev("t", "k", 1));
+      bus.publish(ev("t", "k", 2));
+      await waitFor(() => bus.stats.failed === 2, { what: "both rejections counted" });
+      // Let a would-be unhandled rejection surface before looking.
+      await new Promise<void>((r) => setImmediate(r));
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    expect(got).toEqual([1, 2]);
+  });
+
+  it("a slow async subscriber holds at most its bound of unfinished deliveries; the rest are dropped and counted, the others get everything", async () => {
+    const lines: { msg: string; level: number }[] = [];
+    const bus = new InProcessEventBus(pino({ level: "warn" }, { write: (s: string) => lines.push(JSON.parse(s) as { msg: string; level: number }) }), 3);
+    const release: (() => void)[] = [];
+    const slowGot: number[] = [];
+    bus.subscribe("t", async (e) => {
+      slowGot.push(e.value.n as number);
+      await new Promise<void>((r) => release.push(r));
+    });
+    const fastGot: number[] = [];
+    bus.subscribe("t", (e) => fastGot.push(e.value.n as number));
+    for (let i = 0; i < 10; i++) bus.publish(ev("t", "k", i));
+    expect(slowGot).toEqual([0, 1, 2]); // exactly the bound
+    expect(fastGot).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(bus.stats.dropped).toBe(7);
+    expect(lines.filter((l) => l.msg.includes("too slow"))).toHaveLength(1); // once per episode
+
+    // It catches up: one settled delivery makes room for one more event.
+    release.shift()?.();
+    await waitFor(() => { bus.publish(ev("t", "k", 10)); return slowGot.includes(10); }, { what: "room after one delivery settled" });
+    expect(slowGot).toEqual([0, 1, 2, 10]);
+    for (const r of release.splice(0)) r();
   });
 });

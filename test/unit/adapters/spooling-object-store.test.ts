@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -158,5 +158,54 @@ describe("SpoolingObjectStore", () => {
     await second.flush();
     expect(backend.putOrder.join(","), backend.putOrder.join(",")).toEqual([...Array(10).keys()].map((i) => `cam/r/${i}`).join(","));
     for (let i = 0; i < 10; i++) expect((await backend.get(`cam/r/${i}`)).equals(Buffer.alloc(300, i))).toBe(true);
+  });
+});
+
+describe("SpoolingObjectStore when the disk is low", () => {
+  it("deleting an object still waiting in the spool frees its file at once, during the outage", async () => {
+    backend.down = true;
+    const spool = new SpoolingObjectStore(backend, opts({ maxQueueBytes: 0 }));
+    await spool.init();
+    await spool.put("cam1/rec1/000000-00.m4s", Buffer.alloc(500, 1));
+    await spool.put("cam1/rec1/000001-00.m4s", Buffer.alloc(500, 2));
+    await waitFor(() => spool.stats.failures > 0, { what: "an upload failing" });
+    const files = async () => (await readdir(path.join(dir, "spool"))).filter((n) => n.endsWith(".obj")).length;
+    expect(await files()).toBe(2);
+    // Retention deletes the newer one (not being uploaded): its spool file goes before the store answers.
+    await spool.delete("cam1/rec1/000001-00.m4s").catch(() => undefined);
+    expect(await files()).toBe(1);
+    expect(spool.stats.spoolBytes).toBe(500);
+    expect(await spool.stat("cam1/rec1/000001-00.m4s")).toBeUndefined();
+    backend.down = false;
+    await spool.flush();
+    expect(backend.putOrder).toEqual(["cam1/rec1/000000-00.m4s"]);
+    await spool.close();
+  });
+});
+
+describe("SpoolingObjectStore when the spool cannot be written", () => {
+  it("a failed spill (disk full) keeps the object in memory, reports it, never rejects unhandled, and delivers it when the store is back", async () => {
+    const errors: string[] = [];
+    const spool = new SpoolingObjectStore(backend, opts({ maxQueueBytes: 10_000 }), (err) => errors.push((err as NodeJS.ErrnoException).code ?? (err as Error).message));
+    await spool.init();
+    // The spill of the first object (seq 0) cannot be written: its staging path is taken by a directory.
+    await mkdir(path.join(dir, "spool", `${"0".repeat(12)}-${encodeURIComponent("cam1/rec1/000000-00.m4s")}.obj.tmp`));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (r: unknown) => unhandled.push(r);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      backend.down = true;
+      await spool.put("cam1/rec1/000000-00.m4s", Buffer.alloc(500, 1));
+      await waitFor(() => errors.includes("EISDIR"), { what: "the failed spill reported" });
+      await new Promise<void>((r) => setImmediate(r));
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    expect(spool.stats).toMatchObject({ memoryBytes: 500, spoolBytes: 0, queuedObjects: 1 });
+    backend.down = false;
+    await spool.flush();
+    expect((await backend.get("cam1/rec1/000000-00.m4s")).equals(Buffer.alloc(500, 1))).toBe(true);
+    await spool.close();
   });
 });
