@@ -119,6 +119,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       maxStreams: config.maxPublishers,
       readerQueueFrames: config.readerQueueFrames,
       readerWatch: { log: logger.child({ component: "stream-hub" }), warnIntervalMs: config.readerWarnIntervalMs, maxConsecutiveErrors: config.readerMaxConsecutiveErrors },
+      streamBuffer: { maxMs: config.streamBufferMs, maxBytes: config.streamBufferBytes },
     });
     const bus: EventBus = new InProcessEventBus(logger.child({ component: "events" }));
     stack.push("event bus", () => bus.close());
