@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import type { ReaderHandle } from "../core/stream-hub.js";
+import type { FrameConsumer, ReaderHandle } from "../core/stream-hub.js";
 import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import { newRecordingId, type RecordingManifest } from "./manifest.js";
@@ -38,6 +38,24 @@ export interface RecordingLifecycleEvent {
   recordingId: string;
 }
 
+/** How a recording starts. */
+export interface StartOptions {
+  /**
+   * Begin this long before now, from the stream buffer: the first frame is the IDR at or before
+   * (now − preRollMs), or the oldest one held. Undefined: from the next IDR on (no backlog).
+   */
+  preRollMs?: number;
+}
+
+/** The longest post-roll a stop request may ask for (REST and gRPC): a stop an hour away is a recording left on. */
+export const MAX_POST_ROLL_MS = 3_600_000;
+
+/** How a recording stops. */
+export interface StopOptions {
+  /** Keep recording this long more, then stop; a `start` before then cancels the stop. */
+  postRollMs?: number;
+}
+
 interface ActiveRecording {
   stream: LiveStream;
   reader: ReaderHandle;
@@ -46,6 +64,8 @@ interface ActiveRecording {
   closed: Promise<void>;
   stopped: boolean;
   detach: () => void;
+  /** A stop scheduled by a post-roll: when, and its timer. */
+  pendingStop?: { at: number; timer: NodeJS.Timeout };
 }
 
 /**
@@ -73,15 +93,30 @@ export class Recorder {
     if (opts.recordByDefault) registry.onStarted((s) => void this.start(s));
   }
 
-  /** Starts recording a live stream; returns the recording's id (the current one when already recording). */
-  start(stream: LiveStream, tags: Record<string, string> = {}): string {
+  /**
+   * Starts recording a live stream; returns the recording's id. When it is already recording,
+   * returns the current id (a pending post-roll stop is cancelled; the pre-roll is not applied:
+   * the recording already has its start). With `preRollMs`, the recording begins with the
+   * buffered frames from the IDR at or before now − preRollMs, and its manifest's `startedAt` is
+   * that IDR's capture time (`wallClockMs`), not the time of the request.
+   */
+  start(stream: LiveStream, tags: Record<string, string> = {}, opts: StartOptions = {}): string {
     if (Object.keys(tags).length > this.maxTags) throw new TagLimitError(this.maxTags);
     const current = this.active.get(stream.name);
-    if (current) return current.writer.manifest.recordingId;
+    if (current) {
+      this.cancelPendingStop(current);
+      return current.writer.manifest.recordingId;
+    }
     const now = Date.now();
     const recordingId = newRecordingId(now, randomBytes(2).toString("hex"));
     const log = this.log.child({ stream: stream.name, recording: recordingId });
-    const writer = new RecordingWriter(this.store, stream.name, recordingId, now, log, (m) => {
+    // The reader is attached first: its snapshot of the buffer says where the recording begins.
+    // It delivers on a later tick, by which time the segmenter below exists.
+    let feed: FrameConsumer = () => undefined;
+    const attachOpts = opts.preRollMs === undefined ? {} : { backlogFrom: preRollStart(stream, now, opts.preRollMs) };
+    const reader = stream.hub.attach("recorder", (frame, droppedBefore) => feed(frame, droppedBefore), undefined, attachOpts);
+    const startedAt = reader.backlogStart?.wallClockMs ?? now;
+    const writer = new RecordingWriter(this.store, stream.name, recordingId, startedAt, log, (m) => {
       for (const l of this.changeListeners) l(stream.name, m);
     });
     const audio = stream.hub.tracks.audio;
@@ -94,17 +129,17 @@ export class Recorder {
         requestKeyframe: (reason) => stream.hub.requestKeyframe(reason),
       },
     );
-    let resolveClosed!: () => void;
-    const closed = new Promise<void>((r) => (resolveClosed = r));
-    const reader = stream.hub.attach("recorder", (frame, droppedBefore) => {
+    feed = (frame, droppedBefore) => {
       if (frame.kind === "video") segmenter.video(frame, droppedBefore);
       else segmenter.audio(frame);
-    });
+    };
+    let resolveClosed!: () => void;
+    const closed = new Promise<void>((r) => (resolveClosed = r));
     writer.manifest.tags = { ...tags };
     const detach = this.manifests.attach(stream.name, recordingId, writer);
     const rec: ActiveRecording = { stream, reader, segmenter, writer, closed, stopped: false, detach };
     this.active.set(stream.name, rec);
-    log.info("recording started");
+    log.info({ preRollMs: opts.preRollMs, startedAt, backlogFrames: reader.stats.queued }, "recording started");
     this.emitLifecycle({ kind: "started", stream: stream.name, recordingId });
     stream.hub.onClose(() => {
       // The hub's readers finish their queues first: nothing received is lost.
@@ -147,6 +182,7 @@ export class Recorder {
   private async stopRecording(rec: ActiveRecording): Promise<void> {
     if (rec.stopped) return;
     rec.stopped = true;
+    this.cancelPendingStop(rec);
     rec.reader.detach();
     rec.segmenter.finish();
     if (this.active.get(rec.stream.name) === rec) this.active.delete(rec.stream.name);
@@ -173,13 +209,44 @@ export class Recorder {
     }
   }
 
-  /** Stops recording a live stream (operator request); its recording is closed cleanly. */
-  async stop(streamName: string): Promise<boolean> {
+  /**
+   * Stops recording a live stream (operator request); its recording is closed cleanly. With
+   * `postRollMs` > 0 it stops that long from now instead (returns at once; a later stop request
+   * replaces the schedule, a `start` cancels it). False: the stream is not being recorded.
+   */
+  async stop(streamName: string, opts: StopOptions = {}): Promise<boolean> {
     const rec = this.active.get(streamName);
     if (!rec) return false;
+    const postRollMs = opts.postRollMs ?? 0;
+    if (postRollMs > 0) {
+      this.cancelPendingStop(rec);
+      const timer = setTimeout(() => {
+        rec.pendingStop = undefined;
+        void this.stopNow(rec).catch((err: unknown) => this.log.error({ err, stream: streamName, recording: rec.writer.manifest.recordingId }, "recording not closed after its post-roll"));
+      }, postRollMs);
+      // Shutdown does not wait for a post-roll: the hub's close ends the recording.
+      timer.unref();
+      rec.pendingStop = { at: Date.now() + postRollMs, timer };
+      return true;
+    }
+    await this.stopNow(rec);
+    return true;
+  }
+
+  private async stopNow(rec: ActiveRecording): Promise<void> {
     await rec.stream.hub.drain();
     await this.stopRecording(rec);
-    return true;
+  }
+
+  private cancelPendingStop(rec: ActiveRecording): void {
+    if (!rec.pendingStop) return;
+    clearTimeout(rec.pendingStop.timer);
+    rec.pendingStop = undefined;
+  }
+
+  /** When a live recording's post-roll ends (epoch ms); undefined when no stop is scheduled. */
+  pendingStopAt(streamName: string): number | undefined {
+    return this.active.get(streamName)?.pendingStop?.at;
   }
 
   isRecording(streamName: string): boolean {
@@ -204,4 +271,15 @@ export class Recorder {
   async flush(): Promise<void> {
     await Promise.all([...this.closing]);
   }
+}
+
+/**
+ * The wall-clock time, on the stream's capture clock (`wallClockMs`, from the publisher's sender
+ * reports), that a pre-roll reaches back to. The publisher's clock may be off from the server's:
+ * the newest frame's arrival gives the offset.
+ */
+function preRollStart(stream: LiveStream, nowMs: number, preRollMs: number): number {
+  const newest = stream.hub.buffer.newest();
+  const offset = newest ? newest.arrivalMs - newest.wallClockMs : 0;
+  return nowMs - offset - preRollMs;
 }
