@@ -124,7 +124,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const bus: EventBus = new InProcessEventBus(logger.child({ component: "events" }));
     stack.push("event bus", () => bus.close());
     const audit = createAuditSink(logger, bus);
-    const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry }));
+    const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry, bus }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
     // One store of rate-limit counters for every limiter (REST, login, gRPC).
