@@ -50,6 +50,12 @@ export interface StartOptions {
 /** The longest post-roll a stop request may ask for (REST and gRPC): a stop an hour away is a recording left on. */
 export const MAX_POST_ROLL_MS = 3_600_000;
 
+/**
+ * A post-roll ends at the first frame captured after it; a stream that sends nothing more (a
+ * publisher gone quiet, reconnecting) ends it this long after the post-roll instead.
+ */
+export const QUIET_STREAM_GRACE_MS = 5000;
+
 /** How a recording stops. */
 export interface StopOptions {
   /** Keep recording this long more, then stop; a `start` before then cancels the stop. */
@@ -64,7 +70,10 @@ interface ActiveRecording {
   closed: Promise<void>;
   stopped: boolean;
   detach: () => void;
-  /** A stop scheduled by a post-roll: when, and its timer. */
+  /**
+   * A stop scheduled by a post-roll: the recording ends before the first frame captured at or
+   * after `at` (epoch ms), or when `timer` fires should the stream go quiet.
+   */
   pendingStop?: { at: number; timer: NodeJS.Timeout };
 }
 
@@ -113,7 +122,9 @@ export class Recorder {
     // The reader is attached first: its snapshot of the buffer says where the recording begins.
     // It delivers on a later tick, by which time the segmenter below exists.
     let feed: FrameConsumer = () => undefined;
-    const attachOpts = opts.preRollMs === undefined ? {} : { backlogFrom: preRollStart(stream, now, opts.preRollMs) };
+    // Frames carry their capture time (`wallClockMs`, from the publisher's sender reports, kept
+    // within IFC_CLOCK_DRIFT_TOLERANCE_MS of ours by ingest): the pre-roll is counted on it.
+    const attachOpts = opts.preRollMs === undefined ? {} : { backlogFrom: now - opts.preRollMs };
     const reader = stream.hub.attach("recorder", (frame, droppedBefore) => feed(frame, droppedBefore), undefined, attachOpts);
     const startedAt = reader.backlogStart?.wallClockMs ?? now;
     const writer = new RecordingWriter(this.store, stream.name, recordingId, startedAt, log, (m) => {
@@ -129,15 +140,20 @@ export class Recorder {
         requestKeyframe: (reason) => stream.hub.requestKeyframe(reason),
       },
     );
-    feed = (frame, droppedBefore) => {
-      if (frame.kind === "video") segmenter.video(frame, droppedBefore);
-      else segmenter.audio(frame);
-    };
     let resolveClosed!: () => void;
     const closed = new Promise<void>((r) => (resolveClosed = r));
     writer.manifest.tags = { ...tags };
     const detach = this.manifests.attach(stream.name, recordingId, writer);
     const rec: ActiveRecording = { stream, reader, segmenter, writer, closed, stopped: false, detach };
+    feed = (frame, droppedBefore) => {
+      // The post-roll is counted in capture time, as the pre-roll is: media captured up to `at`.
+      if (rec.pendingStop && frame.wallClockMs >= rec.pendingStop.at) {
+        this.endAfterPostRoll(rec);
+        return;
+      }
+      if (frame.kind === "video") segmenter.video(frame, droppedBefore);
+      else segmenter.audio(frame);
+    };
     this.active.set(stream.name, rec);
     log.info({ preRollMs: opts.preRollMs, startedAt, backlogFrames: reader.stats.queued }, "recording started");
     this.emitLifecycle({ kind: "started", stream: stream.name, recordingId });
@@ -211,8 +227,9 @@ export class Recorder {
 
   /**
    * Stops recording a live stream (operator request); its recording is closed cleanly. With
-   * `postRollMs` > 0 it stops that long from now instead (returns at once; a later stop request
-   * replaces the schedule, a `start` cancels it). False: the stream is not being recorded.
+   * `postRollMs` > 0 it goes on with the media captured up to that long from now, then stops
+   * (returns at once; a later stop request replaces the schedule, a `start` cancels it). False:
+   * the stream is not being recorded.
    */
   async stop(streamName: string, opts: StopOptions = {}): Promise<boolean> {
     const rec = this.active.get(streamName);
@@ -220,10 +237,11 @@ export class Recorder {
     const postRollMs = opts.postRollMs ?? 0;
     if (postRollMs > 0) {
       this.cancelPendingStop(rec);
+      // Normally the frames end it (see `feed`); the timer is for a stream gone quiet.
       const timer = setTimeout(() => {
-        rec.pendingStop = undefined;
-        void this.stopNow(rec).catch((err: unknown) => this.log.error({ err, stream: streamName, recording: rec.writer.manifest.recordingId }, "recording not closed after its post-roll"));
-      }, postRollMs);
+        if (rec.stopped) return;
+        this.stopNow(rec).catch((err: unknown) => this.log.error({ err, stream: streamName, recording: rec.writer.manifest.recordingId }, "recording not closed after its post-roll"));
+      }, postRollMs + QUIET_STREAM_GRACE_MS);
       // Shutdown does not wait for a post-roll: the hub's close ends the recording.
       timer.unref();
       rec.pendingStop = { at: Date.now() + postRollMs, timer };
@@ -231,6 +249,12 @@ export class Recorder {
     }
     await this.stopNow(rec);
     return true;
+  }
+
+  /** From the reader's callback: nothing queued after this frame belongs to the recording. */
+  private endAfterPostRoll(rec: ActiveRecording): void {
+    if (rec.stopped) return;
+    this.stopRecording(rec).catch((err: unknown) => this.log.error({ err, stream: rec.stream.name, recording: rec.writer.manifest.recordingId }, "recording not closed after its post-roll"));
   }
 
   private async stopNow(rec: ActiveRecording): Promise<void> {
@@ -273,13 +297,3 @@ export class Recorder {
   }
 }
 
-/**
- * The wall-clock time, on the stream's capture clock (`wallClockMs`, from the publisher's sender
- * reports), that a pre-roll reaches back to. The publisher's clock may be off from the server's:
- * the newest frame's arrival gives the offset.
- */
-function preRollStart(stream: LiveStream, nowMs: number, preRollMs: number): number {
-  const newest = stream.hub.buffer.newest();
-  const offset = newest ? newest.arrivalMs - newest.wallClockMs : 0;
-  return nowMs - offset - preRollMs;
-}
