@@ -12,6 +12,10 @@ export interface RecorderOptions extends Omit<SegmenterOptions, "audio"> {
   recordByDefault: boolean;
   /** Most tags on one recording (IFC_MAX_TAGS), on every path that adds some. */
   maxTags?: number;
+  /** After a post-roll, how long a stream that sends nothing more keeps its recording open (default QUIET_STREAM_GRACE_MS). */
+  quietStreamGraceMs?: number;
+  /** The clock pre- and post-rolls are counted on (epoch ms, as frames' `wallClockMs`); injected by tests. */
+  now?: () => number;
 }
 
 /** A tag change would leave a recording with more than `max` tags; nothing was changed. */
@@ -89,6 +93,8 @@ export class Recorder {
   /** Every change to a recording's manifest goes through this (live ones through their writer). */
   readonly manifests: ManifestStore;
   private readonly maxTags: number;
+  private readonly now: () => number;
+  private readonly quietStreamGraceMs: number;
 
   constructor(
     private readonly registry: StreamRegistry,
@@ -99,6 +105,8 @@ export class Recorder {
   ) {
     this.manifests = manifests ?? new ManifestStore(store);
     this.maxTags = opts.maxTags ?? 32;
+    this.now = opts.now ?? Date.now;
+    this.quietStreamGraceMs = opts.quietStreamGraceMs ?? QUIET_STREAM_GRACE_MS;
     if (opts.recordByDefault) registry.onStarted((s) => void this.start(s));
   }
 
@@ -116,7 +124,7 @@ export class Recorder {
       this.cancelPendingStop(current);
       return current.writer.manifest.recordingId;
     }
-    const now = Date.now();
+    const now = this.now();
     const recordingId = newRecordingId(now, randomBytes(2).toString("hex"));
     const log = this.log.child({ stream: stream.name, recording: recordingId });
     // The reader is attached first: its snapshot of the buffer says where the recording begins.
@@ -239,12 +247,11 @@ export class Recorder {
       this.cancelPendingStop(rec);
       // Normally the frames end it (see `feed`); the timer is for a stream gone quiet.
       const timer = setTimeout(() => {
-        if (rec.stopped) return;
-        this.stopNow(rec).catch((err: unknown) => this.log.error({ err, stream: streamName, recording: rec.writer.manifest.recordingId }, "recording not closed after its post-roll"));
-      }, postRollMs + QUIET_STREAM_GRACE_MS);
+        if (!rec.stopped) this.closeInBackground(rec, this.stopNow(rec));
+      }, postRollMs + this.quietStreamGraceMs);
       // Shutdown does not wait for a post-roll: the hub's close ends the recording.
       timer.unref();
-      rec.pendingStop = { at: Date.now() + postRollMs, timer };
+      rec.pendingStop = { at: this.now() + postRollMs, timer };
       return true;
     }
     await this.stopNow(rec);
@@ -253,8 +260,15 @@ export class Recorder {
 
   /** From the reader's callback: nothing queued after this frame belongs to the recording. */
   private endAfterPostRoll(rec: ActiveRecording): void {
-    if (rec.stopped) return;
-    this.stopRecording(rec).catch((err: unknown) => this.log.error({ err, stream: rec.stream.name, recording: rec.writer.manifest.recordingId }, "recording not closed after its post-roll"));
+    if (!rec.stopped) this.closeInBackground(rec, this.stopRecording(rec));
+  }
+
+  /** A close nobody awaits: `flush` waits for it, and a failure is logged. */
+  private closeInBackground(rec: ActiveRecording, closing: Promise<void>): void {
+    const done: Promise<void> = closing
+      .catch((err: unknown) => this.log.error({ err, stream: rec.stream.name, recording: rec.writer.manifest.recordingId }, "recording not closed after its post-roll"))
+      .finally(() => this.closing.delete(done));
+    this.closing.add(done);
   }
 
   private async stopNow(rec: ActiveRecording): Promise<void> {
@@ -291,7 +305,7 @@ export class Recorder {
     return () => this.changeListeners.delete(listener);
   }
 
-  /** Resolves once every recording whose stream ended has been written out. */
+  /** Resolves once every recording whose stream ended, or whose post-roll did, has been written out. */
   async flush(): Promise<void> {
     await Promise.all([...this.closing]);
   }
