@@ -134,7 +134,8 @@ export class Recorder {
     // within IFC_CLOCK_DRIFT_TOLERANCE_MS of ours by ingest): the pre-roll is counted on it.
     const attachOpts = opts.preRollMs === undefined ? {} : { backlogFrom: now - opts.preRollMs };
     const reader = stream.hub.attach("recorder", (frame, droppedBefore) => feed(frame, droppedBefore), undefined, attachOpts);
-    const startedAt = reader.backlogStart?.wallClockMs ?? now;
+    // Whole ms, as every epoch time in a manifest (capture times from sender reports are fractional).
+    const startedAt = reader.backlogStart ? Math.round(reader.backlogStart.wallClockMs) : now;
     const writer = new RecordingWriter(this.store, stream.name, recordingId, startedAt, log, (m) => {
       for (const l of this.changeListeners) l(stream.name, m);
     });

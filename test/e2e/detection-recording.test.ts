@@ -61,7 +61,7 @@ beforeAll(async () => {
   });
   ts.server.registry.onStarted((live) => {
     live.hub.attach("test-tap", (f) => {
-      if (f.kind === "video" && f.isKeyframe) keyframes.push(f.wallClockMs);
+      if (f.kind === "video" && f.isKeyframe) keyframes.push(Math.round(f.wallClockMs));
     }, 10_000);
   });
   // 10 s of the looped 8 s file: the code shows from 4 s to 8 s, then not again before the end.

@@ -80,7 +80,7 @@ describe("recording on demand with pre-roll (IFC_RECORD=false)", () => {
   it("begins at the IDR at or before T − 5 s: the latest such IDR the server saw", () => {
     const start = manifest.startedAt;
     expect(start).toBeLessThanOrEqual(answeredAt - PRE_ROLL_MS);
-    const at = seen.findIndex((s) => s.wallClockMs === start);
+    const at = seen.findIndex((s) => Math.round(s.wallClockMs) === start);
     expect(seen[at]?.isKeyframe).toBe(true);
     // The latest such IDR: every later one (in the order the hub carried them; capture times
     // from sender reports need not be monotonic) was captured after T − 5 s.
@@ -99,7 +99,7 @@ describe("recording on demand with pre-roll (IFC_RECORD=false)", () => {
     expect(errors).toBe("");
     // Exactly the frames the hub carried from that IDR to the first one captured after the
     // post-roll's end (counted in capture time, like the pre-roll): none lost, none twice.
-    const first = seen.findIndex((f) => f.wallClockMs === manifest.startedAt);
+    const first = seen.findIndex((f) => Math.round(f.wallClockMs) === manifest.startedAt);
     const end = seen.findIndex((f, i) => i > first && f.wallClockMs >= stopped.body.stopsAt);
     expect(first).toBeGreaterThanOrEqual(0);
     expect(end).toBeGreaterThan(first);
