@@ -116,6 +116,13 @@ describe("recording on demand with pre-roll (IFC_RECORD=false)", () => {
     expect(manifest.endedAt).toBeGreaterThanOrEqual(stopRequestedAt + POST_ROLL_MS);
   });
 
+  it("exports the stream buffer's size as ifc_stream_buffer_bytes", async () => {
+    const text = await (await fetch(`${ts.url}/metrics`)).text();
+    const bytes = Number(/ifc_stream_buffer_bytes\{stream="pre1"\} (\d+)/.exec(text)?.[1]);
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThanOrEqual(32 * 1024 * 1024); // IFC_STREAM_BUFFER_BYTES (default)
+  });
+
   it("refuses a pre-roll beyond IFC_STREAM_BUFFER_MS with a problem naming the limit; the limit itself is accepted", async () => {
     const over = await fetch(`${ts.url}/api/v1/streams/pre1/recording`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ preRollMs: 8001 }) });
     expect(over.status).toBe(400);
