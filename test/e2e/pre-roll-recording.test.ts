@@ -135,6 +135,9 @@ describe("recording on demand with pre-roll (IFC_RECORD=false)", () => {
     const again = await fetch(`${ts.url}/api/v1/streams/pre1/recording`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ preRollMs: 1000 }) });
     expect(again.status).toBe(200); // already recording: the current recording
     expect((await fetch(`${ts.url}/api/v1/streams/pre1/recording?postRollMs=3600001`, { method: "DELETE" })).status).toBe(400);
+    expect((await fetch(`${ts.url}/api/v1/streams/pre1/recording?postRollMs=3600000`, { method: "DELETE" })).status).toBe(202); // MAX_POST_ROLL_MS
+    // a plain DELETE stops at once, pending post-roll or not
     expect((await fetch(`${ts.url}/api/v1/streams/pre1/recording`, { method: "DELETE" })).status).toBe(200);
+    expect(ts.server.recorder.isRecording("pre1")).toBe(false);
   });
 });
