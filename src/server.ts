@@ -119,11 +119,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       maxStreams: config.maxPublishers,
       readerQueueFrames: config.readerQueueFrames,
       readerWatch: { log: logger.child({ component: "stream-hub" }), warnIntervalMs: config.readerWarnIntervalMs, maxConsecutiveErrors: config.readerMaxConsecutiveErrors },
+      streamBuffer: { maxMs: config.streamBufferMs, maxBytes: config.streamBufferBytes },
     });
     const bus: EventBus = new InProcessEventBus(logger.child({ component: "events" }));
     stack.push("event bus", () => bus.close());
     const audit = createAuditSink(logger, bus);
-    const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry }));
+    const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry, bus }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
     // One store of rate-limit counters for every limiter (REST, login, gRPC).

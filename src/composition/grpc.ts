@@ -9,7 +9,7 @@ import type { IngestControlDeps } from "../control/grpc/ingest-control-service.j
 import type { RateLimitStore } from "../ports/rate-limit-store.js";
 import type { CloseStack } from "./close-stack.js";
 
-export interface GrpcControlDeps extends Omit<IngestControlDeps, "feed" | "maxTags"> {
+export interface GrpcControlDeps extends Omit<IngestControlDeps, "feed" | "maxTags" | "maxPreRollMs"> {
   /** The one Authenticator of every surface; without it every credential is refused (anonymous networks only). */
   authenticator?: Authenticator;
   /** The audit trail; without it entries become log lines only. */
@@ -52,7 +52,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
     anonymousPermissions: config.authAnonymousPermissions,
     rateLimit: { store: rateLimitStore ?? new MemoryRateLimitStore(), perMinute: config.grpcRateLimitPerMinute, ...(onRateLimited ? { onLimited: onRateLimited } : {}) },
     audit: audit ?? { record: (entry) => log.info({ audit: entry }, `audit ${entry.action}`) },
-    services: { ...services, maxTags: config.maxTags },
+    services: { ...services, maxTags: config.maxTags, maxPreRollMs: config.streamBufferMs },
     ...(metrics ? { metrics } : {}),
     log,
   });

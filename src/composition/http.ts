@@ -184,5 +184,5 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     maxClients: config.wsMaxClients,
     maxClientMessageBytes: config.wsMaxMessageBytes,
   });
-  await app.register(recordingRoutes, { registry, recorder, catalog, clips: s.clips, store, maxTags: config.maxTags, publicUrl: config.publicUrl });
+  await app.register(recordingRoutes, { registry, recorder, catalog, clips: s.clips, store, maxTags: config.maxTags, publicUrl: config.publicUrl, maxPreRollMs: config.streamBufferMs });
 }

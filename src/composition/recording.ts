@@ -2,8 +2,10 @@ import type { Logger } from "pino";
 import { StatfsFreeSpace } from "../adapters/storage/statfs-free-space.js";
 import type { Config } from "../config.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
+import type { EventBus } from "../ports/event-bus.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import { ClipService } from "../recorder/clips.js";
+import { DetectionTrigger } from "../recorder/detection-trigger.js";
 import { RecordingCatalog } from "../recorder/recording-catalog.js";
 import { Recorder } from "../recorder/recorder.js";
 import { recoverInterruptedRecordings } from "../recorder/recovery.js";
@@ -27,8 +29,8 @@ const CLIP_EXPIRY_INTERVAL_MS = 60_000;
  * the catalog, rolling retention and clip expiry. Closing stops the sweeps first, then writes
  * out every open recording.
  */
-export async function buildRecording(config: Config, logger: Logger, stack: CloseStack, deps: { store: ObjectStore; registry: StreamRegistry }): Promise<BuiltRecording> {
-  const { store, registry } = deps;
+export async function buildRecording(config: Config, logger: Logger, stack: CloseStack, deps: { store: ObjectStore; registry: StreamRegistry; bus: EventBus }): Promise<BuiltRecording> {
+  const { store, registry, bus } = deps;
   // Before any publisher: close recordings a crash left open, with the parts their manifests lag.
   await recoverInterruptedRecordings(store, logger.child({ component: "recovery" }));
 
@@ -42,6 +44,7 @@ export async function buildRecording(config: Config, logger: Logger, stack: Clos
     maxTags: config.maxTags,
   }, logger.child({ component: "recorder" }));
   stack.push("recorder", () => recorder.flush());
+  installDetectionTrigger(config, logger, stack, { bus, registry, recorder });
   const leases = new SegmentLeases();
   const catalog = new RecordingCatalog(store, (stream) => recorder.liveManifest(stream), leases, logger.child({ component: "catalog" }));
   recorder.manifests.onWrite((key) => catalog.forget(key));
@@ -69,4 +72,20 @@ export async function buildRecording(config: Config, logger: Logger, stack: Clos
   stack.push("clip expiry", () => clearInterval(clipExpiry));
 
   return { recorder, catalog, leases, retention, clips };
+}
+
+/** IFC_RECORD_ON_DETECTION: detections start recordings, with pre-roll, when streams are not recorded anyway. */
+function installDetectionTrigger(config: Config, logger: Logger, stack: CloseStack, deps: { bus: EventBus; registry: StreamRegistry; recorder: Recorder }): void {
+  const opts = { types: config.recordOnDetection, preRollMs: config.recordOnDetectionPreRollMs, postRollMs: config.recordOnDetectionPostRollMs };
+  const log = logger.child({ component: "detection-trigger" });
+  if (opts.types.length === 0) return;
+  if (config.recordByDefault) {
+    log.warn({ types: opts.types }, "IFC_RECORD_ON_DETECTION has no effect with IFC_RECORD=true: every stream is recorded from its start");
+    return;
+  }
+  if (opts.preRollMs > config.streamBufferMs) {
+    log.warn({ preRollMs: opts.preRollMs, streamBufferMs: config.streamBufferMs }, "IFC_RECORD_ON_DETECTION_PRE_ROLL_MS is longer than IFC_STREAM_BUFFER_MS: recordings start with what the buffer holds");
+  }
+  const trigger = new DetectionTrigger(deps.bus, deps.registry, deps.recorder, opts, log);
+  stack.push("detection trigger", () => trigger.close());
 }

@@ -66,6 +66,13 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
       for (const s of opts.registry.list()) this.set({ stream: s.name }, s.stats().bitrateBps);
     },
   });
+  new Gauge({
+    name: "ifc_stream_buffer_bytes", help: "Bytes held in a live stream's buffer (GOP cache and pre-roll; IFC_STREAM_BUFFER_MS / _BYTES)", labelNames: ["stream"], registers: [reg],
+    collect() {
+      this.reset();
+      for (const s of opts.registry.list()) this.set({ stream: s.name }, s.hub.buffer.stats.bytes);
+    },
+  });
   const perReaderTotal = (name: string, help: string, read: (r: Live["hub"]["readerStats"][number]) => number) =>
     cumulativeCounter(reg, name, help, ["stream", "reader"], (add) => {
       for (const s of opts.registry.list()) for (const r of s.hub.readerStats) add({ stream: s.name, reader: r.name }, read(r));

@@ -6,7 +6,7 @@ import { BadRequestError, ConflictError, NotFoundError, ProblemError } from "../
 import { ClipLimitError, type ClipService } from "../recorder/clips.js";
 import type { RecordingCatalog } from "../recorder/recording-catalog.js";
 import { UnreadableManifestError } from "../recorder/manifest-store.js";
-import { TagLimitError, type Recorder } from "../recorder/recorder.js";
+import { MAX_POST_ROLL_MS, TagLimitError, type Recorder } from "../recorder/recorder.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import { parseSpan } from "../core/time-param.js";
 import { checkTags, parseTagFilters, SpanQuery } from "./query.js";
@@ -24,6 +24,8 @@ export interface RecordingRoutesOptions {
   maxTags: number;
   /** IFC_PUBLIC_URL: the base that makes a clip's `Location` absolute; empty keeps it relative. */
   publicUrl?: string;
+  /** IFC_STREAM_BUFFER_MS: the most pre-roll a recording can start with (the buffer holds no more). */
+  maxPreRollMs: number;
 }
 
 const Tags = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 256 }), { description: "key → value; keys match [A-Za-z0-9_.-]{1,64}" });
@@ -64,19 +66,33 @@ export async function recordingRoutes(fastify: FastifyInstance, opts: RecordingR
   const { registry, recorder, clips } = opts;
   const tags = ["recordings"];
 
+  const started = (description: string) => Type.Object({
+    stream: Type.String(), recordingId: Type.String(), recording: Type.Boolean(),
+    startedAt: Type.Number({ description: "Epoch ms the recording begins at: with a pre-roll, the capture time of the buffered IDR it starts with" }),
+  }, { description });
   app.post("/api/v1/streams/:stream/recording", {
     config: { auth: onStream("recording:control"), audit: "recording.started" },
     schema: {
-      tags, summary: "Start recording a live stream (or add tags to its live recording)",
+      tags, summary: "Start recording a live stream, optionally with buffered seconds before now (or add tags to its live recording)",
+      description: "With `preRollMs`, the recording begins at the IDR at or before now − preRollMs, taken from the stream buffer (IFC_STREAM_BUFFER_MS). "
+        + "When the stream is already recording (IFC_RECORD=true, or an earlier start), the answer is 200 with the current recording: the tags join it, "
+        + "the pre-roll is not applied, and a stop pending after a post-roll is cancelled.",
       params: StreamParams,
-      body: Type.Optional(Type.Union([Type.Object({ tags: Type.Optional(Tags) }, { additionalProperties: false }), Type.Null()])),
+      body: Type.Optional(Type.Union([Type.Object({
+        tags: Type.Optional(Tags),
+        preRollMs: Type.Optional(Type.Integer({ minimum: 0, description: "Buffered media before now to begin with (ms), 0..IFC_STREAM_BUFFER_MS" })),
+      }, { additionalProperties: false }), Type.Null()])),
       response: {
-        200: Type.Object({ stream: Type.String(), recordingId: Type.String(), recording: Type.Boolean() }, { description: "Already recording; the tags joined it" }),
-        201: Type.Object({ stream: Type.String(), recordingId: Type.String(), recording: Type.Boolean() }, { description: "Recording started" }),
+        200: started("Already recording; the tags joined it"),
+        201: started("Recording started"),
         ...problems(400, 404, 415),
       },
     },
   }, async (req, reply) => {
+    const preRollMs = req.body?.preRollMs;
+    if (preRollMs !== undefined && preRollMs > opts.maxPreRollMs) {
+      throw new BadRequestError(`preRollMs ${preRollMs} is more than the stream buffer holds (IFC_STREAM_BUFFER_MS = ${opts.maxPreRollMs})`, "pre-roll-too-long", { limit: opts.maxPreRollMs });
+    }
     const live = registry.get(req.params.stream);
     if (!live) throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
     const tagged = req.body?.tags ?? {};
@@ -85,19 +101,35 @@ export async function recordingRoutes(fastify: FastifyInstance, opts: RecordingR
     if (current) {
       // Already recording: the tags join the live recording, within IFC_MAX_TAGS.
       await tagOrRefuse(() => recorder.tag(live.name, current.recordingId, tagged));
-      return reply.code(200).send({ stream: live.name, recordingId: current.recordingId, recording: true });
+      recorder.start(live); // cancels a pending post-roll stop
+      return reply.code(200).send({ stream: live.name, recordingId: current.recordingId, recording: true, startedAt: current.startedAt });
     }
-    return reply.code(201).send({ stream: live.name, recordingId: recorder.start(live, tagged), recording: true });
+    const recordingId = recorder.start(live, tagged, preRollMs === undefined ? {} : { preRollMs });
+    return reply.code(201).send({ stream: live.name, recordingId, recording: true, startedAt: recorder.liveManifest(live.name)?.startedAt ?? Date.now() });
   });
 
   app.delete("/api/v1/streams/:stream/recording", {
     config: { auth: onStream("recording:control"), audit: "recording.stopped" },
     schema: {
-      tags, summary: "Stop recording a stream", params: StreamParams,
-      response: { 200: Type.Object({ stream: Type.String(), recording: Type.Boolean() }), ...problems(404) },
+      tags, summary: "Stop recording a stream, now or after a post-roll", params: StreamParams,
+      description: "With `postRollMs` > 0 the recording goes on that long, then stops (202, with `stopsAt`); a start request before then cancels the stop.",
+      querystring: Type.Object({
+        postRollMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_POST_ROLL_MS, description: `Keep recording this long more (ms), at most ${MAX_POST_ROLL_MS}` })),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ stream: Type.String(), recording: Type.Boolean() }, { description: "Stopped" }),
+        202: Type.Object({ stream: Type.String(), recording: Type.Boolean(), recordingId: Type.String(), stopsAt: Type.Number({ description: "Epoch ms when the post-roll ends" }) }, { description: "Stops after the post-roll" }),
+        ...problems(400, 404),
+      },
     },
   }, async (req, reply) => {
-    if (!(await recorder.stop(req.params.stream))) throw new NotFoundError(`stream "${req.params.stream}" is not being recorded`, "not-recording");
+    const postRollMs = req.query.postRollMs ?? 0;
+    const recordingId = recorder.liveManifest(req.params.stream)?.recordingId;
+    if (!(await recorder.stop(req.params.stream, { postRollMs }))) throw new NotFoundError(`stream "${req.params.stream}" is not being recorded`, "not-recording");
+    const stopsAt = recorder.pendingStopAt(req.params.stream);
+    if (postRollMs > 0 && recordingId !== undefined && stopsAt !== undefined) {
+      return reply.code(202).send({ stream: req.params.stream, recording: true, recordingId, stopsAt });
+    }
     return reply.code(200).send({ stream: req.params.stream, recording: false });
   });
 

@@ -1,4 +1,5 @@
 import type { H264SpsInfo, MediaFrame } from "../media/types.js";
+import { DEFAULT_STREAM_BUFFER, StreamBuffer, type StreamBufferOptions } from "./stream-buffer.js";
 
 /**
  * A reader's callback. `droppedBefore` counts frames this reader lost to its full queue just
@@ -46,8 +47,20 @@ export interface StreamTracks {
   audio?: { codec: "opus"; channels: number; sampleRate: number };
 }
 
+/** How a reader starts: with live frames only (the default), or with a backlog from the stream buffer first. */
+export interface AttachOptions {
+  /**
+   * Wall clock (the frames' `wallClockMs`, epoch ms): the reader first gets the buffered frames
+   * from the random-access point at or before this time (or the oldest held), then live frames,
+   * none lost or repeated between the two. The backlog does not count against the queue bound.
+   */
+  backlogFrom?: number;
+}
+
 export interface ReaderHandle {
   readonly stats: ReaderStats;
+  /** The first frame of the backlog it was attached with (undefined: none, live frames only). */
+  readonly backlogStart: MediaFrame | undefined;
   /** Stops delivery and removes the reader from the hub (and from its stats). */
   detach(): void;
 }
@@ -99,6 +112,8 @@ export class StreamHub {
   private closeListeners: CloseListener[] = [];
   private rtpTaps: RtpTapListener[] = [];
   private publisherChangeListeners: PublisherChangeListener[] = [];
+  /** The last seconds of the stream (GOP cache, pre-roll); fed synchronously in `publish`. */
+  readonly buffer: StreamBuffer;
   /** WHEP viewers watching this stream now (kept by the distributor, read by REST and metrics). */
   viewerCount = 0;
 
@@ -109,19 +124,28 @@ export class StreamHub {
     readonly tracks: StreamTracks,
     private readonly defaultCapacity: number,
     watch: ReaderWatch = DEFAULT_READER_WATCH,
+    buffer: StreamBufferOptions = DEFAULT_STREAM_BUFFER,
   ) {
     this.watch = { ...watch, now: watch.now ?? Date.now };
+    this.buffer = new StreamBuffer({ ...buffer, audioOnly: !tracks.video && !!tracks.audio });
   }
 
-  attach(name: string, consumer: FrameConsumer, capacity = this.defaultCapacity): ReaderHandle {
+  /**
+   * Adds a reader. With `backlogFrom`, the buffer's snapshot and the reader's registration happen
+   * in the same synchronous step, so the reader sees the backlog then exactly the frames
+   * published after it: no gap, no duplicate.
+   */
+  attach(name: string, consumer: FrameConsumer, capacity = this.defaultCapacity, opts: AttachOptions = {}): ReaderHandle {
     if (this.closed) throw new Error(`stream ${this.name} is closed`);
-    const reader = new Reader(this.name, name, consumer, capacity, this.watch, () => this.readers.delete(reader));
+    const backlog = opts.backlogFrom === undefined ? [] : this.buffer.snapshotFrom(opts.backlogFrom);
+    const reader = new Reader(this.name, name, consumer, capacity, this.watch, () => this.readers.delete(reader), backlog);
     this.readers.add(reader);
     return reader;
   }
 
   publish(frame: MediaFrame): void {
     if (this.closed) return;
+    this.buffer.append(frame);
     for (const r of this.readers) r.offer(frame);
   }
 
@@ -192,6 +216,7 @@ export class StreamHub {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.buffer.clear();
     for (const fn of this.closeListeners) fn();
   }
 }
@@ -218,6 +243,10 @@ class Reader implements ReaderHandle {
   private failedUnreported = 0;
   private lastError: unknown;
   private lastWarnAt = -Infinity;
+  /** Buffered frames delivered before the ring (see AttachOptions.backlogFrom); emptied as it drains. */
+  private backlog: (MediaFrame | undefined)[];
+  private backlogAt = 0;
+  readonly backlogStart: MediaFrame | undefined;
 
   constructor(
     private readonly stream: string,
@@ -226,13 +255,21 @@ class Reader implements ReaderHandle {
     readonly capacity: number,
     private readonly watch: Required<Omit<ReaderWatch, "log">> & Pick<ReaderWatch, "log">,
     private readonly onDetach: () => void,
+    backlog: MediaFrame[] = [],
   ) {
     this.ring = new Array<MediaFrame | undefined>(capacity);
     this.dropsAt = new Array<number>(capacity).fill(0);
+    this.backlog = backlog;
+    this.backlogStart = backlog[0];
+    if (backlog.length > 0) {
+      this.draining = true;
+      setImmediate(() => void this.drainLoop());
+    }
   }
 
   get stats(): ReaderStats {
-    const st: ReaderStats = { name: this.name, delivered: this.delivered, dropped: this.dropped, queued: this.size, capacity: this.capacity, failed: this.failed };
+    const queued = this.size + this.backlog.length - this.backlogAt;
+    const st: ReaderStats = { name: this.name, delivered: this.delivered, dropped: this.dropped, queued, capacity: this.capacity, failed: this.failed };
     if (this.detachedReason !== undefined) st.detachedReason = this.detachedReason;
     return st;
   }
@@ -258,12 +295,23 @@ class Reader implements ReaderHandle {
   }
 
   private async drainLoop(): Promise<void> {
-    while (this.size > 0 && !this.stopped) {
-      const frame = this.ring[this.head] as MediaFrame;
-      const drops = this.dropsAt[this.head] ?? 0;
-      this.ring[this.head] = undefined;
-      this.head = (this.head + 1) % this.capacity;
-      this.size--;
+    while ((this.size > 0 || this.backlogAt < this.backlog.length) && !this.stopped) {
+      let frame: MediaFrame;
+      let drops = 0;
+      if (this.backlogAt < this.backlog.length) {
+        frame = this.backlog[this.backlogAt] as MediaFrame;
+        this.backlog[this.backlogAt++] = undefined; // let delivered frames go
+        if (this.backlogAt === this.backlog.length) {
+          this.backlog = [];
+          this.backlogAt = 0;
+        }
+      } else {
+        frame = this.ring[this.head] as MediaFrame;
+        drops = this.dropsAt[this.head] ?? 0;
+        this.ring[this.head] = undefined;
+        this.head = (this.head + 1) % this.capacity;
+        this.size--;
+      }
       try {
         const r = this.consumer(frame, drops);
         if (r) await r;
@@ -317,6 +365,8 @@ class Reader implements ReaderHandle {
   private stop(): void {
     this.stopped = true;
     this.size = 0;
+    this.backlog = [];
+    this.backlogAt = 0;
     this.ring.fill(undefined);
   }
 

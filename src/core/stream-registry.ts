@@ -1,4 +1,5 @@
 import { CapacityExceeded, Conflict } from "./errors.js";
+import type { StreamBufferOptions } from "./stream-buffer.js";
 import { StreamHub, type ReaderWatch, type StreamTracks } from "./stream-hub.js";
 
 /** Live figures of a publishing session, read on demand (REST, telemetry). */
@@ -36,7 +37,7 @@ export class StreamRegistry {
   private readonly startedListeners: Listener[] = [];
   private readonly endedListeners: Listener[] = [];
 
-  constructor(private readonly opts: { maxStreams: number; readerQueueFrames: number; readerWatch?: ReaderWatch }) {}
+  constructor(private readonly opts: { maxStreams: number; readerQueueFrames: number; readerWatch?: ReaderWatch; streamBuffer?: StreamBufferOptions }) {}
 
   /** Reserves `name` for a publisher; throws Conflict when it is live, CapacityExceeded at the publisher limit. */
   claim(name: string, sessionId: string, tracks: StreamTracks, stats: () => StreamStats): LiveStream {
@@ -44,7 +45,7 @@ export class StreamRegistry {
     if (this.streams.size >= this.opts.maxStreams) {
       throw new CapacityExceeded("too-many-publishers", `the server already has ${this.streams.size} live publishers (IFC_MAX_PUBLISHERS)`, 5, { limit: this.opts.maxStreams });
     }
-    const stream: LiveStream = { name, sessionId, hub: new StreamHub(name, tracks, this.opts.readerQueueFrames, this.opts.readerWatch), stats };
+    const stream: LiveStream = { name, sessionId, hub: new StreamHub(name, tracks, this.opts.readerQueueFrames, this.opts.readerWatch, this.opts.streamBuffer), stats };
     this.streams.set(name, stream);
     return stream;
   }

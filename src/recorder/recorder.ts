@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import type { ReaderHandle } from "../core/stream-hub.js";
+import type { FrameConsumer, ReaderHandle } from "../core/stream-hub.js";
 import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import { newRecordingId, type RecordingManifest } from "./manifest.js";
@@ -12,6 +12,10 @@ export interface RecorderOptions extends Omit<SegmenterOptions, "audio"> {
   recordByDefault: boolean;
   /** Most tags on one recording (IFC_MAX_TAGS), on every path that adds some. */
   maxTags?: number;
+  /** After a post-roll, how long a stream that sends nothing more keeps its recording open (default QUIET_STREAM_GRACE_MS). */
+  quietStreamGraceMs?: number;
+  /** The clock pre- and post-rolls are counted on (epoch ms, as frames' `wallClockMs`); injected by tests. */
+  now?: () => number;
 }
 
 /** A tag change would leave a recording with more than `max` tags; nothing was changed. */
@@ -38,6 +42,30 @@ export interface RecordingLifecycleEvent {
   recordingId: string;
 }
 
+/** How a recording starts. */
+export interface StartOptions {
+  /**
+   * Begin this long before now, from the stream buffer: the first frame is the IDR at or before
+   * (now − preRollMs), or the oldest one held. Undefined: from the next IDR on (no backlog).
+   */
+  preRollMs?: number;
+}
+
+/** The longest post-roll a stop request may ask for (REST and gRPC): a stop an hour away is a recording left on. */
+export const MAX_POST_ROLL_MS = 3_600_000;
+
+/**
+ * A post-roll ends at the first frame captured after it; a stream that sends nothing more (a
+ * publisher gone quiet, reconnecting) ends it this long after the post-roll instead.
+ */
+export const QUIET_STREAM_GRACE_MS = 5000;
+
+/** How a recording stops. */
+export interface StopOptions {
+  /** Keep recording this long more, then stop; a `start` before then cancels the stop. */
+  postRollMs?: number;
+}
+
 interface ActiveRecording {
   stream: LiveStream;
   reader: ReaderHandle;
@@ -46,6 +74,11 @@ interface ActiveRecording {
   closed: Promise<void>;
   stopped: boolean;
   detach: () => void;
+  /**
+   * A stop scheduled by a post-roll: the recording ends before the first frame captured at or
+   * after `at` (epoch ms), or when `timer` fires should the stream go quiet.
+   */
+  pendingStop?: { at: number; timer: NodeJS.Timeout };
 }
 
 /**
@@ -60,6 +93,8 @@ export class Recorder {
   /** Every change to a recording's manifest goes through this (live ones through their writer). */
   readonly manifests: ManifestStore;
   private readonly maxTags: number;
+  private readonly now: () => number;
+  private readonly quietStreamGraceMs: number;
 
   constructor(
     private readonly registry: StreamRegistry,
@@ -70,18 +105,38 @@ export class Recorder {
   ) {
     this.manifests = manifests ?? new ManifestStore(store);
     this.maxTags = opts.maxTags ?? 32;
+    this.now = opts.now ?? Date.now;
+    this.quietStreamGraceMs = opts.quietStreamGraceMs ?? QUIET_STREAM_GRACE_MS;
     if (opts.recordByDefault) registry.onStarted((s) => void this.start(s));
   }
 
-  /** Starts recording a live stream; returns the recording's id (the current one when already recording). */
-  start(stream: LiveStream, tags: Record<string, string> = {}): string {
+  /**
+   * Starts recording a live stream; returns the recording's id. When it is already recording,
+   * returns the current id (a pending post-roll stop is cancelled; the pre-roll is not applied:
+   * the recording already has its start). With `preRollMs`, the recording begins with the
+   * buffered frames from the IDR at or before now − preRollMs, and its manifest's `startedAt` is
+   * that IDR's capture time (`wallClockMs`), not the time of the request.
+   */
+  start(stream: LiveStream, tags: Record<string, string> = {}, opts: StartOptions = {}): string {
     if (Object.keys(tags).length > this.maxTags) throw new TagLimitError(this.maxTags);
     const current = this.active.get(stream.name);
-    if (current) return current.writer.manifest.recordingId;
-    const now = Date.now();
+    if (current) {
+      this.cancelPendingStop(current);
+      return current.writer.manifest.recordingId;
+    }
+    const now = this.now();
     const recordingId = newRecordingId(now, randomBytes(2).toString("hex"));
     const log = this.log.child({ stream: stream.name, recording: recordingId });
-    const writer = new RecordingWriter(this.store, stream.name, recordingId, now, log, (m) => {
+    // The reader is attached first: its snapshot of the buffer says where the recording begins.
+    // It delivers on a later tick, by which time the segmenter below exists.
+    let feed: FrameConsumer = () => undefined;
+    // Frames carry their capture time (`wallClockMs`, from the publisher's sender reports, kept
+    // within IFC_CLOCK_DRIFT_TOLERANCE_MS of ours by ingest): the pre-roll is counted on it.
+    const attachOpts = opts.preRollMs === undefined ? {} : { backlogFrom: now - opts.preRollMs };
+    const reader = stream.hub.attach("recorder", (frame, droppedBefore) => feed(frame, droppedBefore), undefined, attachOpts);
+    // Whole ms, as every epoch time in a manifest (capture times from sender reports are fractional).
+    const startedAt = reader.backlogStart ? Math.round(reader.backlogStart.wallClockMs) : now;
+    const writer = new RecordingWriter(this.store, stream.name, recordingId, startedAt, log, (m) => {
       for (const l of this.changeListeners) l(stream.name, m);
     });
     const audio = stream.hub.tracks.audio;
@@ -97,15 +152,20 @@ export class Recorder {
     );
     let resolveClosed!: () => void;
     const closed = new Promise<void>((r) => (resolveClosed = r));
-    const reader = stream.hub.attach("recorder", (frame, droppedBefore) => {
-      if (frame.kind === "video") segmenter.video(frame, droppedBefore);
-      else segmenter.audio(frame);
-    });
     writer.manifest.tags = { ...tags };
     const detach = this.manifests.attach(stream.name, recordingId, writer);
     const rec: ActiveRecording = { stream, reader, segmenter, writer, closed, stopped: false, detach };
+    feed = (frame, droppedBefore) => {
+      // The post-roll is counted in capture time, as the pre-roll is: media captured up to `at`.
+      if (rec.pendingStop && frame.wallClockMs >= rec.pendingStop.at) {
+        this.endAfterPostRoll(rec);
+        return;
+      }
+      if (frame.kind === "video") segmenter.video(frame, droppedBefore);
+      else segmenter.audio(frame);
+    };
     this.active.set(stream.name, rec);
-    log.info("recording started");
+    log.info({ preRollMs: opts.preRollMs, startedAt, backlogFrames: reader.stats.queued }, "recording started");
     this.emitLifecycle({ kind: "started", stream: stream.name, recordingId });
     stream.hub.onClose(() => {
       // The hub's readers finish their queues first: nothing received is lost.
@@ -148,6 +208,7 @@ export class Recorder {
   private async stopRecording(rec: ActiveRecording): Promise<void> {
     if (rec.stopped) return;
     rec.stopped = true;
+    this.cancelPendingStop(rec);
     rec.reader.detach();
     rec.segmenter.finish();
     if (this.active.get(rec.stream.name) === rec) this.active.delete(rec.stream.name);
@@ -174,13 +235,58 @@ export class Recorder {
     }
   }
 
-  /** Stops recording a live stream (operator request); its recording is closed cleanly. */
-  async stop(streamName: string): Promise<boolean> {
+  /**
+   * Stops recording a live stream (operator request); its recording is closed cleanly. With
+   * `postRollMs` > 0 it goes on with the media captured up to that long from now, then stops
+   * (returns at once; a later stop request replaces the schedule, a `start` cancels it). False:
+   * the stream is not being recorded.
+   */
+  async stop(streamName: string, opts: StopOptions = {}): Promise<boolean> {
     const rec = this.active.get(streamName);
     if (!rec) return false;
+    const postRollMs = opts.postRollMs ?? 0;
+    if (postRollMs > 0) {
+      this.cancelPendingStop(rec);
+      // Normally the frames end it (see `feed`); the timer is for a stream gone quiet.
+      const timer = setTimeout(() => {
+        if (!rec.stopped) this.closeInBackground(rec, this.stopNow(rec));
+      }, postRollMs + this.quietStreamGraceMs);
+      // Shutdown does not wait for a post-roll: the hub's close ends the recording.
+      timer.unref();
+      rec.pendingStop = { at: this.now() + postRollMs, timer };
+      return true;
+    }
+    await this.stopNow(rec);
+    return true;
+  }
+
+  /** From the reader's callback: nothing queued after this frame belongs to the recording. */
+  private endAfterPostRoll(rec: ActiveRecording): void {
+    if (!rec.stopped) this.closeInBackground(rec, this.stopRecording(rec));
+  }
+
+  /** A close nobody awaits: `flush` waits for it, and a failure is logged. */
+  private closeInBackground(rec: ActiveRecording, closing: Promise<void>): void {
+    const done: Promise<void> = closing
+      .catch((err: unknown) => this.log.error({ err, stream: rec.stream.name, recording: rec.writer.manifest.recordingId }, "recording not closed after its post-roll"))
+      .finally(() => this.closing.delete(done));
+    this.closing.add(done);
+  }
+
+  private async stopNow(rec: ActiveRecording): Promise<void> {
     await rec.stream.hub.drain();
     await this.stopRecording(rec);
-    return true;
+  }
+
+  private cancelPendingStop(rec: ActiveRecording): void {
+    if (!rec.pendingStop) return;
+    clearTimeout(rec.pendingStop.timer);
+    rec.pendingStop = undefined;
+  }
+
+  /** When a live recording's post-roll ends (epoch ms); undefined when no stop is scheduled. */
+  pendingStopAt(streamName: string): number | undefined {
+    return this.active.get(streamName)?.pendingStop?.at;
   }
 
   isRecording(streamName: string): boolean {
@@ -201,8 +307,9 @@ export class Recorder {
     return () => this.changeListeners.delete(listener);
   }
 
-  /** Resolves once every recording whose stream ended has been written out. */
+  /** Resolves once every recording whose stream ended, or whose post-roll did, has been written out. */
   async flush(): Promise<void> {
     await Promise.all([...this.closing]);
   }
 }
+

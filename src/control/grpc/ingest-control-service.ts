@@ -2,7 +2,7 @@ import { Metadata, status, type ServerWritableStream, type UntypedServiceImpleme
 import { assertStreamName } from "../../core/stream-name.js";
 import type { LiveStream, StreamRegistry } from "../../core/stream-registry.js";
 import { parseSpan } from "../../core/time-param.js";
-import { NotFoundError } from "../../errors.js";
+import { BadRequestError, NotFoundError } from "../../errors.js";
 import type { AiFeed, AiStreamStats } from "../../extractor/ai-feed.js";
 import type { QosPresetName } from "../../extractor/qos-presets.js";
 import {
@@ -19,7 +19,7 @@ import type { WhipIngest } from "../../ingest/whip-ingest.js";
 import type { ClipService, ClipSummary } from "../../recorder/clips.js";
 import { UnreadableManifestError } from "../../recorder/manifest-store.js";
 import type { RecordingCatalog } from "../../recorder/recording-catalog.js";
-import type { Recorder } from "../../recorder/recorder.js";
+import { MAX_POST_ROLL_MS, type Recorder } from "../../recorder/recorder.js";
 import type { Permission } from "../auth/permissions.js";
 import { checkTags } from "../query.js";
 import type { CallContext, CallGuard } from "./call-guard.js";
@@ -37,6 +37,8 @@ export interface IngestControlDeps {
   ai: AiFeed | undefined;
   /** IFC_MAX_TAGS. */
   maxTags: number;
+  /** IFC_STREAM_BUFFER_MS: the most pre-roll StartRecording accepts. */
+  maxPreRollMs: number;
   feed: StreamEventFeed;
   /** A watcher further behind than this many events is ended (RESOURCE_EXHAUSTED), never waited for. */
   maxWatchBacklog?: number;
@@ -149,24 +151,33 @@ export class IngestControlService {
       }),
 
       startRecording: guard.unary("StartRecording", { permission: "recording:control", ...byStream }, async (req, ctx) => {
+        const preRollMs = req.preRollMs;
+        if (preRollMs !== undefined && preRollMs > this.deps.maxPreRollMs) {
+          throw new BadRequestError(`pre_roll_ms ${preRollMs} is more than the stream buffer holds (IFC_STREAM_BUFFER_MS = ${this.deps.maxPreRollMs})`, "pre-roll-too-long");
+        }
         const s = live(req.stream);
         checkTags(req.tags, this.deps.maxTags);
         const current = recorder.liveManifest(s.name);
         if (current) {
-          // Already recording: the tags join the live recording, as REST answers 200.
+          // Already recording: the tags join the live recording, as REST answers 200 (a pending post-roll stop is cancelled).
           await recorder.tag(s.name, current.recordingId, req.tags);
+          recorder.start(s);
           if (Object.keys(req.tags).length > 0) ctx.audit("recording.tagged", s.name, { recording: current.recordingId, keys: Object.keys(req.tags) });
-          return { stream: s.name, recordingId: current.recordingId, recording: true, created: false };
+          return { stream: s.name, recordingId: current.recordingId, recording: true, created: false, startedAtMs: current.startedAt };
         }
-        const recordingId = recorder.start(s, req.tags);
-        ctx.audit("recording.started", s.name, { recording: recordingId });
-        return { stream: s.name, recordingId, recording: true, created: true };
+        const recordingId = recorder.start(s, req.tags, preRollMs === undefined ? {} : { preRollMs });
+        ctx.audit("recording.started", s.name, { recording: recordingId, ...(preRollMs !== undefined ? { preRollMs } : {}) });
+        return { stream: s.name, recordingId, recording: true, created: true, startedAtMs: recorder.liveManifest(s.name)?.startedAt ?? Date.now() };
       }),
 
       stopRecording: guard.unary("StopRecording", { permission: "recording:control", ...byStream }, async (req, ctx) => {
+        const postRollMs = req.postRollMs ?? 0;
+        if (postRollMs > MAX_POST_ROLL_MS) throw new BadRequestError(`post_roll_ms ${postRollMs} is more than ${MAX_POST_ROLL_MS}`, "post-roll-too-long");
         const recordingId = recorder.liveManifest(req.stream)?.recordingId;
-        if (!(await recorder.stop(req.stream))) throw new NotFoundError(`stream "${req.stream}" is not being recorded`, "not-recording");
-        ctx.audit("recording.stopped", req.stream, recordingId ? { recording: recordingId } : undefined);
+        if (!(await recorder.stop(req.stream, { postRollMs }))) throw new NotFoundError(`stream "${req.stream}" is not being recorded`, "not-recording");
+        ctx.audit("recording.stopped", req.stream, recordingId ? { recording: recordingId, ...(postRollMs > 0 ? { postRollMs } : {}) } : undefined);
+        const stopsAtMs = recorder.pendingStopAt(req.stream);
+        if (postRollMs > 0 && recordingId !== undefined && stopsAtMs !== undefined) return { stream: req.stream, recordingId, recording: true, created: false, stopsAtMs };
         return { stream: req.stream, recordingId: "", recording: false, created: false };
       }),
 
