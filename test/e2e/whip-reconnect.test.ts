@@ -152,7 +152,7 @@ describe("a publisher that drops and comes back keeps its stream", () => {
     const view = await waitForValue(async () => {
       const v = await streamView(ts, "dock");
       return v?.state === "live" && v.framesReceived >= 15 ? v : undefined;
-    }, { what: "dock live on the new session with frames" });
+    }, { what: "dock live on the new session with frames", timeoutMs: 20_000 });
     expect(view.reconnects).toBe(1);
     expect(ts.server.registry.get("dock")?.hub).toBe(hub);
     expect(ts.server.recorder.liveManifest("dock")?.recordingId).toBe(recordingId);
