@@ -361,6 +361,8 @@ export class WhipSession implements Publisher {
     this.keyframes.stop();
     this.log.info({ reason, packets: this.video.packetsReceived, lost: this.video.packetsLost, frames: this.video.unitsEmitted }, "publisher session ended");
     if (this.stream && reason !== "taken-over") this.registry.sessionEnded(this.stream, this.id, reason);
+    // Packets still in flight until the peer closes must not reach a stream another session carries now.
+    this.stream = undefined;
     const pc = this.pc;
     this.pc = undefined;
     for (const l of this.endListeners) l(reason);

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from "werift";
 import type { MediaFrame } from "../../src/media/types.js";
 import { STREAM_EVENTS_TOPIC, type StreamLifecycleEvent } from "../../src/ports/event-bus.js";
@@ -69,7 +70,7 @@ describe("a publisher that drops and comes back keeps its stream", () => {
   let events: StreamLifecycleEvent[];
   let admin: Record<string, string>;
   beforeAll(async () => {
-    ts = await startTestServer({ rtpSilenceTimeoutMs: 1000, reconnectGraceMs: 10_000 });
+    ts = await startTestServer({ rtpSilenceTimeoutMs: 1000, reconnectGraceMs: 10_000, wsStatsIntervalMs: 100 });
     events = eventsOf(ts);
     await ts.server.auth.userStore.add("ada", "admin", "ada-password-1234");
     const login = await fetch(`${ts.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "ada", password: "ada-password-1234" }) });
@@ -93,6 +94,15 @@ describe("a publisher that drops and comes back keeps its stream", () => {
     });
     await waitFor(() => seen.filter((f) => f.kind === "video").length >= 5, { what: "frames on the reader before the break" });
 
+    // A dashboard on the WebSocket feed sees the state too.
+    const ws = new WebSocket(`${ts.url.replace(/^http/, "ws")}/ws/streams/cam`);
+    const stats: Record<string, unknown>[] = [];
+    ws.on("message", (d: Buffer) => {
+      const m = JSON.parse(d.toString()) as Record<string, unknown>;
+      if (m.type === "stream_stats") stats.push(m);
+    });
+    await waitFor(() => stats.some((m) => m.state === "live"), { what: "stream_stats of the live stream" });
+
     const droppedAt = Date.now();
     await lose(a);
     const waiting = await waitForValue(async () => {
@@ -102,6 +112,7 @@ describe("a publisher that drops and comes back keeps its stream", () => {
     expect(Date.parse(waiting.reconnectingSince ?? "")).toBeGreaterThanOrEqual(droppedAt);
     expect(events.find((e) => e.stream === "cam" && e.type === "reconnecting")?.reason).toMatch(/^(rtp-timeout|ice-disconnected|ice-failed|dtls-closed)$/);
     expect(hub.isClosed).toBe(false);
+    await waitFor(() => stats.some((m) => m.state === "reconnecting" && typeof m.reconnecting_since === "string"), { what: "stream_stats: reconnecting" });
 
     const { sdp, pc } = await rawOffer();
     try {
@@ -135,6 +146,8 @@ describe("a publisher that drops and comes back keeps its stream", () => {
       ["reconnecting", expect.any(String)],
       ["resumed", "re-post"],
     ]);
+    await waitFor(() => stats.some((m) => m.state === "live" && m.reconnects === 1), { what: "stream_stats: live again after one reconnect" });
+    ws.close();
     reader.detach();
   }, 60_000);
 
