@@ -196,6 +196,20 @@ describe("a publisher that does not come back", () => {
     await ts?.stop();
   });
 
+  it("that DELETEs its old session while the stream waits ends it at once (it meant to stop)", async () => {
+    ts = await startTestServer({ rtpSilenceTimeoutMs: 1000, reconnectGraceMs: 60_000 });
+    const events = eventsOf(ts);
+    const a = await publish(ts, "bye");
+    await waitFor(async () => ((await streamView(ts, "bye"))?.framesReceived ?? 0) >= 15, { what: "a second of frames" });
+    await lose(a);
+    await waitFor(async () => (await streamView(ts, "bye"))?.state === "reconnecting", { what: "reconnecting" });
+    const res = await fetch(a.publication.resourceUrl, { method: "DELETE" });
+    expect(res.status).toBe(200);
+    expect(await streamView(ts, "bye")).toBeUndefined();
+    expect(events.find((e) => e.type === "unpublished")).toMatchObject({ stream: "bye", reason: "deleted" });
+    await ts.stop();
+  }, 60_000);
+
   it("is given up after IFC_RECONNECT_GRACE_MS: stream gone, recording closed, unpublished with the reason", async () => {
     ts = await startTestServer({ rtpSilenceTimeoutMs: 1000, reconnectGraceMs: 1500 });
     const events = eventsOf(ts);
