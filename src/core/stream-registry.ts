@@ -1,3 +1,4 @@
+import { OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ } from "../media/types.js";
 import { CapacityExceeded, Conflict } from "./errors.js";
 import { StreamHub, type PublisherChange, type ReaderWatch, type StreamTracks } from "./stream-hub.js";
 import { TrackTimeline } from "./stream-timeline.js";
@@ -61,12 +62,25 @@ export interface StreamLifecycle {
   reason?: string;
 }
 
-/** One live stream: its hub and timelines outlive any one publisher session. */
-export class LiveStream {
+/** One live stream as its readers and ingest see it: its hub and timelines outlive any one publisher session. */
+export interface LiveStream {
+  readonly name: string;
+  readonly hub: StreamHub;
+  /** Stream time per track, continuous across sessions (ingest maps units through them). */
+  readonly timelines: { readonly video: TrackTimeline; readonly audio: TrackTimeline };
+  /** The session carrying the stream (while reconnecting: the last one). */
+  readonly sessionId: string;
+  /** Who publishes it (see Publisher.identity). */
+  readonly identity: string;
+  readonly state: StreamState;
+  stats(): StreamStats;
+}
+
+/** The registry's own record of a stream: the state it alone changes. */
+class StreamSlot implements LiveStream {
   readonly hub: StreamHub;
   /** Epoch ms when the stream's first session was accepted. */
   readonly since: number;
-  /** Stream time per track, continuous across sessions (ingest maps units through them). */
   readonly timelines: { readonly video: TrackTimeline; readonly audio: TrackTimeline };
   state: StreamState = "connecting";
   reconnects = 0;
@@ -86,7 +100,7 @@ export class LiveStream {
     maxJumpMs: number,
   ) {
     this.hub = hub;
-    this.timelines = { video: new TrackTimeline(90_000, maxJumpMs), audio: new TrackTimeline(48_000, maxJumpMs) };
+    this.timelines = { video: new TrackTimeline(VIDEO_CLOCK_HZ, maxJumpMs), audio: new TrackTimeline(OPUS_CLOCK_HZ, maxJumpMs) };
     this.lastStats = publisher.stats();
     this.since = this.lastStats.since;
   }
@@ -133,7 +147,7 @@ export interface StreamRegistryOptions {
  * (its hub closes, so recordings close).
  */
 export class StreamRegistry {
-  private readonly streams = new Map<string, LiveStream>();
+  private readonly streams = new Map<string, StreamSlot>();
   private readonly startedListeners: Listener[] = [];
   private readonly endedListeners: Listener[] = [];
   private readonly lifecycleListeners: LifecycleListener[] = [];
@@ -171,12 +185,12 @@ export class StreamRegistry {
       throw new CapacityExceeded("too-many-publishers", `the server already has ${this.streams.size} live publishers (IFC_MAX_PUBLISHERS)`, 5, { limit: this.opts.maxStreams });
     }
     const hub = new StreamHub(name, tracks, this.opts.readerQueueFrames, this.opts.readerWatch);
-    const stream = new LiveStream(name, publisher, hub, this.opts.rtpMaxJumpMs ?? 2000);
+    const stream = new StreamSlot(name, publisher, hub, this.opts.rtpMaxJumpMs ?? 2000);
     this.streams.set(name, stream);
     return { stream };
   }
 
-  private handOver(stream: LiveStream, next: Publisher): ResumeReason {
+  private handOver(stream: StreamSlot, next: Publisher): ResumeReason {
     const previous = stream.publisher;
     const reason: ResumeReason = stream.state === "reconnecting" ? "re-post" : "takeover";
     this.cancelGrace(stream);
@@ -201,8 +215,9 @@ export class StreamRegistry {
   }
 
   /** The publisher connected: the first time the stream is announced to readers, later it resumes. */
-  connected(stream: LiveStream, sessionId: string): void {
-    if (this.streams.get(stream.name) !== stream || stream.sessionId !== sessionId) return;
+  connected(live: LiveStream, sessionId: string): void {
+    const stream = this.slotOf(live, sessionId);
+    if (!stream) return;
     if (!stream.announced) {
       stream.announced = true;
       stream.state = "live";
@@ -214,8 +229,9 @@ export class StreamRegistry {
   }
 
   /** The same session is back (its ICE recovered or was restarted), or a new one connected. */
-  resumed(stream: LiveStream, sessionId: string, reason: ResumeReason | "ice-recovered"): void {
-    if (this.streams.get(stream.name) !== stream || stream.sessionId !== sessionId || stream.state !== "reconnecting") return;
+  resumed(live: LiveStream, sessionId: string, reason: ResumeReason | "ice-recovered"): void {
+    const stream = this.slotOf(live, sessionId);
+    if (stream?.state !== "reconnecting") return;
     this.cancelGrace(stream);
     stream.state = "live";
     stream.reconnectingSince = undefined;
@@ -225,8 +241,9 @@ export class StreamRegistry {
   }
 
   /** The publisher's link is in doubt (ICE `disconnected`) but its session lives on: shown as `reconnecting`, no grace yet. */
-  interrupted(stream: LiveStream, sessionId: string, cause: DisconnectCause): void {
-    if (this.streams.get(stream.name) !== stream || stream.sessionId !== sessionId || stream.state !== "live") return;
+  interrupted(live: LiveStream, sessionId: string, cause: DisconnectCause): void {
+    const stream = this.slotOf(live, sessionId);
+    if (stream?.state !== "live") return;
     this.enterReconnecting(stream, cause);
   }
 
@@ -235,8 +252,9 @@ export class StreamRegistry {
    * `reconnecting` for the grace period (unless it never went live); a deliberate end
    * releases it. A session that was taken over ends without effect.
    */
-  sessionEnded(stream: LiveStream, sessionId: string, reason: DisconnectCause | UnpublishReason): void {
-    if (this.streams.get(stream.name) !== stream || stream.sessionId !== sessionId) return;
+  sessionEnded(live: LiveStream, sessionId: string, reason: DisconnectCause | UnpublishReason): void {
+    const stream = this.slotOf(live, sessionId);
+    if (!stream) return;
     const grace = this.opts.reconnectGraceMs ?? 0;
     // Deliberate ends, streams that never went live and a zero grace end at once (with the cause).
     if (!isDisconnect(reason) || !stream.announced || grace === 0) {
@@ -252,8 +270,9 @@ export class StreamRegistry {
   }
 
   /** Ends the stream for good: its hub closes (readers finish, recordings close). */
-  release(stream: LiveStream, reason: UnpublishReason | DisconnectCause = "deleted"): void {
-    if (this.streams.get(stream.name) !== stream) return;
+  release(live: LiveStream, reason: UnpublishReason | DisconnectCause = "deleted"): void {
+    const stream = this.streams.get(live.name);
+    if (stream !== live || !stream) return;
     this.cancelGrace(stream);
     this.streams.delete(stream.name);
     stream.hub.close();
@@ -282,19 +301,25 @@ export class StreamRegistry {
     this.lifecycleListeners.push(l);
   }
 
-  private enterReconnecting(stream: LiveStream, cause: DisconnectCause | "taken-over"): void {
+  /** The registry's record of `live` while `sessionId` carries it; undefined for a released stream or a superseded session. */
+  private slotOf(live: LiveStream, sessionId: string): StreamSlot | undefined {
+    const stream = this.streams.get(live.name);
+    return stream === live && stream.sessionId === sessionId ? stream : undefined;
+  }
+
+  private enterReconnecting(stream: StreamSlot, cause: DisconnectCause | "taken-over"): void {
     stream.freezeStats();
     stream.state = "reconnecting";
     stream.reconnectingSince = this.timers.now();
     this.emit(stream, "reconnecting", cause);
   }
 
-  private cancelGrace(stream: LiveStream): void {
+  private cancelGrace(stream: StreamSlot): void {
     if (stream.graceTimer !== undefined) this.timers.clearTimeout(stream.graceTimer);
     stream.graceTimer = undefined;
   }
 
-  private emit(stream: LiveStream, type: StreamLifecycle["type"], reason?: string): void {
+  private emit(stream: StreamSlot, type: StreamLifecycle["type"], reason?: string): void {
     const event: StreamLifecycle = { type, stream: stream.name, at: this.timers.now(), sessionId: stream.sessionId, ...(reason !== undefined ? { reason } : {}) };
     for (const l of this.lifecycleListeners) l(event);
   }
