@@ -17,6 +17,7 @@ import { H264Depacketizer } from "../media/h264-depacketizer.js";
 import { OpusDepacketizer } from "../media/opus-depacketizer.js";
 import type { H264SpsInfo } from "../media/types.js";
 import { OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ } from "../media/types.js";
+import { DisconnectDetector } from "./disconnect-detector.js";
 import { KeyframeRequester } from "./keyframe-requester.js";
 import { RtpWallClock } from "./rtp-clock.js";
 import type { CodecSelection, OfferedCodec } from "../rtc/sdp-offer.js";
@@ -54,10 +55,7 @@ export class WhipSession implements Publisher {
   private state: "new" | "connecting" | "connected" | "ended" = "new";
   private ended = false;
   private connectedAt: number | undefined;
-  private lastRtpAt = 0;
-  /** Epoch ms of the last RTCP packet; 0 until the first (publishers that send none are not timed on it). */
-  private lastRtcpAt = 0;
-  private disconnectedTimer: NodeJS.Timeout | undefined;
+  private readonly liveness: DisconnectDetector;
   /** An ICE restart was asked for (PATCH): the next `connected` is a resume by ICE restart. */
   private iceRestarted = false;
   /** Set when this session resumed or took over a stream: ask for an IDR with the first video packet. */
@@ -87,6 +85,7 @@ export class WhipSession implements Publisher {
     parentLog: Logger,
   ) {
     this.log = parentLog.child({ session: this.id });
+    this.liveness = new DisconnectDetector({ rtpSilenceMs: opts.rtpSilenceTimeoutMs, rtcpSilenceMs: opts.rtcpSilenceTimeoutMs, iceDisconnectedMs: opts.iceDisconnectedTimeoutMs });
     this.keyframes = new KeyframeRequester(opts.pliMinIntervalMs, () => this.sendPli());
     this.video = new H264Depacketizer({
       reorderWindowPackets: opts.reorderWindowPackets,
@@ -174,7 +173,7 @@ export class WhipSession implements Publisher {
     const isVideo = track.kind === "video";
     track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
       const now = Date.now();
-      this.lastRtpAt = now;
+      this.liveness.rtp(now);
       const h = rtp.header;
       this.bitrate.add(rtp.payload.length * 8, now);
       if (isVideo) {
@@ -189,7 +188,7 @@ export class WhipSession implements Publisher {
       this.stream?.hub.publishRtp(isVideo ? "video" : "audio", rtp);
     });
     track.onReceiveRtcp.subscribe((packet: RtcpPacket) => {
-      this.lastRtcpAt = Date.now();
+      this.liveness.rtcp(Date.now());
       if (packet instanceof RtcpSrPacket) {
         const clock = isVideo ? this.videoClock : this.audioClock;
         clock.onSenderReport(packet.senderInfo.ntpTimestamp, packet.senderInfo.rtpTimestamp);
@@ -203,7 +202,7 @@ export class WhipSession implements Publisher {
     this.videoSsrc = ssrc;
     if (previous !== undefined) {
       this.log.info({ previous, ssrc }, "publisher's video SSRC changed");
-      this.stream?.hub.publisherChanged({ sessionId: this.id, reason: "ice-restart", lastMediaAt: this.lastRtpAt });
+      this.stream?.hub.publisherChanged({ sessionId: this.id, reason: "ice-restart", lastMediaAt: this.liveness.lastMediaAt });
       this.keyframeOnFirstRtp = true;
     }
     if (this.keyframeOnFirstRtp) {
@@ -218,7 +217,7 @@ export class WhipSession implements Publisher {
     if (s === "connected" && this.state !== "connected") {
       this.state = "connected";
       this.connectedAt = Date.now();
-      this.lastRtpAt = this.connectedAt;
+      this.liveness.connected(this.connectedAt);
       this.log.info({ connectMs: this.connectedAt - this.createdAt, resumed: this.resumedAs }, "publisher connected");
       if (this.stream) this.registry.connected(this.stream, this.id);
       for (const l of this.connectedListeners) l();
@@ -233,22 +232,21 @@ export class WhipSession implements Publisher {
     }
   }
 
-  /** ICE `disconnected` counts as gone after IFC_ICE_DISCONNECTED_TIMEOUT_MS; `connected` again resumes. */
+  /** ICE `disconnected` shows the stream `reconnecting` and counts as gone after IFC_ICE_DISCONNECTED_TIMEOUT_MS (see tick); `connected` again resumes. */
   private onIceState(s: string): void {
     if (this.ended || this.state !== "connected") return;
     if (s === "disconnected") {
-      if (this.disconnectedTimer) return;
+      if (this.liveness.isIceDisconnected) return;
       this.log.info("publisher's ICE disconnected");
+      this.liveness.iceDisconnected(Date.now());
       if (this.stream) this.registry.interrupted(this.stream, this.id, "ice-disconnected");
-      this.disconnectedTimer = setTimeout(() => void this.end("ice-disconnected"), this.opts.iceDisconnectedTimeoutMs);
     } else if (s === "connected" || s === "completed") {
       this.onLinkBack();
     }
   }
 
   private onLinkBack(): void {
-    if (this.disconnectedTimer) clearTimeout(this.disconnectedTimer);
-    this.disconnectedTimer = undefined;
+    this.liveness.iceConnected();
     const reason = this.iceRestarted ? "ice-restart" : "ice-recovered";
     this.iceRestarted = false;
     if (this.stream) this.registry.resumed(this.stream, this.id, reason);
@@ -258,12 +256,9 @@ export class WhipSession implements Publisher {
   private rembDueAt = 0;
   private tick(): void {
     const now = Date.now();
-    if (now - this.lastRtpAt > this.opts.rtpSilenceTimeoutMs) {
-      void this.end("rtp-timeout");
-      return;
-    }
-    if (this.lastRtcpAt > 0 && now - this.lastRtcpAt > this.opts.rtcpSilenceTimeoutMs) {
-      void this.end("rtcp-timeout");
+    const gone = this.liveness.check(now);
+    if (gone) {
+      void this.end(gone);
       return;
     }
     // Chromium ramps its send bitrate only on bandwidth feedback (design.md pitfalls).
@@ -339,7 +334,7 @@ export class WhipSession implements Publisher {
 
   /** Epoch ms of the last RTP packet (its start before any): where a resumed stream's gap begins. */
   lastMediaAt(): number {
-    return this.lastRtpAt || this.createdAt;
+    return this.liveness.lastMediaAt || this.createdAt;
   }
 
   /** A newer session of the same identity carries the stream now. */
@@ -357,7 +352,6 @@ export class WhipSession implements Publisher {
     this.ended = true;
     this.state = "ended";
     for (const t of this.timers) clearTimeout(t);
-    if (this.disconnectedTimer) clearTimeout(this.disconnectedTimer);
     this.keyframes.stop();
     this.log.info({ reason, packets: this.video.packetsReceived, lost: this.video.packetsLost, frames: this.video.unitsEmitted }, "publisher session ended");
     if (this.stream && reason !== "taken-over") this.registry.sessionEnded(this.stream, this.id, reason);
