@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from "werift";
@@ -5,6 +6,7 @@ import type { MediaFrame } from "../../src/media/types.js";
 import { STREAM_EVENTS_TOPIC, type StreamLifecycleEvent } from "../../src/ports/event-bus.js";
 import { publishTestStream, type TestStreamOptions, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
 import { whipRestartIce } from "../helpers/whip-client.js";
+import { readManifests } from "../support/recording-probe.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 import { waitFor, waitForValue } from "../support/wait-for.js";
 
@@ -208,6 +210,29 @@ describe("a publisher that does not come back", () => {
     expect(await streamView(ts, "bye")).toBeUndefined();
     expect(events.find((e) => e.type === "unpublished")).toMatchObject({ stream: "bye", reason: "deleted" });
     await ts.stop();
+  }, 60_000);
+
+  it("waiting at shutdown: the stream ends at once with reason shutdown and its recording is finalised", async () => {
+    const srv = await startTestServer({ rtpSilenceTimeoutMs: 1000, reconnectGraceMs: 60_000 });
+    let closed = false;
+    try {
+      const events = eventsOf(srv);
+      const a = await publish(srv, "late");
+      const recordingId = await waitForValue(() => srv.server.recorder.liveManifest("late")?.recordingId, { what: "the recording to start" });
+      await waitFor(async () => ((await streamView(srv, "late"))?.framesReceived ?? 0) >= 15, { what: "a second of frames" });
+      await lose(a);
+      await waitFor(async () => (await streamView(srv, "late"))?.state === "reconnecting", { what: "reconnecting" });
+      const stopping = Date.now();
+      closed = true;
+      await srv.server.close();
+      expect(Date.now() - stopping).toBeLessThan(30_000); // not held for the 60 s grace
+      expect(events.find((e) => e.type === "unpublished")).toMatchObject({ stream: "late", reason: "shutdown" });
+      const [m] = (await readManifests(srv.dataDir, "late")).filter((x) => x.recordingId === recordingId);
+      expect(m?.endedAt).not.toBeNull();
+    } finally {
+      if (closed) await rm(srv.dataDir, { recursive: true, force: true });
+      else await srv.stop();
+    }
   }, 60_000);
 
   it("is given up after IFC_RECONNECT_GRACE_MS: stream gone, recording closed, unpublished with the reason", async () => {
