@@ -118,6 +118,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const registry = new StreamRegistry({
       maxStreams: config.maxPublishers,
       readerQueueFrames: config.readerQueueFrames,
+      reconnectGraceMs: config.reconnectGraceMs,
+      rtpMaxJumpMs: config.rtpMaxJumpMs,
       readerWatch: { log: logger.child({ component: "stream-hub" }), warnIntervalMs: config.readerWarnIntervalMs, maxConsecutiveErrors: config.readerMaxConsecutiveErrors },
       streamBuffer: { maxMs: config.streamBufferMs, maxBytes: config.streamBufferBytes },
     });
@@ -126,7 +128,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const audit = createAuditSink(logger, bus);
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry, bus }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
-    const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry }));
+    const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry, bus }));
     // One store of rate-limit counters for every limiter (REST, login, gRPC).
     const rateLimits = new MemoryRateLimitStore();
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));

@@ -118,7 +118,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   const { ingest, whep } = s;
   await app.register(webRtcSessionRoutes<WhipSession>, {
     protocol: "whip", auth: { permission: "stream:publish", stream: { in: "params", name: "stream" } },
-    service: { create: (st, sdp) => ingest.publish(st, sdp), get: (st, id) => ingest.get(st, id), patch: (st, id, f) => ingest.patch(st, id, f), delete: (st, id) => ingest.delete(st, id) },
+    service: { create: (st, sdp, who) => ingest.publish(st, sdp, who), get: (st, id) => ingest.get(st, id), patch: (st, id, f) => ingest.patch(st, id, f), delete: (st, id) => ingest.delete(st, id) },
     iceLinks, publicUrl: config.publicUrl, pending, pendingRetryAfterS,
   });
   await app.register(webRtcSessionRoutes<WhepSession>, {
@@ -129,10 +129,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   await app.register(restRoutes, {
     registry,
     kick: async (name) => {
-      const live = registry.get(name);
-      if (!live) return false;
-      await ingest.delete(name, live.sessionId);
-      return true;
+      return ingest.kick(name);
     },
     catalog,
     recorder,
@@ -157,6 +154,9 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
       const aiStats = ai?.stats(name);
       return {
         live: true,
+        state: st.state,
+        reconnects: st.reconnects,
+        ...(st.reconnectingSince !== undefined ? { reconnecting_since: new Date(st.reconnectingSince).toISOString() } : {}),
         fps: st.video?.fps ?? 0,
         width: st.video?.width,
         height: st.video?.height,

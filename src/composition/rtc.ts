@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
+import { STREAM_EVENTS_TOPIC, type EventBus, type StreamLifecycleEvent } from "../ports/event-bus.js";
 import { WhepEgress } from "../distributor/whep/whep-egress.js";
 import { WhipIngest } from "../ingest/whip-ingest.js";
 import { RtcPortBudget } from "../rtc/port-budget.js";
@@ -16,12 +17,19 @@ export interface BuiltRtc {
  * WebRTC in and out: WHIP publishers and WHEP viewers, sharing one budget of ICE ports.
  * Closing ends viewers first, then publishers (whose streams end, so recordings close).
  */
-export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps: { registry: StreamRegistry }): BuiltRtc {
+export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps: { registry: StreamRegistry; bus: EventBus }): BuiltRtc {
+  // Stream lifecycle (published, reconnecting, resumed, unpublished) onto the bus, keyed by stream.
+  deps.registry.onLifecycle((e) => {
+    const value: StreamLifecycleEvent = { ...e };
+    deps.bus.publish({ topic: STREAM_EVENTS_TOPIC, key: e.stream, value });
+  });
   const rtcPorts = config.rtcPortMin > 0 ? RtcPortBudget.forRange(config.rtcPortMin, config.rtcPortMax, icePortsPerSession(config)) : RtcPortBudget.unlimited();
   const ingest = new WhipIngest(deps.registry, {
     peer: peerOptionsFrom(config),
     connectTimeoutMs: config.whipConnectTimeoutMs,
     rtpSilenceTimeoutMs: config.rtpSilenceTimeoutMs,
+    rtcpSilenceTimeoutMs: config.rtcpSilenceTimeoutMs,
+    iceDisconnectedTimeoutMs: config.iceDisconnectedTimeoutMs,
     pliMinIntervalMs: config.pliMinIntervalMs,
     rembBitrateBps: config.rembBitrateBps,
     reorderWindowPackets: config.reorderWindowPackets,

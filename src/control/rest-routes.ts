@@ -29,7 +29,9 @@ const StreamSchema = Type.Object({
   name: Type.String(),
   protocol: Type.String(),
   sessionId: Type.Optional(Type.String({ description: "Only shown to callers who may publish or control the stream" })),
-  state: Type.String(),
+  state: Type.Union([Type.Literal("connecting"), Type.Literal("live"), Type.Literal("reconnecting")], { description: "`reconnecting`: the publisher is gone and the stream waits IFC_RECONNECT_GRACE_MS for it to come back" }),
+  reconnects: Type.Integer({ description: "Times a publisher came back (ICE restart, new POST, takeover)" }),
+  reconnectingSince: Type.Optional(Type.String({ format: "date-time", description: "When the stream entered `reconnecting` (only while it is)" })),
   since: Type.String({ format: "date-time" }),
   recording: Type.Boolean(),
   video: Type.Optional(Type.Object({
@@ -99,9 +101,10 @@ export async function restRoutes(fastify: FastifyInstance, opts: RestRoutesOptio
   const { registry, catalog, recorder } = opts;
 
   const describe = (req: FastifyRequest, s: LiveStream) => {
-    const { sessionId, ...st } = s.stats();
+    const { sessionId, reconnectingSince, ...st } = s.stats();
     return {
       name: s.name, ...st, ...(mayControl(req, s.name) ? { sessionId } : {}),
+      ...(reconnectingSince !== undefined ? { reconnectingSince: new Date(reconnectingSince).toISOString() } : {}),
       since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), viewers: s.hub.viewerCount, readers: s.hub.readerStats,
     };
   };

@@ -5,6 +5,7 @@ import { BadRequestError, PreconditionFailedError, ProblemError, UnsupportedMedi
 import type { PendingSessions } from "../rtc/pending-sessions.js";
 import { contentTypeIs, parseSdpFrag, SDP, SDPFRAG, toSdpFrag, type SdpFrag } from "../rtc/sdp-frag.js";
 import type { RouteAuth } from "./auth/principal.js";
+import { publisherIdentity } from "./publisher-identity.js";
 import { binary, empty, problems, SessionParams, StreamParams } from "./schemas.js";
 
 /** What the routes need of a session. */
@@ -18,8 +19,11 @@ export interface WebRtcSession {
 
 /** What the routes need of WHIP ingest or WHEP egress. */
 export interface WebRtcSessionService<S extends WebRtcSession> {
-  /** Answers an offer for `stream` (publish or watch). */
-  create(stream: string, offerSdp: string): Promise<{ session: S; answer: string }>;
+  /**
+   * Answers an offer for `stream` (publish or watch). `identity` names the caller's credentials
+   * (publisherIdentity): WHIP lets the same identity resume or take over its stream.
+   */
+  create(stream: string, offerSdp: string, identity: string): Promise<{ session: S; answer: string }>;
   get(stream: string, sessionId: string): S;
   patch(stream: string, sessionId: string, frag: SdpFrag): Promise<string | undefined>;
   delete(stream: string, sessionId: string): Promise<void>;
@@ -102,7 +106,7 @@ export async function webRtcSessionRoutes<S extends WebRtcSession>(fastify: Fast
       const release = claimPending(req.ip);
       let created: { session: S; answer: string };
       try {
-        created = await service.create(req.params.stream, req.body);
+        created = await service.create(req.params.stream, req.body, publisherIdentity(req.principal));
       } catch (err) {
         release?.();
         throw err;

@@ -21,8 +21,12 @@ export class WhipIngest {
     private readonly log: Logger,
   ) {}
 
-  /** Validates the offer, claims the stream and answers; throws typed problems on bad input. */
-  async publish(streamName: string, offerSdp: string): Promise<{ session: WhipSession; answer: string }> {
+  /**
+   * Validates the offer, claims the stream and answers; throws typed problems on bad input.
+   * `identity` names the caller's credentials (see control/publisher-identity.ts): the same
+   * identity resumes a `reconnecting` stream or takes a live one over; another gets 409.
+   */
+  async publish(streamName: string, offerSdp: string, identity: string): Promise<{ session: WhipSession; answer: string }> {
     assertStreamName(streamName);
     if (!this.accepting) throw new ServiceUnavailableError("server is shutting down", 5, "shutting-down");
     const codecs = selectCodecs(parseOffer(offerSdp));
@@ -30,7 +34,7 @@ export class WhipIngest {
     if (!releasePorts) {
       throw new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, 5, "rtc-ports-exhausted");
     }
-    const session = new WhipSession(streamName, codecs, this.registry, this.opts, this.log.child({ stream: streamName }));
+    const session = new WhipSession(streamName, identity, codecs, this.registry, this.opts, this.log.child({ stream: streamName }));
     const entry = { session, remote: iceRemoteOf(offerSdp) };
     session.onEnd(() => {
       this.sessions.delete(session.id);
@@ -59,8 +63,27 @@ export class WhipIngest {
     return this.sessions.patch(streamName, sessionId, frag);
   }
 
+  /**
+   * The publisher's DELETE: it meant to stop, so the stream ends at once. A session already
+   * gone whose stream still waits for it (`reconnecting`) ends that stream too.
+   */
   async delete(streamName: string, sessionId: string): Promise<void> {
+    const waiting = this.registry.get(streamName);
+    if (waiting && waiting.state === "reconnecting" && waiting.sessionId === sessionId && !this.sessions.has(sessionId)) {
+      this.registry.release(waiting, "deleted");
+      return;
+    }
     await this.sessions.endAt(streamName, sessionId);
+  }
+
+  /** Ends a stream by an operator (REST or gRPC kick), whether its publisher is connected or awaited; false when not live. */
+  async kick(streamName: string): Promise<boolean> {
+    const live = this.registry.get(streamName);
+    if (!live) return false;
+    const session = this.sessions.get(live.sessionId);
+    if (session && session.session.streamName === streamName) await session.session.end("kicked");
+    else this.registry.release(live, "kicked");
+    return true;
   }
 
   get count(): number {
@@ -71,5 +94,7 @@ export class WhipIngest {
   async shutdown(): Promise<void> {
     this.accepting = false;
     await this.sessions.endAll("shutdown");
+    // Streams whose publisher is gone wait for nobody now.
+    for (const s of this.registry.list()) if (s.state === "reconnecting" && s.stats().protocol === "whip") this.registry.release(s, "shutdown");
   }
 }

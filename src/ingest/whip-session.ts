@@ -12,11 +12,12 @@ import {
   type RTCRtpTransceiver,
   type RtpPacket,
 } from "werift";
-import type { LiveStream, StreamRegistry, StreamStats } from "../core/stream-registry.js";
+import type { DisconnectCause, LiveStream, Publisher, ResumeReason, SessionStats, StreamRegistry, UnpublishReason } from "../core/stream-registry.js";
 import { H264Depacketizer } from "../media/h264-depacketizer.js";
 import { OpusDepacketizer } from "../media/opus-depacketizer.js";
 import type { H264SpsInfo } from "../media/types.js";
 import { OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ } from "../media/types.js";
+import { DisconnectDetector } from "./disconnect-detector.js";
 import { KeyframeRequester } from "./keyframe-requester.js";
 import { RtpWallClock } from "./rtp-clock.js";
 import type { CodecSelection, OfferedCodec } from "../rtc/sdp-offer.js";
@@ -28,19 +29,24 @@ export interface WhipSessionOptions {
   peer: PeerOptions;
   connectTimeoutMs: number;
   rtpSilenceTimeoutMs: number;
+  /** IFC_RTCP_SILENCE_TIMEOUT_MS: counted once the publisher has sent RTCP at all (some never do). */
+  rtcpSilenceTimeoutMs: number;
+  /** IFC_ICE_DISCONNECTED_TIMEOUT_MS: ICE `disconnected` this long counts as gone. */
+  iceDisconnectedTimeoutMs: number;
   pliMinIntervalMs: number;
   rembBitrateBps: number;
   reorderWindowPackets: number;
 }
 
-export type SessionEndReason = "deleted" | "ice-failed" | "connect-timeout" | "rtp-timeout" | "shutdown" | "error";
+/** Why a session ended: a disconnect cause (the stream may wait for a resume), a deliberate end, or a takeover by a newer session. */
+export type SessionEndReason = DisconnectCause | UnpublishReason | "taken-over";
 
 /**
  * One WHIP publisher: a werift PeerConnection that only receives, turning RTP into access
  * units on the stream's hub. RTP callbacks run synchronously on the packet path and never
  * await; feedback to the publisher (PLI, REMB) goes out fire-and-forget.
  */
-export class WhipSession {
+export class WhipSession implements Publisher {
   readonly id = newSessionId();
   etag = `"${randomUUID()}"`;
   readonly createdAt = Date.now();
@@ -49,7 +55,12 @@ export class WhipSession {
   private state: "new" | "connecting" | "connected" | "ended" = "new";
   private ended = false;
   private connectedAt: number | undefined;
-  private lastRtpAt = 0;
+  private readonly liveness: DisconnectDetector;
+  /** An ICE restart was asked for (PATCH): the next `connected` is a resume by ICE restart. */
+  private iceRestarted = false;
+  /** Set when this session resumed or took over a stream: ask for an IDR with the first video packet. */
+  private resumedAs: ResumeReason | undefined;
+  private keyframeOnFirstRtp = false;
   private videoSsrc: number | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly video: H264Depacketizer;
@@ -66,19 +77,28 @@ export class WhipSession {
 
   constructor(
     readonly streamName: string,
+    /** Who publishes (principal kind and id): the same identity may resume or take over the stream. */
+    readonly identity: string,
     private readonly codecs: CodecSelection,
     private readonly registry: StreamRegistry,
     private readonly opts: WhipSessionOptions,
     parentLog: Logger,
   ) {
     this.log = parentLog.child({ session: this.id });
+    this.liveness = new DisconnectDetector({ rtpSilenceMs: opts.rtpSilenceTimeoutMs, rtcpSilenceMs: opts.rtcpSilenceTimeoutMs, iceDisconnectedMs: opts.iceDisconnectedTimeoutMs });
     this.keyframes = new KeyframeRequester(opts.pliMinIntervalMs, () => this.sendPli());
     this.video = new H264Depacketizer({
       reorderWindowPackets: opts.reorderWindowPackets,
       onAccessUnit: (au) => {
+        const stream = this.stream;
+        // The wall clock follows the session's own RTP clock; readers get stream time.
         au.wallClockMs = this.videoClock.wallMs(au.rtpTime);
         this.frameRate.add(1, au.arrivalMs);
-        this.stream?.hub.publish(au);
+        if (!stream) return;
+        const timeline = stream.timelines.video;
+        au.rtpTime = timeline.map(au.rtpTime, au.arrivalMs);
+        if (timeline.discontinuity) au.discontinuity = true;
+        stream.hub.publish(au);
       },
       onKeyframeNeeded: () => this.keyframes.request(),
       onParameterSetsChanged: (info) => {
@@ -90,24 +110,34 @@ export class WhipSession {
     });
     this.audio = new OpusDepacketizer({
       onFrame: (frame) => {
+        const stream = this.stream;
         frame.wallClockMs = this.audioClock.wallMs(frame.rtpTime);
-        this.stream?.hub.publish(frame);
+        if (!stream) return;
+        const timeline = stream.timelines.audio;
+        frame.rtpTime = timeline.map(frame.rtpTime, frame.arrivalMs);
+        if (timeline.discontinuity) frame.discontinuity = true;
+        stream.hub.publish(frame);
       },
     });
   }
 
-  /** Claims the stream name, answers the offer and returns the answer SDP (ICE gathered). */
+  /**
+   * Claims the stream name (or resumes / takes over the same identity's stream), answers the
+   * offer and returns the answer SDP (ICE gathered).
+   */
   async start(offerSdp: string): Promise<string> {
     const audio = this.codecs.audio;
-    this.stream = this.registry.claim(
-      this.streamName,
-      this.id,
-      {
-        video: { codec: "h264", profileLevelId: this.codecs.video.fmtp["profile-level-id"] ?? "42000a" },
-        ...(audio ? { audio: { codec: "opus" as const, channels: audio.channels ?? 2, sampleRate: OPUS_CLOCK_HZ } } : {}),
-      },
-      () => this.stats(),
-    );
+    const claimed = this.registry.claim(this.streamName, this, {
+      video: { codec: "h264", profileLevelId: this.codecs.video.fmtp["profile-level-id"] ?? "42000a" },
+      ...(audio ? { audio: { codec: "opus" as const, channels: audio.channels ?? 2, sampleRate: OPUS_CLOCK_HZ } } : {}),
+    });
+    this.stream = claimed.stream;
+    if (claimed.resumed) {
+      this.resumedAs = claimed.resumed;
+      // Readers wait for an IDR after the break: ask with the first packet (PLI needs the SSRC).
+      this.keyframeOnFirstRtp = true;
+      this.log.info({ reason: claimed.resumed }, "publisher resumes the stream");
+    }
     this.stream.hub.setKeyframeRequester(() => this.keyframes.request());
     try {
       const pc = new RTCPeerConnection({
@@ -122,6 +152,7 @@ export class WhipSession {
       this.pc = pc;
       pc.onTrack.subscribe((track) => this.onTrack(track));
       pc.connectionStateChange.subscribe((s) => this.onConnectionState(s));
+      pc.iceConnectionStateChange.subscribe((s) => this.onIceState(s));
       const answer = await answerOffer(pc, offerSdp, this.opts.peer, (ts) => this.mustReceiveOnly(ts));
       this.state = "connecting";
       this.timers.push(setTimeout(() => {
@@ -142,11 +173,11 @@ export class WhipSession {
     const isVideo = track.kind === "video";
     track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
       const now = Date.now();
-      this.lastRtpAt = now;
+      this.liveness.rtp(now);
       const h = rtp.header;
       this.bitrate.add(rtp.payload.length * 8, now);
       if (isVideo) {
-        this.videoSsrc = h.ssrc;
+        if (this.videoSsrc !== h.ssrc) this.onVideoSsrc(h.ssrc);
         this.videoClock.start(h.timestamp, now);
         this.video.push(h.sequenceNumber, h.timestamp, h.marker, rtp.payload, now);
       } else {
@@ -157,6 +188,7 @@ export class WhipSession {
       this.stream?.hub.publishRtp(isVideo ? "video" : "audio", rtp);
     });
     track.onReceiveRtcp.subscribe((packet: RtcpPacket) => {
+      this.liveness.rtcp(Date.now());
       if (packet instanceof RtcpSrPacket) {
         const clock = isVideo ? this.videoClock : this.audioClock;
         clock.onSenderReport(packet.senderInfo.ntpTimestamp, packet.senderInfo.rtpTimestamp);
@@ -164,27 +196,69 @@ export class WhipSession {
     });
   }
 
+  /** A new video SSRC: the first, or one changed mid-session (an encoder restarted after an ICE restart). */
+  private onVideoSsrc(ssrc: number): void {
+    const previous = this.videoSsrc;
+    this.videoSsrc = ssrc;
+    if (previous !== undefined) {
+      this.log.info({ previous, ssrc }, "publisher's video SSRC changed");
+      this.stream?.hub.publisherChanged({ sessionId: this.id, reason: "ice-restart", lastMediaAt: this.liveness.lastMediaAt });
+      this.keyframeOnFirstRtp = true;
+    }
+    if (this.keyframeOnFirstRtp) {
+      this.keyframeOnFirstRtp = false;
+      // On the next tick: the packet path must not wait on RTCP sending.
+      queueMicrotask(() => this.keyframes.request());
+    }
+  }
+
   private onConnectionState(s: string): void {
     if (this.ended) return;
     if (s === "connected" && this.state !== "connected") {
       this.state = "connected";
       this.connectedAt = Date.now();
-      this.lastRtpAt = this.connectedAt;
-      this.log.info({ connectMs: this.connectedAt - this.createdAt }, "publisher connected");
-      if (this.stream) this.registry.announce(this.stream);
+      this.liveness.connected(this.connectedAt);
+      this.log.info({ connectMs: this.connectedAt - this.createdAt, resumed: this.resumedAs }, "publisher connected");
+      if (this.stream) this.registry.connected(this.stream, this.id);
       for (const l of this.connectedListeners) l();
       this.timers.push(setInterval(() => this.tick(), 250));
-    } else if (s === "failed" || s === "closed") {
+    } else if (s === "connected") {
+      this.onLinkBack();
+    } else if (s === "failed") {
       void this.end("ice-failed");
+    } else if (s === "closed") {
+      // The peer closed DTLS (close_notify) or the transport went away: gone at once.
+      void this.end("dtls-closed");
     }
+  }
+
+  /** ICE `disconnected` shows the stream `reconnecting` and counts as gone after IFC_ICE_DISCONNECTED_TIMEOUT_MS (see tick); `connected` again resumes. */
+  private onIceState(s: string): void {
+    if (this.ended || this.state !== "connected") return;
+    if (s === "disconnected") {
+      if (this.liveness.isIceDisconnected) return;
+      this.log.info("publisher's ICE disconnected");
+      this.liveness.iceDisconnected(Date.now());
+      if (this.stream) this.registry.interrupted(this.stream, this.id, "ice-disconnected");
+    } else if (s === "connected" || s === "completed") {
+      this.onLinkBack();
+    }
+  }
+
+  private onLinkBack(): void {
+    this.liveness.iceConnected();
+    const reason = this.iceRestarted ? "ice-restart" : "ice-recovered";
+    this.iceRestarted = false;
+    if (this.stream) this.registry.resumed(this.stream, this.id, reason);
   }
 
   /** Periodic work off the packet path: silence detection and bandwidth feedback. */
   private rembDueAt = 0;
   private tick(): void {
     const now = Date.now();
-    if (now - this.lastRtpAt > this.opts.rtpSilenceTimeoutMs) {
-      void this.end("rtp-timeout");
+    const gone = this.liveness.check(now);
+    if (gone) {
+      void this.end(gone);
       return;
     }
     // Chromium ramps its send bitrate only on bandwidth feedback (design.md pitfalls).
@@ -236,6 +310,7 @@ export class WhipSession {
   async restartIce(ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[], offerSdp: string): Promise<string> {
     const pc = this.pc;
     if (!pc) throw new Error("session not started");
+    this.iceRestarted = true;
     const answer = await restartIceWith(pc, offerSdp, ufrag, pwd, candidates);
     this.etag = `"${randomUUID()}"`;
     return answer;
@@ -257,7 +332,21 @@ export class WhipSession {
     return this.connectedAt === undefined ? undefined : this.connectedAt - this.createdAt;
   }
 
-  /** Tears everything down; the stream's readers finish what they hold (recordings close cleanly). */
+  /** Epoch ms of the last RTP packet (its start before any): where a resumed stream's gap begins. */
+  lastMediaAt(): number {
+    return this.liveness.lastMediaAt || this.createdAt;
+  }
+
+  /** A newer session of the same identity carries the stream now. */
+  takenOver(): void {
+    void this.end("taken-over");
+  }
+
+  /**
+   * Tears the session down. The registry decides what happens to the stream: a disconnect
+   * leaves it `reconnecting` for the grace period, a deliberate end releases it (its readers
+   * finish what they hold, recordings close cleanly), a takeover leaves it to the new session.
+   */
   async end(reason: SessionEndReason): Promise<void> {
     if (this.ended) return;
     this.ended = true;
@@ -265,21 +354,22 @@ export class WhipSession {
     for (const t of this.timers) clearTimeout(t);
     this.keyframes.stop();
     this.log.info({ reason, packets: this.video.packetsReceived, lost: this.video.packetsLost, frames: this.video.unitsEmitted }, "publisher session ended");
-    if (this.stream) this.registry.release(this.stream);
+    if (this.stream && reason !== "taken-over") this.registry.sessionEnded(this.stream, this.id, reason);
+    // Packets still in flight until the peer closes must not reach a stream another session carries now.
+    this.stream = undefined;
     const pc = this.pc;
     this.pc = undefined;
     for (const l of this.endListeners) l(reason);
     if (pc) await pc.close().catch(() => undefined);
   }
 
-  stats(): StreamStats {
+  stats(): SessionStats {
     const sps = this.sps;
     const audio = this.codecs.audio;
     return {
       protocol: "whip",
       sessionId: this.id,
       since: this.createdAt,
-      state: this.state,
       video: {
         codec: sps?.codecString ?? "avc1",
         ...(sps ? { width: sps.width, height: sps.height, profile: sps.profileIdc, level: sps.levelIdc } : {}),

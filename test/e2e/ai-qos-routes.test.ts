@@ -81,7 +81,7 @@ describe("PUT /api/v1/streams/{stream}/qos", () => {
   });
 
   it("answers 404 for a live stream that is not fed (waiting for a slot) and for a stream that is not live", async () => {
-    await waitFor(() => ts.server.registry.get("waits")?.stats().state === "connected", { what: "'waits' to be live" });
+    await waitFor(() => ts.server.registry.get("waits")?.stats().state === "live", { what: "'waits' to be live" });
     expect((await aiStats("waits"))?.state).toBe("waiting-for-slot");
     const waiting = await putQos("waits", "low");
     expect(waiting.status).toBe(404);

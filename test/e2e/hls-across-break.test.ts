@@ -62,7 +62,7 @@ function playOut(live: LiveStream, units: EncodedUnit[], t0: number, flagFirst: 
 describe("hls.js across a network break", () => {
   it("keeps playing after a 3 s break: discontinuity in the live playlist, frames decoded after it", async () => {
     const units = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 10, gop: 30 });
-    const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s1", since: Date.now(), state: "connected", bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
+    const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s1", since: Date.now(), state: "live", reconnects: 0, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
     const live = ts.server.registry.claim("hlsgap", "s1", { video: { codec: "h264" } }, stats);
     try {
       ts.server.registry.announce(live);

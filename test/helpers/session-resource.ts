@@ -18,6 +18,11 @@ export class SessionResource {
     this.url = url;
   }
 
+  /** Forgets the resource: a later close() only closes the peer (a client that lost its network never DELETEs). */
+  forget(): void {
+    this.url = undefined;
+  }
+
   /** DELETE, then close the peer even when the DELETE failed; later calls share the first. */
   close(): Promise<void> {
     this.closing ??= (async () => {

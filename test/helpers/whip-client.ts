@@ -53,6 +53,12 @@ export interface WhipPublication {
   timings: WhipTimings;
   /** DELETEs the resource (network errors ignored: the server may be gone) and closes the PeerConnection. */
   close(): Promise<void>;
+  /** Closes the PeerConnection without a DELETE, as a device that lost its network (later close() calls DELETE nothing). */
+  drop(): Promise<void>;
+  /** The request headers of the POST (and DELETE): a re-POST or PATCH presents the same credentials. */
+  headers: Record<string, string>;
+  /** The HTTP client used (PATCH for ICE restarts). */
+  fetch: typeof fetch;
 }
 
 export class WhipHttpError extends Error {
@@ -150,6 +156,12 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
       answerSdp,
       timings: { postSentAt, answerAt, iceConnectedAt, connectedAt },
       close: () => resource.close(),
+      drop: () => {
+        resource.forget();
+        return resource.close();
+      },
+      headers,
+      fetch: doFetch,
     };
   } catch (err) {
     await resource.close();
@@ -178,4 +190,86 @@ export async function measureWhipConnect(url: string, opts: WhipPublishOptions =
   } finally {
     await pub.close();
   }
+}
+
+/**
+ * A client-side ICE restart over the WHIP session resource (RFC 9725 §4.4.2): new local ICE
+ * credentials (werift's restartIce + a new offer), PATCHed as a trickle-ice-sdpfrag with the
+ * session's ETag; the server's answer fragment (its new credentials and candidates) becomes the
+ * remote description. Resolves once ICE is connected again on the new credentials; updates
+ * `pub.etag`. Returns the server's answer fragment.
+ */
+export async function whipRestartIce(pub: WhipPublication, timeoutMs = 15_000): Promise<string> {
+  const { pc } = pub;
+  pc.restartIce();
+  const offer = await pc.createOffer();
+  disableDefaultStun(pc); // test publishers run without STUN servers
+  await pc.setLocalDescription(offer);
+  await waitIceGathered(pc);
+  const local = pc.localDescription?.sdp ?? "";
+  const ufrag = /a=ice-ufrag:(\S+)/.exec(local)?.[1];
+  const pwd = /a=ice-pwd:(\S+)/.exec(local)?.[1];
+  const mid = /a=mid:(\S+)/.exec(local)?.[1];
+  if (!ufrag || !pwd || mid === undefined) throw new Error("ICE restart: no new local credentials");
+  // Bundled: the first m-line's candidates carry everything.
+  const firstSection = local.split(/\r?\nm=/)[1] ?? "";
+  const candidates = [...firstSection.matchAll(/^a=candidate:.*$/gm)].map((m) => m[0].trim());
+  const body = [`a=ice-ufrag:${ufrag}`, `a=ice-pwd:${pwd}`, `a=mid:${mid}`, ...candidates, "a=end-of-candidates", ""].join("\r\n");
+  const res = await pub.fetch(pub.resourceUrl, {
+    method: "PATCH",
+    headers: { ...pub.headers, "content-type": "application/trickle-ice-sdpfrag", "if-match": pub.etag ?? "*" },
+    body,
+  });
+  const frag = await res.text();
+  if (res.status !== 200) throw new WhipHttpError(res.status, frag);
+  pub.etag = res.headers.get("etag") ?? pub.etag;
+  const remoteUfrag = /a=ice-ufrag:(\S+)/.exec(frag)?.[1];
+  const remotePwd = /a=ice-pwd:(\S+)/.exec(frag)?.[1];
+  if (!remoteUfrag || !remotePwd) throw new Error(`ICE restart: the answer fragment has no credentials: ${frag}`);
+  const remoteCandidates = [...frag.matchAll(/^a=candidate:.*$/gm)].map((m) => m[0].trim());
+  // The answer we had, with the server's new credentials and candidates (in the first m-section).
+  const lines = pub.answerSdp.split(/\r?\n/).filter((l) => l !== "" && !l.startsWith("a=candidate:") && l !== "a=end-of-candidates");
+  const out: string[] = [];
+  let inserted = false;
+  for (const l of lines) {
+    if (l.startsWith("a=ice-ufrag:")) out.push(`a=ice-ufrag:${remoteUfrag}`);
+    else if (l.startsWith("a=ice-pwd:")) {
+      out.push(`a=ice-pwd:${remotePwd}`);
+      if (!inserted) {
+        out.push(...remoteCandidates, "a=end-of-candidates");
+        inserted = true;
+      }
+    } else out.push(l);
+  }
+  const answer = `${out.join("\r\n")}\r\n`;
+  const connected = waitIceConnected(pc, timeoutMs);
+  connected.catch(() => undefined);
+  await pc.setRemoteDescription({ type: "answer", sdp: answer });
+  // werift (0.25) starts ICE checks on an answer only while DTLS is not connected yet, so a
+  // restart on a live connection never checks the new candidates: start them here.
+  const transports = new Set(pc.getTransceivers().map((t) => t.dtlsTransport?.iceTransport).filter((t) => t !== undefined));
+  await Promise.all([...transports].map((t) => t.start()));
+  if (pc.iceConnectionState !== "connected" && pc.iceConnectionState !== "completed") await connected;
+  return frag;
+}
+
+/** Resolves once ICE reports connected (or completed); rejects after timeoutMs or when it fails. */
+function waitIceConnected(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sub.unSubscribe();
+      reject(new Error(`ICE not connected again within ${timeoutMs} ms (state ${pc.iceConnectionState})`));
+    }, timeoutMs);
+    const sub = pc.iceConnectionStateChange.subscribe((s) => {
+      if (s === "connected" || s === "completed") {
+        clearTimeout(timer);
+        sub.unSubscribe();
+        resolve();
+      } else if (s === "failed" || s === "closed") {
+        clearTimeout(timer);
+        sub.unSubscribe();
+        reject(new Error(`ICE ${s} during the restart`));
+      }
+    });
+  });
 }

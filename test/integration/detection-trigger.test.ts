@@ -34,7 +34,7 @@ let recorder: Recorder;
 let bus: InProcessEventBus;
 let trigger: DetectionTrigger;
 
-const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s", since: T0, state: "live", bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
+const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s", since: T0, state: "live", reconnects: 0, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
 
 /** Frame i of the fixture (an IDR every 30), captured at `startMs` + i/30 s. */
 function unitAt(i: number, startMs: number): VideoAccessUnit {

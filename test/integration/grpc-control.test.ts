@@ -147,7 +147,7 @@ describe("IngestControl against a live stream (anonymous access off)", () => {
     // The session id is a session's only credential: never listed.
     expect(JSON.stringify(list)).not.toContain(ts.server.registry.get("live1")?.sessionId);
     const one = await unary<StreamInfo>(g.control, "getStream", { stream: "live1" }, "t-viewer");
-    expect(one).toMatchObject({ name: "live1", protocol: "whip", state: "connected", recording: false });
+    expect(one).toMatchObject({ name: "live1", protocol: "whip", state: "live", recording: false });
 
     const started = await unary<RecordingState>(g.control, "startRecording", { stream: "live1", tags: { line: "1" } }, "t-operator");
     expect(started).toMatchObject({ stream: "live1", recording: true, created: true });

@@ -6,7 +6,7 @@ import { startTestServer, type TestServer } from "../support/server-harness.js";
 const frame = (n: number): AudioFrame => ({ kind: "audio", codec: "opus", data: new Uint8Array([n]), rtpTime: n * 960, arrivalMs: n, wallClockMs: n });
 
 const stats = (): StreamStats => ({
-  protocol: "whip", sessionId: "sess-1", since: 0, state: "connected", bitrateBps: 1000,
+  protocol: "whip", sessionId: "sess-1", since: 0, state: "live", reconnects: 0, bitrateBps: 1000,
   packetsReceived: 1234, packetsLost: 5, framesReceived: 77, framesDropped: 0, keyframeRequests: 0,
 });
 

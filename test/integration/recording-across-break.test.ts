@@ -56,7 +56,7 @@ describe("one recording across a network break (real Recorder, fs store, ffprobe
   it("a 3 s break: two segments in one recording, the gap at its real length, decodable end to end", async () => {
     const before = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 3, gop: 30 });
     const after = await h264Fixture({ width: 640, height: 360, fps: 30, seconds: 4, gop: 30 });
-    const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s1", since: T0, state: "connected", bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
+    const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s1", since: T0, state: "live", reconnects: 0, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
     const live = ts.server.registry.claim("gap1", "s1", { video: { codec: "h264" } }, stats);
     let released = false;
     try {

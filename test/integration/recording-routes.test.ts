@@ -75,7 +75,7 @@ describe("IFC_MAX_TAGS on every path", () => {
   });
 
   it("live recording: repeated start and tag calls stop at the max; the AI path too", async () => {
-    const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s1", since: T0, state: "connected", bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
+    const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s1", since: T0, state: "live", reconnects: 0, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
     const live = ts.server.registry.claim("live1", "s1", { video: { codec: "h264" } }, stats);
     try {
       const started = await call("POST", "/api/v1/streams/live1/recording", { tags: { a: "1" } });

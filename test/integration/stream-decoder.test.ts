@@ -334,7 +334,7 @@ describe("StreamDecoder lag handling (real ffmpeg)", () => {
 describe("DecoderManager (real ffmpeg)", () => {
   function liveRegistry() {
     const registry = new StreamRegistry({ maxStreams: 4, readerQueueFrames: 64 });
-    const stats = (): StreamStats => ({ protocol: "whip", sessionId: "x", since: 0, state: "live", bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
+    const stats = (): StreamStats => ({ protocol: "whip", sessionId: "x", since: 0, state: "live", reconnects: 0, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
     return { registry, claim: (name: string) => registry.claim(name, "sess", { video: { codec: "h264" } }, stats) };
   }
 

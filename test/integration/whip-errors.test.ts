@@ -82,8 +82,11 @@ describe("WHIP bad input", () => {
     await expectProblem(await post("/whip/cam1", `v=0\r\n${"a=x\r\n".repeat(5000)}`), 413, "payload-too-large");
   });
 
-  it("second publisher on a live stream name → 409", async () => {
-    const second = publishTestStream(`${ts.url}/whip/live1`, { width: 320, height: 240, fps: 15, gopSeconds: 1, durationSeconds: 5, audio: false });
+  it("a publisher with other credentials on a live stream name → 409 (the same credentials would take it over)", async () => {
+    await ts.server.auth.userStore.add("ada", "admin", "ada-password-1234");
+    const login = await fetch(`${ts.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "ada", password: "ada-password-1234" }) });
+    const { access_token } = (await login.json()) as { access_token: string };
+    const second = publishTestStream(`${ts.url}/whip/live1`, { width: 320, height: 240, fps: 15, gopSeconds: 1, durationSeconds: 5, audio: false, headers: { authorization: `Bearer ${access_token}` } });
     await expect(second).rejects.toThrow(/409/);
   });
 

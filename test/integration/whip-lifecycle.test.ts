@@ -39,7 +39,10 @@ describe("WHIP session lifecycle", () => {
     const first = await post(`${ts.url}/whip/cam1`, sdp);
     expect(first.status).toBe(201);
     expect((await fetch(`${ts.url}/api/v1/streams/cam1`)).status).toBe(200);
-    expect((await post(`${ts.url}/whip/cam1`, sdp)).status).toBe(409);
+    // The same (anonymous) credentials again take the unconnected stream over: the first session is gone
+    const second = await post(`${ts.url}/whip/cam1`, sdp);
+    expect(second.status).toBe(201);
+    expect((await fetch(new URL(first.headers.get("location") ?? "", ts.url), { method: "DELETE" })).status).toBe(404);
     const url = `${ts.url}/api/v1/streams/cam1`;
     await waitFor(async () => (await fetch(url)).status === 404, { what: "the unconnected session dropped" });
     // dropped at the timeout, not before it (a busy machine can only make it later)
@@ -51,7 +54,8 @@ describe("WHIP session lifecycle", () => {
   });
 
   it("RTP silence past IFC_RTP_SILENCE_TIMEOUT_MS ends the session and closes its recording cleanly", async () => {
-    ts = await startTestServer({ rtpSilenceTimeoutMs: 1500 });
+    // No reconnect grace: the stream ends with its session (whip-reconnect.test.ts covers the grace).
+    ts = await startTestServer({ rtpSilenceTimeoutMs: 1500, reconnectGraceMs: 0 });
     const pub = await publishTestStream(`${ts.url}/whip/quiet`, { width: 320, height: 240, fps: 30, gopSeconds: 1, durationSeconds: 3, audio: true });
     await pub.done; // ffmpeg stops sending; the PeerConnection stays up
     // (read while the session still lives: the silence timeout is counted from the last packet)

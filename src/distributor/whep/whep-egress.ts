@@ -68,7 +68,7 @@ export class WhepEgress {
     const media = parseOffer(offerSdp);
     const stream = this.registry.get(streamName);
     // Claimed but not connected yet is not watchable either: nothing would come.
-    if (!stream || stream.hub.isClosed || stream.stats().state !== "connected") {
+    if (!stream || stream.hub.isClosed || stream.stats().state === "connecting") {
       throw this.reject("stream-not-found", new NotFoundError(`stream "${streamName}" is not live`, "stream-not-found"));
     }
     const codecs = selectViewerCodecs(media, stream.hub.tracks);

@@ -77,7 +77,7 @@ describe("HLS URIs with the view token", () => {
 });
 
 describe("stream listing and session ids", () => {
-  const stats = (): StreamStats => ({ protocol: "whip", sessionId: "secret-session", since: 0, state: "connected", bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
+  const stats = (): StreamStats => ({ protocol: "whip", sessionId: "secret-session", since: 0, state: "live", reconnects: 0, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
 
   async function appWith(): Promise<FastifyInstance> {
     const registry = new StreamRegistry({ maxStreams: 4, readerQueueFrames: 8 });

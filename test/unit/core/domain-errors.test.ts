@@ -4,7 +4,7 @@ import { assertStreamName } from "../../../src/core/stream-name.js";
 import { StreamRegistry } from "../../../src/core/stream-registry.js";
 import type { StreamStats } from "../../../src/core/stream-registry.js";
 
-const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s", since: 0, state: "connected", bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
+const stats = (): StreamStats => ({ protocol: "whip", sessionId: "s", since: 0, state: "live", reconnects: 0, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
 const tracks = { video: { codec: "h264" as const, profileLevelId: "42e01f" } };
 
 function thrown(fn: () => unknown): unknown {

@@ -247,7 +247,7 @@ export function startFeed(opts: Partial<AiFeedOptions> = {}, recording: string |
   return {
     feed, clock, pool, frames, registry, events, tags,
     publish: (name, tracks = { video: { codec: "h264" } }) => {
-      const s = registry.claim(name, `session-${name}`, tracks, () => ({ protocol: "whip", sessionId: `session-${name}`, since: 0, state: "connected", bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 }));
+      const s = registry.claim(name, `session-${name}`, tracks, () => ({ protocol: "whip", sessionId: `session-${name}`, since: 0, state: "live", reconnects: 0, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 }));
       registry.announce(s);
       return s;
     },
