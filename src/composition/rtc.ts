@@ -17,9 +17,11 @@ export interface BuiltRtc {
  * Closing ends viewers first, then publishers (whose streams end, so recordings close).
  */
 export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps: { registry: StreamRegistry }): BuiltRtc {
+  // The kernel-cap warning is given once per process, whichever session sizes a socket first.
+  const socketWarn = (obj: Record<string, unknown>, msg: string): void => logger.warn({ component: "rtc", ...obj }, msg);
   const rtcPorts = config.rtcPortMin > 0 ? RtcPortBudget.forRange(config.rtcPortMin, config.rtcPortMax, icePortsPerSession(config)) : RtcPortBudget.unlimited();
   const ingest = new WhipIngest(deps.registry, {
-    peer: peerOptionsFrom(config),
+    peer: peerOptionsFrom(config, socketWarn),
     connectTimeoutMs: config.whipConnectTimeoutMs,
     rtpSilenceTimeoutMs: config.rtpSilenceTimeoutMs,
     pliMinIntervalMs: config.pliMinIntervalMs,
@@ -28,7 +30,7 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
   }, rtcPorts, logger.child({ component: "whip" }));
   stack.push("whip ingest", () => ingest.shutdown());
   const whep = new WhepEgress(deps.registry, {
-    peer: peerOptionsFrom(config),
+    peer: peerOptionsFrom(config, socketWarn),
     connectTimeoutMs: config.whipConnectTimeoutMs,
     idleTimeoutMs: config.whepIdleTimeoutMs,
     maxViewersPerStream: config.whepMaxViewersPerStream,

@@ -236,7 +236,7 @@ export class WhipSession {
   async restartIce(ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[], offerSdp: string): Promise<string> {
     const pc = this.pc;
     if (!pc) throw new Error("session not started");
-    const answer = await restartIceWith(pc, offerSdp, ufrag, pwd, candidates);
+    const answer = await restartIceWith(pc, offerSdp, ufrag, pwd, candidates, { timeoutMs: this.opts.peer.iceRestartTimeoutMs, onTimeout: () => void this.end("ice-failed") });
     this.etag = `"${randomUUID()}"`;
     return answer;
   }
