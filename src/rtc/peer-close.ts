@@ -106,6 +106,9 @@ export async function closePeerGracefully(pc: RTCPeerConnection, budgetMs = GRAC
       await sendBye(pc, t).catch(() => undefined);
       await sendCloseNotify(t).catch(() => false);
     }
+    // werift sends without a callback, and Node's dgram resolves even an IP address on the next
+    // tick: closing now would drop both goodbyes from the socket unsent.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     await pc.close().catch(() => undefined);
   })();
   try {
