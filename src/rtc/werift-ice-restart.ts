@@ -1,5 +1,5 @@
 import type { RTCPeerConnection } from "werift";
-import { iceConnections, type WeriftCandidatePair, type WeriftIceConnection } from "./werift-internals.js";
+import { dtlsTransports, iceConnections, type WeriftCandidatePair, type WeriftIceConnection } from "./werift-internals.js";
 
 /**
  * ICE restart without a silent gap (RFC 8445 §9: "the agent MUST keep using the previously
@@ -12,6 +12,11 @@ import { iceConnections, type WeriftCandidatePair, type WeriftIceConnection } fr
  * werift-ice-restart.md), send() is wrapped per connection: while the new generation has no
  * usable pair, data goes out on the pair selected before the restart. Receiving needs no change
  * (werift hands data from every socket of the agent up, whatever the pair).
+ *
+ * A second werift 0.25.2 defect: RTCPeerConnection.connect() returns early when DTLS is already
+ * connected, so after a restart nobody runs the new generation's connectivity checks. The agent
+ * answers the peer's checks but never selects a pair (incoming checks wait in `earlyChecks`
+ * until a connect() that never comes). startRestartedChecks() runs them.
  */
 
 interface HoldState {
@@ -59,6 +64,20 @@ export function holdSelectedPairs(pc: RTCPeerConnection): number {
     n++;
   }
   return n;
+}
+
+/**
+ * Runs the connectivity checks of a restarted generation on every transport whose DTLS session
+ * survives the restart (call after the new local description is set and gathered). A failure
+ * surfaces as werift's ICE state "failed", which ends the session as any ICE failure does.
+ */
+export function startRestartedChecks(pc: RTCPeerConnection): void {
+  for (const d of dtlsTransports(pc)) {
+    const ice = d.iceTransport;
+    if (d.state !== "connected") continue; // before DTLS is up, werift's own connect() does it
+    if (ice.state !== "new" && ice.state !== "completed") continue; // running, done, or closed
+    void ice.start().catch(() => undefined);
+  }
 }
 
 /** True while some transport of the peer still sends on a pair from before a restart. */

@@ -2,7 +2,7 @@ import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig,
 import type { Config } from "../config.js";
 import { invalidSdp } from "./sdp-offer.js";
 import { sizePeerRecvBuffers, type SocketWarn } from "./socket-buffer.js";
-import { holdSelectedPairs, watchRestart, type RestartWatch } from "./werift-ice-restart.js";
+import { holdSelectedPairs, startRestartedChecks, watchRestart, type RestartWatch } from "./werift-ice-restart.js";
 
 export interface PeerOptions {
   config: Partial<RTCPeerConnectionConfig>;
@@ -114,7 +114,14 @@ const restartWatches = new WeakMap<RTCPeerConnection, RestartWatch>();
  */
 export async function restartIceWith(pc: RTCPeerConnection, offerSdp: string, ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[], restart: RestartOptions): Promise<string> {
   // Replacer functions: a replacement string would expand `$'`, `$&`... found in client input.
-  const renewed = offerSdp.replace(/a=ice-ufrag:.*/g, () => `a=ice-ufrag:${ufrag}`).replace(/a=ice-pwd:.*/g, () => `a=ice-pwd:${pwd}`);
+  // The offer's candidates belong to the old generation: the new ones come with the PATCH (or
+  // are learnt from the peer's checks). werift refuses to select a pair whose remote candidate
+  // names another generation than its own count, which a client's numbering need not match: the
+  // ufrag already tells generations apart, so the attribute is dropped.
+  const renewed = offerSdp
+    .replace(/a=ice-ufrag:.*/g, () => `a=ice-ufrag:${ufrag}`)
+    .replace(/a=ice-pwd:.*/g, () => `a=ice-pwd:${pwd}`)
+    .replace(/^a=(candidate:.*|end-of-candidates)\r?\n/gm, "");
   // No pc.restartIce(): as answerer, the offer's new credentials restart the agent (werift's
   // setRemoteParams); restartIce() would only mark a restart for our next own offer.
   holdSelectedPairs(pc);
@@ -122,7 +129,8 @@ export async function restartIceWith(pc: RTCPeerConnection, offerSdp: string, uf
   await pc.setRemoteDescription({ type: "offer", sdp: renewed });
   await pc.setLocalDescription(await pc.createAnswer());
   await waitIceGathered(pc);
-  for (const c of candidates) await pc.addIceCandidate(c);
+  for (const c of candidates) await pc.addIceCandidate({ ...c, candidate: c.candidate.replace(/ generation \d+/, "") });
+  startRestartedChecks(pc);
   restartWatches.set(pc, watchRestart(pc, restart.timeoutMs, restart.onTimeout));
   return pc.localDescription?.sdp ?? "";
 }

@@ -1,5 +1,5 @@
 import type { RTCPeerConnection } from "werift";
-import { holdSelectedPairs } from "../../src/rtc/werift-ice-restart.js";
+import { holdSelectedPairs, startRestartedChecks } from "../../src/rtc/werift-ice-restart.js";
 import { waitIceGathered } from "./werift-ice.js";
 
 export interface ClientRestart {
@@ -14,8 +14,8 @@ export interface ClientRestart {
 /**
  * An ICE restart from a werift client over WHIP/WHEP PATCH (RFC 9725 §4.4.2): a new offer with
  * iceRestart, its credentials and candidates PATCHed to the resource. The client keeps its own
- * selected pair until the new one is selected (as Chromium does; werift alone would drop it),
- * so the test sees what the server does. `complete()` applies the answer; a test that never
+ * selected pair until the new one is selected, and runs the new checks (as Chromium does;
+ * werift alone would drop the pair and never check), so the test sees what the server does. `complete()` applies the answer; a test that never
  * calls it plays a client that went away mid-restart.
  */
 export async function restartIceFromClient(pc: RTCPeerConnection, resourceUrl: string, etag: string | null): Promise<ClientRestart> {
@@ -50,6 +50,8 @@ export async function restartIceFromClient(pc: RTCPeerConnection, resourceUrl: s
         .replace(/^a=(candidate:.*|end-of-candidates)\r?\n/gm, "");
       await pc.setRemoteDescription({ type: "answer", sdp });
       for (const c of remoteCandidates) await pc.addIceCandidate({ candidate: c.slice(2), sdpMid: mid });
+      // werift as offerer has the same defect as our answerer (see werift-ice-restart.ts).
+      startRestartedChecks(pc);
     },
   };
 }
