@@ -47,9 +47,18 @@ function drops(ports: number[]): number {
   return ports.reduce((sum, p) => sum + (table.get(p) ?? 0), 0);
 }
 
+/** The server start is slow on a loaded machine (tsx compiles it): one more try before giving up. */
+async function startServer(env: Record<string, string>): Promise<Awaited<ReturnType<typeof spawnServer>>> {
+  try {
+    return await spawnServer(env);
+  } catch (err) {
+    console.error(`server start failed, retrying: ${(err as Error).message.split("\n")[0]}`);
+    return spawnServer(env);
+  }
+}
+
 const scratch = await mkdtemp(path.join(tmpdir(), "ifc-udp-bench-"));
-// One core kept busy by an unrelated process, as in the issue.
-const burner = spawn("yes", [], { stdio: ["ignore", "ignore", "ignore"] });
+let burner: ReturnType<typeof spawn> | undefined;
 const rows: Record<string, unknown>[] = [];
 try {
   // MPEG-TS: x264 repeats SPS/PPS before every IDR, which the copied RTP must carry.
@@ -59,7 +68,9 @@ try {
     "-pix_fmt", "yuv420p", "-b:v", "3M", "-maxrate", "3M", "-bufsize", "1M", clip]);
   for (let r = 0; r < rounds; r++) {
     for (const bytes of [0, 4 * 1024 * 1024]) {
-      const server = await spawnServer({ IFC_RTC_RECV_BUFFER_BYTES: String(bytes), IFC_RECORD: "false" });
+      const server = await startServer({ IFC_RTC_RECV_BUFFER_BYTES: String(bytes), IFC_RECORD: "false" });
+      // One core kept busy by an unrelated process while media flows, as in the issue.
+      burner = spawn("yes", [], { stdio: ["ignore", "ignore", "ignore"] });
       try {
         const stream = `udp${r}-${bytes}`;
         const pub = await publishTestStream(`${server.url}/whip/${stream}`, { width: 1280, height: 720, fps: 30, gopSeconds: 1, durationSeconds: seconds, audio: false, input: clip, videoCopy: true });
@@ -85,6 +96,8 @@ try {
         console.log(JSON.stringify(rows[rows.length - 1]));
         await pub.stop();
       } finally {
+        burner.kill("SIGKILL");
+        burner = undefined;
         server.child.kill("SIGTERM");
         await server.exited;
         await rm(server.dataDir, { recursive: true, force: true });
@@ -92,7 +105,7 @@ try {
     }
   }
 } finally {
-  burner.kill("SIGKILL");
+  burner?.kill("SIGKILL");
   await rm(scratch, { recursive: true, force: true });
 }
 const file = await writeResults("udp-buffer", m, { load: "one `yes > /dev/null` process for the whole run, on top of the machine's own load", rows });

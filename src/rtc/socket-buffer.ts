@@ -21,6 +21,8 @@ export type SocketWarn = (obj: Record<string, unknown>, msg: string) => void;
 
 let cappedWarned = false;
 const sized = new WeakSet<Socket>();
+/** Peers whose sockets were sized and are not closed yet, for the process-wide drop count. */
+const livePeers = new Set<RTCPeerConnection>();
 
 /** Linux doubles the requested value for bookkeeping overhead and reports the doubled figure. */
 const KERNEL_FACTOR = process.platform === "linux" ? 2 : 1;
@@ -47,6 +49,14 @@ export function sizeRecvBuffer(socket: Socket, bytes: number): RecvBufferResult 
  */
 export function sizePeerRecvBuffers(pc: RTCPeerConnection, bytes: number, warn?: SocketWarn): RecvBufferResult[] {
   const results: RecvBufferResult[] = [];
+  if (!livePeers.has(pc)) {
+    livePeers.add(pc);
+    const sub = pc.connectionStateChange.subscribe((st) => {
+      if (st !== "closed") return;
+      livePeers.delete(pc);
+      sub.unSubscribe();
+    });
+  }
   if (bytes <= 0) return results;
   for (const s of udpSockets(pc)) {
     if (sized.has(s)) continue;
@@ -130,5 +140,18 @@ export function peerSocketDrops(pc: RTCPeerConnection, table: UdpDropTable | und
   if (!table) return undefined;
   let sum = 0;
   for (const port of peerLocalPorts(pc)) sum += table.get(port) ?? 0;
+  return sum;
+}
+
+/**
+ * Socket drops summed over every live WebRTC session of the process (one /proc read), for
+ * `ifc_rtc_socket_drops_total`. A session's drops leave the sum when it closes (a counter reset
+ * to Prometheus). Undefined off Linux.
+ */
+export function liveSocketDrops(): number | undefined {
+  const table = readUdpDrops();
+  if (!table) return undefined;
+  let sum = 0;
+  for (const pc of livePeers) sum += peerSocketDrops(pc, table) ?? 0;
   return sum;
 }

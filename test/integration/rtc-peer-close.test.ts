@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, type RTCDtlsTransport } from "werift";
 import { loadConfig } from "../../src/config.js";
 import { closePeerGracefully } from "../../src/rtc/peer-close.js";
-import { peerSocketDrops, resetCappedWarning } from "../../src/rtc/socket-buffer.js";
+import { execFileSync } from "node:child_process";
+import { liveSocketDrops, peerLocalPorts, peerSocketDrops, resetCappedWarning } from "../../src/rtc/socket-buffer.js";
 import { answerOffer, peerOptionsFrom, type PeerOptions } from "../../src/rtc/werift-peer.js";
 import { dtlsSocket, dtlsTransports, iceConnections, udpSockets } from "../../src/rtc/werift-internals.js";
 import { disableDefaultStun, waitConnected, waitIceGathered } from "../helpers/werift-ice.js";
@@ -120,5 +121,20 @@ describe("UDP receive buffer (IFC_RTC_RECV_BUFFER_BYTES)", () => {
     await connectedPair(serverOptions({ recvBufferBytes: ask, warn }));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain(`sysctl -w net.core.rmem_max=${ask}`);
+  });
+
+  it("drops at a full socket are counted per session and for the process (/proc/net/udp)", async () => {
+    // The smallest buffer, and this process blocked while another floods the socket: the
+    // kernel can only drop. (The datagrams are junk to werift, which ignores them.)
+    const { server } = await connectedPair(serverOptions({ recvBufferBytes: 4096 }));
+    const [port] = peerLocalPorts(server);
+    const flood = `const s=require("dgram").createSocket("udp4");const b=Buffer.alloc(1200,255);let n=0;const go=()=>{for(let i=0;i<50;i++)s.send(b,${port},"127.0.0.1");if(++n<40)setImmediate(go);else setTimeout(()=>s.close(),200)};go();`;
+    execFileSync(process.execPath, ["-e", flood]);
+    const drops = peerSocketDrops(server) ?? 0;
+    expect(drops).toBeGreaterThan(100);
+    expect(liveSocketDrops()).toBeGreaterThanOrEqual(drops);
+    // A closed session leaves the process-wide sum (no other session of this file is live now).
+    await server.close();
+    expect(liveSocketDrops()).toBe(0);
   });
 });
