@@ -108,5 +108,5 @@ try {
   burner?.kill("SIGKILL");
   await rm(scratch, { recursive: true, force: true });
 }
-const file = await writeResults("udp-buffer", m, { load: "one `yes > /dev/null` process for the whole run, on top of the machine's own load", rows });
+const file = await writeResults("udp-buffer", m, { load: "one `yes > /dev/null` process while media flows, on top of the machine's own load", rows });
 console.log(`wrote ${file}`);
