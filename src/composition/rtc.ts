@@ -23,12 +23,15 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
     const value: StreamLifecycleEvent = { ...e };
     deps.bus.publish({ topic: STREAM_EVENTS_TOPIC, key: e.stream, value });
   });
+  // The kernel-cap warning is given once per process, whichever session sizes a socket first.
+  const socketWarn = (obj: Record<string, unknown>, msg: string): void => logger.warn({ component: "rtc", ...obj }, msg);
   const rtcPorts = config.rtcPortMin > 0 ? RtcPortBudget.forRange(config.rtcPortMin, config.rtcPortMax, icePortsPerSession(config)) : RtcPortBudget.unlimited();
   const ingest = new WhipIngest(deps.registry, {
-    peer: peerOptionsFrom(config),
+    peer: peerOptionsFrom(config, socketWarn),
     connectTimeoutMs: config.whipConnectTimeoutMs,
     rtpSilenceTimeoutMs: config.rtpSilenceTimeoutMs,
     rtcpSilenceTimeoutMs: config.rtcpSilenceTimeoutMs,
+    clockDriftToleranceMs: config.clockDriftToleranceMs,
     iceDisconnectedTimeoutMs: config.iceDisconnectedTimeoutMs,
     pliMinIntervalMs: config.pliMinIntervalMs,
     rembBitrateBps: config.rembBitrateBps,
@@ -36,7 +39,7 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
   }, rtcPorts, logger.child({ component: "whip" }));
   stack.push("whip ingest", () => ingest.shutdown());
   const whep = new WhepEgress(deps.registry, {
-    peer: peerOptionsFrom(config),
+    peer: peerOptionsFrom(config, socketWarn),
     connectTimeoutMs: config.whipConnectTimeoutMs,
     idleTimeoutMs: config.whepIdleTimeoutMs,
     maxViewersPerStream: config.whepMaxViewersPerStream,

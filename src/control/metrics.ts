@@ -5,6 +5,7 @@ import { binary, problems } from "./schemas.js";
 import type { AiFeed } from "../extractor/ai-feed.js";
 import type { DiskSpaceStats } from "../ports/free-space.js";
 import type { UploadStats } from "../ports/upload-stats.js";
+import { liveSocketDrops } from "../rtc/socket-buffer.js";
 
 export interface MetricsOptions {
   registry: StreamRegistry;
@@ -59,6 +60,10 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
   perStreamTotal("ifc_stream_packets_received_total", "RTP packets received from the publisher", (s) => s.stats().packetsReceived);
   perStreamTotal("ifc_stream_packets_lost_total", "RTP packets lost (never recovered)", (s) => s.stats().packetsLost);
   perStreamTotal("ifc_stream_frames_received_total", "Access units assembled", (s) => s.stats().framesReceived);
+  cumulativeCounter(reg, "ifc_rtc_socket_drops_total", "UDP packets the kernel dropped at live WebRTC sessions' sockets (receive buffer full; see IFC_RTC_RECV_BUFFER_BYTES). Linux only", [], (add) => {
+    const drops = liveSocketDrops();
+    if (drops !== undefined) add({}, drops);
+  });
   new Gauge({
     name: "ifc_stream_bitrate_bps", help: "Incoming bitrate", labelNames: ["stream"], registers: [reg],
     collect() {

@@ -49,6 +49,7 @@ const StreamSchema = Type.Object({
   framesReceived: Type.Integer(),
   framesDropped: Type.Integer(),
   keyframeRequests: Type.Integer(),
+  socketDrops: Type.Optional(Type.Integer({ description: "Datagrams the kernel dropped at the publisher session's UDP sockets (receive buffer full, IFC_RTC_RECV_BUFFER_BYTES); Linux only." })),
   viewers: Type.Integer(),
   readers: Type.Array(Type.Object({
     name: Type.String(),

@@ -37,6 +37,8 @@ export interface StreamStats {
   framesReceived: number;
   framesDropped: number;
   keyframeRequests: number;
+  /** Datagrams the kernel dropped at the session's sockets (receive buffer full; Linux only). */
+  socketDrops?: number;
 }
 
 /** A session's own figures: the registry adds the stream's state around them. */

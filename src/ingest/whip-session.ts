@@ -14,7 +14,7 @@ import {
 } from "werift";
 import type { DisconnectCause, LiveStream, Publisher, ResumeReason, SessionStats, StreamRegistry, UnpublishReason } from "../core/stream-registry.js";
 import { H264Depacketizer } from "../media/h264-depacketizer.js";
-import { OpusDepacketizer } from "../media/opus-depacketizer.js";
+import { DEFAULT_OPUS_REORDER_WINDOW, OpusDepacketizer } from "../media/opus-depacketizer.js";
 import type { H264SpsInfo } from "../media/types.js";
 import { OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ } from "../media/types.js";
 import { DisconnectDetector } from "./disconnect-detector.js";
@@ -24,6 +24,8 @@ import type { CodecSelection, OfferedCodec } from "../rtc/sdp-offer.js";
 import { RateMeter } from "./rate-meter.js";
 import { answerOffer, restartIceWith, type PeerOptions } from "../rtc/werift-peer.js";
 import { newSessionId } from "../rtc/session-id.js";
+import { closePeerGracefully } from "../rtc/peer-close.js";
+import { peerSocketDrops } from "../rtc/socket-buffer.js";
 
 export interface WhipSessionOptions {
   peer: PeerOptions;
@@ -36,6 +38,8 @@ export interface WhipSessionOptions {
   pliMinIntervalMs: number;
   rembBitrateBps: number;
   reorderWindowPackets: number;
+  /** IFC_CLOCK_DRIFT_TOLERANCE_MS: capture times are re-anchored when the publisher's clock drifts further. */
+  clockDriftToleranceMs: number;
 }
 
 /** Why a session ended: a disconnect cause (the stream may wait for a resume), a deliberate end, or a takeover by a newer session. */
@@ -65,8 +69,8 @@ export class WhipSession implements Publisher {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly video: H264Depacketizer;
   private readonly audio: OpusDepacketizer;
-  private readonly videoClock = new RtpWallClock(VIDEO_CLOCK_HZ);
-  private readonly audioClock = new RtpWallClock(OPUS_CLOCK_HZ);
+  private readonly videoClock: RtpWallClock;
+  private readonly audioClock: RtpWallClock;
   private readonly keyframes: KeyframeRequester;
   private readonly bitrate = new RateMeter(2000);
   private readonly frameRate = new RateMeter(2000);
@@ -87,12 +91,14 @@ export class WhipSession implements Publisher {
     this.log = parentLog.child({ session: this.id });
     this.liveness = new DisconnectDetector({ rtpSilenceMs: opts.rtpSilenceTimeoutMs, rtcpSilenceMs: opts.rtcpSilenceTimeoutMs, iceDisconnectedMs: opts.iceDisconnectedTimeoutMs });
     this.keyframes = new KeyframeRequester(opts.pliMinIntervalMs, () => this.sendPli());
+    this.videoClock = new RtpWallClock(VIDEO_CLOCK_HZ, { driftToleranceMs: opts.clockDriftToleranceMs });
+    this.audioClock = new RtpWallClock(OPUS_CLOCK_HZ, { driftToleranceMs: opts.clockDriftToleranceMs });
     this.video = new H264Depacketizer({
       reorderWindowPackets: opts.reorderWindowPackets,
       onAccessUnit: (au) => {
         const stream = this.stream;
         // The wall clock follows the session's own RTP clock; readers get stream time.
-        au.wallClockMs = this.videoClock.wallMs(au.rtpTime);
+        au.wallClockMs = this.videoClock.wallMs(au.rtpTime, au.arrivalMs);
         this.frameRate.add(1, au.arrivalMs);
         if (!stream) return;
         const timeline = stream.timelines.video;
@@ -109,9 +115,11 @@ export class WhipSession implements Publisher {
       },
     });
     this.audio = new OpusDepacketizer({
+      // Audio waits less for a late packet than video: a window of 64 would hold sound 1.28 s.
+      reorderWindowPackets: Math.min(opts.reorderWindowPackets, DEFAULT_OPUS_REORDER_WINDOW),
       onFrame: (frame) => {
         const stream = this.stream;
-        frame.wallClockMs = this.audioClock.wallMs(frame.rtpTime);
+        frame.wallClockMs = this.audioClock.wallMs(frame.rtpTime, frame.arrivalMs);
         if (!stream) return;
         const timeline = stream.timelines.audio;
         frame.rtpTime = timeline.map(frame.rtpTime, frame.arrivalMs);
@@ -311,7 +319,7 @@ export class WhipSession implements Publisher {
     const pc = this.pc;
     if (!pc) throw new Error("session not started");
     this.iceRestarted = true;
-    const answer = await restartIceWith(pc, offerSdp, ufrag, pwd, candidates);
+    const answer = await restartIceWith(pc, offerSdp, ufrag, pwd, candidates, { timeoutMs: this.opts.peer.iceRestartTimeoutMs, onTimeout: () => void this.end("ice-failed") });
     this.etag = `"${randomUUID()}"`;
     return answer;
   }
@@ -360,7 +368,7 @@ export class WhipSession implements Publisher {
     const pc = this.pc;
     this.pc = undefined;
     for (const l of this.endListeners) l(reason);
-    if (pc) await pc.close().catch(() => undefined);
+    if (pc) await closePeerGracefully(pc);
   }
 
   stats(): SessionStats {
@@ -382,7 +390,20 @@ export class WhipSession implements Publisher {
       framesReceived: this.video.unitsEmitted,
       framesDropped: this.video.unitsDropped,
       keyframeRequests: this.keyframes.stats.sent,
+      ...(this.socketDrops() !== undefined ? { socketDrops: this.socketDrops() } : {}),
     };
+  }
+
+  private dropsReadAt = -Infinity;
+  private dropsSeen: number | undefined;
+  /** Kernel drops at this session's sockets (/proc/net/udp), read at most once a second: stats are polled per stream. */
+  private socketDrops(): number | undefined {
+    const now = Date.now();
+    if (this.pc && now - this.dropsReadAt >= 1000) {
+      this.dropsReadAt = now;
+      this.dropsSeen = peerSocketDrops(this.pc);
+    }
+    return this.dropsSeen;
   }
 }
 

@@ -1,20 +1,31 @@
 import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig, type RTCRtpTransceiver } from "werift";
 import type { Config } from "../config.js";
 import { invalidSdp } from "./sdp-offer.js";
+import { sizePeerRecvBuffers, type SocketWarn } from "./socket-buffer.js";
+import { holdSelectedPairs, startRestartedChecks, watchRestart, type RestartWatch } from "./werift-ice-restart.js";
 
 export interface PeerOptions {
   config: Partial<RTCPeerConnectionConfig>;
   /** True when the operator configured a STUN (or TURN) server. */
   hasStun: boolean;
+  /** UDP receive buffer requested per socket (IFC_RTC_RECV_BUFFER_BYTES); 0 keeps the kernel default. */
+  recvBufferBytes: number;
+  /** An ICE restart not completed within this ends the session (IFC_ICE_RESTART_TIMEOUT_MS). */
+  iceRestartTimeoutMs: number;
+  /** Where the once-per-process "buffer capped by the kernel" warning goes. */
+  warn?: SocketWarn;
 }
 
 /** Translates our NAT/firewall settings into werift's PeerConnection options. */
-export function peerOptionsFrom(cfg: Config): PeerOptions {
+export function peerOptionsFrom(cfg: Config, warn?: SocketWarn): PeerOptions {
   const iceServers = cfg.iceServers.map((url) =>
     url.startsWith("turn") ? { urls: url, username: cfg.iceUsername, credential: cfg.iceCredential } : { urls: url },
   );
   return {
     hasStun: iceServers.length > 0,
+    recvBufferBytes: cfg.rtcRecvBufferBytes,
+    iceRestartTimeoutMs: cfg.iceRestartTimeoutMs,
+    ...(warn ? { warn } : {}),
     config: {
       iceServers,
       iceUseIpv4: true,
@@ -81,20 +92,45 @@ export async function answerOffer(pc: RTCPeerConnection, offerSdp: string, peer:
   setDirections(pc.getTransceivers());
   await pc.setLocalDescription(await pc.createAnswer());
   await waitIceGathered(pc);
+  // Sockets exist once gathering is done; nothing has been received on them yet.
+  sizePeerRecvBuffers(pc, peer.recvBufferBytes, peer.warn);
   return pc.localDescription?.sdp ?? "";
 }
+
+export interface RestartOptions {
+  /** The restart must complete (a new pair selected) within this, or onTimeout is called. */
+  timeoutMs: number;
+  onTimeout: () => void;
+}
+
+const restartWatches = new WeakMap<RTCPeerConnection, RestartWatch>();
 
 /**
  * ICE restart (RFC 9725 §4.4.1): the original offer with the client's new credentials is
  * answered again, and the candidates it trickled with the restart are added. Returns the new answer.
+ * Media and RTCP keep flowing on the current pair until the new one is selected (RFC 8445 §9,
+ * see werift-ice-restart.ts); a restart not completed within `restart.timeoutMs` calls
+ * `restart.onTimeout` (the session ends). A later restart replaces the earlier one's watch.
  */
-export async function restartIceWith(pc: RTCPeerConnection, offerSdp: string, ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[]): Promise<string> {
+export async function restartIceWith(pc: RTCPeerConnection, offerSdp: string, ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[], restart: RestartOptions): Promise<string> {
   // Replacer functions: a replacement string would expand `$'`, `$&`... found in client input.
-  const renewed = offerSdp.replace(/a=ice-ufrag:.*/g, () => `a=ice-ufrag:${ufrag}`).replace(/a=ice-pwd:.*/g, () => `a=ice-pwd:${pwd}`);
-  pc.restartIce();
+  // The offer's candidates belong to the old generation: the new ones come with the PATCH (or
+  // are learnt from the peer's checks). werift refuses to select a pair whose remote candidate
+  // names another generation than its own count, which a client's numbering need not match: the
+  // ufrag already tells generations apart, so the attribute is dropped.
+  const renewed = offerSdp
+    .replace(/a=ice-ufrag:.*/g, () => `a=ice-ufrag:${ufrag}`)
+    .replace(/a=ice-pwd:.*/g, () => `a=ice-pwd:${pwd}`)
+    .replace(/^a=(candidate:.*|end-of-candidates)\r?\n/gm, "");
+  // No pc.restartIce(): as answerer, the offer's new credentials restart the agent (werift's
+  // setRemoteParams); restartIce() would only mark a restart for our next own offer.
+  holdSelectedPairs(pc);
+  restartWatches.get(pc)?.cancel();
   await pc.setRemoteDescription({ type: "offer", sdp: renewed });
   await pc.setLocalDescription(await pc.createAnswer());
   await waitIceGathered(pc);
-  for (const c of candidates) await pc.addIceCandidate(c);
+  for (const c of candidates) await pc.addIceCandidate({ ...c, candidate: c.candidate.replace(/ generation \d+/, "") });
+  startRestartedChecks(pc);
+  restartWatches.set(pc, watchRestart(pc, restart.timeoutMs, restart.onTimeout));
   return pc.localDescription?.sdp ?? "";
 }

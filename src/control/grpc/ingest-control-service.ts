@@ -145,7 +145,7 @@ export class IngestControlService {
         const s = live(req.stream);
         const protocol = s.stats().protocol;
         if (protocol !== "whip") throw new GrpcError(status.FAILED_PRECONDITION, `stream "${req.stream}" is published over ${protocol}; only WHIP publishers can be kicked`);
-        await this.deps.ingest.delete(s.name, s.sessionId);
+        await this.deps.ingest.kick(s.name);
         ctx.audit("stream.kicked", s.name, { session: s.sessionId.slice(0, 8) });
         return { stream: s.name, kicked: true };
       }),

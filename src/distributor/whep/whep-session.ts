@@ -11,6 +11,7 @@ import {
 } from "werift";
 import type { LiveStream } from "../../core/stream-registry.js";
 import type { OfferedCodec } from "../../rtc/sdp-offer.js";
+import { closePeerGracefully } from "../../rtc/peer-close.js";
 import { answerOffer, restartIceWith, type PeerOptions } from "../../rtc/werift-peer.js";
 import type { StreamFanout } from "./stream-fanout.js";
 import { ViewerForwarder, type TrackOutputOptions } from "./viewer-forwarder.js";
@@ -22,7 +23,7 @@ export interface WhepSessionOptions {
   idleTimeoutMs: number;
 }
 
-export type ViewerEndReason = "deleted" | "ice-failed" | "connect-timeout" | "idle-timeout" | "stream-ended" | "shutdown" | "error";
+export type ViewerEndReason = "deleted" | "ice-failed" | "ice-restart-timeout" | "connect-timeout" | "idle-timeout" | "stream-ended" | "shutdown" | "error";
 
 /** werift's sender keeps the figures of its sender reports in private fields; we send for it. */
 interface SenderReportFields {
@@ -182,7 +183,7 @@ export class WhepSession {
   async restartIce(ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[], pinnedOffer: string): Promise<string> {
     const pc = this.pc;
     if (!pc) throw new Error("session not started");
-    const answer = await restartIceWith(pc, pinnedOffer, ufrag, pwd, candidates);
+    const answer = await restartIceWith(pc, pinnedOffer, ufrag, pwd, candidates, { timeoutMs: this.opts.peer.iceRestartTimeoutMs, onTimeout: () => void this.end("ice-restart-timeout") });
     this.etag = `"${randomUUID()}"`;
     return answer;
   }
@@ -235,7 +236,8 @@ export class WhepSession {
     const pc = this.pc;
     this.pc = undefined;
     for (const l of this.endListeners) l(reason);
-    if (pc) await pc.close().catch(() => undefined);
+    // BYE and close_notify: the player learns at once that the stream is gone (within 1 s at worst).
+    if (pc) await closePeerGracefully(pc);
   }
 }
 

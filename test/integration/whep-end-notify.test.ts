@@ -1,0 +1,74 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { RTCDtlsTransport } from "werift";
+import { dtlsTransports } from "../../src/rtc/werift-internals.js";
+import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
+import { whepWatch, type WhepViewer } from "../helpers/whep-client.js";
+import { startTestServer, type TestServer } from "../support/server-harness.js";
+
+/**
+ * Server-side ends reach a werift WHEP viewer at once (issue 12): the publisher leaving, and the
+ * server shutting down, each close the viewer's DTLS transport (close_notify) within 1 s, after
+ * an RTCP BYE for the stream's SSRC.
+ */
+let ts: TestServer | undefined;
+let pub: TestStreamPublisher | undefined;
+let viewer: WhepViewer | undefined;
+afterEach(async () => {
+  await viewer?.close().catch(() => undefined);
+  await pub?.stop().catch(() => undefined);
+  await ts?.stop();
+  viewer = undefined;
+  pub = undefined;
+  ts = undefined;
+});
+
+interface Goodbye {
+  closedAt: Promise<number>;
+  byes(): number;
+}
+
+/** Watches a viewer's transport: when it closes, and the RTCP BYEs it decrypted (werift's parser skips BYE). */
+function watchGoodbye(t: RTCDtlsTransport): Goodbye {
+  let byes = 0;
+  const srtcp = t.srtcp;
+  const decrypt = srtcp.decrypt.bind(srtcp);
+  srtcp.decrypt = (data: Buffer) => {
+    const plain = decrypt(data);
+    for (let pos = 0; pos + 4 <= plain.length; pos += (plain.readUInt16BE(pos + 2) + 1) * 4) if (plain[pos + 1] === 203) byes++;
+    return plain;
+  };
+  const closedAt = new Promise<number>((resolve) => t.onStateChange.subscribe((s) => s === "closed" && resolve(Date.now())));
+  return { closedAt, byes: () => byes };
+}
+
+async function liveViewer(stream: string): Promise<Goodbye> {
+  if (!ts) throw new Error("no server");
+  pub = await publishTestStream(`${ts.url}/whip/${stream}`, { width: 320, height: 240, fps: 30, gopSeconds: 1, durationSeconds: 30, audio: false });
+  viewer = await whepWatch(`${ts.url}/whep/${stream}`, { audio: false });
+  await viewer.waitUnits(5, 20_000);
+  const [t] = dtlsTransports(viewer.pc);
+  if (!t) throw new Error("no viewer transport");
+  return watchGoodbye(t);
+}
+
+describe("server-side ends reach the WHEP viewer", () => {
+  it("the publisher leaving: BYE and close_notify within 1 s of its DELETE", async () => {
+    ts = await startTestServer({ recordByDefault: false });
+    const goodbye = await liveViewer("bye1");
+    const t0 = Date.now();
+    await pub?.stop();
+    pub = undefined;
+    expect((await goodbye.closedAt) - t0).toBeLessThan(1000);
+    expect(goodbye.byes()).toBeGreaterThanOrEqual(1);
+  });
+
+  it("server shutdown: close_notify within 1 s", async () => {
+    ts = await startTestServer({ recordByDefault: false });
+    const goodbye = await liveViewer("bye2");
+    const t0 = Date.now();
+    const stopping = ts.stop();
+    ts = undefined;
+    expect((await goodbye.closedAt) - t0).toBeLessThan(1000);
+    await stopping;
+  });
+});
