@@ -24,6 +24,11 @@ export interface WhipPublishOptions {
   connectTimeoutMs?: number;
   /** The HTTP client for the POST and the DELETE (default: global fetch; HTTPS tests pass one trusting their CA). */
   fetch?: typeof fetch;
+  /**
+   * Rewrites the server's answer before it is applied (e.g. NetRelay.routeAnswer, so the media
+   * path goes through a test relay); `answerSdp` keeps the answer as the server sent it.
+   */
+  transformAnswer?: (sdp: string) => string;
 }
 
 /** Wall-clock instants (epoch ms) of one WHIP publication. */
@@ -132,7 +137,7 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
     const connected = waitConnected(pc, opts.connectTimeoutMs ?? 15_000);
     connected.catch(() => undefined);
     try {
-      await pc.setRemoteDescription({ type: "answer", sdp: answerSdp });
+      await pc.setRemoteDescription({ type: "answer", sdp: opts.transformAnswer ? opts.transformAnswer(answerSdp) : answerSdp });
       await connected;
     } finally {
       iceSub.unSubscribe();
