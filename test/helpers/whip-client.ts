@@ -29,6 +29,12 @@ export interface WhipPublishOptions {
    * path goes through a test relay); `answerSdp` keeps the answer as the server sent it.
    */
   transformAnswer?: (sdp: string) => string;
+  /**
+   * Which addresses may send this peer ICE checks; others are ignored as a firewall would (no
+   * reply, no peer-reflexive pair). With `transformAnswer` routing through a relay, this keeps
+   * the server from reaching the client around it (NetRelay.acceptsStunFrom).
+   */
+  acceptStunFrom?: (address: string, port: number) => boolean;
 }
 
 /** Wall-clock instants (epoch ms) of one WHIP publication. */
@@ -104,6 +110,7 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
     bundlePolicy: "max-bundle",
     iceUseIpv6: false,
     codecs: publisherCodecs(),
+    ...(opts.acceptStunFrom ? { iceFilterStunResponse: (_m: unknown, addr: readonly [string, number]) => opts.acceptStunFrom?.(addr[0], addr[1]) ?? true } : {}),
     // Chromium's extensions; werift's answerer only keeps the ones it is configured with.
     headerExtensions: { video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()], audio: [useSdesMid()] },
   });

@@ -228,6 +228,11 @@ class Lane {
     this.arm();
   }
 
+  /** Nothing queued or held. */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.held === undefined;
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
@@ -301,6 +306,11 @@ export class NetRelay {
     return [...this.flows.values()].map((f) => f.upstream.address().port);
   }
 
+  /** Whether no datagram is waiting in the relay (delayed or held for reordering), in both directions. */
+  get idle(): boolean {
+    return this.lanes.up.idle && this.lanes.down.idle;
+  }
+
   /** How many times `rebind()` ran. */
   get rebindCount(): number {
     return this.rebinds;
@@ -322,6 +332,16 @@ export class NetRelay {
       const lane = this.lanes[d];
       lane.settings = { ...lane.settings, ...change };
     }
+  }
+
+  /**
+   * Whether an ICE check from this address came through the relay: pass it as
+   * WhipPublishOptions.acceptStunFrom, or the server's checks to the client's own candidates
+   * connect the two around the relay.
+   */
+  acceptsStunFrom(address: string, port: number): boolean {
+    const me = this.address;
+    return address === me.address && port === me.port;
   }
 
   /** Sets the server's address to forward to (also done by `routeAnswer`). */
