@@ -20,7 +20,7 @@ export interface IceRestartResult {
   /** The answer rebuilt from the first one with the server's new ICE credentials and candidates. */
   answerSdp: string;
   patchSentAt: number;
-  /** ICE connected again (epoch ms). */
+  /** A new candidate pair was nominated (epoch ms). */
   connectedAt: number;
 }
 
@@ -33,25 +33,38 @@ export class IcePatchError extends Error {
   }
 }
 
+/** What of werift's RTCIceTransport this helper drives (not in its public types). */
+interface IceTransportLike {
+  state: string;
+  start(): Promise<void>;
+  connection: { nominated?: unknown; remoteUsername?: string };
+}
+
+function iceTransportsOf(pub: WhipPublication): IceTransportLike[] {
+  const set = new Set<IceTransportLike>();
+  for (const tr of pub.pc.getTransceivers()) {
+    const t = tr.dtlsTransport?.iceTransport as unknown as IceTransportLike | undefined;
+    if (t) set.add(t);
+  }
+  return [...set];
+}
+
 const ufragOf = (sdp: string): string | undefined => /a=ice-ufrag:(\S+)/.exec(sdp)?.[1];
 const pwdOf = (sdp: string): string | undefined => /a=ice-pwd:(\S+)/.exec(sdp)?.[1];
 
 /**
  * Replaces the ICE credentials and candidates of every media section of `answer` with those of
- * an sdpfrag (the server's reply to a restart PATCH; it names its candidates once per mid, and
- * with BUNDLE one transport carries everything, so the first section's apply to all).
+ * an sdpfrag (the server's reply to a restart PATCH). With BUNDLE one transport carries
+ * everything, so the first section's candidates apply to all.
  */
 export function applyFragToAnswer(answer: string, frag: string): string {
   const ufrag = ufragOf(frag);
   const pwd = pwdOf(frag);
   if (!ufrag || !pwd) throw new Error("sdpfrag without ice-ufrag/ice-pwd");
-  const fragLines = frag.split(/\r?\n/);
-  const firstMid = fragLines.findIndex((l) => l.startsWith("a=mid:"));
-  const cands: string[] = [];
-  for (const l of fragLines.slice(Math.max(0, firstMid))) {
-    if (l.startsWith("a=mid:") && cands.length > 0) break;
-    if (l.startsWith("a=candidate:")) cands.push(l);
-  }
+  // the first media section's candidates (werift writes them before or after a=mid)
+  const sections = frag.split(/\r?\n(?=m=)/);
+  const first = sections.length > 1 ? (sections[1] ?? "") : frag;
+  const cands = first.split(/\r?\n/).filter((l) => l.startsWith("a=candidate:"));
   const out: string[] = [];
   let inMedia = false;
   for (const l of answer.split(/\r?\n/)) {
@@ -69,8 +82,8 @@ export function applyFragToAnswer(answer: string, frag: string): string {
 /**
  * A client-side ICE restart on a WHIP session (RFC 9725 §4.4.1): werift `restartIce()`, a new
  * offer with new credentials, its candidates gathered, then PATCH with a trickle-ice-sdpfrag;
- * the server's new credentials and candidates are applied as the new answer. Resolves once ICE
- * is connected again.
+ * the server's new credentials and candidates are applied as the new answer. Resolves once a
+ * new candidate pair is nominated.
  */
 export async function restartIceByPatch(pub: WhipPublication, opts: IceRestartOptions = {}): Promise<IceRestartResult> {
   const pc = pub.pc;
@@ -102,25 +115,18 @@ export async function restartIceByPatch(pub: WhipPublication, opts: IceRestartOp
   const body = await res.text();
   if (res.status !== 200) throw new IcePatchError(res.status, body);
   const answerSdp = applyFragToAnswer(pub.answerSdp, body);
-  const connected = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      sub.unSubscribe();
-      reject(new Error(`ICE not connected again within ${opts.connectTimeoutMs ?? 15_000} ms of the restart`));
-    }, opts.connectTimeoutMs ?? 15_000);
-    const sub = pc.iceConnectionStateChange.subscribe((st) => {
-      if (st === "connected" || st === "completed") {
-        clearTimeout(timer);
-        sub.unSubscribe();
-        resolve(Date.now());
-      } else if (st === "failed" || st === "closed") {
-        clearTimeout(timer);
-        sub.unSubscribe();
-        reject(new Error(`ICE ${st} after the restart`));
-      }
-    });
-  });
-  connected.catch(() => undefined);
   await pc.setRemoteDescription({ type: "answer", sdp: opts.transformAnswer ? opts.transformAnswer(answerSdp) : answerSdp });
-  const connectedAt = await connected;
+  // werift's offerer starts ICE again only when DTLS is not connected (peerConnection.connect()),
+  // and after restart() its transport reports "completed" before any check: DTLS still counts as
+  // connected after a cut, so the checks are started here whatever the state says.
+  const serverUfrag = ufragOf(answerSdp);
+  const transports = iceTransportsOf(pub);
+  for (const t of transports) void t.start().catch(() => undefined);
+  await waitFor(() => transports.every((t) => t.connection.nominated !== undefined && t.connection.remoteUsername === serverUfrag), {
+    timeoutMs: opts.connectTimeoutMs ?? 15_000,
+    intervalMs: 10,
+    what: "a candidate pair nominated after the ICE restart",
+  });
+  const connectedAt = Date.now();
   return { etag: res.headers.get("etag"), answerSdp, patchSentAt, connectedAt };
 }
