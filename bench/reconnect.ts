@@ -11,10 +11,11 @@
  *    frame at the AI worker after the break: first analysis event on
  *    /ws/streams/{stream}/detections whose frame was captured after the cut ended (arrival at
  *    this process, and the worker's own receive time: captured_at + latency_ms.workerReceivedMs).
- * The recording gap is read from the manifests: their `gaps` field when the recorder lists the
- * break, else the wall-clock hole between consecutive segments (startMs + durationMs → next
- * startMs) across every recording of the stream; the number of recordings is kept (one is the
- * goal: the same recording resumes).
+ * The recording gap is read from the manifests' `gaps` field when the recorder lists the break;
+ * else it is the larger of the largest pts step between frames within a recording (ffprobe;
+ * a recorder that squashes the break shows ~one frame here) and the wall-clock hole between
+ * consecutive segments (startMs + durationMs → next startMs) across every recording of the
+ * stream. The number of recordings is kept (one is the goal: the same recording resumes).
  * A run that does not come back (the session ended at the cut, a 404/409 to the PATCH or the
  * POST) is kept with its error: before the reconnect feature, that is the figure.
  *   npx tsx bench/reconnect.ts [runs=5] [cutMs=5000]   (--short: 1 run each)
@@ -28,6 +29,7 @@ import { spawnReferenceWorker } from "../src/worker/spawn-worker.js";
 import { publishThroughRelay, type RelayedPublisher } from "../test/support/net-publish.js";
 import { restartIceByPatch } from "../test/support/net-ice-restart.js";
 import { NetRelay } from "../test/support/net-relay.js";
+import { assemble, probeVideoFrames } from "../test/support/recording-probe.js";
 import { spawnServer, type ServerProcess } from "../test/support/server-harness.js";
 import { machine, numArg, pollFor, writeResults } from "./lib/results.js";
 import { max, median, round } from "./lib/stats.js";
@@ -61,7 +63,18 @@ interface RunResult {
   aiFirstFrameMs?: number;
   recordings: number;
   gapMs?: number;
-  gapSource?: "manifest" | "segments";
+  gapSource?: "manifest" | "segments" | "pts";
+  /** Largest hole between consecutive frames' pts within one recording (ffprobe). */
+  ptsGapMs?: number;
+  /** Largest wall-clock hole between consecutive segments (across recordings). */
+  segmentGapMs?: number;
+  /** Video frames in the recordings, and the pts span they cover (a recording that stopped at the cut shows here). */
+  framesRecorded?: number;
+  recordedSpanMs?: number;
+  /** First publisher connected → last publisher stopped. */
+  publishedMs?: number;
+  /** Datagrams the relay dropped during the cut, up/down. */
+  cutDatagrams?: [number, number];
   /** The server's stream state seen during the cut (e.g. "reconnecting"). */
   stateDuringCut?: string;
 }
@@ -128,6 +141,25 @@ function recordingGap(ms: RecordingManifest[]): { gapMs: number; source: "manife
   return { gapMs: gap, source: "segments" };
 }
 
+/** Largest pts step between consecutive video frames within each recording, in ms; frames and pts span. */
+async function ptsGap(dataDir: string, ms: RecordingManifest[]): Promise<{ gap?: number; frames: number; spanMs: number }> {
+  let gap: number | undefined;
+  let frameCount = 0;
+  let spanMs = 0;
+  for (const x of ms) {
+    if (x.segments.length === 0) continue;
+    // one file per init: a new SPS starts a new init within the recording
+    for (const init of new Set(x.segments.map((sg) => sg.init))) {
+      const frames = await probeVideoFrames(await assemble(dataDir, x, x.segments.filter((sg) => sg.init === init)));
+      const pts = frames.map((f) => f.ptsTime).sort((a, b) => a - b);
+      frameCount += pts.length;
+      spanMs += ((pts.at(-1) ?? 0) - (pts[0] ?? 0)) * 1000;
+      for (let i = 1; i < pts.length; i++) gap = Math.max(gap ?? 0, ((pts[i] ?? 0) - (pts[i - 1] ?? 0)) * 1000);
+    }
+  }
+  return { ...(gap === undefined ? {} : { gap: Math.round(gap) }), frames: frameCount, spanMs: Math.round(spanMs) };
+}
+
 async function oneRun(way: Way, run: number, workerAddress: string): Promise<RunResult> {
   const server: ServerProcess = await spawnServer({
     IFC_AI_ENABLED: "true",
@@ -181,16 +213,34 @@ async function oneRun(way: Way, run: number, workerAddress: string): Promise<Run
     result.error = err instanceof Error ? err.message.slice(0, 300) : String(err);
   } finally {
     detections.close();
+    result.cutDatagrams = [relay.counters("up").cut, relay.counters("down").cut];
     for (const p of pubs) await p.stop().catch(() => undefined);
+    const firstConnected = pubs[0]?.publication.timings.connectedAt;
+    if (firstConnected !== undefined) result.publishedMs = Date.now() - firstConnected;
     await relay.close();
     server.child.kill("SIGTERM"); // finalises the recording
     await server.exited;
     const manifests = await readManifests(server.dataDir);
     result.recordings = manifests.length;
     const gap = recordingGap(manifests);
-    if (gap) {
+    if (gap?.source === "segments") result.segmentGapMs = Math.round(gap.gapMs);
+    const probed = await ptsGap(server.dataDir, manifests).catch(() => undefined);
+    if (probed) {
+      result.ptsGapMs = probed.gap;
+      result.framesRecorded = probed.frames;
+      result.recordedSpanMs = probed.spanMs;
+    }
+    // the manifest's own list when there is one; else whichever hole is larger: a hole inside a
+    // segment shows only in the pts, one between recordings only in the segments' wall clock
+    if (gap?.source === "manifest") {
       result.gapMs = Math.round(gap.gapMs);
-      result.gapSource = gap.source;
+      result.gapSource = "manifest";
+    } else if (result.ptsGapMs !== undefined && result.ptsGapMs >= (result.segmentGapMs ?? 0)) {
+      result.gapMs = result.ptsGapMs;
+      result.gapSource = "pts";
+    } else if (result.segmentGapMs !== undefined) {
+      result.gapMs = result.segmentGapMs;
+      result.gapSource = "segments";
     }
     await rm(server.dataDir, { recursive: true, force: true });
   }
@@ -222,6 +272,8 @@ const rows = WAYS.map((way) => {
     "gap median ms": round(median(gaps), 0),
     "gap max ms": round(max(gaps), 0),
     "gap − cut median ms": gaps.length ? round((median(gaps) ?? 0) - cutMs, 0) : null,
+    "gap from": [...new Set(rs.map((r) => r.gapSource ?? "-"))].join(","),
+    "recorded/published median %": round(median(rs.map((r) => ((r.recordedSpanMs ?? 0) / Math.max(1, r.publishedMs ?? 1)) * 100)), 0),
     "reconnect median ms": round(median(ok.map((r) => r.reconnectMs ?? NaN).filter(Number.isFinite)), 0),
     "→ AI frame median ms": round(median(ok.map((r) => r.aiFirstFrameMs ?? NaN).filter(Number.isFinite)), 0),
     "→ AI result median ms": round(median(ok.map((r) => r.aiFirstResultMs ?? NaN).filter(Number.isFinite)), 0),
