@@ -24,6 +24,17 @@ export interface WhipPublishOptions {
   connectTimeoutMs?: number;
   /** The HTTP client for the POST and the DELETE (default: global fetch; HTTPS tests pass one trusting their CA). */
   fetch?: typeof fetch;
+  /**
+   * Rewrites the server's answer before it is applied (e.g. NetRelay.routeAnswer, so the media
+   * path goes through a test relay); `answerSdp` keeps the answer as the server sent it.
+   */
+  transformAnswer?: (sdp: string) => string;
+  /**
+   * Which addresses may send this peer ICE checks; others are ignored as a firewall would (no
+   * reply, no peer-reflexive pair). With `transformAnswer` routing through a relay, this keeps
+   * the server from reaching the client around it (NetRelay.acceptsStunFrom).
+   */
+  acceptStunFrom?: (address: string, port: number) => boolean;
 }
 
 /** Wall-clock instants (epoch ms) of one WHIP publication. */
@@ -105,6 +116,7 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
     bundlePolicy: "max-bundle",
     iceUseIpv6: false,
     codecs: publisherCodecs(),
+    ...(opts.acceptStunFrom ? { iceFilterStunResponse: (_m: unknown, addr: readonly [string, number]) => opts.acceptStunFrom?.(addr[0], addr[1]) ?? true } : {}),
     // Chromium's extensions; werift's answerer only keeps the ones it is configured with.
     headerExtensions: { video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()], audio: [useSdesMid()] },
   });
@@ -138,7 +150,7 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
     const connected = waitConnected(pc, opts.connectTimeoutMs ?? 15_000);
     connected.catch(() => undefined);
     try {
-      await pc.setRemoteDescription({ type: "answer", sdp: answerSdp });
+      await pc.setRemoteDescription({ type: "answer", sdp: opts.transformAnswer ? opts.transformAnswer(answerSdp) : answerSdp });
       await connected;
     } finally {
       iceSub.unSubscribe();
