@@ -68,8 +68,12 @@ describe("ICE restart over PATCH", () => {
     expect(restart.status).toBe(200);
     const t0 = Date.now();
     const url = `${ts.url}/api/v1/streams/rs2`;
-    await waitFor(async () => (await fetch(url)).status === 404, { what: "the session ended by the restart timeout", timeoutMs: 15_000 });
+    // The session ends; its stream waits for the publisher in `reconnecting` (IFC_RECONNECT_GRACE_MS).
+    const server = ts.server;
+    await waitFor(() => server.ingest.count === 0, { what: "the session ended by the restart timeout", timeoutMs: 15_000 });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1500 - 50);
+    const stream = (await (await fetch(url)).json()) as { state: string };
+    expect(stream.state).toBe("reconnecting");
   });
 
   it("WHEP: the viewer keeps receiving while its restart is pending, after it completes, and a stalled one times out", async () => {
