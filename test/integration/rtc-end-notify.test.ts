@@ -4,11 +4,12 @@ import { dtlsTransports } from "../../src/rtc/werift-internals.js";
 import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
 import { whepWatch, type WhepViewer } from "../helpers/whep-client.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
+import { waitFor } from "../support/wait-for.js";
 
 /**
- * Server-side ends reach a werift WHEP viewer at once (issue 12): the publisher leaving, and the
+ * Server-side ends reach werift peers at once (issue 12). A WHEP viewer: the publisher leaving, and the
  * server shutting down, each close the viewer's DTLS transport (close_notify) within 1 s, after
- * an RTCP BYE for the stream's SSRC.
+ * an RTCP BYE for the stream's SSRC. A WHIP publisher: a kick and a shutdown do the same.
  */
 let ts: TestServer | undefined;
 let pub: TestStreamPublisher | undefined;
@@ -65,6 +66,38 @@ describe("server-side ends reach the WHEP viewer", () => {
   it("server shutdown: close_notify within 1 s", async () => {
     ts = await startTestServer({ recordByDefault: false });
     const goodbye = await liveViewer("bye2");
+    const t0 = Date.now();
+    const stopping = ts.stop();
+    ts = undefined;
+    expect((await goodbye.closedAt) - t0).toBeLessThan(1000);
+    await stopping;
+  });
+});
+
+describe("server-side ends reach the WHIP publisher", () => {
+  async function livePublisher(stream: string): Promise<Goodbye> {
+    if (!ts) throw new Error("no server");
+    const server = ts.server;
+    pub = await publishTestStream(`${ts.url}/whip/${stream}`, { width: 320, height: 240, fps: 30, gopSeconds: 1, durationSeconds: 30, audio: false });
+    await waitFor(() => (server.registry.get(stream)?.stats().framesReceived ?? 0) > 5, { what: "frames from the publisher", timeoutMs: 20_000 });
+    const [t] = dtlsTransports(pub.publication.pc);
+    if (!t) throw new Error("no publisher transport");
+    return watchGoodbye(t);
+  }
+
+  it("a kick: BYE and close_notify within 1 s of the DELETE", async () => {
+    ts = await startTestServer({ recordByDefault: false });
+    const goodbye = await livePublisher("bye3");
+    const t0 = Date.now();
+    const res = await fetch(`${ts.url}/api/v1/streams/bye3`, { method: "DELETE" });
+    expect(res.status).toBe(204);
+    expect((await goodbye.closedAt) - t0).toBeLessThan(1000);
+    expect(goodbye.byes()).toBeGreaterThanOrEqual(1);
+  });
+
+  it("server shutdown: close_notify within 1 s", async () => {
+    ts = await startTestServer({ recordByDefault: false });
+    const goodbye = await livePublisher("bye4");
     const t0 = Date.now();
     const stopping = ts.stop();
     ts = undefined;
