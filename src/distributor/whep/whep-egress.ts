@@ -8,13 +8,20 @@ import { iceRemoteOf, type SdpFrag } from "../../rtc/sdp-frag.js";
 import { parseOffer } from "../../rtc/sdp-offer.js";
 import { StreamFanout } from "./stream-fanout.js";
 import { selectViewerCodecs } from "./viewer-offer.js";
+import type { CatchUp } from "./viewer-forwarder.js";
 import type { RtcPortBudget } from "../../rtc/port-budget.js";
 import { WhepSession, type WhepSessionOptions } from "./whep-session.js";
 
 export interface WhepEgressOptions extends WhepSessionOptions {
   maxViewersPerStream: number;
   maxViewers: number;
+  /** Floor of each stream's video packet ring (NACK cache, slow viewers' slack): IFC_WHEP_PACKET_CACHE_PACKETS. */
   packetCachePackets: number;
+  /** The ring's span and byte cap (IFC_STREAM_BUFFER_MS, IFC_STREAM_BUFFER_BYTES): the GOP cache. */
+  streamBufferMs: number;
+  streamBufferBytes: number;
+  /** IFC_WHEP_STRICT_PROFILE: refuse viewers without the stream's exact H.264 profile (406). */
+  strictProfile: boolean;
 }
 
 /** `remote.offerSdp` is the offer werift answered (pinned), for ICE restarts. */
@@ -50,6 +57,8 @@ export class WhepEgress {
     keyframeRequestsSent: 0, keyframeRequestsCoalesced: 0,
   };
   private readonly watchedHubs = new WeakSet<StreamHub>();
+  /** How a cached-GOP join sends the GOP; fast-forward unless a bench compares (bench/whep-ttff.ts). */
+  catchUp: CatchUp = "fast-forward";
   /** POST → first keyframe sent (ms) of sessions that ended before metrics took it. */
   private pendingFirstFrameMs: number[] = [];
 
@@ -71,7 +80,7 @@ export class WhepEgress {
     if (!stream || stream.hub.isClosed || stream.stats().state !== "connected") {
       throw this.reject("stream-not-found", new NotFoundError(`stream "${streamName}" is not live`, "stream-not-found"));
     }
-    const codecs = selectViewerCodecs(media, stream.hub.tracks);
+    const codecs = selectViewerCodecs(media, stream.hub.tracks, { strictProfile: this.opts.strictProfile });
     if (this.sessions.size >= this.opts.maxViewers) {
       throw this.reject("server-full", new ServiceUnavailableError(`the server already has ${this.sessions.size} WHEP viewers (IFC_WHEP_MAX_VIEWERS)`, RETRY_AFTER_S, "too-many-viewers"));
     }
@@ -83,7 +92,7 @@ export class WhepEgress {
       throw this.reject("rtc-ports", new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, RETRY_AFTER_S, "rtc-ports-exhausted"));
     }
     const fanout = this.fanoutOf(stream);
-    const session = new WhepSession(stream, fanout, codecs, this.opts, this.log.child({ stream: streamName }));
+    const session = new WhepSession(stream, fanout, codecs, { ...this.opts, catchUp: this.catchUp }, this.log.child({ stream: streamName }));
     const entry: SessionEntry = { session, remote: { ...iceRemoteOf(offerSdp), offerSdp: session.pinnedOffer(offerSdp) }, firstFrameTaken: false, releasePorts };
     // Counted from the POST, so concurrent POSTs cannot overshoot the limits.
     this.sessions.set(session.id, entry);
@@ -102,7 +111,7 @@ export class WhepEgress {
   private fanoutOf(stream: LiveStream): StreamFanout {
     let fanout = this.fanouts.get(stream);
     if (!fanout) {
-      const created = new StreamFanout(stream.hub, this.opts.packetCachePackets);
+      const created = new StreamFanout(stream.hub, { minPackets: this.opts.packetCachePackets, bufferMs: this.opts.streamBufferMs, bufferBytes: this.opts.streamBufferBytes });
       fanout = created;
       this.fanouts.set(stream, created);
       if (!this.watchedHubs.has(stream.hub)) {
