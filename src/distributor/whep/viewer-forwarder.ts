@@ -132,7 +132,9 @@ interface FastForward {
   factor: number;
   /** The video timestamp offset the squeezed packets were sent with (retransmissions reuse it). */
   baseOffset: number;
-  /** Whether the live part began (the squeeze became a shift of the offset). */
+  /** Ticks the squeeze took out of the cached span: the live part's offset is shifted back by as much. */
+  squeezedTicks: number;
+  /** Whether the live part began. */
   live: boolean;
 }
 
@@ -198,7 +200,7 @@ export class ViewerForwarder {
     const a = this.audio;
     if (this.opts.catchUp === "fast-forward" && spanTicks > 0 && spanTicks < 0x80000000) {
       const factor = Math.min(1, (FAST_FORWARD_SPAN_MS * 90) / spanTicks);
-      this.fastForward = { liveIndex: ring.head, keyTs: key.header.timestamp, factor, baseOffset: v.tsOffset, live: false };
+      this.fastForward = { liveIndex: ring.head, keyTs: key.header.timestamp, factor, baseOffset: v.tsOffset, squeezedTicks: Math.round(spanTicks * (1 - factor)), live: false };
       // Audio cannot be squeezed: it starts where video turns live.
       if (a) a.resumeAt(a.ring.head);
     } else if (a) {
@@ -256,6 +258,8 @@ export class ViewerForwarder {
     if (v.ring.publisher.index > v.publisherIndex && v.cursor >= v.ring.publisher.index) {
       // Everything of the old publisher went out: the new one starts at its first keyframe.
       this.waitForKeyframe("publisher-changed", v.ring.publisher.index);
+      // The new session's keyframe may be held already.
+      this.pump();
       return;
     }
     if (a) this.drain(a);
@@ -281,8 +285,7 @@ export class ViewerForwarder {
       if (ff && t === this.video && !ff.live) {
         // Live from here: the squeeze stays as a constant shift, so time runs on evenly.
         ff.live = true;
-        const squeezed = Math.round(((p.header.timestamp - ff.keyTs) >>> 0) * (1 - ff.factor));
-        t.tsOffset = (ff.baseOffset - squeezed) >>> 0;
+        t.tsOffset = (ff.baseOffset - ff.squeezedTicks) >>> 0;
       }
       h.timestamp = (p.header.timestamp + t.tsOffset) >>> 0;
     }
