@@ -64,7 +64,7 @@ export class StreamFanout {
 
   private readonly onRtp = (kind: "video" | "audio", p: TappedRtpPacket): void => {
     (kind === "video" ? this.video : this.audio).push(p);
-    this.schedule();
+    if (this.viewers.size > 0) this.schedule();
   };
 
   /** Pumps every viewer once, after the current I/O callbacks (batching the packets that came). */

@@ -27,10 +27,14 @@ export type WhepJoin = "cached-gop" | "next-keyframe";
 
 /**
  * How the cached GOP goes out to a viewer joining with `cached-gop` (bench/whep-ttff.ts compares them):
- * - `fast-forward` (default): sent at once, its timestamps squeezed into `FAST_FORWARD_SPAN_MS`,
- *   so a player decodes it quickly and then plays at the live edge; audio starts at the live edge.
- * - `burst`: sent at once with its own timestamps; a player with a jitter buffer then shows the
- *   GOP at its real pace and stays behind live by the GOP's age; audio starts at the IDR.
+ * - `fast-forward` (default): paced at `CATCH_UP_RATE_FACTOR` × the stream's bitrate (at least
+ *   `CATCH_UP_MIN_BYTES_PER_MS`), its timestamps squeezed into `FAST_FORWARD_SPAN_MS`, so a
+ *   player decodes it quickly and then plays at the live edge; audio starts at the live edge.
+ * - `burst`: as fast as the send path takes it, with its own timestamps; audio starts at the IDR.
+ *   A player with a jitter buffer then shows the GOP at its real pace and stays behind live by
+ *   the GOP's age, and the burst overflows a receiver's socket buffer (werift's, 208 KiB by
+ *   default, lost packets every time in the e2e test) whose retransmissions then fall outside
+ *   the receiver's SRTP replay window: a NACK storm and a picture frozen until the next IDR.
  */
 export type CatchUp = "fast-forward" | "burst";
 
@@ -62,6 +66,12 @@ export interface ViewerForwarderStats {
 const MAX_INFLIGHT = 256;
 /** A fast-forwarded GOP is squeezed into this much media time: a few frames' worth, so players show its end at once. */
 const FAST_FORWARD_SPAN_MS = 100;
+/** A paced catch-up sends this many times the stream's own bitrate (it catches up a GOP of age A in about A / (factor − 1))... */
+const CATCH_UP_RATE_FACTOR = 4;
+/** ...and at least this (bytes per ms: 20 Mbit/s), so that a 1 MB IDR leaves in 0.4 s. */
+const CATCH_UP_MIN_BYTES_PER_MS = 2500;
+/** The bucket of the paced catch-up: the most sent back to back (about 12 packets). */
+const CATCH_UP_BUCKET_BYTES = 16 * 1024;
 
 /**
  * A viewer's read position in one track's ring and the rewrite of each packet for it: its own
@@ -153,6 +163,9 @@ export class ViewerForwarder {
   private readonly video: TrackOutput;
   private readonly audio: TrackOutput | undefined;
   private fastForward: FastForward | undefined;
+  /** A paced catch-up in progress (token bucket over the video track), until the viewer reaches the live edge. */
+  private pacing: { rate: number; tokens: number; at: number } | undefined;
+  private pacingTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   /** Epoch ms when the first keyframe's first packet was sent. */
   firstKeyframeAt: number | undefined;
@@ -201,6 +214,7 @@ export class ViewerForwarder {
     if (this.opts.catchUp === "fast-forward" && spanTicks > 0 && spanTicks < 0x80000000) {
       const factor = Math.min(1, (FAST_FORWARD_SPAN_MS * 90) / spanTicks);
       this.fastForward = { liveIndex: ring.head, keyTs: key.header.timestamp, factor, baseOffset: v.tsOffset, squeezedTicks: Math.round(spanTicks * (1 - factor)), live: false };
+      this.pacing = { rate: Math.max(CATCH_UP_MIN_BYTES_PER_MS, CATCH_UP_RATE_FACTOR * streamBytesPerMs(ring)), tokens: CATCH_UP_BUCKET_BYTES, at: this.now() };
       // Audio cannot be squeezed: it starts where video turns live.
       if (a) a.resumeAt(a.ring.head);
     } else if (a) {
@@ -212,12 +226,31 @@ export class ViewerForwarder {
 
   close(): void {
     this.state = "closed";
+    if (this.pacingTimer) clearTimeout(this.pacingTimer);
+  }
+
+  /** Takes `bytes` from the catch-up bucket, or arms a timer for when they will be there. */
+  private spend(bytes: number): boolean {
+    const pacing = this.pacing as { rate: number; tokens: number; at: number };
+    const now = this.now();
+    pacing.tokens = Math.min(CATCH_UP_BUCKET_BYTES, pacing.tokens + (now - pacing.at) * pacing.rate);
+    pacing.at = now;
+    if (pacing.tokens >= Math.min(bytes, CATCH_UP_BUCKET_BYTES)) {
+      pacing.tokens -= bytes;
+      return true;
+    }
+    this.pacingTimer ??= setTimeout(() => {
+      this.pacingTimer = undefined;
+      this.schedule();
+    }, Math.max(1, Math.ceil((bytes - pacing.tokens) / pacing.rate)));
+    return false;
   }
 
   private waitForKeyframe(reason: string, from = this.video.ring.head): void {
     this.state = "waiting";
     this.waitFrom = from;
     this.fastForward = undefined;
+    this.pacing = undefined;
     this.stats.keyframeWaits++;
     this.requestKeyframe(reason);
   }
@@ -268,11 +301,16 @@ export class ViewerForwarder {
   private drain(t: TrackOutput): void {
     const ring = t.ring;
     const end = t.sessionEnd;
+    const paced = this.pacing !== undefined && t === this.video;
     while (t.cursor < end && this.inflight < MAX_INFLIGHT) {
-      const index = t.cursor++;
+      const index = t.cursor;
       const p = ring.at(index);
+      if (p && paced && !this.spend(p.payload.length)) return;
+      t.cursor++;
       if (p) this.send(t, p, false, index);
     }
+    // At the live edge: from here packets go as they come.
+    if (paced && t.cursor >= ring.head) this.pacing = undefined;
   }
 
   private send(t: TrackOutput, p: TappedRtpPacket, retransmission: boolean, index: number): void {
@@ -320,4 +358,10 @@ export class ViewerForwarder {
       this.stats.retransmitted++;
     }
   }
+}
+
+/** The stream's recent bitrate by the ring's bytes and arrival span (bytes per ms; 0 when unknown). */
+function streamBytesPerMs(ring: RtpRing): number {
+  const span = ring.arrivalAt(ring.head - 1) - ring.arrivalAt(ring.tail);
+  return span > 0 ? ring.bytes / span : 0;
 }

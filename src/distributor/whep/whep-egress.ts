@@ -8,7 +8,7 @@ import { iceRemoteOf, type SdpFrag } from "../../rtc/sdp-frag.js";
 import { parseOffer } from "../../rtc/sdp-offer.js";
 import { StreamFanout } from "./stream-fanout.js";
 import { selectViewerCodecs } from "./viewer-offer.js";
-import type { CatchUp } from "./viewer-forwarder.js";
+import type { CatchUp, WhepJoin } from "./viewer-forwarder.js";
 import type { RtcPortBudget } from "../../rtc/port-budget.js";
 import { WhepSession, type WhepSessionOptions } from "./whep-session.js";
 
@@ -57,7 +57,11 @@ export class WhepEgress {
     keyframeRequestsSent: 0, keyframeRequestsCoalesced: 0,
   };
   private readonly watchedHubs = new WeakSet<StreamHub>();
-  /** How a cached-GOP join sends the GOP; fast-forward unless a bench compares (bench/whep-ttff.ts). */
+  /**
+   * How viewers join (IFC_WHEP_JOIN) and how a cached-GOP join sends the GOP. Settable so that
+   * a bench compares them in one run (bench/whep-ttff.ts); a session takes them at its POST.
+   */
+  join: WhepJoin;
   catchUp: CatchUp = "fast-forward";
   /** POST → first keyframe sent (ms) of sessions that ended before metrics took it. */
   private pendingFirstFrameMs: number[] = [];
@@ -68,7 +72,15 @@ export class WhepEgress {
     /** Shared with WHIP: publishers and viewers take ports of one ICE range. */
     private readonly ports: RtcPortBudget,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.join = opts.join;
+    // The GOP cache must be filling before the first viewer comes: with cached-gop every live
+    // stream is tapped from its start (an array store per packet, and up to the stream buffer's
+    // bytes held), not only while watched.
+    if (opts.join === "cached-gop") registry.onStarted((s) => {
+      if (!s.hub.isClosed && this.accepting) this.fanoutOf(s);
+    });
+  }
 
   /** Validates the offer against the live stream, admits the viewer and answers. */
   async watch(streamName: string, offerSdp: string): Promise<{ session: WhepSession; answer: string }> {
@@ -92,7 +104,7 @@ export class WhepEgress {
       throw this.reject("rtc-ports", new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, RETRY_AFTER_S, "rtc-ports-exhausted"));
     }
     const fanout = this.fanoutOf(stream);
-    const session = new WhepSession(stream, fanout, codecs, { ...this.opts, catchUp: this.catchUp }, this.log.child({ stream: streamName }));
+    const session = new WhepSession(stream, fanout, codecs, { ...this.opts, join: this.join, catchUp: this.catchUp }, this.log.child({ stream: streamName }));
     const entry: SessionEntry = { session, remote: { ...iceRemoteOf(offerSdp), offerSdp: session.pinnedOffer(offerSdp) }, firstFrameTaken: false, releasePorts };
     // Counted from the POST, so concurrent POSTs cannot overshoot the limits.
     this.sessions.set(session.id, entry);
@@ -151,8 +163,8 @@ export class WhepEgress {
       this.totals.retransmitted += s.retransmitted;
       this.totals.retransmitMisses += s.retransmitMisses;
     }
-    // The stream's packets are no longer needed when nobody watches: stop tapping them.
-    if (hub.viewerCount === 0) this.dropFanout(session.stream);
+    // The stream's packets are no longer needed when nobody watches (unless they are the GOP cache): stop tapping them.
+    if (hub.viewerCount === 0 && this.opts.join !== "cached-gop") this.dropFanout(session.stream);
   }
 
   get(streamName: string, sessionId: string): WhepSession {
