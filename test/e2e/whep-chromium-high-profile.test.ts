@@ -1,6 +1,6 @@
-import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium, type ChromiumHandle } from "../helpers/chromium.js";
+import { browserFrames, watchInChromium } from "../helpers/chromium-whep.js";
 import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 import { waitFor, waitForValue } from "../support/wait-for.js";
@@ -34,64 +34,6 @@ afterAll(async () => {
   await Promise.all([lenient?.stop(), strict?.stop()]);
 });
 
-interface BrowserWatch {
-  status: number;
-  answer: string;
-  offer: string;
-  error?: string;
-}
-
-/** Chromium's own WHEP client, in a page of the server's origin: POSTs a recvonly offer, plays what comes in a <video>. */
-async function watchInChromium(page: Page, whepUrl: string): Promise<BrowserWatch> {
-  return page.evaluate(async (url) => {
-    const pc = new RTCPeerConnection();
-    pc.addTransceiver("video", { direction: "recvonly" });
-    const video = document.createElement("video");
-    video.muted = true;
-    video.autoplay = true;
-    document.body.appendChild(video);
-    const g = globalThis as unknown as { __frames: number; __pc: RTCPeerConnection };
-    g.__frames = 0;
-    g.__pc = pc;
-    pc.ontrack = (ev) => {
-      video.srcObject = new MediaStream([ev.track]);
-      const count = (): void => {
-        g.__frames++;
-        video.requestVideoFrameCallback(count);
-      };
-      video.requestVideoFrameCallback(count);
-      void video.play();
-    };
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise<void>((resolve) => {
-      if (pc.iceGatheringState === "complete") resolve();
-      pc.onicegatheringstatechange = () => {
-        if (pc.iceGatheringState === "complete") resolve();
-      };
-    });
-    const offer = pc.localDescription?.sdp ?? "";
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/sdp" }, body: offer });
-    const answer = await res.text();
-    if (res.status !== 201) return { status: res.status, answer, offer };
-    try {
-      await pc.setRemoteDescription({ type: "answer", sdp: answer });
-    } catch (err) {
-      return { status: res.status, answer, offer, error: String(err) };
-    }
-    return { status: res.status, answer, offer };
-  }, whepUrl);
-}
-
-const framesDecoded = (page: Page): Promise<{ rendered: number; decoded: number }> =>
-  page.evaluate(async () => {
-    const g = globalThis as unknown as { __frames: number; __pc: RTCPeerConnection };
-    let decoded = 0;
-    (await g.__pc.getStats()).forEach((s: { type: string; kind?: string; framesDecoded?: number }) => {
-      if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded ?? 0;
-    });
-    return { rendered: g.__frames, decoded };
-  });
-
 describe("WHEP: a High-profile stream to Debian's Chromium", () => {
   it("lenient (default): answered with one of Chromium's H.264 variants, and Chromium decodes the High stream", async () => {
     const sps = await waitForValue(() => lenient.server.registry.get("high")?.hub.tracks.video?.sps, { what: "the publisher's SPS" });
@@ -110,8 +52,8 @@ describe("WHEP: a High-profile stream to Debian's Chromium", () => {
       const answeredPli = /profile-level-id=([0-9a-f]{6})/.exec(w.answer)?.[1] as string;
       expect(offered).toContain(answeredPli);
       if (!offered.some((p) => p?.startsWith("64"))) expect(answeredPli.startsWith("64")).toBe(false);
-      let frames = { rendered: 0, decoded: 0 };
-      await waitFor(async () => (frames = await framesDecoded(page)).decoded >= 30 && frames.rendered >= 10, { what: "Chromium decoding 30 frames", timeoutMs: 30_000, intervalMs: 200 });
+      let frames = await browserFrames(page);
+      await waitFor(async () => (frames = await browserFrames(page)).decoded >= 30 && frames.rendered >= 10, { what: "Chromium decoding 30 frames", timeoutMs: 30_000, intervalMs: 200 });
       console.log(`Chromium, answered ${answeredPli}: ${frames.decoded} frames decoded, ${frames.rendered} rendered`);
       expect(frames.decoded).toBeGreaterThanOrEqual(30);
     } finally {
