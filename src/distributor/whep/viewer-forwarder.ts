@@ -54,6 +54,8 @@ export interface ViewerForwarderStats {
   retransmitted: number;
   /** NACKed packets no longer (or never) in the cache. */
   retransmitMisses: number;
+  /** NACKs not answered because the packet was resent less than RESEND_MIN_INTERVAL_MS ago. */
+  retransmitsSuppressed: number;
   /** Times the viewer had to wait for a keyframe (join, then after lagging or a publisher change). */
   keyframeWaits: number;
   /** Joins served from the GOP cache (0 or 1). */
@@ -68,8 +70,16 @@ const MAX_INFLIGHT = 256;
 const FAST_FORWARD_SPAN_MS = 100;
 /** A paced catch-up sends this many times the stream's own bitrate (it catches up a GOP of age A in about A / (factor − 1))... */
 const CATCH_UP_RATE_FACTOR = 4;
-/** ...and at least this (bytes per ms: 20 Mbit/s), so that a 1 MB IDR leaves in 0.4 s. */
-const CATCH_UP_MIN_BYTES_PER_MS = 2500;
+/** ...and at least this (bytes per ms: 8 Mbit/s), so that a 100 kB IDR leaves in 0.1 s. */
+const CATCH_UP_MIN_BYTES_PER_MS = 1000;
+/**
+ * A packet is resent at most once in this long, however often it is NACKed (libwebrtc skips
+ * resends within an RTT too): werift's receiver NACKs every 5 ms, and resending each time
+ * turned one burst loss into a storm that lost the next IDRs as well.
+ */
+const RESEND_MIN_INTERVAL_MS = 30;
+/** Resend times kept per viewer before the table is cleared (it only needs the last few RTTs). */
+const RESEND_TABLE_MAX = 1024;
 /** The bucket of the paced catch-up: the most sent back to back (about 12 packets). */
 const CATCH_UP_BUCKET_BYTES = 16 * 1024;
 
@@ -166,11 +176,13 @@ export class ViewerForwarder {
   /** A paced catch-up in progress (token bucket over the video track), until the viewer reaches the live edge. */
   private pacing: { rate: number; tokens: number; at: number } | undefined;
   private pacingTimer: NodeJS.Timeout | undefined;
+  /** Ring index → when it was last resent to this viewer (epoch ms). */
+  private readonly resentAt = new Map<number, number>();
   private readonly now: () => number;
   /** Epoch ms when the first keyframe's first packet was sent. */
   firstKeyframeAt: number | undefined;
   readonly stats: ViewerForwarderStats = {
-    packetsSent: 0, bytesSent: 0, packetsDropped: 0, nackedPackets: 0, retransmitted: 0, retransmitMisses: 0, keyframeWaits: 0, cachedJoins: 0, publisherChanges: 0,
+    packetsSent: 0, bytesSent: 0, packetsDropped: 0, nackedPackets: 0, retransmitted: 0, retransmitMisses: 0, retransmitsSuppressed: 0, keyframeWaits: 0, cachedJoins: 0, publisherChanges: 0,
   };
 
   constructor(
@@ -354,6 +366,13 @@ export class ViewerForwarder {
         this.stats.retransmitMisses++;
         continue;
       }
+      const now = this.now();
+      if (now - (this.resentAt.get(index) ?? -Infinity) < RESEND_MIN_INTERVAL_MS) {
+        this.stats.retransmitsSuppressed++;
+        continue;
+      }
+      if (this.resentAt.size >= RESEND_TABLE_MAX) this.resentAt.clear();
+      this.resentAt.set(index, now);
       this.send(v, p, true, index);
       this.stats.retransmitted++;
     }
