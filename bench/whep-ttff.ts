@@ -14,7 +14,7 @@
 import type { Page } from "playwright-core";
 import { launchChromium, type ChromiumHandle } from "../test/helpers/chromium.js";
 import { browserFrames, closeChromiumWatch, watchInChromium } from "../test/helpers/chromium-whep.js";
-import { publishTestStream } from "../test/helpers/publish-test-stream.js";
+import { publishTestStream, type TestStreamPublisher } from "../test/helpers/publish-test-stream.js";
 import { whepWatch } from "../test/helpers/whep-client.js";
 import { startTestServer } from "../test/support/server-harness.js";
 import type { CatchUp, WhepJoin } from "../src/distributor/whep/viewer-forwarder.js";
@@ -25,8 +25,8 @@ const joins = numArg(0, 10, 3);
 const withChromium = !process.argv.includes("--no-chromium");
 const m = machine();
 const GOPS = [1, 4];
-const WIDTH = 1280;
-const HEIGHT = 720;
+const WIDTH = 960;
+const HEIGHT = 540;
 const MODES: { name: string; join: WhepJoin; catchUp: CatchUp }[] = [
   { name: "next-keyframe", join: "next-keyframe", catchUp: "fast-forward" },
   { name: "cached-gop burst", join: "cached-gop", catchUp: "burst" },
@@ -38,7 +38,7 @@ interface ChromiumJoin { totalMs: number | null; playoutDelayMs: number | null; 
 
 const ts = await startTestServer({ recordByDefault: false, aiEnabled: false, whepJoin: "cached-gop" });
 const browser: ChromiumHandle | undefined = withChromium ? await launchChromium() : undefined;
-const results: { gopSeconds: number; mode: string; werift: WeriftJoin[]; chromium: ChromiumJoin[] }[] = [];
+const results: { gopSeconds: number; mode: string; werift: WeriftJoin[]; chromium: ChromiumJoin[]; failures: string[] }[] = [];
 
 async function weriftJoin(url: string, gop: number): Promise<WeriftJoin> {
   const v = await whepWatch(url, { audio: true, connectTimeoutMs: 30_000 });
@@ -76,11 +76,17 @@ async function chromiumJoin(b: ChromiumHandle, url: string, gop: number): Promis
 try {
   for (const gop of GOPS) {
     const stream = `gop${gop}`;
-    const pub = await publishTestStream(`${ts.url}/whip/${stream}`, { width: WIDTH, height: HEIGHT, fps: 30, gopSeconds: gop, durationSeconds: 3600, audio: true });
-    try {
+    let pub: TestStreamPublisher | undefined;
+    /** (Re)publishes when the stream is not live (a publisher can drop on a loaded machine), then fills the cache with a GOP. */
+    const ensureLive = async (): Promise<void> => {
+      if (ts.server.registry.get(stream)?.hub.tracks.video?.sps && pub) return;
+      await pub?.stop().catch(() => undefined);
+      pub = await publishTestStream(`${ts.url}/whip/${stream}`, { width: WIDTH, height: HEIGHT, fps: 30, gopSeconds: gop, durationSeconds: 3600, audio: true });
       await pollFor("the stream live", async () => ts.server.registry.get(stream)?.hub.tracks.video?.sps);
       await sleep(gop * 1000 + 500); // a whole GOP in the cache
-      const byMode = MODES.map((mode) => ({ gopSeconds: gop, mode: mode.name, werift: [] as WeriftJoin[], chromium: [] as ChromiumJoin[] }));
+    };
+    try {
+      const byMode = MODES.map((mode) => ({ gopSeconds: gop, mode: mode.name, werift: [] as WeriftJoin[], chromium: [] as ChromiumJoin[], failures: [] as string[] }));
       for (let i = 0; i < joins; i++) {
         for (let k = 0; k < MODES.length; k++) {
           const idx = (i + k) % MODES.length;
@@ -88,18 +94,21 @@ try {
           const row = byMode[idx] as (typeof byMode)[number];
           ts.server.whep.join = mode.join;
           ts.server.whep.catchUp = mode.catchUp;
-          await sleep(Math.random() * gop * 1000); // a random point of the GOP
-          row.werift.push(await weriftJoin(`${ts.url}/whep/${stream}`, gop));
-          if (browser) {
-            await sleep(Math.random() * gop * 1000);
-            row.chromium.push(await chromiumJoin(browser, `${ts.url}/whep/${stream}`, gop));
+          try {
+            await ensureLive();
+            await sleep(Math.random() * gop * 1000); // a random point of the GOP
+            row.werift.push(await weriftJoin(`${ts.url}/whep/${stream}`, gop));
+            if (browser) row.chromium.push(await chromiumJoin(browser, `${ts.url}/whep/${stream}`, gop));
+            process.stdout.write(".");
+          } catch (err) {
+            row.failures.push(String(err).slice(0, 200));
+            process.stdout.write("x");
           }
-          process.stdout.write(".");
         }
       }
       results.push(...byMode);
     } finally {
-      await pub.stop();
+      await pub?.stop();
     }
   }
   process.stdout.write("\n");
@@ -116,6 +125,7 @@ try {
     "Chr p95": pct(nums(r.chromium.map((j) => j.totalMs)), 95),
     "Chr playout delay med ms": pct(nums(r.chromium.map((j) => j.playoutDelayMs)), 50),
     "Chr freezes": r.chromium.reduce((a, j) => a + j.freezes, 0),
+    "failed joins": r.failures.length,
   }));
   console.log(`WHEP time to first frame, ${WIDTH}x${HEIGHT} 30 fps x264 (PLI ignored), ${joins} joins per GOP and policy, in one run`);
   console.table(table);

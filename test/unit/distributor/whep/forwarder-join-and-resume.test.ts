@@ -18,8 +18,10 @@ class FakeOutput implements RtpOutput {
   }
 }
 
-function pkt(seq: number, timestamp: number, payload: number[], ssrc: number): TappedRtpPacket {
-  return { header: { sequenceNumber: seq & 0xffff, timestamp: timestamp >>> 0, marker: true, ssrc, payloadType: 96 }, payload: Buffer.from(payload) };
+function pkt(seq: number, timestamp: number, payload: number[], ssrc: number, size = payload.length): TappedRtpPacket {
+  const b = Buffer.alloc(Math.max(size, payload.length));
+  b.set(payload);
+  return { header: { sequenceNumber: seq & 0xffff, timestamp: timestamp >>> 0, marker: true, ssrc, payloadType: 96 }, payload: b };
 }
 
 /**
@@ -27,7 +29,7 @@ function pkt(seq: number, timestamp: number, payload: number[], ssrc: number): T
  * low byte) and 50 packets/s Opus, on an injected clock, with a settable SSRC and RTP bases (a
  * publisher session).
  */
-function setup(join: WhepJoin, catchUp: CatchUp = "fast-forward") {
+function setup(join: WhepJoin, catchUp: CatchUp = "fast-forward", frameBytes = 2) {
   const clock = { now: 1_000_000 };
   const video = new RtpRing({ minPackets: 64, maxAgeMs: 10_000, maxBytes: 1 << 20 }, true, () => clock.now);
   const audio = new RtpRing({ minPackets: 64, maxAgeMs: 10_000, maxBytes: 1 << 20 }, false, () => clock.now);
@@ -46,7 +48,7 @@ function setup(join: WhepJoin, catchUp: CatchUp = "fast-forward") {
   const run = (frames: number, gop: number): void => {
     for (let i = 0; i < frames; i++) {
       const n = pub.frame++;
-      video.push(pkt(pub.seqBase + n, pub.tsBase + n * 3000, [n % gop === 0 ? IDR : SLICE, n & 0xff], pub.ssrc));
+      video.push(pkt(pub.seqBase + n, pub.tsBase + n * 3000, [n % gop === 0 ? IDR : SLICE, n & 0xff], pub.ssrc, frameBytes));
       // audio every 20 ms: 5 packets per 3 frames
       while (pub.audioPacket * 20 <= (n + 1) * 33.3) {
         const a = pub.audioPacket++;
@@ -92,6 +94,33 @@ describe("ViewerForwarder: cached-GOP join (IFC_WHEP_JOIN)", () => {
     expect(audioOut.sent.length).toBeGreaterThan(0);
   });
 
+  it("fast-forward paces the cached GOP (token bucket, ≥ 4× the stream's rate), then sends live packets as they come", () => {
+    // 5000-byte frames at 30 fps: 150 bytes/ms, so the floor (1000 bytes/ms) is the rate
+    const { out, fwd, run, clock } = setup("cached-gop", "fast-forward", 5000);
+    run(60, 120);
+    fwd.start();
+    fwd.pump();
+    // the bucket (16 KiB) lets 3 frames go at once
+    expect(out.sent.length).toBe(3);
+    fwd.pump();
+    expect(out.sent.length).toBe(3); // no time passed, no tokens
+    clock.now += 10; // 10 000 bytes of tokens: two more frames
+    fwd.pump();
+    expect(out.sent.length).toBe(5);
+    clock.now += 1000; // the bucket caps what a long pause earns: 3 frames, not 200
+    fwd.pump();
+    expect(out.sent.length).toBe(8);
+    for (let i = 0; i < 20; i++) {
+      clock.now += 50;
+      fwd.pump();
+    }
+    expect(out.sent.length).toBe(60); // caught up with the cache
+    run(5, 120); // live: no pacing any more, every packet at once
+    fwd.pump();
+    expect(out.sent.length).toBe(65);
+    fwd.close();
+  });
+
   it("burst sends the cached GOP with its own timestamps, audio from the IDR's arrival", () => {
     const { out, audioOut, fwd, run } = setup("cached-gop", "burst");
     run(100, 120);
@@ -125,6 +154,25 @@ describe("ViewerForwarder: cached-GOP join (IFC_WHEP_JOIN)", () => {
     expect(fwd.stats.cachedJoins).toBe(0);
     fwd.pump();
     expect(out.sent).toEqual([]);
+  });
+});
+
+describe("ViewerForwarder: retransmissions", () => {
+  it("resends a NACKed packet at most once per 30 ms, however often it is asked for", () => {
+    const { out, fwd, run, clock } = setup("cached-gop");
+    run(10, 30);
+    fwd.start();
+    fwd.pump();
+    const seq = (out.sent[4] as Sent).seq;
+    out.sent = [];
+    fwd.nack([seq]);
+    clock.now += 5;
+    fwd.nack([seq]); // werift asks again every 5 ms
+    expect(out.sent.map((s) => s.seq)).toEqual([seq]);
+    expect(fwd.stats).toMatchObject({ retransmitted: 1, retransmitsSuppressed: 1 });
+    clock.now += 25;
+    fwd.nack([seq]);
+    expect(out.sent.map((s) => s.seq)).toEqual([seq, seq]);
   });
 });
 
