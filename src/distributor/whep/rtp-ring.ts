@@ -43,6 +43,8 @@ export interface PublisherMark {
   lastMediaAt?: number;
 }
 
+/** How far from its expected place a NACKed sequence number is looked for (publisher loss and reordering). */
+const SEQ_SCAN = 512;
 /** Slots a ring starts with; it doubles when the limits let it hold more. */
 const INITIAL_SLOTS = 256;
 
@@ -203,7 +205,8 @@ export class RtpRing {
   /**
    * Index of the held packet with this (publisher) sequence number at or after `from`, -1 if
    * none. The publisher's numbers are nearly contiguous, so the guess from the newest packet
-   * is checked first; a scan (newest first) covers reordering and loss.
+   * is checked first; a scan of `SEQ_SCAN` packets around it covers reordering and loss, and a
+   * stale NACK costs no more than that however large the buffer.
    */
   indexOfSeq(seq: number, from = this.tail): number {
     const lo = Math.max(from, this.tail);
@@ -211,7 +214,7 @@ export class RtpRing {
     if (!newest) return -1;
     const guess = this.head - 1 - ((newest.header.sequenceNumber - seq) & 0xffff);
     if (guess >= lo && this.packets[guess & this.mask]?.header.sequenceNumber === seq) return guess;
-    for (let i = this.head - 1; i >= lo; i--) {
+    for (let i = Math.min(this.head - 1, guess + SEQ_SCAN), end = Math.max(lo, guess - SEQ_SCAN); i >= end; i--) {
       if (this.packets[i & this.mask]?.header.sequenceNumber === seq) return i;
     }
     return -1;
