@@ -71,6 +71,7 @@ describe("WHEP GOP cache (4 s GOP, PLI ignored)", () => {
       const t = viewer.timings;
       console.log(`cached-gop: POST→connected ${t.connectedAt - t.postSentAt} ms, connected→first frame ${ttff(viewer)} ms`);
       expect(ttff(viewer)).toBeLessThanOrEqual(500);
+      expect(ts.server.whep.snapshot().cachedJoins).toBe(1);
       // the cached GOP (≥ 45 frames) and live frames after it
       await viewer.waitUnits(75, 20_000);
       expect(viewer.units[0]?.isKeyframe).toBe(true);

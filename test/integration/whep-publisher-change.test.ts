@@ -84,6 +84,7 @@ describe("WHEP viewer across a publisher change", () => {
       expect(after[0]?.isKeyframe).toBe(true);
       expect(viewer.pc.connectionState).toBe(connection);
       expect(ts.server.whep.count).toBe(1); // the same session, no reconnect
+      expect(ts.server.whep.snapshot().publisherChanges).toBe(1);
       // contiguous across the change: nothing for the viewer to NACK, nothing lost
       const last = received[before.packets - 1] as { seq: number; ts: number };
       const first = received[before.packets] as { seq: number; ts: number };

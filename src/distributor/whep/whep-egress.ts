@@ -40,6 +40,12 @@ export interface WhepTotals {
   nackedPackets: number;
   retransmitted: number;
   retransmitMisses: number;
+  /** NACKs of a packet resent less than 30 ms before (werift asks every 5 ms). */
+  retransmitsSuppressed: number;
+  /** Viewers started from the GOP cache (IFC_WHEP_JOIN=cached-gop). */
+  cachedJoins: number;
+  /** Publisher changes viewers were carried across. */
+  publisherChanges: number;
   keyframeRequestsSent: number;
   keyframeRequestsCoalesced: number;
 }
@@ -54,7 +60,7 @@ export class WhepEgress {
   private accepting = true;
   readonly totals: WhepTotals = {
     sessions: 0, rejected: {}, packetsSent: 0, packetsDropped: 0, nackedPackets: 0, retransmitted: 0, retransmitMisses: 0,
-    keyframeRequestsSent: 0, keyframeRequestsCoalesced: 0,
+    retransmitsSuppressed: 0, cachedJoins: 0, publisherChanges: 0, keyframeRequestsSent: 0, keyframeRequestsCoalesced: 0,
   };
   private readonly watchedHubs = new WeakSet<StreamHub>();
   /**
@@ -162,6 +168,9 @@ export class WhepEgress {
       this.totals.nackedPackets += s.nackedPackets;
       this.totals.retransmitted += s.retransmitted;
       this.totals.retransmitMisses += s.retransmitMisses;
+      this.totals.retransmitsSuppressed += s.retransmitsSuppressed;
+      this.totals.cachedJoins += s.cachedJoins;
+      this.totals.publisherChanges += s.publisherChanges;
     }
     // The stream's packets are no longer needed when nobody watches (unless they are the GOP cache): stop tapping them.
     if (hub.viewerCount === 0 && this.opts.join !== "cached-gop") this.dropFanout(session.stream);
@@ -196,6 +205,9 @@ export class WhepEgress {
       t.nackedPackets += s.nackedPackets;
       t.retransmitted += s.retransmitted;
       t.retransmitMisses += s.retransmitMisses;
+      t.retransmitsSuppressed += s.retransmitsSuppressed;
+      t.cachedJoins += s.cachedJoins;
+      t.publisherChanges += s.publisherChanges;
     }
     for (const f of this.fanouts.values()) {
       t.keyframeRequestsSent += f.keyframeRequests.sent;
