@@ -45,6 +45,10 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
     maxViewersPerStream: config.whepMaxViewersPerStream,
     maxViewers: config.whepMaxViewers,
     packetCachePackets: config.whepPacketCachePackets,
+    streamBufferMs: config.streamBufferMs,
+    streamBufferBytes: config.streamBufferBytes,
+    join: config.whepJoin,
+    strictProfile: config.whepStrictProfile,
   }, rtcPorts, logger.child({ component: "whep" }));
   stack.push("whep egress", () => whep.shutdown());
   return { ingest, whep };

@@ -84,6 +84,8 @@ describe("WHEP viewer (werift)", () => {
     const before = pliSent("cam2");
     const whepNeeds = (): number => ts.server.whep.snapshot().keyframeRequestsSent + ts.server.whep.snapshot().keyframeRequestsCoalesced;
     const needsBeforeJoin = whepNeeds();
+    // this join's PLI is the subject: the next-keyframe policy (a cached-GOP join asks for none)
+    ts.server.whep.join = "next-keyframe";
     // 8 packets, every 25th from the 40th, each on its first arrival; never a retransmission
     // (one that real loss caused), so that each is dropped exactly once
     let newest = -1;
@@ -126,6 +128,7 @@ describe("WHEP viewer (werift)", () => {
       await waitFor(() => needs() === needsBefore + 2, { what: "the viewer's PLI and FIR seen" });
     } finally {
       await viewer.close();
+      ts.server.whep.join = "cached-gop";
     }
   });
 });

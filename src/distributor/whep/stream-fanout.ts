@@ -1,11 +1,23 @@
 import type { StreamHub, TappedRtpPacket } from "../../core/stream-hub.js";
-import { RtpRing } from "./rtp-ring.js";
+import { RtpRing, type RtpRingLimits } from "./rtp-ring.js";
 import type { ViewerForwarder } from "./viewer-forwarder.js";
 
 /** A keyframe request with no keyframe since is repeated after this long at the soonest. */
 const KEYFRAME_RETRY_MS = 1000;
-/** Opus packets kept per stream (20 ms each: 2.5 s), enough for a lagging viewer's catch-up. */
+/** Opus packets kept per stream at least (20 ms each: 2.5 s), enough for a lagging viewer's catch-up. */
 const AUDIO_RING_PACKETS = 128;
+/** Audio's share of the byte cap: Opus is a few percent of a stream's bytes. */
+const AUDIO_BYTES_SHARE = 8;
+
+/** How much of a stream the fan-out keeps (IFC_STREAM_BUFFER_MS/_BYTES, IFC_WHEP_PACKET_CACHE_PACKETS). */
+export interface FanoutBuffer {
+  /** Video packets held whatever their age (NACK cache and slow viewers' slack): the floor. */
+  minPackets: number;
+  /** Media kept by age; the newest GOP is kept whole even when older. */
+  bufferMs: number;
+  /** Byte cap of the video ring (audio gets an eighth more). */
+  bufferBytes: number;
+}
 
 export interface KeyframeRequestStats {
   /** Requests passed to the publisher's (rate-limited) keyframe requester. */
@@ -25,6 +37,7 @@ export class StreamFanout {
   readonly audio: RtpRing;
   private readonly viewers = new Set<ViewerForwarder>();
   private readonly untap: () => void;
+  private readonly unlisten: () => void;
   private scheduled = false;
   private requestedAt = -Infinity;
   private keyframesAtRequest = -1;
@@ -32,17 +45,26 @@ export class StreamFanout {
 
   constructor(
     private readonly hub: StreamHub,
-    cachePackets: number,
+    buffer: FanoutBuffer,
     private readonly now: () => number = Date.now,
   ) {
-    this.video = new RtpRing(cachePackets, true);
-    this.audio = new RtpRing(AUDIO_RING_PACKETS, false);
+    const video: RtpRingLimits = { minPackets: buffer.minPackets, maxAgeMs: buffer.bufferMs, maxBytes: buffer.bufferBytes };
+    this.video = new RtpRing(video, true, now);
+    // Audio spans as long as video so that a cached-GOP join finds audio from the IDR on.
+    this.audio = new RtpRing({ minPackets: AUDIO_RING_PACKETS, maxAgeMs: buffer.bufferMs, maxBytes: Math.ceil(buffer.bufferBytes / AUDIO_BYTES_SHARE) }, false, now);
     this.untap = hub.tapRtp(this.onRtp);
+    // A new publisher session (resume after a break): the rings mark where it starts, and each
+    // viewer carries on across it at its own pace (see ViewerForwarder).
+    this.unlisten = hub.onPublisherChanged((change) => {
+      this.video.markPublisherChange(change.lastMediaAt);
+      this.audio.markPublisherChange(change.lastMediaAt);
+      this.schedule();
+    });
   }
 
   private readonly onRtp = (kind: "video" | "audio", p: TappedRtpPacket): void => {
     (kind === "video" ? this.video : this.audio).push(p);
-    this.schedule();
+    if (this.viewers.size > 0) this.schedule();
   };
 
   /** Pumps every viewer once, after the current I/O callbacks (batching the packets that came). */
@@ -87,6 +109,7 @@ export class StreamFanout {
 
   close(): void {
     this.untap();
+    this.unlisten();
     this.viewers.clear();
   }
 }

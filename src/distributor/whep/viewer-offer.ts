@@ -14,6 +14,28 @@ export interface ViewerCodecs {
   audioIndex?: number;
   /** The stream's H.264 profile, as forwarded. */
   profile: H264Profile;
+  /**
+   * The stream is forwarded under a variant the viewer offered for a poorer profile (lenient
+   * mode): browsers' software decoders play it anyway.
+   */
+  profileMismatch: boolean;
+}
+
+export interface ViewerCodecPolicy {
+  /** IFC_WHEP_STRICT_PROFILE: refuse (406) a viewer whose offer has no variant that decodes the stream's profile. */
+  strictProfile: boolean;
+}
+
+/** Richer profiles first: in lenient mode the richest variant offered is the likeliest to decode the stream. */
+const RICHNESS: H264Profile[] = ["high", "constrained-high", "main", "baseline", "constrained-baseline", "other"];
+
+function richestFirst(a: OfferedCodec, b: OfferedCodec): number {
+  const pa = a.fmtp["profile-level-id"] ?? "42000a";
+  const pb = b.fmtp["profile-level-id"] ?? "42000a";
+  const byProfile = RICHNESS.indexOf(profileOfLevelId(pa)) - RICHNESS.indexOf(profileOfLevelId(pb));
+  if (byProfile !== 0) return byProfile;
+  // then the higher level (the last byte of profile-level-id)
+  return (parseInt(pb.slice(4, 6), 16) || 0) - (parseInt(pa.slice(4, 6), 16) || 0);
 }
 
 /** The stream's profile: its SPS once seen (ground truth: x264 may encode below what was negotiated), else the negotiated one. */
@@ -30,10 +52,12 @@ function describe(c: OfferedCodec): string {
 
 /**
  * Picks the H.264 variant of the viewer's offer that decodes the stream as it is (exact profile
- * first), and Opus when the stream has audio. Throws 400 for an offer that cannot receive
- * video, 406 naming what was offered and what the stream needs.
+ * first), and Opus when the stream has audio. Without one, and unless `strictProfile`, the
+ * richest H.264 (packetization-mode 1) variant offered carries the stream as it is (MediaMTX
+ * does the same): Debian's Chromium offers no High profile, yet decodes it in software. Throws
+ * 400 for an offer that cannot receive video, 406 naming what was offered and what the stream needs.
  */
-export function selectViewerCodecs(media: OfferedMedia[], tracks: StreamTracks): ViewerCodecs {
+export function selectViewerCodecs(media: OfferedMedia[], tracks: StreamTracks, policy: ViewerCodecPolicy = { strictProfile: false }): ViewerCodecs {
   const videoIndex = media.findIndex((m) => m.kind === "video");
   if (videoIndex < 0) throw new InvalidSdpError("offer has no video section; WHEP viewers receive H.264 video");
   if (media.filter((m) => m.kind === "video").length > 1 || media.filter((m) => m.kind === "audio").length > 1) {
@@ -52,16 +76,19 @@ export function selectViewerCodecs(media: OfferedMedia[], tracks: StreamTracks):
     video = candidates.find((c) => profileOfLevelId(c.fmtp["profile-level-id"]) === wanted);
     if (video) break;
   }
+  const profileMismatch = !video && !policy.strictProfile && candidates.length > 0;
+  if (profileMismatch) video = [...candidates].sort(richestFirst)[0];
   if (!video) {
     const offered = [...new Set(videoSection.codecs.filter((c) => !["rtx", "red", "ulpfec", "flexfec-03"].includes(c.name.toLowerCase())).map(describe))];
-    throw new UnsupportedCodecError(offered, [`H264 (packetization-mode=1; ${profile} profile or a profile that decodes it)`]);
+    const needs = policy.strictProfile ? `H264 (packetization-mode=1; ${profile} profile or a profile that decodes it; IFC_WHEP_STRICT_PROFILE is on)` : "H264 (packetization-mode=1)";
+    throw new UnsupportedCodecError(offered, [needs]);
   }
   const audioIndex = media.findIndex((m) => m.kind === "audio");
   const audioSection = media[audioIndex];
   const audio = tracks.audio && audioSection && audioSection.direction !== "sendonly" && audioSection.direction !== "inactive"
     ? audioSection.codecs.find((c) => c.name.toLowerCase() === "opus" && c.clockRate === 48000)
     : undefined;
-  return { video, videoIndex, profile, ...(audio ? { audio, audioIndex } : {}) };
+  return { video, videoIndex, profile, profileMismatch, ...(audio ? { audio, audioIndex } : {}) };
 }
 
 /**

@@ -8,13 +8,20 @@ import { iceRemoteOf, type SdpFrag } from "../../rtc/sdp-frag.js";
 import { parseOffer } from "../../rtc/sdp-offer.js";
 import { StreamFanout } from "./stream-fanout.js";
 import { selectViewerCodecs } from "./viewer-offer.js";
+import type { CatchUp, WhepJoin } from "./viewer-forwarder.js";
 import type { RtcPortBudget } from "../../rtc/port-budget.js";
 import { WhepSession, type WhepSessionOptions } from "./whep-session.js";
 
 export interface WhepEgressOptions extends WhepSessionOptions {
   maxViewersPerStream: number;
   maxViewers: number;
+  /** Floor of each stream's video packet ring (NACK cache, slow viewers' slack): IFC_WHEP_PACKET_CACHE_PACKETS. */
   packetCachePackets: number;
+  /** The ring's span and byte cap (IFC_STREAM_BUFFER_MS, IFC_STREAM_BUFFER_BYTES): the GOP cache. */
+  streamBufferMs: number;
+  streamBufferBytes: number;
+  /** IFC_WHEP_STRICT_PROFILE: refuse viewers without the stream's exact H.264 profile (406). */
+  strictProfile: boolean;
 }
 
 /** `remote.offerSdp` is the offer werift answered (pinned), for ICE restarts. */
@@ -33,6 +40,12 @@ export interface WhepTotals {
   nackedPackets: number;
   retransmitted: number;
   retransmitMisses: number;
+  /** NACKs of a packet resent less than 30 ms before (werift asks every 5 ms). */
+  retransmitsSuppressed: number;
+  /** Viewers started from the GOP cache (IFC_WHEP_JOIN=cached-gop). */
+  cachedJoins: number;
+  /** Publisher changes viewers were carried across. */
+  publisherChanges: number;
   keyframeRequestsSent: number;
   keyframeRequestsCoalesced: number;
 }
@@ -47,9 +60,15 @@ export class WhepEgress {
   private accepting = true;
   readonly totals: WhepTotals = {
     sessions: 0, rejected: {}, packetsSent: 0, packetsDropped: 0, nackedPackets: 0, retransmitted: 0, retransmitMisses: 0,
-    keyframeRequestsSent: 0, keyframeRequestsCoalesced: 0,
+    retransmitsSuppressed: 0, cachedJoins: 0, publisherChanges: 0, keyframeRequestsSent: 0, keyframeRequestsCoalesced: 0,
   };
   private readonly watchedHubs = new WeakSet<StreamHub>();
+  /**
+   * How viewers join (IFC_WHEP_JOIN) and how a cached-GOP join sends the GOP. Settable so that
+   * a bench compares them in one run (bench/whep-ttff.ts); a session takes them at its POST.
+   */
+  join: WhepJoin;
+  catchUp: CatchUp = "fast-forward";
   /** POST → first keyframe sent (ms) of sessions that ended before metrics took it. */
   private pendingFirstFrameMs: number[] = [];
 
@@ -59,7 +78,15 @@ export class WhepEgress {
     /** Shared with WHIP: publishers and viewers take ports of one ICE range. */
     private readonly ports: RtcPortBudget,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.join = opts.join;
+    // The GOP cache must be filling before the first viewer comes: with cached-gop every live
+    // stream is tapped from its start (an array store per packet, and up to the stream buffer's
+    // bytes held), not only while watched.
+    if (opts.join === "cached-gop") registry.onStarted((s) => {
+      if (!s.hub.isClosed && this.accepting) this.fanoutOf(s);
+    });
+  }
 
   /** Validates the offer against the live stream, admits the viewer and answers. */
   async watch(streamName: string, offerSdp: string): Promise<{ session: WhepSession; answer: string }> {
@@ -71,7 +98,7 @@ export class WhepEgress {
     if (!stream || stream.hub.isClosed || stream.stats().state === "connecting") {
       throw this.reject("stream-not-found", new NotFoundError(`stream "${streamName}" is not live`, "stream-not-found"));
     }
-    const codecs = selectViewerCodecs(media, stream.hub.tracks);
+    const codecs = selectViewerCodecs(media, stream.hub.tracks, { strictProfile: this.opts.strictProfile });
     if (this.sessions.size >= this.opts.maxViewers) {
       throw this.reject("server-full", new ServiceUnavailableError(`the server already has ${this.sessions.size} WHEP viewers (IFC_WHEP_MAX_VIEWERS)`, RETRY_AFTER_S, "too-many-viewers"));
     }
@@ -83,7 +110,7 @@ export class WhepEgress {
       throw this.reject("rtc-ports", new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, RETRY_AFTER_S, "rtc-ports-exhausted"));
     }
     const fanout = this.fanoutOf(stream);
-    const session = new WhepSession(stream, fanout, codecs, this.opts, this.log.child({ stream: streamName }));
+    const session = new WhepSession(stream, fanout, codecs, { ...this.opts, join: this.join, catchUp: this.catchUp }, this.log.child({ stream: streamName }));
     const entry: SessionEntry = { session, remote: { ...iceRemoteOf(offerSdp), offerSdp: session.pinnedOffer(offerSdp) }, firstFrameTaken: false, releasePorts };
     // Counted from the POST, so concurrent POSTs cannot overshoot the limits.
     this.sessions.set(session.id, entry);
@@ -102,7 +129,7 @@ export class WhepEgress {
   private fanoutOf(stream: LiveStream): StreamFanout {
     let fanout = this.fanouts.get(stream);
     if (!fanout) {
-      const created = new StreamFanout(stream.hub, this.opts.packetCachePackets);
+      const created = new StreamFanout(stream.hub, { minPackets: this.opts.packetCachePackets, bufferMs: this.opts.streamBufferMs, bufferBytes: this.opts.streamBufferBytes });
       fanout = created;
       this.fanouts.set(stream, created);
       if (!this.watchedHubs.has(stream.hub)) {
@@ -141,9 +168,12 @@ export class WhepEgress {
       this.totals.nackedPackets += s.nackedPackets;
       this.totals.retransmitted += s.retransmitted;
       this.totals.retransmitMisses += s.retransmitMisses;
+      this.totals.retransmitsSuppressed += s.retransmitsSuppressed;
+      this.totals.cachedJoins += s.cachedJoins;
+      this.totals.publisherChanges += s.publisherChanges;
     }
-    // The stream's packets are no longer needed when nobody watches: stop tapping them.
-    if (hub.viewerCount === 0) this.dropFanout(session.stream);
+    // The stream's packets are no longer needed when nobody watches (unless they are the GOP cache): stop tapping them.
+    if (hub.viewerCount === 0 && this.opts.join !== "cached-gop") this.dropFanout(session.stream);
   }
 
   get(streamName: string, sessionId: string): WhepSession {
@@ -175,6 +205,9 @@ export class WhepEgress {
       t.nackedPackets += s.nackedPackets;
       t.retransmitted += s.retransmitted;
       t.retransmitMisses += s.retransmitMisses;
+      t.retransmitsSuppressed += s.retransmitsSuppressed;
+      t.cachedJoins += s.cachedJoins;
+      t.publisherChanges += s.publisherChanges;
     }
     for (const f of this.fanouts.values()) {
       t.keyframeRequestsSent += f.keyframeRequests.sent;

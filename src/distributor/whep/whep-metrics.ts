@@ -23,6 +23,9 @@ export function whepMetrics(egress: WhepEgress): Registry {
   counter("ifc_whep_nack_packets_total", "Packets viewers asked for again (generic NACK)", (s) => s.nackedPackets);
   counter("ifc_whep_retransmissions_total", "Packets resent to viewers from the stream's packet cache", (s) => s.retransmitted);
   counter("ifc_whep_retransmission_misses_total", "NACKed packets no longer in the packet cache", (s) => s.retransmitMisses);
+  counter("ifc_whep_retransmissions_suppressed_total", "NACKs not answered because the packet was resent less than 30 ms before", (s) => s.retransmitsSuppressed);
+  counter("ifc_whep_cached_joins_total", "Viewers started from the stream's GOP cache (IFC_WHEP_JOIN=cached-gop)", (s) => s.cachedJoins);
+  counter("ifc_whep_publisher_changes_total", "Publisher changes (resumes after a break) that viewers were carried across", (s) => s.publisherChanges);
   counter("ifc_whep_keyframe_requests_total", "Keyframe requests passed on to publishers (before their PLI rate limit)", (s) => s.keyframeRequestsSent);
   counter("ifc_whep_keyframe_requests_coalesced_total", "Viewer keyframe needs absorbed by an outstanding request", (s) => s.keyframeRequestsCoalesced);
   new Counter({

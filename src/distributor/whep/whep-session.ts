@@ -14,13 +14,16 @@ import type { OfferedCodec } from "../../rtc/sdp-offer.js";
 import { closePeerGracefully } from "../../rtc/peer-close.js";
 import { answerOffer, restartIceWith, type PeerOptions } from "../../rtc/werift-peer.js";
 import type { StreamFanout } from "./stream-fanout.js";
-import { ViewerForwarder, type TrackOutputOptions } from "./viewer-forwarder.js";
+import { ViewerForwarder, type CatchUp, type TrackOutputOptions, type WhepJoin } from "./viewer-forwarder.js";
 import { pinOffer, type ViewerCodecs } from "./viewer-offer.js";
 
 export interface WhepSessionOptions {
   peer: PeerOptions;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** IFC_WHEP_JOIN: start from the cached GOP or wait for the next keyframe. */
+  join: WhepJoin;
+  catchUp?: CatchUp;
 }
 
 export type ViewerEndReason = "deleted" | "ice-failed" | "ice-restart-timeout" | "connect-timeout" | "idle-timeout" | "stream-ended" | "shutdown" | "error";
@@ -139,6 +142,7 @@ export class WhepSession {
       out: sender.dtlsTransport,
       ssrc: sender.ssrc,
       payloadType: codec.payloadType,
+      clockRate: codec.clockRate,
       onSent: senderReportFeeder(sender),
     });
     const forwarder = new ViewerForwarder(
@@ -146,6 +150,7 @@ export class WhepSession {
       audioSender && this.codecs.audio ? output(audioSender, this.codecs.audio, "audio") : undefined,
       (reason) => this.fanout.requestKeyframe(reason),
       this.fanout.schedule,
+      { join: this.opts.join, catchUp: this.opts.catchUp ?? "fast-forward" },
     );
     this.forwarder = forwarder;
     // PLI and FIR are read off the transport: werift's router hands a PLI to whatever SSRC of

@@ -26,8 +26,8 @@ describe("startsKeyframe", () => {
 });
 
 describe("RtpRing", () => {
-  it("holds the newest `capacity` packets by index and finds them by sequence number", () => {
-    const ring = new RtpRing(4, false);
+  it("holds the newest packets by index within its byte cap and finds them by sequence number", () => {
+    const ring = new RtpRing({ minPackets: 4, maxAgeMs: 60_000, maxBytes: 4 * SLICE.length }, false);
     for (let i = 0; i < 6; i++) ring.push(pkt(65534 + i, 0, SLICE));
     expect(ring.head).toBe(6);
     expect(ring.tail).toBe(2);
@@ -35,11 +35,11 @@ describe("RtpRing", () => {
     expect(ring.at(2)?.header.sequenceNumber).toBe(0);
     expect(ring.at(6)).toBeUndefined();
     expect(ring.indexOfSeq(1)).toBe(3); // across the 16-bit wrap
-    expect(ring.indexOfSeq(65534)).toBe(-1); // overwritten
+    expect(ring.indexOfSeq(65534)).toBe(-1); // dropped
   });
 
   it("marks the first packet of the newest keyframe access unit, whatever packet of it shows the IDR", () => {
-    const ring = new RtpRing(64, true);
+    const ring = new RtpRing({ minPackets: 64, maxAgeMs: 60_000, maxBytes: 1 << 20 }, true);
     ring.push(pkt(1, 1000, SLICE, true));
     expect(ring.lastKeyframeStart).toBe(-1);
     // SEI first, then SPS/PPS, then the IDR: the unit starts at the SEI (index 1)

@@ -9,7 +9,7 @@ function pkt(seq: number, timestamp: number, payload: number[], marker = false):
 describe("StreamFanout", () => {
   it("stores the hub's RTP by kind, and stops tapping when closed", () => {
     const hub = new StreamHub("cam", { video: { codec: "h264" } }, 8);
-    const fanout = new StreamFanout(hub, 64);
+    const fanout = new StreamFanout(hub, { minPackets: 64, bufferMs: 10_000, bufferBytes: 1 << 20 });
     hub.publishRtp("video", pkt(1, 0, [0x65, 0], true));
     hub.publishRtp("audio", pkt(5, 0, [0xfc]));
     expect([fanout.video.head, fanout.audio.head, fanout.video.keyframes]).toEqual([1, 1, 1]);
@@ -23,7 +23,7 @@ describe("StreamFanout", () => {
     const sent: string[] = [];
     hub.setKeyframeRequester((r) => sent.push(r));
     let now = 1000;
-    const fanout = new StreamFanout(hub, 64, () => now);
+    const fanout = new StreamFanout(hub, { minPackets: 64, bufferMs: 10_000, bufferBytes: 1 << 20 }, () => now);
     for (let i = 0; i < 20; i++) fanout.requestKeyframe("join");
     expect(sent).toEqual(["whep-join"]);
     now += 200;

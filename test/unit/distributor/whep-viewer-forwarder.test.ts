@@ -32,8 +32,10 @@ function frame(ring: RtpRing, seq: number, key: boolean): void {
 }
 
 function setup() {
-  const video = new RtpRing(64, true);
-  const audio = new RtpRing(16, false);
+  const clock = { now: 1000 };
+  // 64 two-byte packets: the byte cap makes the ring drop what a stalled viewer has not read
+  const video = new RtpRing({ minPackets: 64, maxAgeMs: 60_000, maxBytes: 128 }, true, () => clock.now);
+  const audio = new RtpRing({ minPackets: 16, maxAgeMs: 60_000, maxBytes: 32 }, false, () => clock.now);
   const out = new FakeOutput();
   const audioOut = new FakeOutput();
   const requests: string[] = [];
@@ -43,7 +45,7 @@ function setup() {
     (r) => requests.push(r),
     () => undefined,
   );
-  return { video, audio, out, audioOut, requests, fwd };
+  return { video, audio, out, audioOut, requests, fwd, clock };
 }
 
 describe("ViewerForwarder", () => {
@@ -63,10 +65,11 @@ describe("ViewerForwarder", () => {
   });
 
   it("rewrites SSRC, payload type, sequence and timestamp with constant per-viewer offsets", async () => {
-    const { video, audio, out, audioOut, fwd } = setup();
+    const { video, audio, out, audioOut, fwd, clock } = setup();
     fwd.start();
+    audio.push(pkt(7, 960, [0xfc, 1])); // before the keyframe
+    clock.now += 20;
     for (let s = 65530; s < 65540; s++) frame(video, s, s === 65530);
-    audio.push(pkt(7, 960, [0xfc, 1]));
     fwd.pump();
     expect(out.sent.length).toBe(10);
     for (const [i, s] of out.sent.entries()) {
@@ -76,7 +79,7 @@ describe("ViewerForwarder", () => {
       expect(s.seq).toBe((out.sent[0]!.seq + i) & 0xffff);
       expect(s.ts).toBe((out.sent[0]!.ts + i * 3000) >>> 0);
     }
-    // audio starts with video, from the packets that come after
+    // audio starts with video, from the packets that came at or after its keyframe
     expect(audioOut.sent).toEqual([]);
     audio.push(pkt(8, 1920, [0xfc, 2]));
     fwd.pump();
@@ -95,7 +98,7 @@ describe("ViewerForwarder", () => {
     expect(fwd.stats).toMatchObject({ nackedPackets: 3, retransmitted: 2, retransmitMisses: 1 });
   });
 
-  it("never holds the publisher: a viewer whose sends stall stops being fed, lags past the ring, drops and counts, and resumes at a keyframe without a sequence gap", async () => {
+  it("never holds the publisher: a viewer whose sends stall stops being fed, lags past the ring (its byte cap), drops and counts, and resumes at a keyframe without a sequence gap", async () => {
     const { video, out, requests, fwd } = setup();
     fwd.start();
     frame(video, 0, true);

@@ -42,6 +42,8 @@ describe("H.264 profiles", () => {
   });
 });
 
+const STRICT = { strictProfile: true };
+
 describe("selectViewerCodecs", () => {
   it("picks the viewer's payload type of the stream's exact profile, and Opus", () => {
     const sel = selectViewerCodecs(parseOffer(CHROMIUM_LIKE), tracks("42e01f"));
@@ -59,12 +61,12 @@ describe("selectViewerCodecs", () => {
   it("falls back to a profile whose decoder takes the stream (Constrained High decodes nothing richer)", () => {
     const noCb = CHROMIUM_LIKE.replace("profile-level-id=42e01f\r\na=rtcp-fb:104", "profile-level-id=4d001f\r\na=rtcp-fb:104");
     expect(selectViewerCodecs(parseOffer(noCb), tracks("42e01f")).video.payloadType).toBe(102);
-    expect(() => selectViewerCodecs(parseOffer(CHROMIUM_LIKE), tracks("640032"))).toThrow(/offered: VP8\/90000, H264\(profile-level-id=42001f;packetization-mode=1\)/);
+    expect(() => selectViewerCodecs(parseOffer(CHROMIUM_LIKE), tracks("640032"), STRICT)).toThrow(/offered: VP8\/90000, H264\(profile-level-id=42001f;packetization-mode=1\)/);
   });
 
-  it("throws 406 unsupported-codec, and 400 for an offer that does not receive video", () => {
+  it("throws 406 unsupported-codec in strict mode, and 400 for an offer that does not receive video", () => {
     try {
-      selectViewerCodecs(parseOffer(CHROMIUM_LIKE), tracks("640032"));
+      selectViewerCodecs(parseOffer(CHROMIUM_LIKE), tracks("640032"), STRICT);
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ProblemError);
@@ -74,6 +76,28 @@ describe("selectViewerCodecs", () => {
     expect(() => selectViewerCodecs(parseOffer(CHROMIUM_LIKE.replace("a=recvonly", "a=sendonly")), tracks("42e01f"))).toThrow(/must receive/);
     const audioOnly = CHROMIUM_LIKE.slice(CHROMIUM_LIKE.indexOf("m=audio"));
     expect(() => selectViewerCodecs(parseOffer(`v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n${audioOnly}`), tracks("42e01f"))).toThrow(/no video section/);
+  });
+
+  it("lenient (default): forwards High under the richest H.264 (packetization-mode 1) the viewer offers, as Debian's Chromium needs", () => {
+    // Chromium 156 on Debian: 42001f, 42e01f, 4d001f and f4001f, no High
+    const debian = CHROMIUM_LIKE.replace("profile-level-id=640c1f", "profile-level-id=f4001f");
+    const sel = selectViewerCodecs(parseOffer(debian), tracks("640032"));
+    expect(sel.video.payloadType).toBe(106); // Main beats both Baselines; f4 (High 4:4:4) is no known profile
+    expect(sel.video.fmtp["profile-level-id"]).toBe("4d001f");
+    expect(sel.profileMismatch).toBe(true);
+    expect(selectViewerCodecs(parseOffer(debian), tracks("640032"), { strictProfile: false }).video.payloadType).toBe(106);
+    // an exact match still wins, and is no mismatch
+    const exact = selectViewerCodecs(parseOffer(CHROMIUM_LIKE), tracks("42e01f"));
+    expect([exact.video.payloadType, exact.profileMismatch]).toEqual([104, false]);
+    // among variants of one profile, the higher level
+    const levels = debian.replace("profile-level-id=42001f", "profile-level-id=4d0032");
+    expect(selectViewerCodecs(parseOffer(levels), tracks("640032")).video.payloadType).toBe(102);
+  });
+
+  it("lenient still needs H.264 with packetization-mode 1: 406 without", () => {
+    const pm0 = CHROMIUM_LIKE.replace(/packetization-mode=1/g, "packetization-mode=0");
+    expect(() => selectViewerCodecs(parseOffer(pm0), tracks("640032"))).toThrow(ProblemError);
+    expect(() => selectViewerCodecs(parseOffer(pm0), tracks("640032"))).toThrow(/H264 \(packetization-mode=1\)/);
   });
 
   it("leaves audio out when the stream has none", () => {
