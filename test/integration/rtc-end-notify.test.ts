@@ -3,6 +3,7 @@ import type { RTCDtlsTransport } from "werift";
 import { dtlsTransports } from "../../src/rtc/werift-internals.js";
 import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
 import { whepWatch, type WhepViewer } from "../helpers/whep-client.js";
+import { countByes } from "../support/rtcp-bye.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 import { waitFor } from "../support/wait-for.js";
 
@@ -28,18 +29,11 @@ interface Goodbye {
   byes(): number;
 }
 
-/** Watches a viewer's transport: when it closes, and the RTCP BYEs it decrypted (werift's parser skips BYE). */
+/** Watches a peer's transport: when it closes, and the RTCP BYEs it decrypted. */
 function watchGoodbye(t: RTCDtlsTransport): Goodbye {
-  let byes = 0;
-  const srtcp = t.srtcp;
-  const decrypt = srtcp.decrypt.bind(srtcp);
-  srtcp.decrypt = (data: Buffer) => {
-    const plain = decrypt(data);
-    for (let pos = 0; pos + 4 <= plain.length; pos += (plain.readUInt16BE(pos + 2) + 1) * 4) if (plain[pos + 1] === 203) byes++;
-    return plain;
-  };
+  const byes = countByes(t);
   const closedAt = new Promise<number>((resolve) => t.onStateChange.subscribe((s) => s === "closed" && resolve(Date.now())));
-  return { closedAt, byes: () => byes };
+  return { closedAt, byes };
 }
 
 async function liveViewer(stream: string): Promise<Goodbye> {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, type RTCDtlsTransport } from "werift";
+import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from "werift";
 import { loadConfig } from "../../src/config.js";
 import { closePeerGracefully } from "../../src/rtc/peer-close.js";
 import { execFileSync } from "node:child_process";
@@ -7,6 +7,7 @@ import { liveSocketDrops, peerLocalPorts, peerSocketDrops, resetCappedWarning } 
 import { answerOffer, peerOptionsFrom, type PeerOptions } from "../../src/rtc/werift-peer.js";
 import { dtlsSocket, dtlsTransports, iceConnections, udpSockets } from "../../src/rtc/werift-internals.js";
 import { disableDefaultStun, waitConnected, waitIceGathered } from "../helpers/werift-ice.js";
+import { countByes } from "../support/rtcp-bye.js";
 
 /**
  * Two werift peers in this process: a "client" that sends video and our server-side peer set up
@@ -41,18 +42,6 @@ async function connectedPair(peer: PeerOptions): Promise<{ client: RTCPeerConnec
   return { client, server };
 }
 
-/** Counts RTCP BYEs the client decrypts (werift's own parser drops type 203 unseen). */
-function countByes(t: RTCDtlsTransport): () => number {
-  let byes = 0;
-  const srtcp = t.srtcp;
-  const decrypt = srtcp.decrypt.bind(srtcp);
-  srtcp.decrypt = (data: Buffer) => {
-    const plain = decrypt(data);
-    for (let pos = 0; pos + 4 <= plain.length; pos += (plain.readUInt16BE(pos + 2) + 1) * 4) if (plain[pos + 1] === 203) byes++;
-    return plain;
-  };
-  return () => byes;
-}
 
 describe("werift internals (0.25.2) this fix reaches into", () => {
   it("are where src/rtc/werift-internals.ts expects them", async () => {
