@@ -89,6 +89,7 @@ async function fallbackToHls(reason) {
   // A live monitor should catch up to the playlist's hold-back after a stall rather than stay
   // behind for good (hls.js plays at 1x by default: measured ~2 s behind PART-HOLD-BACK).
   const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, debug: q.get("debug") === "1" });
+  w.hls = hls;
   hls.loadSource(src);
   hls.attachMedia(video);
   hls.on(Hls.Events.ERROR, (_e, d) => {
