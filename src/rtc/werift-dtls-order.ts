@@ -86,6 +86,7 @@ function records(data: Buffer): Buffer[] {
   return out;
 }
 
+/** Totals since the gate was installed: records held behind a gap, retransmissions not handed on, resends of our last flight. */
 export interface DtlsOrderStats {
   held: number;
   duplicates: number;
@@ -104,6 +105,11 @@ export class DtlsHandshakeOrder {
     private readonly resendLastFlight: () => void,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Records waiting behind a gap now. */
+  get heldRecords(): number {
+    return this.held.length;
+  }
 
   receive(datagram: Buffer): void {
     // Fast path: no gap open and not a handshake record — application data, alerts.

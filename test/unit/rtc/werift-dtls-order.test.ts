@@ -1,5 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DtlsHandshakeOrder, MAX_HELD_RECORDS, RESEND_MIN_INTERVAL_MS } from "../../../src/rtc/werift-dtls-order.js";
+import { fuzzParams } from "../../support/fuzz.js";
 
 /** A DTLS 1.2 record: 13-byte header (type, version, epoch, sequence, length) and its fragment. */
 function record(type: number, epoch: number, fragment: Buffer): Buffer {
@@ -130,5 +132,18 @@ describe("DtlsHandshakeOrder (werift 0.25 DTLS handshake in message_seq order)",
     expect(g.delivered).toEqual([handshake(1, 0)]);
     g.order.receive(handshake(11, 1));
     expect(g.delivered).toHaveLength(MAX_HELD_RECORDS + 2);
+  });
+
+  it("never throws on any datagram from the network, and holds at most its cap", () => {
+    const headed = fc.tuple(fc.constantFrom(20, 21, 22, 23), fc.integer({ min: 0, max: 2 }), fc.uint8Array({ maxLength: 80 })).map(([type, epoch, body]) => record(type, epoch, Buffer.from(body)));
+    const datagram = fc.oneof(fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b)), headed, fc.array(headed, { maxLength: 4 }).map((rs) => Buffer.concat(rs)));
+    fc.assert(
+      fc.property(fc.array(datagram, { maxLength: 30 }), (datagrams) => {
+        const g = gate();
+        for (const d of datagrams) g.order.receive(d);
+        expect(g.order.heldRecords).toBeLessThanOrEqual(MAX_HELD_RECORDS);
+      }),
+      fuzzParams(500),
+    );
   });
 });
