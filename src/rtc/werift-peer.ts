@@ -1,6 +1,7 @@
 import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig, type RTCRtpTransceiver } from "werift";
 import type { Config } from "../config.js";
 import { invalidSdp } from "./sdp-offer.js";
+import { orderDtlsHandshakes } from "./werift-dtls-order.js";
 import { sizePeerRecvBuffers, type SocketWarn } from "./socket-buffer.js";
 import { holdSelectedPairs, startRestartedChecks, watchRestart, type RestartWatch } from "./werift-ice-restart.js";
 
@@ -91,6 +92,8 @@ export async function answerOffer(pc: RTCPeerConnection, offerSdp: string, peer:
   if (!peer.hasStun) disableDefaultStun(pc);
   setDirections(pc.getTransceivers());
   await pc.setLocalDescription(await pc.createAnswer());
+  // Before ICE can connect (the client has no answer yet), so the gate is in place for the first record.
+  orderDtlsHandshakes(pc);
   await waitIceGathered(pc);
   // Sockets exist once gathering is done; nothing has been received on them yet.
   sizePeerRecvBuffers(pc, peer.recvBufferBytes, peer.warn);

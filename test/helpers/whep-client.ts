@@ -6,6 +6,7 @@ import {
 } from "werift";
 import { H264Depacketizer } from "../../src/media/h264-depacketizer.js";
 import type { VideoAccessUnit } from "../../src/media/types.js";
+import { orderDtlsHandshakes } from "../../src/rtc/werift-dtls-order.js";
 import { SessionResource } from "./session-resource.js";
 import { disableDefaultStun, waitConnected, waitIceGathered } from "./werift-ice.js";
 
@@ -138,6 +139,8 @@ export async function whepWatch(url: string, opts: WhepWatchOptions = {}): Promi
   const resource = new SessionResource(pc, headers);
   try {
     await pc.setLocalDescription(await pc.createOffer());
+    // werift's DTLS hangs on one lost handshake datagram; a browser would retransmit (see the module).
+    orderDtlsHandshakes(pc);
     disableDefaultStun(pc);
     await waitIceGathered(pc);
     const offer = pc.localDescription?.sdp;

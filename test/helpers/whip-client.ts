@@ -8,6 +8,7 @@ import {
   type RTCIceServer,
   type RTCRtpSender,
 } from "werift";
+import { orderDtlsHandshakes } from "../../src/rtc/werift-dtls-order.js";
 import { SessionResource } from "./session-resource.js";
 import { disableDefaultStun, hasStunServer, waitConnected, waitIceGathered } from "./werift-ice.js";
 
@@ -35,6 +36,13 @@ export interface WhipPublishOptions {
    * the server from reaching the client around it (NetRelay.acceptsStunFrom).
    */
   acceptStunFrom?: (address: string, port: number) => boolean;
+  /**
+   * Put the DTLS ordering gate (src/rtc/werift-dtls-order.ts) on this peer too (default true).
+   * false: a publisher with werift's own handshake, to test the server's gate alone.
+   */
+  dtlsOrder?: boolean;
+  /** Called with the peer once its transports exist and before the POST (tests tap its datagrams). */
+  onPeer?: (pc: RTCPeerConnection) => void;
 }
 
 /** Wall-clock instants (epoch ms) of one WHIP publication. */
@@ -131,6 +139,9 @@ export async function whipPublish(url: string, opts: WhipPublishOptions = {}): P
     const offer = await pc.createOffer();
     if (!hasStunServer(iceServers)) disableDefaultStun(pc);
     await pc.setLocalDescription(offer);
+    // werift's DTLS hangs on one lost handshake datagram; a browser would retransmit (see the module).
+    if (opts.dtlsOrder ?? true) orderDtlsHandshakes(pc);
+    opts.onPeer?.(pc);
     await waitIceGathered(pc);
     const sdp = pc.localDescription?.sdp;
     if (!sdp) throw new Error("no local description");
