@@ -27,7 +27,7 @@ import WebSocket from "ws";
 import { parseManifest, type RecordingManifest } from "../src/recorder/manifest.js";
 import { spawnReferenceWorker } from "../src/worker/spawn-worker.js";
 import { publishThroughRelay, type RelayedPublisher } from "../test/support/net-publish.js";
-import { restartIceByPatch } from "../test/support/net-ice-restart.js";
+import { restartIce } from "../test/helpers/ice-restart-client.js";
 import { NetRelay } from "../test/support/net-relay.js";
 import { assemble, probeVideoFrames } from "../test/support/recording-probe.js";
 import { spawnServer, type ServerProcess } from "../test/support/server-harness.js";
@@ -199,7 +199,7 @@ async function oneRun(way: Way, run: number, workerAddress: string): Promise<Run
       reconnectedAt = b.publication.timings.connectedAt;
     } else {
       if (way === "new-address") await relay.rebind();
-      const r = await restartIceByPatch(a.publication, { transformAnswer: (sdp) => relay.routeAnswer(sdp), connectTimeoutMs: 20_000 });
+      const r = await restartIce(a.publication, { transformAnswer: (sdp) => relay.routeAnswer(sdp), connectTimeoutMs: 20_000 });
       reconnectedAt = r.connectedAt;
     }
     result.reconnectMs = reconnectedAt - restoredAt;
