@@ -165,7 +165,9 @@ async function cutAndCome(way: Way, stream: string): Promise<void> {
     const hub = await waitForValue(() => ts.server.registry.get(stream)?.hub, { what: "the stream's hub" });
     // the hub's keyframes, with their arrival, to time the AI feed against
     const hubKeyframes: number[] = [];
+    const hubFrames: number[] = [];
     hubReader = hub.attach("network-cut-test", (f) => {
+      if (f.kind === "video") hubFrames.push(f.arrivalMs);
       if (f.kind === "video" && f.isKeyframe) hubKeyframes.push(f.arrivalMs);
     });
     viewer = await whepWatch(`${ts.url}/whep/${stream}`, { audio: false });
@@ -268,7 +270,7 @@ async function cutAndCome(way: Way, stream: string): Promise<void> {
     expect(firstIdrAfter).toBeLessThan(GOP_S * FPS);
     const expectedAfter = after.length - firstIdrAfter;
     const outageMs = (after[firstIdrAfter]?.at ?? 0) - (before.at(-1)?.at ?? 0);
-    console.log(JSON.stringify({ way, cutMs: CUT_MS, gapMs: Math.round(gapMs), outageMs, before: before.length, after: after.length, droppedBeforeIdr: firstIdrAfter, recorded: recorded.length, reconnectMs: reconnectedAt - restoredAt, aiAfterIdrMs: (firstAi?.workerReceivedAt ?? 0) - (firstIdr ?? 0), holes: recorded.flatMap((t, i) => (i > 0 && t - (recorded[i - 1] ?? 0) > 2 * FRAME_MS ? [[Math.round(recorded[i - 1] ?? 0), Math.round(t - (recorded[i - 1] ?? 0))]] : [])), restartAfterRestoreMs: reconnectedAt - restoredAt, framesLostAtServer: ts.server.registry.get(stream)?.stats().packetsLost }));
+    console.log(JSON.stringify({ way, cutMs: CUT_MS, gapMs: Math.round(gapMs), outageMs, before: before.length, after: after.length, droppedBeforeIdr: firstIdrAfter, recorded: recorded.length, reconnectMs: reconnectedAt - restoredAt, aiAfterIdrMs: (firstAi?.workerReceivedAt ?? 0) - (firstIdr ?? 0), holes: recorded.flatMap((t, i) => (i > 0 && t - (recorded[i - 1] ?? 0) > 2 * FRAME_MS ? [[Math.round(recorded[i - 1] ?? 0), Math.round(t - (recorded[i - 1] ?? 0))]] : [])), restartAfterRestoreMs: reconnectedAt - restoredAt, hubFramesAfterRestore: hubFrames.filter((t) => t >= restoredAt).length, hubHoles: hubFrames.flatMap((t, i) => (i > 0 && t - (hubFrames[i - 1] ?? 0) > 300 ? [[t - restoredAt, Math.round(t - (hubFrames[i - 1] ?? 0))]] : [])), framesLostAtServer: ts.server.registry.get(stream)?.stats().packetsLost }));
     expect(recorded.slice(0, gapAt).length).toBe(before.length);
     expect(recorded.slice(gapAt).length).toBe(expectedAfter);
     // the gap is kept at its wall-clock length: the outage the network saw, within a frame or two
