@@ -222,6 +222,7 @@ async function cutAndCome(way: Way, stream: string): Promise<void> {
     expect(firstAi).toBeDefined();
     expect((firstAi?.workerReceivedAt ?? Infinity) - (firstIdr ?? 0)).toBeLessThanOrEqual(1000);
 
+    const serverStats = ts.server.registry.get(stream)?.stats();
     // End: nothing more crosses the network, and the server has what did before it stops.
     void relay.cut();
     const crossed = [...tap.frames.values()].filter((f) => f.complete && !f.cut).length;
@@ -270,7 +271,7 @@ async function cutAndCome(way: Way, stream: string): Promise<void> {
     expect(firstIdrAfter).toBeLessThan(GOP_S * FPS);
     const expectedAfter = after.length - firstIdrAfter;
     const outageMs = (after[firstIdrAfter]?.at ?? 0) - (before.at(-1)?.at ?? 0);
-    console.log(JSON.stringify({ way, cutMs: CUT_MS, gapMs: Math.round(gapMs), outageMs, before: before.length, after: after.length, droppedBeforeIdr: firstIdrAfter, recorded: recorded.length, reconnectMs: reconnectedAt - restoredAt, aiAfterIdrMs: (firstAi?.workerReceivedAt ?? 0) - (firstIdr ?? 0), holes: recorded.flatMap((t, i) => (i > 0 && t - (recorded[i - 1] ?? 0) > 2 * FRAME_MS ? [[Math.round(recorded[i - 1] ?? 0), Math.round(t - (recorded[i - 1] ?? 0))]] : [])), restartAfterRestoreMs: reconnectedAt - restoredAt, hubFramesAfterRestore: hubFrames.filter((t) => t >= restoredAt).length, hubHoles: hubFrames.flatMap((t, i) => (i > 0 && t - (hubFrames[i - 1] ?? 0) > 300 ? [[t - restoredAt, Math.round(t - (hubFrames[i - 1] ?? 0))]] : [])), framesLostAtServer: ts.server.registry.get(stream)?.stats().packetsLost }));
+    console.log(JSON.stringify({ way, cutMs: CUT_MS, gapMs: Math.round(gapMs), outageMs, before: before.length, after: after.length, droppedBeforeIdr: firstIdrAfter, recorded: recorded.length, reconnectMs: reconnectedAt - restoredAt, aiAfterIdrMs: (firstAi?.workerReceivedAt ?? 0) - (firstIdr ?? 0), holes: recorded.flatMap((t, i) => (i > 0 && t - (recorded[i - 1] ?? 0) > 2 * FRAME_MS ? [[Math.round(recorded[i - 1] ?? 0), Math.round(t - (recorded[i - 1] ?? 0))]] : [])), restartAfterRestoreMs: reconnectedAt - restoredAt, hubFramesAfterRestore: hubFrames.filter((t) => t >= restoredAt).length, hubHoles: hubFrames.flatMap((t, i) => (i > 0 && t - (hubFrames[i - 1] ?? 0) > 300 ? [[t - restoredAt, Math.round(t - (hubFrames[i - 1] ?? 0))]] : [])), server: serverStats && { lost: serverStats.packetsLost, dropped: serverStats.framesDropped }, nacked: pubs[0]?.video.nackedPackets, retransmitted: pubs[0]?.video.retransmitted(), plis: pubs[0]?.video.plis }));
     expect(recorded.slice(0, gapAt).length).toBe(before.length);
     expect(recorded.slice(gapAt).length).toBe(expectedAfter);
     // the gap is kept at its wall-clock length: the outage the network saw, within a frame or two
