@@ -63,6 +63,9 @@ async function server(rtpSilenceTimeoutMs: number): Promise<TestServer> {
 
 interface FrameSeen {
   key: string;
+  ssrc: number;
+  /** RTP timestamp on the wire (90 kHz). */
+  ts: number;
   /** Order of its first datagram at the relay. */
   order: number;
   /** Arrival (epoch ms) of its first datagram at the relay. */
@@ -85,10 +88,12 @@ function tapFrames(relay: NetRelay, videoPts: () => Set<number>): { frames: Map<
   const listener = (relay as unknown as { listener: Socket }).listener;
   listener.prependListener("message", (b: Buffer) => {
     if (datagramKind(b) !== "rtp" || !videoPts().has((b[1] ?? 0) & 0x7f)) return;
-    const key = `${b.readUInt32BE(8)}:${b.readUInt32BE(4)}`;
+    const ssrc = b.readUInt32BE(8);
+    const ts = b.readUInt32BE(4);
+    const key = `${ssrc}:${ts}`;
     let f = frames.get(key);
     if (!f) {
-      f = { key, order: order++, at: Date.now(), afterCut, cut: false, complete: false };
+      f = { key, ssrc, ts, order: order++, at: Date.now(), afterCut, cut: false, complete: false };
       frames.set(key, f);
     }
     if (relay.isCut) f.cut = true;
@@ -271,12 +276,20 @@ async function cutAndCome(way: Way, stream: string): Promise<void> {
     expect(firstIdrAfter).toBeGreaterThanOrEqual(0);
     expect(firstIdrAfter).toBeLessThan(GOP_S * FPS);
     const expectedAfter = after.length - firstIdrAfter;
+    // the outage as the relay saw it (arrival times), for the log
     const outageMs = (after[firstIdrAfter]?.at ?? 0) - (before.at(-1)?.at ?? 0);
     console.log(JSON.stringify({ way, cutMs: CUT_MS, gapMs: Math.round(gapMs), outageMs, before: before.length, after: after.length, droppedBeforeIdr: firstIdrAfter, recorded: recorded.length, reconnectMs: reconnectedAt - restoredAt, aiAfterIdrMs: (firstAi?.workerReceivedAt ?? 0) - (firstIdr ?? 0), holes: recorded.flatMap((t, i) => (i > 0 && t - (recorded[i - 1] ?? 0) > 2 * FRAME_MS ? [[Math.round(recorded[i - 1] ?? 0), Math.round(t - (recorded[i - 1] ?? 0))]] : [])), restartAfterRestoreMs: reconnectedAt - restoredAt, hubFramesAfterRestore: hubFrames.filter((t) => t >= restoredAt).length, hubHoles: hubFrames.flatMap((t, i) => (i > 0 && t - (hubFrames[i - 1] ?? 0) > 300 ? [[t - restoredAt, Math.round(t - (hubFrames[i - 1] ?? 0))]] : [])), server: serverStats && { lost: serverStats.packetsLost, dropped: serverStats.framesDropped }, nacked: pubs[0]?.video.nackedPackets, retransmitted: pubs[0]?.video.retransmitted(), plis: pubs[0]?.video.plis }));
     expect(recorded.slice(0, gapAt).length).toBe(before.length);
     expect(recorded.slice(gapAt).length).toBe(expectedAfter);
-    // the gap is kept at its wall-clock length: the outage the network saw, within a frame or two
-    expect(Math.abs(gapMs - outageMs)).toBeLessThanOrEqual(3 * FRAME_MS);
+    // The gap is kept at its real length: on one session, the publisher's own clock between the
+    // last frame before and the first IDR after (arrival times at this busy process jitter by
+    // hundreds of ms; a new session's clock has another origin, so (b) has only the bound below).
+    const lastBefore = before.at(-1);
+    const idrAfter = after[firstIdrAfter];
+    if (lastBefore && idrAfter && lastBefore.ssrc === idrAfter.ssrc) {
+      const rtpGapMs = (((idrAfter.ts - lastBefore.ts) >>> 0) / 90000) * 1000;
+      expect(Math.abs(gapMs - rtpGapMs)).toBeLessThanOrEqual(FRAME_MS);
+    }
     // and that outage is the cut within one GOP (the last frame before it may be up to a frame
     // interval earlier), once the client's own reconnection is counted
     expect(gapMs).toBeGreaterThanOrEqual(CUT_MS - FRAME_MS);
