@@ -2,8 +2,8 @@
  * Reconnect after a network cut (issue 12), server in its own process (as deployed), AI worker
  * in another, the publisher's UDP path through a NetRelay (test/support/net-relay.ts):
  *  - the recording gap for a 5 s cut, per way back, over N runs (median, max):
- *      (a) ICE restart: werift restartIce() + new offer + PATCH with the new ufrag/pwd
- *          (RFC 9725 §4.4.1) on the same WHIP session;
+ *      (a) ICE restart: a new offer with iceRestart + PATCH with the new ufrag/pwd
+ *          (RFC 9725 §4.4.1) on the same WHIP session (test/helpers/ice-restart-client.ts);
  *      (b) re-POST: the old PeerConnection is dropped during the cut (no DELETE), a new one
  *          POSTs WHIP for the same stream with the same credentials;
  *      (c) new source address: relay.rebind() (the server sees a new port), then (a);
