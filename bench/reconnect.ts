@@ -2,8 +2,8 @@
  * Reconnect after a network cut (issue 12), server in its own process (as deployed), AI worker
  * in another, the publisher's UDP path through a NetRelay (test/support/net-relay.ts):
  *  - the recording gap for a 5 s cut, per way back, over N runs (median, max):
- *      (a) ICE restart: werift restartIce() + new offer + PATCH with the new ufrag/pwd
- *          (RFC 9725 §4.4.1) on the same WHIP session;
+ *      (a) ICE restart: a new offer with iceRestart + PATCH with the new ufrag/pwd
+ *          (RFC 9725 §4.4.1) on the same WHIP session (test/helpers/ice-restart-client.ts);
  *      (b) re-POST: the old PeerConnection is dropped during the cut (no DELETE), a new one
  *          POSTs WHIP for the same stream with the same credentials;
  *      (c) new source address: relay.rebind() (the server sees a new port), then (a);
@@ -27,7 +27,7 @@ import WebSocket from "ws";
 import { parseManifest, type RecordingManifest } from "../src/recorder/manifest.js";
 import { spawnReferenceWorker } from "../src/worker/spawn-worker.js";
 import { publishThroughRelay, type RelayedPublisher } from "../test/support/net-publish.js";
-import { restartIceByPatch } from "../test/support/net-ice-restart.js";
+import { restartIce } from "../test/helpers/ice-restart-client.js";
 import { NetRelay } from "../test/support/net-relay.js";
 import { assemble, probeVideoFrames } from "../test/support/recording-probe.js";
 import { spawnServer, type ServerProcess } from "../test/support/server-harness.js";
@@ -199,7 +199,7 @@ async function oneRun(way: Way, run: number, workerAddress: string): Promise<Run
       reconnectedAt = b.publication.timings.connectedAt;
     } else {
       if (way === "new-address") await relay.rebind();
-      const r = await restartIceByPatch(a.publication, { transformAnswer: (sdp) => relay.routeAnswer(sdp), connectTimeoutMs: 20_000 });
+      const r = await restartIce(a.publication, { transformAnswer: (sdp) => relay.routeAnswer(sdp), connectTimeoutMs: 20_000 });
       reconnectedAt = r.connectedAt;
     }
     result.reconnectMs = reconnectedAt - restoredAt;

@@ -71,6 +71,9 @@ export class RtpReorderBuffer {
   private lowestSeq = 0;
   private nextSeq = 0;
   private highestSeq = 0;
+  /** The numbers the last forward jump skipped (exclusive bounds): what comes from there is late. */
+  private jumpedFrom = 0;
+  private jumpedTo = 0;
 
   // A run of packets far behind nextSeq: a restarted sequence, once it is long enough.
   private readonly confirm: number;
@@ -160,6 +163,10 @@ export class RtpReorderBuffer {
       const j = ext & mask;
       if (this.slotSeq[j] === ext && this.slotState[j] !== EMPTY) {
         this.stat.duplicate++;
+      } else if (ext > this.jumpedFrom && ext < this.jumpedTo) {
+        // A number the last forward jump skipped: a retransmission of the cut (NACKed), late.
+        // Never the start of a restarted sequence, though a run of them comes in order.
+        this.stat.late++;
       } else if (this.nextSeq - ext > this.window && !this.priming) {
         this.farBehind(ext, ts, marker, payload, arrivalMs);
       } else {
@@ -182,8 +189,17 @@ export class RtpReorderBuffer {
       }
     }
     if (!this.priming && ext - this.nextSeq > this.window) {
-      if (ext > this.highestSeq + this.window) this.stat.forwardJumps++;
-      this.giveUpBefore(ext - this.window);
+      if (ext > this.highestSeq + this.window) {
+        // A jump past everything held (a network cut): nothing before it can still come in time,
+        // so it goes out at once, as in gortsplib. Waiting for a window of packets after it would
+        // hold ~1 s of media, and NACKed packets from the cut would slip in ahead of it.
+        this.stat.forwardJumps++;
+        this.jumpedFrom = this.highestSeq;
+        this.jumpedTo = ext;
+        this.giveUpBefore(ext);
+      } else {
+        this.giveUpBefore(ext - this.window);
+      }
     }
     if (ext > this.highestSeq) this.highestSeq = ext;
     this.slotSeq[i] = ext;
@@ -319,6 +335,7 @@ export class RtpReorderBuffer {
     this.sink.gap(0);
     this.seqs.reset();
     this.started = false;
+    this.jumpedFrom = this.jumpedTo = 0;
     const n = this.runLen;
     this.runLen = 0;
     for (let k = 0; k < n; k++) {

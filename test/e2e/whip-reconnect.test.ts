@@ -5,7 +5,7 @@ import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from "weri
 import type { MediaFrame } from "../../src/media/types.js";
 import { STREAM_EVENTS_TOPIC, type StreamLifecycleEvent } from "../../src/ports/event-bus.js";
 import { publishTestStream, type TestStreamOptions, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
-import { whipRestartIce } from "../helpers/whip-client.js";
+import { restartIce } from "../helpers/ice-restart-client.js";
 import { readManifests } from "../support/recording-probe.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 import { waitFor, waitForValue } from "../support/wait-for.js";
@@ -180,7 +180,7 @@ describe("a publisher that drops and comes back keeps its stream", () => {
     const a = await publish(ts, "roam");
     await waitFor(async () => ((await streamView(ts, "roam"))?.framesReceived ?? 0) >= 15, { what: "a second of frames" });
     const session = ts.server.registry.get("roam")?.sessionId;
-    await whipRestartIce(a.publication);
+    await restartIce(a.publication);
     const before = (await streamView(ts, "roam"))?.framesReceived ?? 0;
     const after = await waitForValue(async () => {
       const v = await streamView(ts, "roam");

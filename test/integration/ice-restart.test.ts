@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { RTCPeerConnection } from "werift";
 import { restartCompleted } from "../../src/rtc/werift-ice-restart.js";
 import { dtlsTransports } from "../../src/rtc/werift-internals.js";
-import { restartIceFromClient } from "../helpers/ice-restart-client.js";
+import { startIceRestart } from "../helpers/ice-restart-client.js";
 import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
 import { whepWatch, type WhepViewer } from "../helpers/whep-client.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
@@ -45,7 +45,7 @@ describe("ICE restart over PATCH", () => {
     const rtcp = rtcpCounter(pc);
     await waitFor(() => frames("rs1") > 30 && rtcp() > 2, { what: "media and RTCP before the restart", timeoutMs: 20_000 });
 
-    const restart = await restartIceFromClient(pc, pub.publication.resourceUrl, pub.publication.etag);
+    const restart = await startIceRestart(pub.publication);
     expect(restart.status).toBe(200);
     const patchedAt = Date.now();
     const [framesAtPatch, rtcpAtPatch] = [frames("rs1"), rtcp()];
@@ -64,7 +64,7 @@ describe("ICE restart over PATCH", () => {
     ts = await startTestServer({ recordByDefault: false, iceRestartTimeoutMs: 1500 });
     const pub = await publish("rs2");
     await waitFor(() => frames("rs2") > 10, { what: "media before the restart", timeoutMs: 20_000 });
-    const restart = await restartIceFromClient(pub.publication.pc, pub.publication.resourceUrl, pub.publication.etag);
+    const restart = await startIceRestart(pub.publication);
     expect(restart.status).toBe(200);
     const t0 = Date.now();
     const url = `${ts.url}/api/v1/streams/rs2`;
@@ -89,9 +89,9 @@ describe("ICE restart over PATCH", () => {
     };
     const [done, stalled] = [await watch(), await watch()];
 
-    const restart = await restartIceFromClient(done.pc, done.resourceUrl, done.etag);
+    const restart = await startIceRestart(done);
     expect(restart.status).toBe(200);
-    const stall = await restartIceFromClient(stalled.pc, stalled.resourceUrl, stalled.etag);
+    const stall = await startIceRestart(stalled);
     expect(stall.status).toBe(200);
     const stalledAt = Date.now();
     const [u0, s0] = [done.units.length, stalled.units.length];

@@ -71,14 +71,36 @@ describe("RtpReorderBuffer", () => {
     expect(r.b).toMatchObject({ packetsLost: 0, packetsLate: 0, packetsDuplicate: 0, sequenceResets: 0 });
   });
 
-  it("treats a forward jump beyond the window as a long loss, counted", () => {
+  it("treats a forward jump beyond the window as a long loss, counted, and lets the packet out at once", () => {
     const r = reorderer({ windowPackets: 4 });
     r.push(1, 2, 1002);
-    // The last window of numbers before 1002 may still come (reordered): 1002 waits behind them.
-    expect(r.out).toEqual([1, 2, "gap:995"]);
+    // A jump past everything held (a network cut): nothing is waited for behind it, or the media
+    // after a cut would wait a window of packets, and NACKed packets from the cut slip in ahead.
+    expect(r.out).toEqual([1, 2, "gap:999", 1002]);
+    // numbers from before the jump that come now (retransmissions of the cut) are late
     r.push(1001, 999, 1000, 998, 1003);
-    expect(r.out).toEqual([1, 2, "gap:995", 998, 999, 1000, 1001, 1002, 1003]);
-    expect(r.b).toMatchObject({ packetsLost: 995, sequenceJumps: 1 });
+    expect(r.out).toEqual([1, 2, "gap:999", 1002, 1003]);
+    expect(r.b).toMatchObject({ packetsLost: 999, packetsLate: 4, sequenceJumps: 1 });
+  });
+
+  it("takes a run of retransmissions from inside a jump as late, not as a restarted sequence", () => {
+    const r = reorderer({ windowPackets: 8 });
+    r.push(1, 2, 2000, 2001);
+    // after a cut the server NACKs what it missed: the publisher resends a run of it, in order
+    const resent = Array.from({ length: 40 }, (_, i) => 1500 + i);
+    r.push(...resent, 2002);
+    expect(r.out).toEqual([1, 2, "gap:1997", 2000, 2001, 2002]);
+    expect(r.b).toMatchObject({ sequenceResets: 0, packetsLate: 40, packetsLost: 1997 });
+  });
+
+  it("at the window's edge a jump still waits for the window behind it (reordering, not a cut)", () => {
+    const r = reorderer({ windowPackets: 4 });
+    r.push(1, 2, 4, 8);
+    // 8 is 6 past nextSeq (3) but within a window of the highest held (4): 3 is given up, 4 goes, 5-7 awaited
+    expect(r.out).toEqual([1, 2, "gap:1", 4]);
+    r.push(6, 5, 7);
+    expect(r.out).toEqual([1, 2, "gap:1", 4, 5, 6, 7, 8]);
+    expect(r.b).toMatchObject({ packetsLost: 1, sequenceJumps: 0 });
   });
 
   it("restarts at a sequence restarted far behind, after min(window, 32) packets in a row, losing none", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyFragToAnswer } from "../../support/net-ice-restart.js";
+import { applyFragToAnswer } from "../../helpers/ice-restart-client.js";
 
 describe("applyFragToAnswer", () => {
   const answer = [
