@@ -209,7 +209,8 @@ export class StreamRegistry {
     }
     stream.timelines.video.newSession();
     stream.timelines.audio.newSession();
-    if (reason === "takeover") previous.takenOver();
+    // The previous session ends whether it looked live or was waiting (silent, ICE disconnected).
+    previous.takenOver();
     stream.hub.publisherChanged({ sessionId: next.id, reason, lastMediaAt });
     return reason;
   }
@@ -268,6 +269,30 @@ export class StreamRegistry {
     }
     if (stream.state !== "reconnecting") this.enterReconnecting(stream, reason);
     stream.pendingResume = undefined;
+    this.startGrace(stream, grace);
+  }
+
+  /**
+   * The publisher counts as gone (RTP or RTCP silence, ICE `disconnected` past its limit) but its
+   * session lives on: the stream waits in `reconnecting` for the grace period, for an ICE restart
+   * on that session, its media coming back (`resumed`) or a new POST. A zero grace, or a stream
+   * that never went live, ends at once (the session ends with its hub).
+   */
+  lost(live: LiveStream, sessionId: string, cause: DisconnectCause): void {
+    const stream = this.slotOf(live, sessionId);
+    if (!stream) return;
+    const grace = this.opts.reconnectGraceMs ?? 0;
+    if (!stream.announced || grace === 0) {
+      this.release(stream, cause);
+      return;
+    }
+    if (stream.state !== "reconnecting") this.enterReconnecting(stream, cause);
+    this.startGrace(stream, grace);
+  }
+
+  /** A grace period already running (the session was lost, then ended) keeps its deadline. */
+  private startGrace(stream: StreamSlot, grace: number): void {
+    if (stream.graceTimer !== undefined) return;
     stream.graceTimer = this.timers.setTimeout(() => {
       stream.graceTimer = undefined;
       this.release(stream, "grace-expired");

@@ -60,6 +60,9 @@ export class WhipSession implements Publisher {
   private ended = false;
   private connectedAt: number | undefined;
   private readonly liveness: DisconnectDetector;
+  /** Why the publisher counts as gone while its session still waits for it (undefined: not gone). */
+  private lostCause: DisconnectCause | undefined;
+  private unwatchHub: (() => void) | undefined;
   /** An ICE restart was asked for (PATCH): the next `connected` is a resume by ICE restart. */
   private iceRestarted = false;
   /** Set when this session resumed or took over a stream: ask for an IDR with the first video packet. */
@@ -147,6 +150,8 @@ export class WhipSession implements Publisher {
       this.log.info({ reason: claimed.resumed }, "publisher resumes the stream");
     }
     this.stream.hub.setKeyframeRequester(() => this.keyframes.request());
+    // The stream ended while this session waited for its publisher (grace expired, kick): end too.
+    this.unwatchHub = this.stream.hub.onClose(() => void this.end(this.lostCause ? "grace-expired" : "deleted"));
     try {
       const pc = new RTCPeerConnection({
         ...this.opts.peer.config,
@@ -255,6 +260,9 @@ export class WhipSession implements Publisher {
 
   private onLinkBack(): void {
     this.liveness.iceConnected();
+    // Silence is counted afresh from the link's return: media follows within the limits.
+    this.liveness.connected(Date.now());
+    this.lostCause = undefined;
     const reason = this.iceRestarted ? "ice-restart" : "ice-recovered";
     this.iceRestarted = false;
     if (this.stream) this.registry.resumed(this.stream, this.id, reason);
@@ -265,9 +273,18 @@ export class WhipSession implements Publisher {
   private tick(): void {
     const now = Date.now();
     const gone = this.liveness.check(now);
-    if (gone) {
-      void this.end(gone);
-      return;
+    if (gone && !this.lostCause) {
+      // Not the end: the session stays open for an ICE restart or its media coming back, and the
+      // stream waits in `reconnecting` (IFC_RECONNECT_GRACE_MS); the hub's close ends the session.
+      this.lostCause = gone;
+      this.log.info({ cause: gone }, "publisher gone: waiting for it to come back");
+      if (this.stream) this.registry.lost(this.stream, this.id, gone);
+      if (this.ended) return;
+    } else if (!gone && this.lostCause) {
+      this.lostCause = undefined;
+      this.log.info("publisher's media is back");
+      if (this.stream) this.registry.resumed(this.stream, this.id, this.iceRestarted ? "ice-restart" : "ice-recovered");
+      this.iceRestarted = false;
     }
     // Chromium ramps its send bitrate only on bandwidth feedback (design.md pitfalls).
     if (this.opts.rembBitrateBps > 0 && this.videoSsrc !== undefined && now >= this.rembDueAt) {
@@ -361,6 +378,7 @@ export class WhipSession implements Publisher {
     this.state = "ended";
     for (const t of this.timers) clearTimeout(t);
     this.keyframes.stop();
+    this.unwatchHub?.();
     this.log.info({ reason, packets: this.video.packetsReceived, lost: this.video.packetsLost, frames: this.video.unitsEmitted }, "publisher session ended");
     if (this.stream && reason !== "taken-over") this.registry.sessionEnded(this.stream, this.id, reason);
     // Packets still in flight until the peer closes must not reach a stream another session carries now.

@@ -159,7 +159,8 @@ describe("StreamRegistry: a stream outlives its publisher session", () => {
     const t = stream.timelines.video.map(123_456, timers.now());
     expect(stream.timelines.video.discontinuity).toBe(true);
     expect(t).toBe(5000 * 90);
-    expect(first.takeovers).toBe(0);
+    // The previous session is always told to end (a no-op for one that has ended, as this one had).
+    expect(first.takeovers).toBe(1);
   });
 
   it("a new session that does not connect leaves the resumed stream to its grace again", () => {
@@ -276,5 +277,49 @@ describe("StreamRegistry: a stream outlives its publisher session", () => {
     stream.hub.publish(au);
     await stream.hub.drain();
     expect(got).toEqual([7]);
+  });
+
+  it("a lost session that still lives: reconnecting with a grace period, its media back resumes it, a new POST takes it over", () => {
+    const { timers, registry, events, live } = setup();
+    const { pub, stream } = live("cam-lost");
+    registry.lost(stream, pub.id, "rtp-timeout");
+    expect(stream.stats().state).toBe("reconnecting");
+    // Its media comes back within the grace: the same session resumes, the grace is cancelled.
+    timers.advance(GRACE - 1);
+    registry.resumed(stream, pub.id, "ice-recovered");
+    expect(stream.stats().state).toBe("live");
+    timers.advance(GRACE);
+    expect(registry.get("cam-lost")).toBe(stream);
+    expect(timers.armed).toBe(0);
+    // Lost again, then a new POST from the same identity: the waiting session is told to end.
+    registry.lost(stream, pub.id, "ice-disconnected");
+    const next = new FakePublisher("user:ann", timers.now());
+    expect(registry.claim("cam-lost", next, {}).resumed).toBe("re-post");
+    expect(pub.takeovers).toBe(1);
+    expect(events.map((e) => [e.type, e.reason])).toEqual([
+      ["published", undefined], ["reconnecting", "rtp-timeout"], ["resumed", "ice-recovered"], ["reconnecting", "ice-disconnected"],
+    ]);
+  });
+
+  it("a lost session whose grace runs out: released at exactly the grace, once, even when the session ends meanwhile", () => {
+    const { timers, registry, events, live } = setup();
+    const { pub, stream } = live("cam-lost2");
+    registry.lost(stream, pub.id, "rtcp-timeout");
+    timers.advance(GRACE / 2);
+    // The session ends later (ICE failed): the grace keeps its first deadline.
+    registry.sessionEnded(stream, pub.id, "ice-failed");
+    timers.advance(GRACE / 2 - 1);
+    expect(registry.get("cam-lost2")).toBe(stream);
+    timers.advance(1);
+    expect(registry.get("cam-lost2")).toBeUndefined();
+    expect(stream.hub.isClosed).toBe(true);
+    expect(events.filter((e) => e.type === "unpublished").map((e) => e.reason)).toEqual(["grace-expired"]);
+  });
+
+  it("a lost session with grace 0 ends the stream at once", () => {
+    const { registry, live } = setup(0);
+    const { pub, stream } = live("cam-lost3");
+    registry.lost(stream, pub.id, "rtp-timeout");
+    expect(registry.get("cam-lost3")).toBeUndefined();
   });
 });
