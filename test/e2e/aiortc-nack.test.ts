@@ -57,6 +57,7 @@ describe("aiortc publisher on a lossy path", () => {
     console.log(JSON.stringify(report));
 
     expect(await pub.delete()).toBe(200);
+    expect(await pub.exited, pub.stderr()).toBe(0);
     await ts.server.recorder.flush();
     const [m] = await readManifests(ts.dataDir, "aio");
     if (!m) throw new Error("no recording");
@@ -74,7 +75,7 @@ describe("aiortc publisher on a lossy path", () => {
     // (64 packets, about 200 ms at 3 Mbit/s) or after its own 128-packet history; such a packet
     // is lost for good and the frames up to the next IDR with it.
     expect(server?.packetsLost ?? Infinity).toBeLessThanOrEqual(Math.floor(up.droppedByKind.rtp / 10));
-    expect(server?.framesReceived ?? 0).toBeGreaterThanOrEqual(Math.floor(sent.framesSent * 0.95));
+    expect(server?.framesReceived ?? 0).toBeGreaterThanOrEqual(Math.floor(sent.framesSent * 0.9));
     // and every frame that arrived is in the recording
     expect(frames.length).toBe(server?.framesReceived);
     expect(await decodeErrors(file)).toBe("");

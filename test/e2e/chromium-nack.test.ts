@@ -118,7 +118,7 @@ describe("Chromium publisher on a lossy path", () => {
     // used: nearly nothing the relay dropped stayed lost, nearly every frame arrived (a resend
     // can come after the server's reorder window on a loaded machine: see the aiortc test)
     expect(server?.packetsLost ?? Infinity).toBeLessThanOrEqual(Math.floor(up.droppedByKind.rtp / 10));
-    expect(server?.framesReceived ?? 0).toBeGreaterThanOrEqual(Math.floor(sent.framesSent * 0.95));
+    expect(server?.framesReceived ?? 0).toBeGreaterThanOrEqual(Math.floor(sent.framesSent * 0.9));
     // and every frame that arrived is in the recording
     expect(frames.length).toBe(server?.framesReceived);
     expect(await decodeErrors(file)).toBe("");

@@ -39,6 +39,8 @@ export interface AiortcPublisher {
   stop(): Promise<AiortcSent>;
   /** Sends the WHIP DELETE; resolves with its HTTP status. */
   delete(): Promise<number>;
+  /** Resolves with the exit code once the process ended. */
+  exited: Promise<number | null>;
   /** Kills the process if it still runs (afterEach). */
   kill(): Promise<void>;
   /** Everything the script wrote on stderr (for failure messages). */
@@ -100,6 +102,7 @@ export function startAiortcPublisher(url: string, opts: { token?: string; width?
       child.kill("SIGKILL");
       await exited;
     },
+    exited,
     stderr: () => err,
   };
 }
