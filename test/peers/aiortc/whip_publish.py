@@ -13,6 +13,7 @@ of guessing durations:
   stdin   stop | delete
 The counters are aiortc's own: frames and packets sent, NACK packets received and the sequence
 numbers they named, and the packets resent for them (the NACK path is wrapped, not replaced).
+With WHIP_PUBLISH_DEBUG set, the counters also go to stderr every 2 s.
 """
 
 import argparse
@@ -176,7 +177,7 @@ async def main() -> int:
             while True:
                 await asyncio.sleep(2)
                 print(json.dumps(COUNTERS), file=sys.stderr, flush=True)
-        debug_task = asyncio.ensure_future(debug())
+        debug_task = asyncio.ensure_future(debug())  # noqa: F841 (kept referenced: runs until exit)
     command = ""
     while command not in ("stop", "eof") and loop.time() < deadline:
         try:
