@@ -49,6 +49,8 @@ if [ "$MODE" = "test" ]; then
     GOBIN="$MINIO_BIN_DIR" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_MODULE_VERSION"
     echo "$MINIO_MODULE_VERSION" > "$MINIO_BIN_DIR/minio.version"
   fi
+  # aiortc, an independent WebRTC stack the NACK tests publish with (its own venv, pinned, cached).
+  bash scripts/setup-aiortc.sh
 fi
 
 # Node dependencies, exactly as locked; re-run only when the lock file changed.
