@@ -118,9 +118,12 @@ export function installAuthGate(app: FastifyInstance, opts: AuthGateOptions): vo
       }
     }
 
-    principal ??= anonymous.has(client)
-      ? { kind: "anonymous", subject: "anonymous", permissions: opts.anonymousPermissions, client }
-      : { kind: "anonymous", subject: "anonymous", permissions: [], client };
+    if (!principal) {
+      const network = anonymous.networkOf(client);
+      principal = network !== undefined
+        ? { kind: "anonymous", subject: "anonymous", permissions: opts.anonymousPermissions, client, network }
+        : { kind: "anonymous", subject: "anonymous", permissions: [], client };
+    }
     req.principal = principal;
     // The user/client child logger is made on first use only: pino's child() (bindings through
     // redaction) cost ~15 % of a GET /api/v1/streams in a profile, and most requests log nothing.

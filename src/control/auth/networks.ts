@@ -9,6 +9,9 @@ export class NetworkList {
   readonly size: number;
   private readonly list = new BlockList();
   private readonly seen = new Map<string, boolean>();
+  /** Each entry on its own, to name the network an address is in (few entries: checked only then). */
+  private readonly entries: { cidr: string; list: BlockList; type: "ipv4" | "ipv6" }[] = [];
+  private readonly seenNetwork = new Map<string, string | undefined>();
 
   /** @param variable named in the error of a bad entry (`IFC_AUTH_ANONYMOUS_NETWORKS`). */
   constructor(cidrs: readonly string[], variable: string) {
@@ -24,6 +27,9 @@ export class NetworkList {
       const prefix = Number(prefixText);
       if (!/^\d{1,3}$/.test(prefixText) || prefix > max) throw new Error(`${variable}: "${entry}" has a bad prefix length (0-${max})`);
       this.list.addSubnet(addr, prefix, type);
+      const own = new BlockList();
+      own.addSubnet(addr, prefix, type);
+      this.entries.push({ cidr: entry, list: own, type });
     }
     this.size = this.list.rules.length;
   }
@@ -40,6 +46,18 @@ export class NetworkList {
     if (this.seen.size >= SEEN_MAX) this.seen.clear();
     this.seen.set(address, inside);
     return inside;
+  }
+
+  /** The first configured entry (as written) the address is in, or undefined. */
+  networkOf(address: string): string | undefined {
+    if (!this.has(address)) return undefined;
+    if (this.seenNetwork.has(address)) return this.seenNetwork.get(address);
+    const addr = unmapped(address);
+    const type = isIPv4(addr) ? "ipv4" : "ipv6";
+    const found = this.entries.find((e) => e.type === type && e.list.check(addr, type))?.cidr;
+    if (this.seenNetwork.size >= SEEN_MAX) this.seenNetwork.clear();
+    this.seenNetwork.set(address, found);
+    return found;
   }
 }
 

@@ -16,6 +16,8 @@ export interface Principal {
   client: string;
   /** Token id (`jti`) or key id, when the credential has one (revocation, audit). */
   credentialId?: string;
+  /** Anonymous callers: the IFC_AUTH_ANONYMOUS_NETWORKS entry their address is in. */
+  network?: string;
 }
 
 /** What a route needs, declared in its `config.auth`; a route without one is refused (fail closed). */

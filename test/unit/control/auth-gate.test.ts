@@ -267,6 +267,12 @@ describe("network lists", () => {
     expect(nets.has("not an ip")).toBe(false);
     expect(new NetworkList([], "X").has("127.0.0.1")).toBe(false);
     expect(new NetworkList(["0.0.0.0/0"], "X").has("8.8.8.8")).toBe(true);
+    // which entry (as written): anonymous publishers of one network are one identity
+    expect(nets.networkOf("10.200.1.1")).toBe("10.0.0.0/8");
+    expect(nets.networkOf("::ffff:10.1.2.3")).toBe("10.0.0.0/8");
+    expect(nets.networkOf("fd12::5")).toBe("fd00::/8");
+    expect(nets.networkOf("192.0.2.1")).toBe("192.0.2.1");
+    expect(nets.networkOf("11.0.0.1")).toBeUndefined();
   });
 
   it("a bad entry names its variable", () => {

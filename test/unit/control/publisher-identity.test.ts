@@ -5,9 +5,11 @@ import { publisherIdentity } from "../../../src/control/publisher-identity.js";
 const p = (kind: Principal["kind"], subject: string, extra: Partial<Principal> = {}): Principal => ({ kind, subject, permissions: ["stream:publish"], client: "10.0.0.1", ...extra });
 
 describe("publisherIdentity: who may resume or take over a stream", () => {
-  it("anonymous callers (from the anonymous networks) are one identity, whatever their address; no gate is anonymous too", () => {
-    expect(publisherIdentity(p("anonymous", "anonymous"))).toBe("anonymous");
-    expect(publisherIdentity(p("anonymous", "anonymous", { client: "10.0.0.99" }))).toBe("anonymous");
+  it("anonymous callers from the same anonymous network are one identity, whatever their address; another network is another", () => {
+    const lan = publisherIdentity(p("anonymous", "anonymous", { network: "10.0.0.0/8" }));
+    expect(publisherIdentity(p("anonymous", "anonymous", { client: "10.0.0.99", network: "10.0.0.0/8" }))).toBe(lan);
+    expect(publisherIdentity(p("anonymous", "anonymous", { client: "192.168.1.5", network: "192.168.0.0/16" }))).not.toBe(lan);
+    // no gate in front (tests of the ingest alone): one anonymous
     expect(publisherIdentity(undefined)).toBe("anonymous");
   });
 
