@@ -69,6 +69,8 @@ describe("hls.js across a network break", () => {
       if (!ts.server.recorder.isRecording("hlsgap")) await fetch(`${ts.url}/api/v1/streams/hlsgap/recording`, { method: "POST" });
       T_START = Date.now();
       const first = playOut(live, units.slice(0, BEFORE), T_START, false);
+      // The live playlist exists once the first part is stored: before that hls.js gets a 404 (fatal).
+      await waitFor(async () => (await fetch(`${ts.url}/hls/hlsgap/index.m3u8`)).status === 200, { timeoutMs: 20_000, what: "the live playlist" });
       const page = await browser.newPage();
       await page.goto(`${ts.url}/streams/hlsgap?hls=1`);
       const read = () => page.evaluate(() => {
