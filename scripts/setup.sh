@@ -49,6 +49,23 @@ if [ "$MODE" = "test" ]; then
     GOBIN="$MINIO_BIN_DIR" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_MODULE_VERSION"
     echo "$MINIO_MODULE_VERSION" > "$MINIO_BIN_DIR/minio.version"
   fi
+  # GStreamer for the RTSP interop tests: gst-launch-1.0 with x264enc, avenc_aac and rtspclientsink
+  # (pushes), and gst-rtsp-server driven from Debian's own python3 (a camera-like server to pull).
+  gst_pkg() { # package pinned-version probe-command...
+    local name=$1 version=$2
+    shift 2
+    if ! "$@" >/dev/null 2>&1; then apt_install "$name" "$version"; fi
+  }
+  gst_pkg gstreamer1.0-tools "$DEBIAN_GST_TOOLS_VERSION" command -v gst-launch-1.0
+  gst_pkg gstreamer1.0-plugins-base "$DEBIAN_GST_PLUGINS_BASE_VERSION" gst-inspect-1.0 videotestsrc
+  gst_pkg gstreamer1.0-plugins-good "$DEBIAN_GST_PLUGINS_GOOD_VERSION" gst-inspect-1.0 rtph264pay
+  gst_pkg gstreamer1.0-plugins-ugly "$DEBIAN_GST_PLUGINS_UGLY_VERSION" gst-inspect-1.0 x264enc
+  gst_pkg gstreamer1.0-libav "$DEBIAN_GST_LIBAV_VERSION" gst-inspect-1.0 avenc_aac
+  gst_pkg gstreamer1.0-rtsp "$DEBIAN_GST_RTSP_VERSION" gst-inspect-1.0 rtspclientsink
+  gst_pkg python3-gi "$DEBIAN_PYTHON3_GI_VERSION" /usr/bin/python3 -c "import gi"
+  gst_pkg gir1.2-gstreamer-1.0 "$DEBIAN_GIR_GSTREAMER_VERSION" /usr/bin/python3 -c "import gi; gi.require_version('Gst', '1.0')"
+  gst_pkg gir1.2-gst-rtsp-server-1.0 "$DEBIAN_GIR_GST_RTSP_SERVER_VERSION" /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')"
+
   # aiortc, an independent WebRTC stack the NACK tests publish with (its own venv, pinned, cached).
   bash scripts/setup-aiortc.sh
 fi

@@ -186,6 +186,18 @@ export const CONFIG_SPEC = {
   grpcEnabled: bool("IFC_GRPC_ENABLED", true, "Serve the gRPC control API (ingest_control.proto, AuthService)."),
   grpcHost: str("IFC_GRPC_HOST", "0.0.0.0", "Address the gRPC control server listens on."),
   grpcPort: int("IFC_GRPC_PORT", 50052, "Port of the gRPC control server (0: any free port).", 0, 65535),
+
+  rtspEnabled: bool("IFC_RTSP_ENABLED", true, "Serve RTSP (RFC 2326): cameras and encoders publish with ANNOUNCE/RECORD, players read any live stream with DESCRIBE/PLAY."),
+  rtspHost: str("IFC_RTSP_HOST", "0.0.0.0", "Address the RTSP server listens on (TCP, and its UDP transports)."),
+  rtspPort: int("IFC_RTSP_PORT", 8554, "TCP port of the RTSP server (0: any free port).", 0, 65535),
+  rtspUdpPortMin: int("IFC_RTSP_UDP_PORT_MIN", 30_000, "Lowest server port for RTSP's UDP transport (RTP on even ports, RTCP on the next). 0 with IFC_RTSP_UDP_PORT_MAX 0: UDP transport off (TCP interleaved only; SETUP over UDP gets 461).", 0, 65535),
+  rtspUdpPortMax: int("IFC_RTSP_UDP_PORT_MAX", 30_999, "Highest server port for RTSP's UDP transport; the range caps concurrent UDP tracks at half its size.", 0, 65535),
+  rtspUdpRecvBufferBytes: int("IFC_RTSP_UDP_RECV_BUFFER_BYTES", 4 * 1024 * 1024, "UDP receive buffer requested for each RTSP RTP socket (keyframe bursts); the kernel caps it at net.core.rmem_max. 0 keeps the kernel default.", 0),
+  rtspSessionTimeoutMs: int("IFC_RTSP_SESSION_TIMEOUT_MS", 60_000, "An RTSP session with no request and no media for this long ends (announced in `Session: <id>;timeout=`; clients keep alive with OPTIONS or GET_PARAMETER).", 1000),
+  rtspMaxConnections: int("IFC_RTSP_MAX_CONNECTIONS", 256, "Most RTSP TCP connections open at once; more are answered 503 and closed.", 1),
+  rtspMaxHeaderBytes: int("IFC_RTSP_MAX_HEADER_BYTES", 16_384, "Largest RTSP request line plus headers (bytes); larger is refused and the connection closed.", 512),
+  rtspMaxBodyBytes: int("IFC_RTSP_MAX_BODY_BYTES", 65_536, "Largest RTSP request body, i.e. an ANNOUNCE SDP (bytes); larger gets 413.", 256),
+  rtspWriteBufferBytes: int("IFC_RTSP_WRITE_BUFFER_BYTES", 2 * 1024 * 1024, "A TCP-interleaved RTSP reader whose socket holds this many unsent bytes drops frames (counted) until it drains: a slow reader never stalls the publisher.", 65_536),
 } as const;
 
 
@@ -393,6 +405,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const cfg = out as Config;
   if ((cfg.rtcPortMin === 0) !== (cfg.rtcPortMax === 0)) throw new ConfigError("set both IFC_RTC_PORT_MIN and IFC_RTC_PORT_MAX, or neither");
   if (cfg.rtcPortMin > 0 && cfg.rtcPortMin >= cfg.rtcPortMax) throw new ConfigError("IFC_RTC_PORT_MIN must be below IFC_RTC_PORT_MAX (werift needs a range of two or more ports)");
+  if ((cfg.rtspUdpPortMin === 0) !== (cfg.rtspUdpPortMax === 0)) throw new ConfigError("set both IFC_RTSP_UDP_PORT_MIN and IFC_RTSP_UDP_PORT_MAX, or neither (0 and 0: no UDP transport)");
+  if (cfg.rtspUdpPortMin > 0 && cfg.rtspUdpPortMax - cfg.rtspUdpPortMin < 1) throw new ConfigError("IFC_RTSP_UDP_PORT_MAX must be above IFC_RTSP_UDP_PORT_MIN (a track needs an RTP and an RTCP port)");
   if (cfg.partDurationMs > cfg.segmentDurationMs) throw new ConfigError("IFC_PART_DURATION_MS must not exceed IFC_SEGMENT_DURATION_MS");
   if (cfg.uploadMinBackoffMs > cfg.uploadMaxBackoffMs) throw new ConfigError("IFC_UPLOAD_MIN_BACKOFF_MS must not exceed IFC_UPLOAD_MAX_BACKOFF_MS");
   if (cfg.maxSegmentDurationMs < cfg.segmentDurationMs) throw new ConfigError("IFC_MAX_SEGMENT_DURATION_MS must be at least IFC_SEGMENT_DURATION_MS");

@@ -44,7 +44,11 @@ export const DEFAULT_READER_WATCH: ReaderWatch = { warnIntervalMs: 10_000, maxCo
 export interface StreamTracks {
   /** `profileLevelId`: as negotiated with the publisher (RFC 6184), until the SPS says better. */
   video?: { codec: "h264"; sps?: H264SpsInfo; profileLevelId?: string };
-  audio?: { codec: "opus"; channels: number; sampleRate: number };
+  /**
+   * Opus (48 kHz clock), or AAC with its AudioSpecificConfig (ISO 14496-3; RFC 3640 `config=`),
+   * clocked at its sample rate. WebRTC carries no AAC: WHEP viewers of an AAC stream get video only.
+   */
+  audio?: { codec: "opus"; channels: number; sampleRate: number } | { codec: "aac"; channels: number; sampleRate: number; config: Uint8Array };
 }
 
 /** How a reader starts: with live frames only (the default), or with a backlog from the stream buffer first. */

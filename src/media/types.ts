@@ -53,12 +53,18 @@ export interface VideoAccessUnit {
   pps?: Uint8Array;
 }
 
-/** One audio frame (Opus packet) from RTP. */
+/**
+ * One audio frame from RTP: an Opus packet, or one raw AAC access unit (RFC 3640 AU, no ADTS
+ * header; its AudioSpecificConfig is in the stream's track info).
+ */
 export interface AudioFrame {
   kind: "audio";
-  codec: "opus";
+  codec: "opus" | "aac";
   data: Uint8Array;
-  /** RTP timestamp (48 kHz) extended past wrap-around, counted from the stream's first frame. */
+  /**
+   * RTP timestamp extended past wrap-around, counted from the stream's first frame, in the
+   * track's clock: 48 kHz for Opus, the sample rate for AAC (RFC 3640 uses it as the RTP clock).
+   */
   rtpTime: number;
   arrivalMs: number;
   /** Capture time estimate (epoch ms), as for video. */
@@ -66,7 +72,7 @@ export interface AudioFrame {
   /** As for video: the first frame after a break in the publisher's timeline. */
   discontinuity?: true;
   /**
-   * Samples (48 kHz) of audio lost just before this frame (packets given up by the reorder
+   * Samples (in the track's clock) of audio lost just before this frame (packets given up by the reorder
    * layer), for a decoder's packet-loss concealment. `rtpTime` already lies after the hole.
    */
   samplesLostBefore?: number;

@@ -21,7 +21,7 @@ interface Started {
 /** The real server with its pino output captured (to prove no secret is ever logged). */
 async function start(overrides: Partial<Config> = {}): Promise<Started> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "ifc-auth-routes-"));
-  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "debug", aiEnabled: false, grpcHost: "127.0.0.1", grpcPort: 0, ...overrides });
+  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, rtspPort: 0, dataDir, logLevel: "debug", aiEnabled: false, grpcHost: "127.0.0.1", grpcPort: 0, ...overrides });
   let out = "";
   const sink = new Writable({ write: (chunk: Buffer, _e, cb) => ((out += chunk.toString()), cb()) });
   const server = await startServer(config, pino({ level: "debug" }, sink));

@@ -59,7 +59,7 @@ describe("every config key does something", () => {
     const port = await freePort();
     const publicUrl = `http://127.0.0.1:${port}`;
     const server: Server = await startServer(tracked(loadConfig({}, {
-      httpHost: "127.0.0.1", httpPort: port, grpcHost: "127.0.0.1", grpcPort: 0, publicUrl, dataDir,
+      httpHost: "127.0.0.1", httpPort: port, rtspHost: "127.0.0.1", rtspPort: 0, grpcHost: "127.0.0.1", grpcPort: 0, publicUrl, dataDir,
       segmentDurationMs: 1000, partDurationMs: 500, retentionIntervalMs: 100,
       // Another stream's window: "cfg" falls back to IFC_RETENTION_MINUTES, so both are read.
       retentionMinutesByStream: new Map([["dock", 60]]), aiPriorities: new Map([["cfg", 2]]),
@@ -120,7 +120,7 @@ describe("every config key does something", () => {
     const dir = await scratch();
     const cert = await makeTestCertificate(path.join(dir, "tls"));
     const server = await startServer(tracked(loadConfig({}, {
-      httpHost: "127.0.0.1", httpPort: 0, grpcHost: "127.0.0.1", grpcPort: 0, dataDir: dir, store: "s3",
+      httpHost: "127.0.0.1", httpPort: 0, rtspPort: 0, grpcHost: "127.0.0.1", grpcPort: 0, dataDir: dir, store: "s3",
       s3Url: minio.url, s3AccessKey: minio.accessKey, s3SecretKey: minio.secretKey, s3Bucket: "ifc-config-effect", spoolDir: path.join(dir, "spool"),
       // Nothing listens on port 1: the pool reports the worker unhealthy, the server still runs.
       aiWorkers: ["127.0.0.1:1"], rtcPortMin: 40000, rtcPortMax: 40100,

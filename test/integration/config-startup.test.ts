@@ -21,7 +21,7 @@ afterAll(async () => {
 function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: path.resolve(import.meta.dirname, "../.."),
-    env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_DATA_DIR: dir, IFC_AI_ENABLED: "false", IFC_GRPC_ENABLED: "false", ...env },
+    env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_RTSP_PORT: "0", IFC_DATA_DIR: dir, IFC_AI_ENABLED: "false", IFC_GRPC_ENABLED: "false", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";

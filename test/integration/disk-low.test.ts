@@ -40,7 +40,7 @@ describe("out of disk (IFC_RETENTION_MIN_FREE_BYTES)", () => {
     const lines: LogLine[] = [];
     const logger = pino({ level: "info" }, { write: (l: string) => lines.push(JSON.parse(l) as LogLine) });
     server = await startServer(loadConfig({}, {
-      httpHost: "127.0.0.1", httpPort: 0, dataDir, aiEnabled: false, grpcEnabled: false, restRateLimitPerMinute: 0,
+      httpHost: "127.0.0.1", httpPort: 0, rtspPort: 0, dataDir, aiEnabled: false, grpcEnabled: false, restRateLimitPerMinute: 0,
       segmentDurationMs: 1000, partDurationMs: 500,
       // The test runs the passes: none on a timer in between.
       retentionIntervalMs: 3_600_000, retentionMinFreeBytes: minFree,

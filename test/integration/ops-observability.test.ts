@@ -21,7 +21,7 @@ async function start(overrides: Partial<Config> = {}): Promise<{ server: Server;
       cb();
     },
   });
-  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, aiEnabled: false, grpcHost: "127.0.0.1", grpcPort: 0, ...overrides });
+  const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, rtspPort: 0, dataDir, aiEnabled: false, grpcHost: "127.0.0.1", grpcPort: 0, ...overrides });
   const server = await startServer(config, pino({ level: "trace", ...loggerRedaction() }, stream));
   return {
     server,

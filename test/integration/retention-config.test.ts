@@ -16,7 +16,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), "ifc-retcfg-"));
   const config = loadConfig(
     { IFC_RETENTION_MINUTES_BY_STREAM: "dock=1", IFC_RETENTION_MINUTES: "15", IFC_RETENTION_TOTAL_BYTES: "14000", IFC_RETENTION_INTERVAL_MS: "3600000" },
-    { httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "warn", aiEnabled: false, grpcEnabled: false },
+    { httpHost: "127.0.0.1", httpPort: 0, rtspPort: 0, dataDir, logLevel: "warn", aiEnabled: false, grpcEnabled: false },
   );
   server = await startServer(config, pino({ level: "warn" }));
 });

@@ -73,7 +73,7 @@ describe("server start and stop", () => {
   it("a start that fails at an early step (S3 unreachable) closes the HTTP app it had made and rejects naming the step", async () => {
     const before = handles();
     // Port 1 on loopback: nothing listens, the bucket check is refused at once.
-    const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, dataDir, store: "s3", s3Url: "http://127.0.0.1:1", spoolDir: path.join(dataDir, "spool"), aiEnabled: false });
+    const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, rtspPort: 0, dataDir, store: "s3", s3Url: "http://127.0.0.1:1", spoolDir: path.join(dataDir, "spool"), aiEnabled: false });
     const { logger, lines } = capturedLogger("debug");
     await expect(startServer(config, logger)).rejects.toThrow(/^server start failed at object store: /);
     expect(lines.filter((l) => l.msg === "closed").map((l) => l.resource)).toEqual(["http server"]);
@@ -83,7 +83,7 @@ describe("server start and stop", () => {
 
   it("close() after a good start closes everything once, newest first, and may be called again", async () => {
     const before = handles();
-    const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, grpcHost: "127.0.0.1", grpcPort: 0, dataDir, aiEnabled: true, aiWorkers: [], aiEmbeddedWorker: true });
+    const config = loadConfig({}, { httpHost: "127.0.0.1", httpPort: 0, rtspPort: 0, grpcHost: "127.0.0.1", grpcPort: 0, dataDir, aiEnabled: true, aiWorkers: [], aiEmbeddedWorker: true });
     const { logger, lines } = capturedLogger("debug");
     const server = await startServer(config, logger);
     const workerPid = server.embeddedWorker?.pid;

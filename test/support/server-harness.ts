@@ -23,7 +23,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
   // Nor is the REST rate limit on: a test polling at 50 Hz spends 1000 requests in 20 s, and a
   // fuzz run far more. Rate-limit tests set restRateLimitPerMinute themselves.
   const config = loadConfig({}, {
-    httpHost: "127.0.0.1", httpPort: 0, dataDir, logLevel: "warn", aiEnabled: false, restRateLimitPerMinute: 0,
+    httpHost: "127.0.0.1", httpPort: 0, rtspPort: 0, dataDir, logLevel: "warn", aiEnabled: false, restRateLimitPerMinute: 0,
     grpcEnabled: false, grpcHost: "127.0.0.1", grpcPort: 0, ...overrides,
   });
   const logger = pino({ level: process.env.IFC_TEST_LOG_LEVEL ?? config.logLevel, ...loggerRedaction() });
@@ -55,7 +55,7 @@ export async function spawnServer(env: Record<string, string>, dataDir?: string)
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: path.resolve(import.meta.dirname, "../.."),
     // info level at least: the "listening" line is how the harness learns the URL.
-    env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_DATA_DIR: dir, IFC_AI_ENABLED: "false", IFC_GRPC_ENABLED: "false", ...env, IFC_LOG_LEVEL: "info" },
+    env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_RTSP_PORT: "0", IFC_DATA_DIR: dir, IFC_AI_ENABLED: "false", IFC_GRPC_ENABLED: "false", ...env, IFC_LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -43,12 +43,15 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   grpcRateLimitPerMinute: "50", httpMaxConnectionsPerClient: "16", httpHeadersTimeoutMs: "5000", httpRequestTimeoutMs: "10000",
   rtcMaxPendingPerClient: "2", tlsCert: "/etc/ifc/tls/cert.pem", tlsKey: "/etc/ifc/tls/key.pem", tlsMinVersion: "TLSv1.3",
   hstsMaxAgeS: "0", grpcEnabled: "false", grpcHost: "127.0.0.1", grpcPort: "50060",
+  rtspEnabled: "false", rtspHost: "127.0.0.1", rtspPort: "9554", rtspUdpPortMin: "31000", rtspUdpPortMax: "31999", rtspUdpRecvBufferBytes: "0",
+  rtspSessionTimeoutMs: "30000", rtspMaxConnections: "16", rtspMaxHeaderBytes: "4096", rtspMaxBodyBytes: "8192", rtspWriteBufferBytes: "1048576",
 };
 
 /** Keys whose cross-field rule needs a partner set with them. */
 const PARTNERS: Partial<Record<ConfigKey, Record<string, string>>> = {
   rtcPortMin: { IFC_RTC_PORT_MAX: "50100" },
   rtcPortMax: { IFC_RTC_PORT_MIN: "50000" },
+  rtspUdpPortMin: { IFC_RTSP_UDP_PORT_MAX: "31999" },
 };
 
 const KEYS = Object.keys(CONFIG_SPEC) as ConfigKey[];
