@@ -3,6 +3,10 @@
  * incrementally: chunks may split anything anywhere. Used by both the server's connections and
  * the pull client.
  *
+ * The head limit counts the request/status line, the headers and the empty line that ends
+ * them (CRLFs included): a head of exactly maxHeaderBytes is read, one byte more is refused,
+ * however the bytes are chunked.
+ *
  * What it refuses (RtspWireError.status, fatal?):
  * - start line + headers longer than maxHeaderBytes: 414 fatal when the request line alone does
  *   not fit, else 400 fatal (the end of the message cannot be found within the limit);
