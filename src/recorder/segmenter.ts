@@ -39,6 +39,8 @@ export interface InitOutput {
   index: number;
   data: Uint8Array;
   sps: H264SpsInfo;
+  /** RFC 6381 codec of the audio track when there is one: "opus", "mp4a.40.2", … */
+  audioCodec?: string;
 }
 
 export interface PartOutput {
@@ -111,21 +113,23 @@ const OPUS_DEFAULT_TICKS = 960;
 const AAC_DEFAULT_TICKS = 1024;
 
 /** The audio track's fMP4 entry, its clock (= timescale) and the duration of a frame with no successor. */
-function audioTrack(a: SegmenterAudio): { entry: InitAudioTrack; clockHz: number; lastFrameTicks: number } {
+function audioTrack(a: SegmenterAudio): { entry: InitAudioTrack; clockHz: number; lastFrameTicks: number; codecString: string } {
   if (a.codec !== "aac") {
-    return { entry: { trackId: AUDIO_TRACK, timescale: OPUS_CLOCK_HZ, codec: "opus", channels: a.channels, sampleRate: OPUS_CLOCK_HZ, preSkip: 312 }, clockHz: OPUS_CLOCK_HZ, lastFrameTicks: OPUS_DEFAULT_TICKS };
+    return { entry: { trackId: AUDIO_TRACK, timescale: OPUS_CLOCK_HZ, codec: "opus", channels: a.channels, sampleRate: OPUS_CLOCK_HZ, preSkip: 312 }, clockHz: OPUS_CLOCK_HZ, lastFrameTicks: OPUS_DEFAULT_TICKS, codecString: "opus" };
   }
   // The timescale is the RTP clock, so AU durations are the RTP time between frames, as for Opus.
   let sampleRate = a.sampleRate;
   let lastFrameTicks = AAC_DEFAULT_TICKS;
+  let codecString = "mp4a.40.2";
   try {
     const cfg = parseAacConfig(a.config);
     sampleRate = cfg.sampleRate;
     lastFrameTicks = aacFrameTicks(cfg, a.sampleRate);
+    codecString = cfg.codecString;
   } catch {
     // Ingest checked the config already; a decoder reads it from the esds either way.
   }
-  return { entry: { trackId: AUDIO_TRACK, timescale: a.sampleRate, codec: "aac", channels: a.channels, sampleRate, config: a.config }, clockHz: a.sampleRate, lastFrameTicks };
+  return { entry: { trackId: AUDIO_TRACK, timescale: a.sampleRate, codec: "aac", channels: a.channels, sampleRate, config: a.config }, clockHz: a.sampleRate, lastFrameTicks, codecString };
 }
 
 /**
@@ -343,7 +347,7 @@ export class Segmenter {
       },
       ...(this.audioInfo ? { audio: this.audioInfo.entry } : {}),
     });
-    this.sink.init({ index: this.inits.length - 1, data, sps: info });
+    this.sink.init({ index: this.inits.length - 1, data, sps: info, ...(this.audioInfo ? { audioCodec: this.audioInfo.codecString } : {}) });
   }
 
   private flushPendingVideo(nextDts: number): void {

@@ -95,6 +95,7 @@ describe("recording an H.264 + AAC stream", () => {
 
     const [m] = await readManifests(dir, "cam-aac");
     expect(m?.segments.length).toBeGreaterThanOrEqual(2);
+    expect(m?.inits[0]).toMatchObject({ codec: "avc1.42c00d", audio: "mp4a.40.2" });
     const file = await assemble(dir, m as NonNullable<typeof m>);
     const streams = await probeStreams(file);
     expect(streams.map((s) => [s.codec_type, s.codec_name])).toEqual([["video", "h264"], ["audio", "aac"]]);
