@@ -10,7 +10,9 @@ import { StreamRegistry, type LiveStream, type StreamStats } from "../../src/cor
 import { nalType } from "../../src/media/h264-nal.js";
 import type { AudioFrame, MediaFrame, VideoAccessUnit } from "../../src/media/types.js";
 import { Recorder } from "../../src/recorder/recorder.js";
-import { aacFixture, type AacFixture } from "../support/aac-fixtures.js";
+import { AacDepacketizer } from "../../src/media/aac-depacketizer.js";
+import { aacConfigFromHex } from "../../src/media/aac-config.js";
+import { aacFixture, captureAacRtp, type AacFixture } from "../support/aac-fixtures.js";
 import { h264Fixture, type EncodedUnit } from "../support/h264-fixtures.js";
 import { assemble, decodeErrors, probeStreams, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { waitFor } from "../support/wait-for.js";
@@ -36,11 +38,11 @@ let recorder: Recorder;
 
 const stats = (): StreamStats => ({ protocol: "rtsp", sessionId: "s", since: T0, state: "live", reconnects: 0, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0, keyframeRequests: 0 });
 
-function videoUnit(i: number): VideoAccessUnit {
+function videoUnit(i: number, t0 = T0): VideoAccessUnit {
   const u = video[i] as EncodedUnit;
   const sps = u.nalus.find((n) => nalType(n) === 7);
   const pps = u.nalus.find((n) => nalType(n) === 8);
-  const ms = T0 + (i * 1000) / FPS;
+  const ms = t0 + (i * 1000) / FPS;
   return { kind: "video", codec: "h264", nalus: u.nalus, isKeyframe: u.isKeyframe, rtpTime: i * 3000, arrivalMs: ms, wallClockMs: ms, ...(sps ? { sps } : {}), ...(pps ? { pps } : {}) };
 }
 
@@ -115,5 +117,58 @@ describe("recording an H.264 + AAC stream", () => {
     const { stdout: last } = await execFileAsync("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", file], { maxBuffer: 16 << 20 });
     const audioEnd = Number(last.trim().split("\n").at(-1));
     expect(Math.abs(audioEnd - videoEnd)).toBeLessThan(0.06);
+  }, 60_000);
+
+  it("records ffmpeg's RTP AAC (fragmented AUs, one packet lost) through the depacketizer: it decodes, the hole kept in time", async () => {
+    const t0 = T0 + 60_000;
+    const rtp = await captureAacRtp({ sampleRate: 48_000, channels: 1, seconds: SECONDS, bitrate: "192k", pktSize: 300 });
+    const config = aacConfigFromHex(rtp.fmtp.config as string);
+    const live = registry.claim("cam-rtp", "session-rtp", { video: { codec: "h264" }, audio: { codec: "aac", channels: 1, sampleRate: rtp.clockRate, config } }, stats);
+    registry.announce(live);
+    await waitFor(() => recorder.isRecording("cam-rtp"), { what: "the recording to start" });
+
+    const audio: AudioFrame[] = [];
+    const d = new AacDepacketizer({
+      config, clockRate: rtp.clockRate, sizeLength: Number(rtp.fmtp.sizelength), indexLength: Number(rtp.fmtp.indexlength), indexDeltaLength: Number(rtp.fmtp.indexdeltalength),
+      onFrame: (f) => audio.push(f),
+    });
+    const lost = Math.floor(rtp.packets.length / 2);
+    const base = rtp.packets[0]?.timestamp ?? 0;
+    for (const [i, p] of rtp.packets.entries()) {
+      const ms = t0 + (((p.timestamp - base) >>> 0) * 1000) / rtp.clockRate;
+      if (i !== lost) d.push(p.seq, p.timestamp, p.payload, ms, p.marker);
+    }
+    d.flush();
+    expect(d.packetsLost).toBe(1);
+    const holes = audio.filter((f) => f.samplesLostBefore !== undefined);
+    expect(holes.length).toBe(1);
+
+    const frames: MediaFrame[] = [];
+    let a = 0;
+    for (let v = 0; v < video.length; v++) {
+      const vf = videoUnit(v, t0);
+      for (; a < audio.length && (audio[a] as AudioFrame).wallClockMs < vf.wallClockMs; a++) {
+        const f = audio[a] as AudioFrame;
+        frames.push({ ...f, rtpTime: live.timelines.audio.map(f.rtpTime, f.arrivalMs) });
+      }
+      frames.push(vf);
+    }
+    for (const f of frames) live.hub.publish(f);
+    const published = frames.filter((f) => f.kind === "audio").length;
+    registry.release(live);
+    await waitFor(() => !recorder.isRecording("cam-rtp"), { what: "the recording to close" });
+    await recorder.flush();
+
+    const [m] = await readManifests(dir, "cam-rtp");
+    const file = await assemble(dir, m as NonNullable<typeof m>);
+    const streams = await probeStreams(file);
+    expect(streams.map((s) => [s.codec_type, s.codec_name])).toEqual([["video", "h264"], ["audio", "aac"]]);
+    expect(Number(streams[1]?.nb_read_packets)).toBe(published);
+    expect(await decodeErrors(file)).toBe("");
+    // Packet times: the AU lost with the packet left its 1024 samples as a hole, not a shift.
+    const { stdout } = await execFileAsync("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts", "-of", "csv=p=0", file], { maxBuffer: 16 << 20 });
+    const pts = stdout.trim().split("\n").map(Number);
+    const steps = pts.slice(1).map((p, i) => p - (pts[i] as number));
+    expect(steps.filter((s) => s !== 1024)).toEqual([holes[0]?.samplesLostBefore as number + 1024]);
   }, 60_000);
 });
