@@ -128,6 +128,9 @@ export function parseAacConfig(config: Uint8Array): AacConfig {
         extensionRate = frequency(r);
       }
     }
+  } else if (ot === 39) {
+    frameLength = r.read(1) ? 480 : 512; // ER AAC ELD: ELDSpecificConfig's frameLengthFlag
+    if (channelConfig === 0) throw new AacConfigError(`object type ${ot}: channels from a program config are not supported`);
   } else if (channelConfig === 0) {
     throw new AacConfigError(`object type ${ot}: channels from a program config are not supported`);
   }

@@ -64,8 +64,11 @@ describe("parseAacConfig", () => {
     expect(aacFrameTicks(implicit, 24000)).toBe(1024);
   });
 
-  it("takes 960-sample frames from frameLengthFlag", () => {
+  it("takes the frame length from frameLengthFlag: 960 for AAC, 480 or 512 for ELD", () => {
     expect(parseAacConfig(bits([[2, 5], [3, 4], [2, 4], [1, 1], [0, 2]])).frameSamples).toBe(960);
+    // ER AAC ELD (escaped object type 39): 512 samples, 480 with its frameLengthFlag.
+    expect(parseAacConfig(bits([[31, 5], [7, 6], [3, 4], [1, 4], [0, 1]])).frameSamples).toBe(512);
+    expect(parseAacConfig(bits([[31, 5], [7, 6], [3, 4], [1, 4], [1, 1]]))).toMatchObject({ objectType: 39, frameSamples: 480, codecString: "mp4a.40.39" });
   });
 
   it("counts channels from a program config element when channelConfiguration is 0", () => {
