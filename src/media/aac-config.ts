@@ -36,7 +36,7 @@ const GA_TYPES = new Set([1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22, 23]);
 const EP_CONFIG_TYPES = new Set([17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 39]);
 
 class Bits {
-  private pos = 0;
+  pos = 0;
   constructor(private readonly b: Uint8Array) {}
   get left(): number {
     return this.b.length * 8 - this.pos;
@@ -90,7 +90,11 @@ function pceChannels(r: Bits): number {
  * trailing fields past those read here (ER tools, epConfig details) are not required.
  */
 export function parseAacConfig(config: Uint8Array): AacConfig {
-  const r = new Bits(config);
+  return readAudioSpecificConfig(new Bits(config));
+}
+
+/** AudioSpecificConfig from the reader's position, which is left after it (and after a sync extension if one follows). */
+function readAudioSpecificConfig(r: Bits): AacConfig {
   let ot = objectType(r);
   if (ot === 0) throw new AacConfigError("object type 0 (null)");
   const coreRate = frequency(r);
@@ -122,10 +126,15 @@ export function parseAacConfig(config: Uint8Array): AacConfig {
     }
     if (EP_CONFIG_TYPES.has(ot)) r.read(2); // epConfig (its extra fields only for values 2/3, not read)
     // Backward-compatible SBR signalling (§1.6.5.2): a sync extension after the core config.
-    if (!sbr && r.left >= 16 && r.read(11) === 0x2b7) {
-      if (objectType(r) === 5 && r.left >= 1 && r.read(1)) {
-        sbr = true;
-        extensionRate = frequency(r);
+    if (!sbr && r.left >= 16) {
+      const at = r.pos;
+      if (r.read(11) === 0x2b7 && objectType(r) === 5 && r.left >= 1) {
+        if (r.read(1)) {
+          sbr = true;
+          extensionRate = frequency(r);
+        }
+      } else {
+        r.pos = at; // no extension: what follows is not ours (a LATM StreamMuxConfig's next fields)
       }
     }
   } else if (ot === 39) {
@@ -158,4 +167,39 @@ export function aacConfigFromHex(hex: string): Uint8Array {
   const h = hex.trim();
   if (h.length === 0 || h.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(h)) throw new AacConfigError(`bad hex "${hex.slice(0, 40)}"`);
   return Uint8Array.from(Buffer.from(h, "hex"));
+}
+
+/** What a LATM StreamMuxConfig (ISO 14496-3 §1.7.3; RFC 6416 `config=`) says of its one stream. */
+export interface LatmConfig {
+  /** The AudioSpecificConfig inside, as bytes (it is bit-aligned there): what an esds carries. */
+  audioSpecificConfig: Uint8Array;
+  aac: AacConfig;
+  /** AudioMuxElements carry numSubFrames + 1 payloads each. */
+  subFrames: number;
+}
+
+/**
+ * Parses a StreamMuxConfig of the form RTP senders use (GStreamer's rtpmp4apay, ffmpeg's
+ * `-rtpflags latm`): audioMuxVersion 0, one program, one layer, frameLengthType 0 (payload
+ * lengths in bytes). Anything else throws AacConfigError.
+ */
+export function parseLatmConfig(config: Uint8Array): LatmConfig {
+  const r = new Bits(config);
+  if (r.read(1) !== 0) throw new AacConfigError("LATM audioMuxVersion 1 is not supported");
+  if (r.read(1) !== 1) throw new AacConfigError("LATM with allStreamsSameTimeFraming 0 is not supported");
+  const subFrames = r.read(6) + 1;
+  const programs = r.read(4) + 1;
+  const layers = r.read(3) + 1;
+  if (programs !== 1 || layers !== 1) throw new AacConfigError(`LATM with ${programs} programs and ${layers} layers is not supported (one of each)`);
+  const start = r.pos;
+  const aac = readAudioSpecificConfig(r);
+  const bits = r.pos - start;
+  const frameLengthType = r.read(3);
+  if (frameLengthType !== 0) throw new AacConfigError(`LATM frameLengthType ${frameLengthType} is not supported (0: lengths in bytes)`);
+  // Copy the ASC's bits out, byte-aligned, zero-padded.
+  const asc = new Uint8Array((bits + 7) >> 3);
+  const copy = new Bits(config);
+  copy.pos = start;
+  for (let i = 0; i < bits; i++) if (copy.read(1)) asc[i >> 3] = (asc[i >> 3] as number) | (0x80 >> (i & 7));
+  return { audioSpecificConfig: asc, aac, subFrames };
 }

@@ -67,17 +67,21 @@ export interface CapturedRtpPacket {
 }
 
 export interface AacRtpCapture {
-  /** The SDP's a=fmtp parameters (names lower-cased). */
+  /** MPEG4-GENERIC (RFC 3640) or MP4A-LATM (RFC 6416). */
+  encoding: string;
+  /** The SDP's a=fmtp parameters (names lower-cased; GStreamer's caps for it). */
   fmtp: Record<string, string>;
   clockRate: number;
   packets: CapturedRtpPacket[];
 }
 
 /**
- * What `ffmpeg -c:a aac -f rtp` sends (RFC 3640, AAC-hbr), captured on a UDP socket of ours:
- * `pktSize` small enough splits AUs across packets; large enough packs several AUs per packet.
+ * What `ffmpeg -c:a aac -f rtp` sends (RFC 3640, AAC-hbr; with `via: "ffmpeg-latm"` RFC 6416
+ * MP4A-LATM), or GStreamer's `avenc_aac ! rtpmp4apay` (`via: "gstreamer"`, MP4A-LATM as its
+ * rtspclientsink sends AAC), captured on a UDP socket of ours: `pktSize` small enough splits
+ * AUs across packets; large enough packs several AUs per packet (ffmpeg).
  */
-export async function captureAacRtp(opts: AacFixtureOptions & { pktSize?: number }): Promise<AacRtpCapture> {
+export async function captureAacRtp(opts: AacFixtureOptions & { pktSize?: number; via?: "ffmpeg" | "ffmpeg-latm" | "gstreamer" }): Promise<AacRtpCapture> {
   const sock = createSocket({ type: "udp4", recvBufferSize: 8 * 1024 * 1024 });
   const packets: CapturedRtpPacket[] = [];
   const sentinel = Buffer.from("end-of-capture");
@@ -99,22 +103,38 @@ export async function captureAacRtp(opts: AacFixtureOptions & { pktSize?: number
   const dir = await mkdtemp(path.join(tmpdir(), "aac-rtp-"));
   const sdpFile = path.join(dir, "out.sdp");
   try {
-    const ff = spawn("ffmpeg", [
-      "-v", "error", "-y", "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=${opts.sampleRate}:duration=${opts.seconds}`,
-      "-ac", String(opts.channels), "-c:a", "aac", ...(opts.bitrate ? ["-b:a", opts.bitrate] : []),
-      "-f", "rtp", "-sdp_file", sdpFile, `rtp://127.0.0.1:${port}?rtcpport=${port}&pkt_size=${opts.pktSize ?? 1400}`,
-    ], { stdio: ["ignore", "ignore", "pipe"] });
+    const via = opts.via ?? "ffmpeg";
+    const ff = via === "gstreamer"
+      ? spawn("gst-launch-1.0", [
+        "-v", "audiotestsrc", `num-buffers=${Math.ceil((opts.seconds * opts.sampleRate) / 1024)}`, "samplesperbuffer=1024", "!",
+        `audio/x-raw,rate=${opts.sampleRate},channels=${opts.channels}`, "!", "avenc_aac", ...(opts.bitrate ? [`bitrate=${parseInt(opts.bitrate, 10) * 1000}`] : []), "!", "aacparse", "!",
+        "rtpmp4apay", `mtu=${opts.pktSize ?? 1400}`, "!", "udpsink", "host=127.0.0.1", `port=${port}`, "sync=false",
+      ], { stdio: ["ignore", "pipe", "pipe"] })
+      : spawn("ffmpeg", [
+        "-v", "error", "-y", "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=${opts.sampleRate}:duration=${opts.seconds}`,
+        "-ac", String(opts.channels), "-c:a", "aac", ...(opts.bitrate ? ["-b:a", opts.bitrate] : []),
+        ...(via === "ffmpeg-latm" ? ["-rtpflags", "latm"] : []),
+        "-f", "rtp", "-sdp_file", sdpFile, `rtp://127.0.0.1:${port}?rtcpport=${port}&pkt_size=${opts.pktSize ?? 1400}`,
+      ], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
+    let stdout = "";
     ff.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    ff.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     const code = await new Promise<number | null>((r) => ff.on("close", r));
-    if (code !== 0) throw new Error(`ffmpeg rtp exited ${code}: ${stderr}`);
+    if (code !== 0) throw new Error(`${via} rtp exited ${code}: ${stderr}`);
     // Datagrams to one socket queue in order: once ours arrives, every ffmpeg packet has.
     const tail = createSocket("udp4");
     await new Promise<void>((r, j) => tail.send(sentinel, port, "127.0.0.1", (e) => (e ? j(e) : r())));
     tail.close();
     await done;
+    if (via === "gstreamer") {
+      // The payloader's caps (gst-launch -v) say what an SDP would.
+      const caps = /application\/x-rtp, media=\(string\)audio, clock-rate=\(int\)(\d+), encoding-name=\(string\)([\w-]+)[^\n]*config=\(string\)([0-9a-f]+)/i.exec(stdout);
+      if (!caps) throw new Error(`no RTP caps in: ${stdout.slice(0, 2000)}`);
+      return { encoding: caps[2] as string, fmtp: { cpresent: "0", config: caps[3] as string }, clockRate: Number(caps[1]), packets };
+    }
     const sdp = await readFile(sdpFile, "utf8");
-    const rtpmap = /a=rtpmap:\d+ MPEG4-GENERIC\/(\d+)/i.exec(sdp);
+    const rtpmap = /a=rtpmap:\d+ (MPEG4-GENERIC|MP4A-LATM)\/(\d+)/i.exec(sdp);
     const fmtpLine = /a=fmtp:\d+ (.*)/.exec(sdp);
     if (!rtpmap || !fmtpLine) throw new Error(`unexpected SDP: ${sdp}`);
     const fmtp: Record<string, string> = {};
@@ -122,7 +142,7 @@ export async function captureAacRtp(opts: AacFixtureOptions & { pktSize?: number
       const eq = kv.indexOf("=");
       if (eq > 0) fmtp[kv.slice(0, eq).trim().toLowerCase()] = kv.slice(eq + 1).trim();
     }
-    return { fmtp, clockRate: Number(rtpmap[1]), packets };
+    return { encoding: (rtpmap[1] as string).toUpperCase(), fmtp, clockRate: Number(rtpmap[2]), packets };
   } finally {
     sock.close();
     await rm(dir, { recursive: true, force: true });
