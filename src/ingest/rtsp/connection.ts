@@ -44,6 +44,8 @@ export class RtspConnection implements TcpLink {
   private readonly authorized = new Map<string, string>();
   private queue: Promise<void> = Promise.resolve();
   private isClosed = false;
+  /** The byte stream could not be framed: the connection closes once the error is answered. */
+  private unframed = false;
   readonly clientAddress: string;
   private readonly log: Logger;
 
@@ -91,20 +93,38 @@ export class RtspConnection implements TcpLink {
   }
 
   private onData(chunk: Buffer): void {
-    try {
-      this.reader.push(chunk);
-    } catch (err) {
-      if (!(err instanceof RtspWireError)) throw err;
-      this.counters.refused++;
-      this.log.info({ status: err.status, err: err.message }, "bad rtsp input");
-      // The message could not be read: no CSeq to echo. Answer after what is queued.
-      const status = err.status;
-      const message = err.message;
-      const fatal = err.fatal;
-      this.queue = this.queue.then(() => {
-        this.send(status, new RtspHeaders(), textBody(message));
-        if (fatal) this.close();
-      });
+    if (this.unframed) return;
+    let input = chunk;
+    // A non-fatal error skipped one bad message; the bytes after it wait in the reader.
+    for (;;) {
+      try {
+        this.reader.push(input);
+        return;
+      } catch (err) {
+        if (!(err instanceof RtspWireError)) {
+          // A bug on this connection's media path must not take the server down: this connection goes.
+          this.log.error({ err }, "rtsp input handling failed: closing the connection");
+          this.unframed = true;
+          this.socket.destroy();
+          return;
+        }
+        this.counters.refused++;
+        this.ctx.input.refusedRequests++;
+        this.log.info({ status: err.status, err: err.message }, "bad rtsp input");
+        const { status, message, fatal, cseq } = err;
+        // Answered in order, after the requests before it.
+        this.queue = this.queue.then(() => {
+          const headers = new RtspHeaders();
+          if (cseq !== undefined && /^\d{1,9}$/.test(cseq.trim())) headers.set("CSeq", cseq.trim());
+          this.send(status, headers, textBody(message), "text/plain");
+          if (fatal) this.close();
+        });
+        if (fatal) {
+          this.unframed = true;
+          return;
+        }
+        input = Buffer.alloc(0);
+      }
     }
   }
 
@@ -112,10 +132,12 @@ export class RtspConnection implements TcpLink {
     const route = this.channelMap.get(channel);
     if (!route || route.session.isEnded) {
       this.counters.unknownChannel++;
+      this.ctx.input.unknownChannelFrames++;
       return;
     }
     if (payload.length === 0) {
       this.counters.badFrames++;
+      this.ctx.input.badFrames++;
       return;
     }
     // The payload views the wire reader's buffer only for this call; depacketized NALs keep views.
@@ -155,6 +177,7 @@ export class RtspConnection implements TcpLink {
 
   private refuse(err: RtspStatus, headers: RtspHeaders): void {
     this.counters.refused++;
+    this.ctx.input.refusedRequests++;
     for (const [k, v] of Object.entries(err.headers)) headers.set(k, v);
     this.log.info({ status: err.status, err: err.message }, "rtsp request refused");
     this.send(err.status, headers, textBody(err.message), "text/plain", err.reason);
