@@ -32,9 +32,9 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     ts = await startTestServer();
     const port = ts.server.rtsp?.port;
     expect(port).toBeGreaterThan(0);
-    // Both at once: one test's wall time (~10 s of media), two transports.
+    // Both at once: one test's wall time (10 s of media), two transports.
     const runs = (["tcp", "udp"] as const).map((transport) => {
-      const push = ffmpegRtspPush(`rtsp://127.0.0.1:${port}/cam-${transport}`, { transport, seconds: 8 });
+      const push = ffmpegRtspPush(`rtsp://127.0.0.1:${port}/cam-${transport}`, { transport, seconds: 10 });
       pushes.push(push);
       return { transport, name: `cam-${transport}`, push };
     });
