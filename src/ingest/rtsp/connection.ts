@@ -311,12 +311,19 @@ export class RtspConnection implements TcpLink {
     }
     const base = req.headers.get("Content-Base") ?? req.headers.get("Content-Location") ?? req.uri;
     const paths = sdp.tracks.map((t) => pathOf(resolveControl(base, t.control)));
+    const streamLog = this.log.child({ stream: target.stream });
+    let ingest: RtpTracksIngest;
+    try {
+      ingest = new RtpTracksIngest(sdp.tracks, this.ctx.opts.ingest, streamLog);
+    } catch (err) {
+      // A codec's parameters this server cannot use (an AAC config, AU-header sizes).
+      throw new RtspStatus(415, `${err instanceof Error ? err.message : String(err)}; this server takes ${SUPPORTED_CODECS}`);
+    }
     const session = this.newSession();
     session.mode = "publish";
     session.streamName = target.stream;
     session.announced = { tracks: sdp.tracks, paths };
-    const log = this.log.child({ stream: target.stream, session: session.id });
-    const ingest = new RtpTracksIngest(sdp.tracks, this.ctx.opts.ingest, log);
+    const log = streamLog.child({ session: session.id });
     const publisher = new RtspPublisher(session.id, target.stream, identity, ingest, this.ctx.registry, log, () => session.udpPorts());
     try {
       publisher.claim();
@@ -386,14 +393,15 @@ export class RtspConnection implements TcpLink {
   }
 
   private pause(session: RtspSession): void {
-    if (session.mode === "read" && (session.state === "play" || session.state === "ready")) {
+    if (session.state === "play" || session.state === "record" || session.state === "ready") {
+      // A reader stops until the next PLAY. A publisher's PAUSE (GStreamer's rtspclientsink sends
+      // one at EOS, before TEARDOWN) stops taking media until RECORD again; its stream stays.
       session.reader?.stop();
       session.reader = undefined;
       session.state = "ready";
       return;
     }
-    // A publisher cannot pause (RFC 2326 allows it; no encoder here sends it): 455 names the state.
-    throw new RtspStatus(455, `PAUSE is not valid in state ${session.state}${session.mode === "publish" ? " (publishers cannot pause)" : ""}`);
+    throw new RtspStatus(455, `PAUSE is not valid in state ${session.state}`);
   }
 
   // --- SETUP (both) --------------------------------------------------------------------------
