@@ -41,7 +41,10 @@ export async function buildRtsp(
       reader: { queueFrames: config.readerQueueFrames, maxPacketBytes: RTSP_MAX_PACKET_BYTES },
       realm: "ifc",
     },
-    { host: config.rtspHost, min: config.rtspUdpPortMin, max: config.rtspUdpPortMax, recvBufferBytes: config.rtspUdpRecvBufferBytes },
+    {
+      host: config.rtspHost, min: config.rtspUdpPortMin, max: config.rtspUdpPortMax, recvBufferBytes: config.rtspUdpRecvBufferBytes,
+      warn: (obj, msg) => log.warn(obj, msg),
+    },
     log,
   );
   await server.listen();

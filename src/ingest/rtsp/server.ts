@@ -112,6 +112,7 @@ export class RtspServer implements RtspServerContext {
   private expire(): void {
     const now = Date.now();
     for (const session of this.table.values()) {
+      session.sendReceiverReports();
       // A TCP reader shows life through its connection (which ends the session when it drops).
       if (session.mode === "read" && session.state === "play" && session.usesTcp) continue;
       if (now - session.lastAlive() > this.opts.sessionTimeoutMs) {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { RemoteInfo } from "node:dgram";
 import type { Logger } from "pino";
 import type { LiveStream } from "../../core/stream-registry.js";
+import { emptyReceiverReport } from "../../media/rtp-packet.js";
 import { interleavedFrame } from "./message.js";
 import type { PublishEndReason, RtspPublisher } from "./publish-session.js";
 import type { RtspReader, RtspReadTransport } from "./read-session.js";
@@ -171,6 +172,18 @@ export class RtspSession {
         t.pair.rtcp.send(packet, t.clientPorts[1], t.clientAddress);
       },
     };
+  }
+
+  private rr: Buffer | undefined;
+  /**
+   * A UDP publisher gets an empty receiver report on each track's RTCP port now and then
+   * (the server's sweep calls this): it keeps NAT bindings open and tells the sender we are
+   * here, as gortsplib's server does.
+   */
+  sendReceiverReports(): void {
+    if (this.mode !== "publish" || this.state !== "record") return;
+    this.rr ??= emptyReceiverReport(Number.parseInt(this.id.slice(0, 8), 16));
+    for (const t of this.transports.values()) if (t.lower === "udp") t.pair.rtcp.send(this.rr, t.clientPorts[1], t.clientAddress);
   }
 
   onEnd(fn: (reason: SessionEndReason) => void): void {
