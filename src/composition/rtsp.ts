@@ -34,6 +34,7 @@ export async function buildRtsp(
       port: config.rtspPort,
       maxConnections: config.rtspMaxConnections,
       sessionTimeoutMs: config.rtspSessionTimeoutMs,
+      rtpSilenceTimeoutMs: config.rtpSilenceTimeoutMs,
       maxHeaderBytes: config.rtspMaxHeaderBytes,
       maxBodyBytes: config.rtspMaxBodyBytes,
       writeBufferBytes: config.rtspWriteBufferBytes,

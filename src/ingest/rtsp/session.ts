@@ -59,6 +59,8 @@ export class RtspSession {
   readonly transports = new Map<number, TrackTransport>();
   /** Epoch ms of the last request naming this session, or of media / RTCP from its client. */
   lastActivity = Date.now();
+  /** Epoch ms of the (last) RECORD: RTP silence is counted from it until media comes. */
+  recordingSince = 0;
   readonly counters: SessionCounters = { udpForeign: 0, early: 0 };
   private ended = false;
   private endListeners: ((reason: SessionEndReason) => void)[] = [];
@@ -99,6 +101,12 @@ export class RtspSession {
   lastAlive(): number {
     const media = this.publisher?.ingest.lastMediaAt ?? 0;
     return Math.max(this.lastActivity, media);
+  }
+
+  /** A recording publisher whose RTP stopped longer ago than `limitMs` (keep-alives do not count). */
+  rtpSilent(now: number, limitMs: number): boolean {
+    if (this.state !== "record" || !this.publisher) return false;
+    return now - Math.max(this.publisher.ingest.lastMediaAt, this.recordingSince) > limitMs;
   }
 
   /** Wires a UDP pair's sockets to this session: datagrams only from the client's address. */
