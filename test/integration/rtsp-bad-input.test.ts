@@ -100,6 +100,16 @@ describe("RTSP bad input: a clear status, and the other live session untouched",
     await expectLiveUntouched();
   });
 
+  it("a client pipelining more than 32 requests without waiting for answers is cut off", async () => {
+    const c = await client();
+    let burst = "";
+    for (let i = 1; i <= 40; i++) burst += `OPTIONS ${url("x")} RTSP/1.0\r\nCSeq: ${i}\r\n\r\n`;
+    c.write(burst);
+    await c.waitClosed();
+    expect(c.responses.length).toBeLessThan(40);
+    await expectLiveUntouched();
+  });
+
   it(`headers at IFC_RTSP_MAX_HEADER_BYTES (${MAX_HEADER}) pass; one byte more is refused and the connection closed`, async () => {
     const head = (total: number): string => {
       const start = `OPTIONS ${url("x")} RTSP/1.0\r\nCSeq: 1\r\nX-Pad: `;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { CapacityExceeded, Conflict, DomainError } from "../../core/errors.js";
@@ -18,6 +19,9 @@ import { RtspWireReader } from "./wire-reader.js";
 /** Methods this server answers (the `Public` header of OPTIONS and of 501). */
 export const PUBLIC_METHODS = "OPTIONS, DESCRIBE, ANNOUNCE, SETUP, PLAY, RECORD, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
 const KNOWN = new Set(PUBLIC_METHODS.split(", "));
+/** Requests read but not answered yet: a client pipelining more without reading is cut off. */
+const MAX_PENDING_REQUESTS = 32;
+const MAX_REMEMBERED_AUTHORIZATIONS = 16;
 
 export interface ConnectionCounters {
   requests: number;
@@ -144,10 +148,21 @@ export class RtspConnection implements TcpLink {
     route.session.onTcpFrame(route.index, route.rtcp, Buffer.from(payload));
   }
 
+  private pending = 0;
   private enqueue(req: RtspRequest): void {
-    this.queue = this.queue.then(() => this.handle(req)).catch((err: unknown) => {
-      this.log.error({ err }, "rtsp request handling failed");
-    });
+    if (++this.pending > MAX_PENDING_REQUESTS) {
+      this.log.info({ pending: this.pending }, "rtsp client pipelines too many requests: closing the connection");
+      this.socket.destroy();
+      return;
+    }
+    this.queue = this.queue
+      .then(() => this.handle(req))
+      .catch((err: unknown) => {
+        this.log.error({ err }, "rtsp request handling failed");
+      })
+      .finally(() => {
+        this.pending--;
+      });
   }
 
   private async handle(req: RtspRequest): Promise<void> {
@@ -263,11 +278,13 @@ export class RtspConnection implements TcpLink {
 
   private async authorize(req: RtspRequest, target: RtspTarget, access: RtspAccess): Promise<string> {
     const credentials = this.credentialsOf(req, target);
-    const key = `${access}\u0000${target.stream}\u0000${credentials ? `${credentials.username}\u0000${credentials.password}` : ""}`;
+    // Keyed by a hash: the connection keeps no password in memory.
+    const key = createHash("sha256").update(`${access}\u0000${target.stream}\u0000${credentials ? `${credentials.username}\u0000${credentials.password}` : ""}`).digest("base64");
     const known = this.authorized.get(key);
     if (known !== undefined) return known;
     try {
       const { identity } = await this.ctx.authorizer.authorize(target.stream, access, credentials, this.clientAddress);
+      if (this.authorized.size >= MAX_REMEMBERED_AUTHORIZATIONS) this.authorized.clear();
       this.authorized.set(key, identity);
       return identity;
     } catch (err) {
@@ -421,8 +438,7 @@ export class RtspConnection implements TcpLink {
     } else {
       if (session && session.state !== "initial" && session.state !== "ready") throw new RtspStatus(455, `SETUP is not valid in state ${session.state}`);
       if (session && session.streamName !== target.stream) throw new RtspStatus(400, `a session reads one stream (${session.streamName})`);
-      const identity = await this.authorize(req, target, "read");
-      void identity;
+      await this.authorize(req, target, "read");
       const stream = this.ctx.registry.get(target.stream);
       const tracks = session?.readStream === stream && session ? session.describeTracks : stream ? describeTracks(stream) : [];
       if (!stream || tracks.length === 0) throw new RtspStatus(404, `stream "${target.stream}" is not live`);
