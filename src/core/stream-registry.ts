@@ -1,3 +1,4 @@
+import { audioClockHz } from "../media/audio-clock.js";
 import { OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ } from "../media/types.js";
 import { CapacityExceeded, Conflict } from "./errors.js";
 import type { StreamBufferOptions } from "./stream-buffer.js";
@@ -103,7 +104,9 @@ class StreamSlot implements LiveStream {
     maxJumpMs: number,
   ) {
     this.hub = hub;
-    this.timelines = { video: new TrackTimeline(VIDEO_CLOCK_HZ, maxJumpMs), audio: new TrackTimeline(OPUS_CLOCK_HZ, maxJumpMs) };
+    // The audio timeline counts in the track's own clock (48 kHz Opus, the AAC sample rate).
+    const audioHz = hub.tracks.audio ? audioClockHz(hub.tracks.audio) : OPUS_CLOCK_HZ;
+    this.timelines = { video: new TrackTimeline(VIDEO_CLOCK_HZ, maxJumpMs), audio: new TrackTimeline(audioHz, maxJumpMs) };
     this.lastStats = publisher.stats();
     this.since = this.lastStats.since;
   }

@@ -11,6 +11,7 @@ export interface InitEntry {
   codec: string;
   width: number;
   height: number;
+  /** The audio track's RFC 6381 codec ("opus", "mp4a.40.2"); absent: the recording has no audio. */
   audio?: string;
 }
 

@@ -6,7 +6,7 @@ import type { ObjectStore } from "../ports/object-store.js";
 import { newRecordingId, type RecordingManifest } from "./manifest.js";
 import { ManifestStore, type ManifestChange } from "./manifest-store.js";
 import { RecordingWriter } from "./recording-writer.js";
-import { Segmenter, type SegmenterOptions } from "./segmenter.js";
+import { Segmenter, type SegmenterAudio, type SegmenterOptions } from "./segmenter.js";
 
 export interface RecorderOptions extends Omit<SegmenterOptions, "audio"> {
   recordByDefault: boolean;
@@ -140,8 +140,11 @@ export class Recorder {
       for (const l of this.changeListeners) l(stream.name, m);
     });
     const audio = stream.hub.tracks.audio;
+    const segmenterAudio: SegmenterAudio | undefined = audio?.codec === "aac"
+      ? { codec: "aac", channels: audio.channels, sampleRate: audio.sampleRate, config: audio.config }
+      : audio ? { codec: "opus", channels: audio.channels } : undefined;
     const segmenter = new Segmenter(
-      { ...this.opts, ...(audio ? { audio: { channels: audio.channels } } : {}) },
+      { ...this.opts, ...(segmenterAudio ? { audio: segmenterAudio } : {}) },
       {
         init: (o) => writer.init(o),
         part: (o) => writer.part(o),

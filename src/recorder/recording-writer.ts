@@ -40,6 +40,7 @@ export class RecordingWriter {
         codec: out.sps.codecString,
         width: out.sps.width,
         height: out.sps.height,
+        ...(out.audioCodec ? { audio: out.audioCodec } : {}),
       });
     });
   }

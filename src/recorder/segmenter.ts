@@ -1,4 +1,5 @@
-import { buildInitSegment, buildMediaFragment } from "../media/fmp4/index.js";
+import { aacFrameTicks, parseAacConfig } from "../media/aac-config.js";
+import { buildInitSegment, buildMediaFragment, type InitAudioTrack } from "../media/fmp4/index.js";
 import { nalType, NAL_TYPE, toAvcc } from "../media/h264-nal.js";
 import { parseH264Sps } from "../media/h264-sps.js";
 import type { AudioFrame, H264SpsInfo, VideoAccessUnit } from "../media/types.js";
@@ -14,7 +15,11 @@ export interface SegmenterOptions {
    * segments of different streams line up; the keyframe request is timed for the boundary.
    */
   alignToWallClock?: boolean;
-  audio?: { channels: number };
+  /**
+   * The stream's audio track, when it has one: Opus (the default codec), or AAC with its
+   * AudioSpecificConfig, whose frames count in `sampleRate` (the track's RTP clock).
+   */
+  audio?: SegmenterAudio;
   /**
    * A video hole longer than this (and than 3 frame intervals) without a `discontinuity` flag is
    * a break too (an ICE-restart resume keeps the RTP clock running and flags nothing). Default
@@ -28,10 +33,14 @@ export const DEFAULT_GAP_THRESHOLD_MS = 2000;
 /** A hole must also be this many frame intervals long to be a break (slow, timelapse-like cameras). */
 export const GAP_MIN_FRAME_INTERVALS = 3;
 
+export type SegmenterAudio = { codec?: "opus"; channels: number } | { codec: "aac"; channels: number; sampleRate: number; config: Uint8Array };
+
 export interface InitOutput {
   index: number;
   data: Uint8Array;
   sps: H264SpsInfo;
+  /** RFC 6381 codec of the audio track when there is one: "opus", "mp4a.40.2", … */
+  audioCodec?: string;
 }
 
 export interface PartOutput {
@@ -100,6 +109,28 @@ const VIDEO_TRACK = 1;
 const AUDIO_TRACK = 2;
 /** Opus frames are 20 ms unless told otherwise (a stream's last frame has no successor). */
 const OPUS_DEFAULT_TICKS = 960;
+/** AAC-LC's frame, when the config does not say otherwise. */
+const AAC_DEFAULT_TICKS = 1024;
+
+/** The audio track's fMP4 entry, its clock (= timescale) and the duration of a frame with no successor. */
+function audioTrack(a: SegmenterAudio): { entry: InitAudioTrack; clockHz: number; lastFrameTicks: number; codecString: string } {
+  if (a.codec !== "aac") {
+    return { entry: { trackId: AUDIO_TRACK, timescale: OPUS_CLOCK_HZ, codec: "opus", channels: a.channels, sampleRate: OPUS_CLOCK_HZ, preSkip: 312 }, clockHz: OPUS_CLOCK_HZ, lastFrameTicks: OPUS_DEFAULT_TICKS, codecString: "opus" };
+  }
+  // The timescale is the RTP clock, so AU durations are the RTP time between frames, as for Opus.
+  let sampleRate = a.sampleRate;
+  let lastFrameTicks = AAC_DEFAULT_TICKS;
+  let codecString = "mp4a.40.2";
+  try {
+    const cfg = parseAacConfig(a.config);
+    sampleRate = cfg.sampleRate;
+    lastFrameTicks = aacFrameTicks(cfg, a.sampleRate);
+    codecString = cfg.codecString;
+  } catch {
+    // Ingest checked the config already; a decoder reads it from the esds either way.
+  }
+  return { entry: { trackId: AUDIO_TRACK, timescale: a.sampleRate, codec: "aac", channels: a.channels, sampleRate, config: a.config }, clockHz: a.sampleRate, lastFrameTicks, codecString };
+}
 
 /**
  * Turns a live stream's frames into fMP4: an init segment per distinct SPS, segments that start
@@ -142,13 +173,16 @@ export class Segmenter {
   /** Audio waits for the resumed segment, then is re-anchored to it (see `audio`). */
   private audioResync = false;
   private readonly counts: SegmenterStats = { gaps: 0, droppedAtBreaks: 0 };
+  private readonly audioInfo: ReturnType<typeof audioTrack> | undefined;
   /** Breaks and init changes so far; the next segment opened after one carries the new count. */
   private discontinuity = 0;
 
   constructor(
     private readonly opts: SegmenterOptions,
     private readonly sink: SegmenterSink,
-  ) {}
+  ) {
+    this.audioInfo = opts.audio ? audioTrack(opts.audio) : undefined;
+  }
 
   get recordingStartMs(): number | undefined {
     return this.startWallMs;
@@ -229,12 +263,15 @@ export class Segmenter {
   }
 
   audio(frame: AudioFrame): void {
-    if (this.startWallMs === undefined || this.seq < 0 || this.broken || !this.opts.audio) return;
+    if (this.startWallMs === undefined || this.seq < 0 || this.broken || !this.audioInfo) return;
+    // A track carries one codec: a frame of another (a publisher that changed codec) cannot go in it.
+    if (frame.codec !== this.audioInfo.entry.codec) return;
+    const clockHz = this.audioInfo.clockHz;
     if (this.audioOffset === undefined || this.audioResync) {
       // Audio follows video on the wall clock: at the start and again after a break, where the
       // two tracks resume independently (the first audio frame after it may precede the IDR).
-      const startTicks = Math.round(((frame.wallClockMs - this.startWallMs) * OPUS_CLOCK_HZ) / 1000);
-      const segStartTicks = Math.round((this.segStartDts * OPUS_CLOCK_HZ) / VIDEO_CLOCK_HZ);
+      const startTicks = Math.round(((frame.wallClockMs - this.startWallMs) * clockHz) / 1000);
+      const segStartTicks = Math.round((this.segStartDts * clockHz) / VIDEO_CLOCK_HZ);
       if (this.audioResync && startTicks < segStartTicks) return; // before the resumed segment's IDR
       this.audioOffset = Math.max(0, startTicks) - frame.rtpTime;
       this.audioResync = false;
@@ -280,7 +317,7 @@ export class Segmenter {
     const end = pending.dts + this.lastVideoDuration;
     this.flushPendingVideo(end);
     if (this.pendingAudio) {
-      this.pendingAudio.duration = OPUS_DEFAULT_TICKS;
+      this.pendingAudio.duration = this.audioInfo?.lastFrameTicks ?? OPUS_DEFAULT_TICKS;
       this.partAudio.push(this.pendingAudio);
       this.pendingAudio = undefined;
     }
@@ -308,11 +345,9 @@ export class Segmenter {
         timescale: VIDEO_CLOCK_HZ,
         entries: [{ sps: [sps], pps: [pps], width: info.width, height: info.height }],
       },
-      ...(this.opts.audio
-        ? { audio: { trackId: AUDIO_TRACK, timescale: OPUS_CLOCK_HZ, codec: "opus" as const, channels: this.opts.audio.channels, sampleRate: OPUS_CLOCK_HZ, preSkip: 312 } }
-        : {}),
+      ...(this.audioInfo ? { audio: this.audioInfo.entry } : {}),
     });
-    this.sink.init({ index: this.inits.length - 1, data, sps: info });
+    this.sink.init({ index: this.inits.length - 1, data, sps: info, ...(this.audioInfo ? { audioCodec: this.audioInfo.codecString } : {}) });
   }
 
   private flushPendingVideo(nextDts: number): void {

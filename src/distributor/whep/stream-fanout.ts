@@ -63,6 +63,8 @@ export class StreamFanout {
   }
 
   private readonly onRtp = (kind: "video" | "audio", p: TappedRtpPacket): void => {
+    // AAC never reaches WHEP viewers (WebRTC has no AAC): it is not worth a ring slot.
+    if (kind === "audio" && this.hub.tracks.audio?.codec === "aac") return;
     (kind === "video" ? this.video : this.audio).push(p);
     if (this.viewers.size > 0) this.schedule();
   };

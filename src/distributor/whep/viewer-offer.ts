@@ -52,7 +52,7 @@ function describe(c: OfferedCodec): string {
 
 /**
  * Picks the H.264 variant of the viewer's offer that decodes the stream as it is (exact profile
- * first), and Opus when the stream has audio. Without one, and unless `strictProfile`, the
+ * first), and Opus when the stream has Opus audio (never AAC: see below). Without one, and unless `strictProfile`, the
  * richest H.264 (packetization-mode 1) variant offered carries the stream as it is (MediaMTX
  * does the same): Debian's Chromium offers no High profile, yet decodes it in software. Throws
  * 400 for an offer that cannot receive video, 406 naming what was offered and what the stream needs.
@@ -85,7 +85,10 @@ export function selectViewerCodecs(media: OfferedMedia[], tracks: StreamTracks, 
   }
   const audioIndex = media.findIndex((m) => m.kind === "audio");
   const audioSection = media[audioIndex];
-  const audio = tracks.audio && audioSection && audioSection.direction !== "sendonly" && audioSection.direction !== "inactive"
+  // WebRTC has no AAC (RFC 7874 names Opus and G.711 only): a viewer of an AAC stream (an RTSP
+  // camera) gets its video alone, the audio m-line answered inactive. Transcoding to Opus would
+  // cost a decoder and an encoder per stream; HLS and the recording carry the AAC as it is.
+  const audio = tracks.audio?.codec === "opus" && audioSection && audioSection.direction !== "sendonly" && audioSection.direction !== "inactive"
     ? audioSection.codecs.find((c) => c.name.toLowerCase() === "opus" && c.clockRate === 48000)
     : undefined;
   return { video, videoIndex, profile, profileMismatch, ...(audio ? { audio, audioIndex } : {}) };

@@ -86,7 +86,8 @@ export class WhepSession {
         ...this.opts.peer.config,
         codecs: {
           video: [toSendCodec("video", video, ["nack", "nack pli", "ccm fir"])],
-          // Without Opus from the viewer (or audio in the stream) the audio m-line is answered inactive.
+          // Without Opus from the viewer (or Opus audio in the stream: an AAC stream has none for
+          // WebRTC, see selectViewerCodecs) the audio m-line is answered inactive.
           audio: [audio ? toSendCodec("audio", audio, []) : new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })],
         },
       });

@@ -7,7 +7,7 @@
  * mp4box.js segments only into single-sample moofs (createSingleSampleMoof): neither can
  * write these parts.
  */
-export { buildInitSegment, type InitOptions, type InitVideoTrack, type InitAudioTrack, type VideoSampleEntry } from "./init-segment.js";
+export { buildInitSegment, type InitOptions, type InitVideoTrack, type InitAudioTrack, type InitOpusTrack, type InitAacTrack, type VideoSampleEntry } from "./init-segment.js";
 export { buildAvcC } from "./avc-decoder-config.js";
 export { buildMediaFragment, type FragmentOptions, type FragmentTrack, type FragmentSample } from "./media-fragment.js";
 export { readBoxes, type BoxInfo } from "./box-reader.js";

@@ -21,7 +21,9 @@ interface TrackBase {
  */
 export type InitVideoTrack = TrackBase & ({ entries: VideoSampleEntry[] } | VideoSampleEntry);
 
-export interface InitAudioTrack extends TrackBase {
+export type InitAudioTrack = InitOpusTrack | InitAacTrack;
+
+export interface InitOpusTrack extends TrackBase {
   codec: "opus";
   channels: number;
   /** The encoder's input rate, informative only: Opus always decodes at 48 kHz. */
@@ -30,6 +32,16 @@ export interface InitAudioTrack extends TrackBase {
   preSkip: number;
   /** Q7.8 dB gain to apply on output; 0 unless told otherwise. */
   outputGain?: number;
+}
+
+/** AAC: the timescale should be the sample rate, so each AU lasts its 1024 (or 960) samples. */
+export interface InitAacTrack extends TrackBase {
+  codec: "aac";
+  channels: number;
+  /** Output sample rate (Hz), written in the sample entry. */
+  sampleRate: number;
+  /** AudioSpecificConfig (ISO 14496-3 §1.6.2.1), the esds DecoderSpecificInfo. */
+  config: Uint8Array;
 }
 
 export interface InitOptions {
@@ -114,13 +126,13 @@ function avc1(e: VideoSampleEntry): Uint8Array {
 
 function audioTrak(a: InitAudioTrack): Uint8Array {
   const smhd = fullBox("smhd", 0, 0, u16(0), u16(0));
-  const stsd = fullBox("stsd", 0, 0, u32(1), opusEntry(a));
+  const stsd = fullBox("stsd", 0, 0, u32(1), a.codec === "aac" ? mp4aEntry(a) : opusEntry(a));
   return box("trak", tkhd(a.trackId, 0x0100, 0, 0), mdia(a.timescale, "soun", "SoundHandler", smhd, stsd));
 }
 
 /** "Opus" sample entry with its dOps box ("Encapsulation of Opus in ISO Base Media File Format" §4.3). */
-function opusEntry(a: InitAudioTrack): Uint8Array {
-  if (a.codec !== "opus") throw new Error(`unsupported audio codec ${String(a.codec)}`);
+function opusEntry(a: InitOpusTrack): Uint8Array {
+  if ((a.codec as string) !== "opus") throw new Error(`unsupported audio codec ${String(a.codec)}`);
   if (a.channels !== 1 && a.channels !== 2) throw new Error("Opus in MP4: channel mapping family 0 allows 1 or 2 channels");
   if (!Number.isInteger(a.preSkip) || a.preSkip < 0 || a.preSkip > 0xffff) throw new Error(`bad Opus pre-skip ${a.preSkip}`);
   const dOps = box("dOps",
@@ -130,4 +142,34 @@ function opusEntry(a: InitAudioTrack): Uint8Array {
     zeros(6), u16(1), // reserved, data_reference_index
     zeros(8), u16(a.channels), u16(16), u16(0), u16(0), u32(48000 * 65536), // samplerate fixed at 48000 by the spec
     dOps);
+}
+
+/** "mp4a" sample entry with its esds box (ISO 14496-14 §5.6; descriptors from ISO 14496-1 §7.2.6). */
+function mp4aEntry(a: InitAacTrack): Uint8Array {
+  if (!Number.isInteger(a.channels) || a.channels < 1 || a.channels > 0xffff) throw new Error(`bad AAC channel count ${a.channels}`);
+  if (!Number.isInteger(a.sampleRate) || a.sampleRate < 1) throw new Error(`bad AAC sample rate ${a.sampleRate}`);
+  if (a.config.length === 0) throw new Error("AAC needs its AudioSpecificConfig");
+  const decoderConfig = descriptor(0x04, // DecoderConfigDescriptor
+    u8(0x40), // objectTypeIndication: MPEG-4 Audio
+    u8((0x05 << 2) | 1), // streamType 5 (audio), upStream 0, reserved 1
+    zeros(3), u32(0), u32(0), // bufferSizeDB, maxBitrate, avgBitrate: unknown, not required
+    descriptor(0x05, a.config)); // DecoderSpecificInfo
+  const es = descriptor(0x03, // ES_Descriptor
+    u16(0), u8(0), // ES_ID (0 in MP4 files), no dependency/URL/OCR flags
+    decoderConfig,
+    descriptor(0x06, u8(0x02))); // SLConfigDescriptor: predefined 2 (MP4)
+  return box("mp4a",
+    zeros(6), u16(1), // reserved, data_reference_index
+    zeros(8), u16(a.channels), u16(16), u16(0), u16(0),
+    // 16.16 fixed point: rates past 65535 Hz do not fit; decoders take the rate from the config.
+    u32(a.sampleRate < 65536 ? a.sampleRate * 65536 : 0),
+    fullBox("esds", 0, 0, es));
+}
+
+/** An MPEG-4 descriptor: tag, size in the expandable 7-bit-per-byte form, payload. */
+function descriptor(tag: number, ...parts: Uint8Array[]): Uint8Array {
+  const body = concat(parts);
+  const size: number[] = [body.length & 0x7f];
+  for (let n = body.length >>> 7; n > 0; n >>>= 7) size.unshift(0x80 | (n & 0x7f));
+  return concat([u8(tag), Uint8Array.from(size), body]);
 }
