@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { StreamTracks } from "../core/stream-hub.js";
 import type { LiveStream, SessionStats } from "../core/stream-registry.js";
+import { AacDepacketizer, DEFAULT_AAC_REORDER_WINDOW } from "../media/aac-depacketizer.js";
 import { H264Depacketizer } from "../media/h264-depacketizer.js";
 import { DEFAULT_OPUS_REORDER_WINDOW, OpusDepacketizer } from "../media/opus-depacketizer.js";
 import { parseRtpPacket, senderReports } from "../media/rtp-packet.js";
@@ -40,6 +41,7 @@ interface Track {
   readonly clock: RtpWallClock;
   readonly video?: H264Depacketizer;
   readonly opus?: OpusDepacketizer;
+  readonly aac?: AacDepacketizer;
   /** Packets that reached no depacketizer (a secondary track, a codec not wired yet). */
   ignored: number;
 }
@@ -110,8 +112,19 @@ export class RtpTracksIngest {
       });
       return { spec, primary, clock, opus, ignored: 0 };
     }
-    // TODO(aac merge): the AAC depacketizer (src/media/aac-depacketizer.ts) lands with the aac
-    // branch; until then an AAC track's packets are counted and dropped.
+    if (spec.codec === "aac" && spec.aac) {
+      // Throws RangeError on a config or AU-header sizes it cannot use: the ANNOUNCE is refused (415).
+      const aac = new AacDepacketizer({
+        reorderWindowPackets: Math.min(this.opts.reorderWindowPackets, DEFAULT_AAC_REORDER_WINDOW),
+        config: spec.aac.config,
+        clockRate: spec.clockRate,
+        sizeLength: spec.aac.sizeLength,
+        indexLength: spec.aac.indexLength,
+        indexDeltaLength: spec.aac.indexDeltaLength,
+        onFrame: (frame) => this.onAudioFrame(frame, clock),
+      });
+      return { spec, primary, clock, aac, ignored: 0 };
+    }
     return { spec, primary, clock, ignored: 0 };
   }
 
@@ -157,6 +170,10 @@ export class RtpTracksIngest {
       track.clock.start(h.timestamp, nowMs);
       track.opus.push(h.sequenceNumber, h.timestamp, rtp.payload, nowMs);
       this.stream?.hub.publishRtp("audio", rtp);
+    } else if (track.aac) {
+      // No RTP tap for AAC: WebRTC carries no AAC (WHEP viewers of an AAC stream get video only).
+      track.clock.start(h.timestamp, nowMs);
+      track.aac.push(h.sequenceNumber, h.timestamp, rtp.payload, nowMs, h.marker);
     } else {
       track.ignored++;
     }
@@ -179,7 +196,7 @@ export class RtpTracksIngest {
     return this.malformed;
   }
 
-  /** Packets of tracks that are not published (a second video track, AAC until its depacketizer lands). */
+  /** Packets of tracks that are not published (a second video or audio track). */
   get ignoredPackets(): number {
     let n = 0;
     for (const t of this.tracks) n += t.ignored;
@@ -200,6 +217,9 @@ export class RtpTracksIngest {
       } else if (t.opus) {
         received += t.opus.packetsReceived;
         lost += t.opus.packetsLost;
+      } else if (t.aac) {
+        received += t.aac.packetsReceived;
+        lost += t.aac.packetsLost;
       }
     }
     const sps = this.sps;

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
+import { assemble, decodeErrors, probeStreams, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { ffmpegRtspPush, type RtspPush } from "../support/rtsp-ffmpeg.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 import { waitFor } from "../support/wait-for.js";
@@ -29,13 +29,13 @@ async function streams(url: string): Promise<StreamView[]> {
 }
 
 describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
-  it("records 1280x720@30 H.264 pushed over TCP interleaved and over UDP: every frame sent decodes", async () => {
+  it("records 1280x720@30 H.264 + AAC pushed over TCP interleaved and over UDP: every video frame sent decodes, and the AAC track", async () => {
     ts = await startTestServer();
     const port = ts.server.rtsp?.port;
     expect(port).toBeGreaterThan(0);
     // Both at once: one test's wall time (10 s of media), two transports.
     const runs = (["tcp", "udp"] as const).map((transport) => {
-      const push = ffmpegRtspPush(`rtsp://127.0.0.1:${port}/cam-${transport}`, { transport, seconds: 10 });
+      const push = ffmpegRtspPush(`rtsp://127.0.0.1:${port}/cam-${transport}`, { transport, seconds: 10, aac: true });
       pushes.push(push);
       return { transport, name: `cam-${transport}`, push };
     });
@@ -61,6 +61,10 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
       const frames = await probeVideoFrames(file);
       expect(frames.length, `${r.transport}: frames recorded`).toBe(r.push.frames);
       expect(frames[0]).toMatchObject({ keyFrame: true, width: 1280, height: 720 });
+      const audio = (await probeStreams(file)).find((st) => st.codec_type === "audio");
+      // 10 s at 44.1 kHz is 430.7 AAC frames of 1024 samples (the encoder's priming frame aside).
+      expect(audio?.codec_name, `${r.transport}: audio track`).toBe("aac");
+      expect(Number(audio?.nb_read_packets), `${r.transport}: AAC frames`).toBeGreaterThanOrEqual(425);
       expect(await decodeErrors(file)).toBe("");
     }
   }, 90_000);

@@ -92,17 +92,39 @@ describe("RtpTracksIngest", () => {
     expect(ingest.lastMediaAt).toBe(t0 + (units.length - 1) * 33);
   });
 
-  it("counts and drops what is not RTP, unknown track indexes, and (until its depacketizer lands) AAC", () => {
-    const ingest = new RtpTracksIngest([VIDEO, AAC], OPTS, log);
-    expect(ingest.streamTracks.audio).toEqual({ codec: "aac", channels: 2, sampleRate: 44_100, config: Uint8Array.from([0x12, 0x10]) });
+  it("counts and drops what is not RTP and unknown track indexes", () => {
+    const ingest = new RtpTracksIngest([VIDEO, OPUS], OPTS, log);
     ingest.pushRtp(0, Buffer.from([1, 2, 3]), 1); // too short
     ingest.pushRtp(0, Buffer.alloc(20, 0x40), 1); // version 1
     ingest.pushRtp(7, rtp(96, 1, 1, true, Uint8Array.from([0x65, 0])), 1);
-    ingest.pushRtp(1, rtp(98, 1, 1, true, Uint8Array.from([0, 16, 0, 0])), 1);
     expect(ingest.malformedPackets).toBe(3);
-    expect(ingest.ignoredPackets).toBe(1);
-    expect(ingest.stats().packetsReceived).toBe(4);
-    expect(ingest.lastMediaAt).toBe(1);
+    expect(ingest.stats().packetsReceived).toBe(3);
+    expect(ingest.lastMediaAt).toBe(0);
+  });
+
+  it("AAC (RFC 3640 AAC-hbr): one AU per packet into frames on the stream's audio timeline, at the track's clock", async () => {
+    const ingest = new RtpTracksIngest([VIDEO, AAC], OPTS, log);
+    expect(ingest.streamTracks.audio).toEqual({ codec: "aac", channels: 2, sampleRate: 44_100, config: Uint8Array.from([0x12, 0x10]) });
+    const registry = new StreamRegistry({ maxStreams: 4, readerQueueFrames: 1024 });
+    const stream = registry.claim("cam", "s1", ingest.streamTracks, stats);
+    ingest.attach(stream);
+    const frames: MediaFrame[] = [];
+    stream.hub.attach("test", (f) => void frames.push(f));
+    const au = Buffer.alloc(200, 0x21);
+    for (let i = 0; i < 20; i++) {
+      // AU-headers-length (16 bits: one header), AU-size (13) + AU-index (3), then the AU.
+      const payload = Buffer.concat([Buffer.from([0, 16, (au.length >> 5) & 0xff, (au.length & 0x1f) << 3]), au]);
+      ingest.pushRtp(1, rtp(98, 500 + i, 7777 + i * 1024, true, payload, 0x55), 1000 + i * 23);
+    }
+    await waitFor(() => frames.length >= 10, { what: "AAC frames on the hub" });
+    expect(frames[0]).toMatchObject({ kind: "audio", codec: "aac", rtpTime: 0 });
+    expect(frames[1]?.rtpTime).toBe(1024);
+    expect((frames[0] as MediaFrame & { data: Uint8Array }).data).toHaveLength(200);
+    expect(ingest.stats()).toMatchObject({ packetsReceived: 20, packetsLost: 0, audio: { codec: "mp4a.40.2", sampleRate: 44_100, channels: 2 } });
+  });
+
+  it("an AAC config the depacketizer cannot use throws at construction (the ANNOUNCE gets 415)", () => {
+    expect(() => new RtpTracksIngest([VIDEO, { ...AAC, aac: { config: Uint8Array.from([0, 0]), sizeLength: 13, indexLength: 3, indexDeltaLength: 3 } }], OPTS, log)).toThrow(RangeError);
   });
 
   it("publishes nothing after detach, and sender reports anchor the wall clock", async () => {
