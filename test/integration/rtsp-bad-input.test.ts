@@ -154,6 +154,28 @@ describe("RTSP bad input: a clear status, and the other live session untouched",
     await expectLiveUntouched();
   });
 
+  it("an unsupported track beside a supported one (a camera's G.711 audio) is set up and its packets dropped; the video is taken", async () => {
+    const c = await client();
+    const sdp = h264Sdp(["m=audio 0 RTP/AVP 0", "a=control:streamid=1"]);
+    const ann = await c.request("ANNOUNCE", url("g711"), { "Content-Type": "application/sdp" }, sdp);
+    expect(ann.status).toBe(200);
+    const session = ann.headers.get("Session")?.split(";")[0] ?? "";
+    expect((await c.request("SETUP", url("g711/streamid=0"), { Session: session, Transport: "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record" })).status).toBe(200);
+    expect((await c.request("SETUP", url("g711/streamid=1"), { Session: session, Transport: "RTP/AVP/TCP;unicast;interleaved=2-3;mode=record" })).status).toBe(200);
+    expect((await c.request("SETUP", url("g711/streamid=2"), { Session: session, Transport: "RTP/AVP/TCP;unicast;interleaved=4-5;mode=record" })).status).toBe(404);
+    expect((await c.request("RECORD", url("g711"), { Session: session })).status).toBe(200);
+    const pcmu = Buffer.alloc(4 + 172);
+    pcmu.set([0x24, 2, 0, 172]);
+    pcmu[4] = 0x80;
+    c.write(pcmu);
+    expect((await c.request("GET_PARAMETER", url("g711"), { Session: session })).status).toBe(200);
+    const rtsp = [...(ts.server.rtsp?.sessions.values() ?? [])].find((x) => x.id === session);
+    expect(rtsp?.counters.ignored).toBe(1);
+    expect(ts.server.registry.get("g711")?.stats()).toMatchObject({ protocol: "rtsp", state: "live", packetsReceived: 0 });
+    expect((await c.request("TEARDOWN", url("g711"), { Session: session })).status).toBe(200);
+    await expectLiveUntouched();
+  });
+
   it("a second publisher with other credentials for a live name: 400 Stream Already Published", async () => {
     const c = await client();
     const auth = `Basic ${Buffer.from("ada:ada-password-1234").toString("base64")}`;

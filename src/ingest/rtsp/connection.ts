@@ -322,12 +322,15 @@ export class RtspConnection implements TcpLink {
     if (type !== "application/sdp") throw new RtspStatus(415, `ANNOUNCE needs an application/sdp body (got ${type ?? "none"}); this server takes ${SUPPORTED_CODECS}`);
     const identity = await this.authorize(req, target, "publish");
     const sdp = parseRtspSdp(req.body.toString("utf8"));
-    if (sdp.unsupported.length > 0 || sdp.tracks.length === 0) {
-      const named = sdp.unsupported.map((u) => `${u.kind} ${u.encoding} (payload type ${u.payloadType})`).join(", ") || "no media";
-      throw new RtspStatus(415, `unsupported codecs: ${named}; this server takes ${SUPPORTED_CODECS}`, { "X-Supported-Codecs": SUPPORTED_CODECS });
+    const unsupported = sdp.unsupported.map((u) => `${u.kind} ${u.encoding} (payload type ${u.payloadType})`).join(", ");
+    if (sdp.tracks.length === 0) {
+      throw new RtspStatus(415, `unsupported codecs: ${unsupported || "no media"}; this server takes ${SUPPORTED_CODECS}`, { "X-Supported-Codecs": SUPPORTED_CODECS });
     }
     const base = req.headers.get("Content-Base") ?? req.headers.get("Content-Location") ?? req.uri;
     const paths = sdp.tracks.map((t) => pathOf(resolveControl(base, t.control)));
+    // A camera's G.711 beside its H.264 must not cost the video: such tracks are set up and dropped.
+    const ignoredPaths = sdp.unsupported.flatMap((u) => (u.control !== undefined ? [pathOf(resolveControl(base, u.control))] : []));
+    if (unsupported) this.log.warn({ stream: target.stream, ignored: unsupported, supported: SUPPORTED_CODECS }, "rtsp publisher announces tracks of codecs this server does not take: they are dropped");
     const streamLog = this.log.child({ stream: target.stream });
     let ingest: RtpTracksIngest;
     try {
@@ -339,7 +342,7 @@ export class RtspConnection implements TcpLink {
     const session = this.newSession();
     session.mode = "publish";
     session.streamName = target.stream;
-    session.announced = { tracks: sdp.tracks, paths };
+    session.announced = { tracks: sdp.tracks, paths, ignoredPaths };
     const log = streamLog.child({ session: session.id });
     const publisher = new RtspPublisher(session.id, target.stream, identity, ingest, this.ctx.registry, log, () => session.udpPorts());
     try {
@@ -471,7 +474,10 @@ export class RtspConnection implements TcpLink {
     const path = pathOf(uri);
     let index = announced.paths.indexOf(path);
     // One track with the aggregate control (`a=control:*` or none): the stream URL sets it up.
-    if (index < 0 && announced.tracks.length === 1 && path === session.streamName) index = 0;
+    if (index < 0 && announced.tracks.length === 1 && announced.ignoredPaths.length === 0 && path === session.streamName) index = 0;
+    // A track of a codec this server does not take: indexes past the ingest's tracks, its packets dropped.
+    const ignored = announced.ignoredPaths.indexOf(path);
+    if (index < 0 && ignored >= 0) index = announced.tracks.length + ignored;
     if (index < 0) throw new RtspStatus(404, `no announced track at "${path.slice(0, 100)}" (tracks: ${announced.paths.join(", ")})`);
     return index;
   }

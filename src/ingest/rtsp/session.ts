@@ -35,6 +35,8 @@ export interface SessionCounters {
   udpForeign: number;
   /** Packets received before RECORD (or on a reader's RTP port). */
   early: number;
+  /** Packets of announced tracks whose codec this server does not take. */
+  ignored: number;
 }
 
 /**
@@ -49,8 +51,11 @@ export class RtspSession {
   mode: "publish" | "read" | undefined;
   /** The stream this session publishes or reads. */
   streamName = "";
-  /** Publish: the ANNOUNCEd tracks and each one's control path (for matching SETUP URLs). */
-  announced: { tracks: RtspSdpTrack[]; paths: string[] } | undefined;
+  /**
+   * Publish: the ANNOUNCEd tracks and each one's control path (for matching SETUP URLs), and the
+   * paths of tracks of codecs this server does not take: set up on request, their packets dropped.
+   */
+  announced: { tracks: RtspSdpTrack[]; paths: string[]; ignoredPaths: string[] } | undefined;
   publisher: RtspPublisher | undefined;
   /** Read: the live stream and what DESCRIBE offered. */
   readStream: LiveStream | undefined;
@@ -61,7 +66,7 @@ export class RtspSession {
   lastActivity = Date.now();
   /** Epoch ms of the (last) RECORD: RTP silence is counted from it until media comes. */
   recordingSince = 0;
-  readonly counters: SessionCounters = { udpForeign: 0, early: 0 };
+  readonly counters: SessionCounters = { udpForeign: 0, early: 0, ignored: 0 };
   private ended = false;
   private endListeners: ((reason: SessionEndReason) => void)[] = [];
 
@@ -145,6 +150,10 @@ export class RtspSession {
     const publisher = this.publisher;
     if (this.state !== "record" || !publisher) {
       this.counters.early++;
+      return;
+    }
+    if (index >= (this.announced?.tracks.length ?? 0)) {
+      this.counters.ignored++;
       return;
     }
     if (rtcp) {
