@@ -329,7 +329,9 @@ export class RtspConnection implements TcpLink {
     const base = req.headers.get("Content-Base") ?? req.headers.get("Content-Location") ?? req.uri;
     const paths = sdp.tracks.map((t) => pathOf(resolveControl(base, t.control)));
     // A camera's G.711 beside its H.264 must not cost the video: such tracks are set up and dropped.
-    const ignoredPaths = sdp.unsupported.flatMap((u) => (u.control !== undefined ? [pathOf(resolveControl(base, u.control))] : []));
+    const ignoredPaths = mediaControls(req.body.toString("utf8"))
+      .map((c) => pathOf(resolveControl(base, c)))
+      .filter((p) => !paths.includes(p));
     if (unsupported) this.log.warn({ stream: target.stream, ignored: unsupported, supported: SUPPORTED_CODECS }, "rtsp publisher announces tracks of codecs this server does not take: they are dropped");
     const streamLog = this.log.child({ stream: target.stream });
     let ingest: RtpTracksIngest;
@@ -522,6 +524,17 @@ export class RtspConnection implements TcpLink {
       if (session.usesTcp || (session.state !== "record" && session.state !== "play")) session.end("connection-closed");
     }
   }
+}
+
+/** Each media section's `a=control`, in SDP order (parseRtspSdp keeps them only for the tracks it takes). */
+function mediaControls(sdp: string): string[] {
+  const out: string[] = [];
+  let inMedia = false;
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith("m=")) inMedia = true;
+    else if (inMedia && line.startsWith("a=control:")) out.push(line.slice(10).trim());
+  }
+  return out;
 }
 
 function textBody(message: string): Buffer {

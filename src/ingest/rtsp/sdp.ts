@@ -35,8 +35,6 @@ export interface UnsupportedTrack {
   /** `encoding/clock[/channels]` from a=rtpmap, or the static payload type's name. */
   encoding: string;
   payloadType: number;
-  /** Its `a=control` as written, when given (a server may set the track up and ignore it). */
-  control?: string;
 }
 
 export interface ParsedRtspSdp {
@@ -151,7 +149,7 @@ export function parseRtspSdp(sdp: string): ParsedRtspSdp {
       first ??= { kind: s.kind, encoding, payloadType: pt };
     }
     if (taken) tracks.push(taken);
-    else if (first) unsupported.push(s.control !== undefined ? { ...first, control: s.control } : first);
+    else if (first) unsupported.push(first);
   }
   const out: ParsedRtspSdp = { tracks, unsupported };
   if (sessionControl !== undefined) out.sessionControl = sessionControl;
