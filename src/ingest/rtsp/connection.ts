@@ -166,7 +166,8 @@ export class RtspConnection implements TcpLink {
   }
 
   private async handle(req: RtspRequest): Promise<void> {
-    if (this.isClosed) return;
+    // A TEARDOWN read before the peer closed still counts (GStreamer closes right after sending it).
+    if (this.isClosed && req.method !== "TEARDOWN") return;
     this.counters.requests++;
     const cseqText = req.headers.get("CSeq");
     const headers = new RtspHeaders();
@@ -518,11 +519,14 @@ export class RtspConnection implements TcpLink {
     if (this.isClosed) return;
     this.isClosed = true;
     this.ctx.connectionClosed(this);
-    for (const session of [...this.sessions]) {
-      // Sessions on this connection's TCP transport, or not playing/recording yet, end with it;
-      // a UDP session in RECORD/PLAY lives on until its timeout (gortsplib does the same).
-      if (session.usesTcp || (session.state !== "record" && session.state !== "play")) session.end("connection-closed");
-    }
+    // After the requests already read (a TEARDOWN among them ends its session deliberately).
+    void this.queue.then(() => {
+      for (const session of [...this.sessions]) {
+        // Sessions on this connection's TCP transport, or not playing/recording yet, end with it;
+        // a UDP session in RECORD/PLAY lives on until its timeout (gortsplib does the same).
+        if (session.usesTcp || (session.state !== "record" && session.state !== "play")) session.end("connection-closed");
+      }
+    });
   }
 }
 
