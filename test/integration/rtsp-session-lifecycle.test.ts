@@ -91,6 +91,19 @@ describe("RTSP publisher lifecycle", () => {
     await c.waitClosed();
   }, 30_000);
 
+  it("a kick (DELETE /api/v1/streams/{stream}) ends an RTSP publisher: its stream at once, its TCP connection closed", async () => {
+    ts = await startTestServer();
+    const port = ts.server.rtsp?.port ?? 0;
+    const c = await client(port);
+    await recordSession(c, `rtsp://127.0.0.1:${port}/kicked`, "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record");
+    expect(ts.server.registry.get("kicked")?.state).toBe("live");
+    const res = await fetch(`${ts.url}/api/v1/streams/kicked`, { method: "DELETE" });
+    expect(res.status).toBe(204);
+    expect(ts.server.registry.get("kicked")).toBeUndefined();
+    await c.waitClosed();
+    expect(ts.server.rtsp?.stats().sessions).toBe(0);
+  });
+
   it("UDP: server port pairs from the range, packets only from the client's address; UDP off → 461", async () => {
     ts = await startTestServer();
     const port = ts.server.rtsp?.port ?? 0;
