@@ -101,7 +101,7 @@ export class RtspServer implements RtspServerContext {
     session.onEnd((reason) => {
       this.table.delete(session.id);
       // A TCP publisher whose stream was ended for it (kick, takeover): close its connection so it notices.
-      if ((reason === "stream-ended" || reason === "taken-over" || reason === "kicked") && session.usesTcp) (session.owner as RtspConnection).close();
+      if ((reason === "stream-ended" || reason === "taken-over" || reason === "kicked") && session.usesTcp) session.owner.close();
     });
   }
 
@@ -119,7 +119,7 @@ export class RtspServer implements RtspServerContext {
       if (silent || now - session.lastAlive() > this.opts.sessionTimeoutMs) {
         this.timedOut++;
         session.end(silent ? "rtp-timeout" : "timeout");
-        if (session.usesTcp) (session.owner as RtspConnection).close();
+        if (session.usesTcp) session.owner.close();
       }
     }
   }

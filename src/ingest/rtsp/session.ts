@@ -21,6 +21,8 @@ export interface TcpLink {
   write(data: Buffer): void;
   readonly writableLength: number;
   readonly closed: boolean;
+  /** Closes the connection after what is written. */
+  close(): void;
 }
 
 export type TrackTransport =
