@@ -160,6 +160,30 @@ describe("RtspWireReader limits and refusals", () => {
     expect(r.units[0]).toContain('[["User-Agent","x"]]');
   });
 
+  it("a handler's exception consumes its unit: nothing is delivered twice, the rest goes on", () => {
+    const seen: string[] = [];
+    const reader = new RtspWireReader(
+      { maxHeaderBytes: 1000, maxBodyBytes: 1000 },
+      {
+        onRequest: (q) => {
+          seen.push(q.headers.get("CSeq") ?? "");
+          if (q.headers.get("CSeq") === "1") throw new RtspWireError(461, "unsupported transport");
+        },
+        onResponse: () => undefined,
+        onInterleaved: (ch) => {
+          seen.push(`$${ch}`);
+          if (ch === 9) throw new Error("handler bug");
+        },
+      },
+    );
+    const bytes = Buffer.concat([req("SETUP rtsp://h/x RTSP/1.0", ["CSeq: 1"]), interleavedFrame(9, Buffer.from([1])), req("SETUP rtsp://h/x RTSP/1.0", ["CSeq: 2", "Content-Length: 1"], "b"), interleavedFrame(0, Buffer.from([2]))]);
+    expect(() => reader.push(bytes)).toThrow(RtspWireError);
+    expect(() => reader.push(Buffer.alloc(0))).toThrow("handler bug");
+    reader.push(Buffer.alloc(0));
+    expect(seen).toEqual(["1", "$9", "2", "$0"]);
+    expect(reader.buffered).toBe(0);
+  });
+
   it("reads folded header lines, bare-LF line ends and CRLF keep-alives between messages", () => {
     const r = recorder();
     r.feed(Buffer.from("\r\n\r\nGET_PARAMETER rtsp://h/x RTSP/1.0\nCSeq: 7\nX-Long: a\n  b\n\n$\u0001\u0000\u0002hi"));
