@@ -5,7 +5,9 @@
 import type { Logger } from "pino";
 import type { StreamTracks } from "../core/stream-hub.js";
 import type { LiveStream, SessionStats } from "../core/stream-registry.js";
+import { parseAacConfig } from "../media/aac-config.js";
 import { AacDepacketizer, DEFAULT_AAC_REORDER_WINDOW } from "../media/aac-depacketizer.js";
+import { LatmDepacketizer } from "../media/latm-depacketizer.js";
 import { H264Depacketizer } from "../media/h264-depacketizer.js";
 import { DEFAULT_OPUS_REORDER_WINDOW, OpusDepacketizer } from "../media/opus-depacketizer.js";
 import { parseRtpPacket, senderReports } from "../media/rtp-packet.js";
@@ -23,7 +25,8 @@ export interface RtpTrackSpec {
   sps?: Uint8Array;
   pps?: Uint8Array;
   profileLevelId?: string;
-  aac?: { config: Uint8Array; sizeLength: number; indexLength: number; indexDeltaLength: number };
+  /** As RtspSdpTrack's: `latm` set for MP4A-LATM (RFC 6416), whose ASC is then `config`. */
+  aac?: { config: Uint8Array; sizeLength: number; indexLength: number; indexDeltaLength: number; latm?: Uint8Array };
 }
 
 export interface RtpTracksIngestOptions {
@@ -41,7 +44,7 @@ interface Track {
   readonly clock: RtpWallClock;
   readonly video?: H264Depacketizer;
   readonly opus?: OpusDepacketizer;
-  readonly aac?: AacDepacketizer;
+  readonly aac?: AacDepacketizer | LatmDepacketizer;
   /** Packets that reached no depacketizer (a secondary track, a codec not wired yet). */
   ignored: number;
 }
@@ -114,15 +117,19 @@ export class RtpTracksIngest {
     }
     if (spec.codec === "aac" && spec.aac) {
       // Throws RangeError on a config or AU-header sizes it cannot use: the ANNOUNCE is refused (415).
-      const aac = new AacDepacketizer({
-        reorderWindowPackets: Math.min(this.opts.reorderWindowPackets, DEFAULT_AAC_REORDER_WINDOW),
-        config: spec.aac.config,
-        clockRate: spec.clockRate,
-        sizeLength: spec.aac.sizeLength,
-        indexLength: spec.aac.indexLength,
-        indexDeltaLength: spec.aac.indexDeltaLength,
-        onFrame: (frame) => this.onAudioFrame(frame, clock),
-      });
+      const reorderWindowPackets = Math.min(this.opts.reorderWindowPackets, DEFAULT_AAC_REORDER_WINDOW);
+      const onFrame = (frame: AudioFrame): void => this.onAudioFrame(frame, clock);
+      const aac = spec.aac.latm
+        ? new LatmDepacketizer({ reorderWindowPackets, config: spec.aac.latm, clockRate: spec.clockRate, onFrame })
+        : new AacDepacketizer({
+          reorderWindowPackets,
+          config: spec.aac.config,
+          clockRate: spec.clockRate,
+          sizeLength: spec.aac.sizeLength,
+          indexLength: spec.aac.indexLength,
+          indexDeltaLength: spec.aac.indexDeltaLength,
+          onFrame,
+        });
       return { spec, primary, clock, aac, ignored: 0 };
     }
     return { spec, primary, clock, ignored: 0 };
@@ -233,7 +240,7 @@ export class RtpTracksIngest {
             },
           }
         : {}),
-      ...(audio ? { audio: { codec: audio.spec.codec === "aac" ? "mp4a.40.2" : "opus", sampleRate: audio.spec.clockRate, channels: audio.spec.channels } } : {}),
+      ...(audio ? { audio: { codec: audioCodecString(audio.spec), sampleRate: audio.spec.clockRate, channels: audio.spec.channels } } : {}),
       bitrateBps: Math.round(this.bitrate.perSecond()),
       packetsReceived: received,
       packetsLost: lost,
@@ -264,5 +271,15 @@ export class RtpTracksIngest {
     frame.rtpTime = timeline.map(frame.rtpTime, frame.arrivalMs);
     if (timeline.discontinuity) frame.discontinuity = true;
     stream.hub.publish(frame);
+  }
+}
+
+/** RFC 6381 name of an audio track's codec: "opus", or "mp4a.40.<object type>" from the AAC config. */
+function audioCodecString(spec: RtpTrackSpec): string {
+  if (spec.codec !== "aac") return "opus";
+  try {
+    return spec.aac ? parseAacConfig(spec.aac.config).codecString : "mp4a.40.2";
+  } catch {
+    return "mp4a.40.2";
   }
 }

@@ -3,10 +3,11 @@
  * a camera): media sections with their `a=control` URLs, codecs and codec parameters.
  * CONTRACT: signatures fixed; implemented by the rtsp-wire work.
  */
+import { parseLatmConfig } from "../../media/aac-config.js";
 import { RtspWireError } from "./message.js";
 
 /** The codecs this server takes, as an error message names them. */
-export const SUPPORTED_CODECS = "H264/90000 (packetization-mode 0 or 1), MPEG4-GENERIC/AAC-hbr (RFC 3640), opus/48000/2";
+export const SUPPORTED_CODECS = "H264/90000 (packetization-mode 0 or 1), MPEG4-GENERIC/AAC-hbr (RFC 3640), MP4A-LATM with cpresent=0 (RFC 6416), opus/48000/2";
 
 export interface RtspSdpTrack {
   kind: "video" | "audio";
@@ -25,8 +26,12 @@ export interface RtspSdpTrack {
   pps?: Uint8Array;
   /** H.264: profile-level-id (hex), when given. */
   profileLevelId?: string;
-  /** AAC (mode=AAC-hbr): AudioSpecificConfig from `config=` (hex), and the AU-header field sizes. */
-  aac?: { config: Uint8Array; sizeLength: number; indexLength: number; indexDeltaLength: number };
+  /**
+   * AAC (mode=AAC-hbr): AudioSpecificConfig from `config=` (hex), and the AU-header field sizes.
+   * AAC as MP4A-LATM (RFC 6416): `latm` is the StreamMuxConfig of `config=`, `config` the
+   * AudioSpecificConfig inside it, the AU-header sizes 0 (unused).
+   */
+  aac?: { config: Uint8Array; sizeLength: number; indexLength: number; indexDeltaLength: number; latm?: Uint8Array };
 }
 
 /** A media section of a codec this server does not take. */
@@ -194,6 +199,23 @@ function toTrack(s: Section, pt: number, map: { encoding: string; clock: number;
       ...base,
       aac: { config: Buffer.from(config, "hex"), sizeLength: num("sizelength", 13), indexLength: num("indexlength", 3), indexDeltaLength: num("indexdeltalength", 3) },
     };
+  }
+  if (s.kind === "audio" && enc === "MP4A-LATM") {
+    // GStreamer's rtspclientsink sends AAC so. Only cpresent=0 (the StreamMuxConfig out of band,
+    // here) is taken; the RFC's default, in-band configs, is not.
+    if (fmtp.cpresent !== "0") return undefined;
+    const config = fmtp.config ?? "";
+    if (!/^([0-9a-f]{2})+$/i.test(config)) throw bad(`MP4A-LATM without a hex config= (${JSON.stringify(config.slice(0, 40))})`);
+    const mux = Buffer.from(config, "hex");
+    let latm: ReturnType<typeof parseLatmConfig>;
+    try {
+      latm = parseLatmConfig(mux);
+    } catch {
+      return undefined; // a StreamMuxConfig form not read here: listed as unsupported
+    }
+    // GStreamer writes no channel count in a=rtpmap (MP4A-LATM/44100): the config has it.
+    const aac = { config: latm.audioSpecificConfig, sizeLength: 0, indexLength: 0, indexDeltaLength: 0, latm: mux };
+    return { kind: "audio", codec: "aac", ...base, channels: map.channels ?? latm.aac.channels, aac };
   }
   return undefined;
 }

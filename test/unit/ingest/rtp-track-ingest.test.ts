@@ -127,6 +127,23 @@ describe("RtpTracksIngest", () => {
     expect(() => new RtpTracksIngest([VIDEO, { ...AAC, aac: { config: Uint8Array.from([0, 0]), sizeLength: 13, indexLength: 3, indexDeltaLength: 3 } }], OPTS, log)).toThrow(RangeError);
   });
 
+  it("publishes AAC (RFC 3640) as frames on the 44.1 kHz clock, several AUs per packet", async () => {
+    const ingest = new RtpTracksIngest([VIDEO, AAC], OPTS, log);
+    const registry = new StreamRegistry({ maxStreams: 4, readerQueueFrames: 1024 });
+    const stream = registry.claim("cam-aac", "s1", ingest.streamTracks, stats);
+    ingest.attach(stream);
+    const frames: MediaFrame[] = [];
+    stream.hub.attach("test", (f) => void frames.push(f));
+    const t0 = Date.now();
+    // Two AUs of 3 and 2 bytes per packet: AU-headers-length 32, sizes 3 and 2 (13 bits, index 0).
+    for (let k = 0; k < 5; k++) {
+      ingest.pushRtp(1, rtp(98, 100 + k, 5000 + k * 2048, true, Uint8Array.from([0, 32, 0, 3 << 3, 0, 2 << 3, 0x21, k, 1, 0x21, k])), t0 + k * 46);
+    }
+    await waitFor(() => frames.length === 10, { what: "ten AAC frames" });
+    expect(frames.map((f) => (f.kind === "audio" ? [f.codec, f.rtpTime - (frames[0] as MediaFrame).rtpTime] : []))).toEqual(Array.from({ length: 10 }, (_, i) => ["aac", i * 1024]));
+    expect(ingest.stats()).toMatchObject({ audio: { codec: "mp4a.40.2", sampleRate: 44_100, channels: 2 }, packetsReceived: 5, packetsLost: 0 });
+  });
+
   it("publishes nothing after detach, and sender reports anchor the wall clock", async () => {
     const units = await h264Fixture({ width: 320, height: 240, fps: 30, seconds: 1, gop: 30 });
     const ingest = new RtpTracksIngest([VIDEO], OPTS, log);

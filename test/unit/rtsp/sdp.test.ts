@@ -43,11 +43,13 @@ describe("parseRtspSdp on captured ANNOUNCE bodies", () => {
     expect(a?.aac && { ...a.aac, config: hex(a.aac.config) }).toEqual({ config: "120856e500", sizeLength: 13, indexLength: 3, indexDeltaLength: 3 });
   });
 
-  it("GStreamer rtspclientsink: H.264, and its AAC (MP4A-LATM) listed as unsupported", () => {
+  it("GStreamer rtspclientsink: H.264, and its AAC as MP4A-LATM (RFC 6416, cpresent=0) with the config found in its StreamMuxConfig", () => {
     const p = parseRtspSdp(announced("gst-push-tcp"));
-    expect(p.tracks.map((t) => [t.codec, t.payloadType, t.control, t.profileLevelId])).toEqual([["h264", 99, "stream=0", "f4001f"]]);
-    expect(hex(p.tracks[0]?.sps)?.slice(0, 2)).toBe("67");
-    expect(p.unsupported).toEqual([{ kind: "audio", encoding: "MP4A-LATM/44100", payloadType: 96 }]);
+    expect(p.tracks.map((t) => [t.codec, t.payloadType, t.control, t.profileLevelId ?? null])).toEqual([["aac", 96, "stream=1", null], ["h264", 99, "stream=0", "f4001f"]]);
+    expect(hex(p.tracks[1]?.sps)?.slice(0, 2)).toBe("67");
+    const aac = p.tracks[0];
+    expect([aac?.kind, aac?.clockRate, aac?.channels, hex(aac?.aac?.config), hex(aac?.aac?.latm)]).toEqual(["audio", 44100, 1, "120856e500", "40002410adca00"]);
+    expect(p.unsupported).toEqual([]);
   });
 
   it("GStreamer with opusenc: OPUS/48000/2 (upper case) and H.264", () => {

@@ -1,0 +1,41 @@
+import { spawn } from "node:child_process";
+import { afterEach, describe, expect, it } from "vitest";
+import { assemble, decodeErrors, probeStreams, probeVideoFrames, readManifests } from "../support/recording-probe.js";
+import { startTestServer, type TestServer } from "../support/server-harness.js";
+import { waitFor } from "../support/wait-for.js";
+
+let ts: TestServer | undefined;
+
+afterEach(async () => {
+  await ts?.stop();
+  ts = undefined;
+});
+
+describe("RTSP publish from GStreamer (rtspclientsink) with AAC", () => {
+  it("records H.264 + AAC sent as MP4A-LATM (GStreamer's default payloader for AAC): both tracks decode", async () => {
+    ts = await startTestServer();
+    const port = ts.server.rtsp?.port as number;
+    const frames = 150;
+    const gst = spawn("gst-launch-1.0", ["-q", "-e",
+      "videotestsrc", "is-live=true", `num-buffers=${frames}`, "!", "video/x-raw,width=640,height=360,framerate=30/1", "!", "videoconvert", "!", "video/x-raw,format=I420", "!", "x264enc", "tune=zerolatency", "key-int-max=30", "bframes=0", "!", "h264parse", "!", "s.sink_0",
+      "audiotestsrc", "is-live=true", "num-buffers=215", "samplesperbuffer=1024", "!", "audio/x-raw,rate=44100,channels=2", "!", "avenc_aac", "!", "aacparse", "!", "s.sink_1",
+      "rtspclientsink", "name=s", `location=rtsp://127.0.0.1:${port}/gst-aac`, "protocols=tcp",
+    ], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    gst.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => gst.on("exit", r));
+    // GStreamer sends PAUSE before TEARDOWN when it ends: the publisher's PAUSE must be answered 200.
+    expect(code, stderr).toBe(0);
+    const url = ts.url;
+    await waitFor(async () => ((await (await fetch(`${url}/api/v1/streams`)).json()) as { streams: unknown[] }).streams.length === 0, { timeoutMs: 15_000, what: "the stream to end" });
+    await ts.server.recorder.flush();
+    const [m] = await readManifests(ts.dataDir, "gst-aac");
+    const file = await assemble(ts.dataDir, m!);
+    const streams = await probeStreams(file);
+    expect(m?.inits[0]?.audio).toBe("mp4a.40.2");
+    expect(streams.map((s) => [s.codec_type, s.codec_name])).toEqual([["video", "h264"], ["audio", "aac"]]);
+    expect((await probeVideoFrames(file)).length).toBe(frames);
+    expect(Number(streams[1]?.nb_read_packets)).toBe(215); // every AU sent: the first one precedes the first IDR by less than a frame
+    expect(await decodeErrors(file)).toBe("");
+  }, 60_000);
+});
