@@ -331,6 +331,8 @@ export class RtspReader {
     if (frame.kind === "video") {
       out = this.videoOut;
       if (!out?.video) return;
+      // A new publisher's timeline: its first picture that is not an IDR cannot be decoded here.
+      if (frame.discontinuity && !frame.isKeyframe) this.waitForKeyframe("rtsp-reader-discontinuity");
       if (this.waitingKeyframe) {
         if (!frame.isKeyframe) {
           this.st.framesSkipped++;
