@@ -1,0 +1,83 @@
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-test-stream.js";
+import { decodeErrors, probeStreams, probeVideoFrames } from "../support/recording-probe.js";
+import { startTestServer, type TestServer } from "../support/server-harness.js";
+import { waitFor, waitForValue } from "../support/wait-for.js";
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * RTSP read (issue 13): a WHIP-published stream (werift + ffmpeg testsrc2, 1280x720@30 H.264,
+ * Opus) is read over RTSP by ffmpeg, over TCP interleaved and over UDP at once, and what it
+ * read decodes: from the first frame (the reader starts at the buffered GOP's IDR), at the
+ * published size, audio beside video.
+ */
+let ts: TestServer;
+let pub: TestStreamPublisher;
+
+beforeAll(async () => {
+  ts = await startTestServer({ recordByDefault: false });
+  pub = await publishTestStream(`${ts.url}/whip/cam`, { width: 1280, height: 720, fps: 30, gopSeconds: 1, durationSeconds: 10, audio: true });
+  // A keyframe in the stream buffer: readers join at it.
+  await waitForValue(() => (ts.server.registry.get("cam")?.hub.buffer.lastGop().length ?? 0) > 0 || undefined, { timeoutMs: 20_000, what: "a buffered GOP" });
+}, 60_000);
+
+afterAll(async () => {
+  await pub?.stop();
+  await ts?.stop();
+});
+
+/**
+ * ffmpeg reads `seconds` of the stream over RTSP and copies it (no re-encode) to a Matroska file.
+ * Over UDP it asks for a 4 MiB socket receive buffer, as a player should: ffmpeg's default is
+ * 64 KiB, less than one 720p IDR, and on a busy machine a keyframe burst then overflows it.
+ */
+async function ffmpegRead(url: string, transport: "tcp" | "udp", file: string, seconds: number): Promise<void> {
+  const buffer = transport === "udp" ? ["-buffer_size", String(4 * 1024 * 1024)] : [];
+  await execFileAsync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-rtsp_transport", transport, ...buffer, "-i", url, "-t", String(seconds), "-map", "0", "-c", "copy", "-y", file], { timeout: 30_000 });
+}
+
+async function streamStarts(file: string): Promise<Record<string, { start: number; packets: number }>> {
+  const { stdout } = await execFileAsync("ffprobe", ["-v", "error", "-count_packets", "-show_entries", "stream=codec_name,start_time,nb_read_packets", "-of", "json", file]);
+  const streams = (JSON.parse(stdout) as { streams: { codec_name: string; start_time: string; nb_read_packets: string }[] }).streams;
+  return Object.fromEntries(streams.map((x) => [x.codec_name, { start: Number(x.start_time), packets: Number(x.nb_read_packets) }]));
+}
+
+describe("RTSP read of a WHIP-published stream (ffmpeg DESCRIBE/SETUP/PLAY)", () => {
+  it("ffmpeg reads it over TCP interleaved and over UDP: H.264 1280x720 from a keyframe plus Opus, decoding without error", async () => {
+    const port = ts.server.rtsp?.port;
+    expect(port).toBeGreaterThan(0);
+    const url = `rtsp://127.0.0.1:${port}/cam`;
+    const files = { tcp: path.join(ts.dataDir, "read-tcp.mkv"), udp: path.join(ts.dataDir, "read-udp.mkv") };
+    await Promise.all((["tcp", "udp"] as const).map((t) => ffmpegRead(url, t, files[t], 3)));
+    for (const t of ["tcp", "udp"] as const) {
+      const streams = await probeStreams(files[t]);
+      expect(streams.map((s) => s.codec_name).sort(), t).toEqual(["h264", "opus"]);
+      const frames = await probeVideoFrames(files[t]);
+      // 3 s at 30 fps, give or take where ffmpeg's -t cut it.
+      expect(frames.length, `${t}: frames read`).toBeGreaterThanOrEqual(60);
+      expect(frames[0], t).toMatchObject({ keyFrame: true, width: 1280, height: 720 });
+      expect(await decodeErrors(files[t]), t).toBe("");
+      // Audio beside video on one clock (RTP-Info rtptime and sender reports): they start within
+      // the publisher's own audio/video offset of each other, not seconds apart.
+      const starts = await streamStarts(files[t]);
+      expect(starts.opus?.packets ?? 0, `${t}: Opus packets`).toBeGreaterThanOrEqual(100);
+      expect(Math.abs((starts.opus?.start ?? NaN) - (starts.h264?.start ?? NaN)), `${t}: audio/video start`).toBeLessThan(0.5);
+    }
+    // The readers left with their TEARDOWN: no RTSP reader is attached any more.
+    const hub = ts.server.registry.get("cam")?.hub;
+    await waitFor(() => hub?.readerStats.every((r) => !r.name.startsWith("rtsp")) === true, { what: "RTSP readers detached after TEARDOWN" });
+  }, 60_000);
+
+  it("a stream that is not live gets 404 on DESCRIBE", async () => {
+    const port = ts.server.rtsp?.port;
+    const err = await execFileAsync("ffmpeg", ["-hide_banner", "-nostdin", "-rtsp_transport", "tcp", "-i", `rtsp://127.0.0.1:${port}/nobody`, "-f", "null", "-"], { timeout: 20_000 }).then(
+      () => undefined,
+      (e: { stderr?: string }) => e.stderr ?? "",
+    );
+    expect(err).toMatch(/404/);
+  });
+});
