@@ -11,8 +11,8 @@ const execFileAsync = promisify(execFile);
 
 /**
  * RTSP read (issue 13): a WHIP-published stream (werift + ffmpeg testsrc2, 1280x720@30 H.264,
- * Opus) is read over RTSP by ffmpeg, over TCP interleaved and over UDP at once, and what it
- * read decodes: from the first frame (the reader starts at the buffered GOP's IDR), at the
+ * Opus) is read over RTSP by ffmpeg and by GStreamer, over TCP interleaved and over UDP at
+ * once, and what they read decodes: from the first frame (the reader starts at the buffered GOP's IDR), at the
  * published size, audio beside video.
  */
 let ts: TestServer;
@@ -40,6 +40,19 @@ async function ffmpegRead(url: string, transport: "tcp" | "udp", file: string, s
   await execFileAsync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-rtsp_transport", transport, ...buffer, "-i", url, "-t", String(seconds), "-map", "0", "-c", "copy", "-y", file], { timeout: 30_000 });
 }
 
+/**
+ * GStreamer's rtspsrc decodes 60 pictures and 100 Opus frames, then ends (each branch stops
+ * after its buffers; the pipeline's EOS needs both). Resolves with its message log.
+ */
+async function gstRead(url: string, proto: "tcp" | "udp"): Promise<string> {
+  const { stdout } = await execFileAsync("gst-launch-1.0", [
+    "-m", "rtspsrc", `location=${url}`, `protocols=${proto}`, "name=src",
+    "src.", "!", "rtph264depay", "!", "h264parse", "!", "avdec_h264", "!", "fakesink", "num-buffers=60", "sync=false",
+    "src.", "!", "rtpopusdepay", "!", "opusdec", "!", "fakesink", "num-buffers=100", "sync=false",
+  ], { timeout: 30_000 });
+  return stdout;
+}
+
 async function streamStarts(file: string): Promise<Record<string, { start: number; packets: number }>> {
   const { stdout } = await execFileAsync("ffprobe", ["-v", "error", "-count_packets", "-show_entries", "stream=codec_name,start_time,nb_read_packets", "-of", "json", file]);
   const streams = (JSON.parse(stdout) as { streams: { codec_name: string; start_time: string; nb_read_packets: string }[] }).streams;
@@ -47,12 +60,21 @@ async function streamStarts(file: string): Promise<Record<string, { start: numbe
 }
 
 describe("RTSP read of a WHIP-published stream (ffmpeg DESCRIBE/SETUP/PLAY)", () => {
-  it("ffmpeg reads it over TCP interleaved and over UDP: H.264 1280x720 from a keyframe plus Opus, decoding without error", async () => {
+  it("ffmpeg and GStreamer read it over TCP interleaved and over UDP, four readers at once: H.264 1280x720 from a keyframe plus Opus, decoding without error", async () => {
     const port = ts.server.rtsp?.port;
     expect(port).toBeGreaterThan(0);
     const url = `rtsp://127.0.0.1:${port}/cam`;
     const files = { tcp: path.join(ts.dataDir, "read-tcp.mkv"), udp: path.join(ts.dataDir, "read-udp.mkv") };
-    await Promise.all((["tcp", "udp"] as const).map((t) => ffmpegRead(url, t, files[t], 3)));
+    const [, , ...gst] = await Promise.all([
+      ffmpegRead(url, "tcp", files.tcp, 3),
+      ffmpegRead(url, "udp", files.udp, 3),
+      gstRead(url, "tcp"),
+      gstRead(url, "udp"),
+    ]);
+    for (const stdout of gst) {
+      expect(stdout).toMatch(/Got EOS from element "pipeline0"/);
+      expect(stdout).not.toMatch(/\(error\)/);
+    }
     for (const t of ["tcp", "udp"] as const) {
       const streams = await probeStreams(files[t]);
       expect(streams.map((s) => s.codec_name).sort(), t).toEqual(["h264", "opus"]);
