@@ -318,6 +318,21 @@ describe("RtspReader", () => {
     await waitFor(() => ended, { what: "the late reader's end" });
   });
 
+  it("sends AAC as RFC 3640 AAC-hbr on the stream's own clock", async () => {
+    const s = liveStream({ audio: { codec: "aac", channels: 2, sampleRate: 44_100, config: AAC_CONFIG } });
+    const t = new FakeTransport();
+    const r = new RtspReader(s, describeTracks(s), [0], t, OPTS);
+    r.start();
+    const au = (m: number): AudioFrame => ({ kind: "audio", codec: "aac", data: Uint8Array.from({ length: 300 }, (_, i) => (i + m) & 0xff), rtpTime: m * 1024, arrivalMs: m * 23, wallClockMs: m * 23 });
+    for (let m = 0; m < 5; m++) s.hub.publish(au(m));
+    await s.hub.drain();
+    const pkts = t.of(0);
+    expect(pkts).toHaveLength(5);
+    expect(pkts.every((p) => p.marker && p.pt === 97 && p.payload.readUInt16BE(0) === 16 && p.payload.readUInt16BE(2) >> 3 === 300)).toBe(true);
+    expect(pkts.map((p) => (p.ts - (pkts[0] as Rtp).ts) >>> 0)).toEqual([0, 1024, 2048, 3072, 4096]);
+    r.stop();
+  });
+
   it("refuses to set up a track that was not described", () => {
     const s = liveStream();
     expect(() => new RtspReader(s, describeTracks(s), [2], new FakeTransport(), OPTS)).toThrow(RangeError);
