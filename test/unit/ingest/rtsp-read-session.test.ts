@@ -318,6 +318,28 @@ describe("RtspReader", () => {
     await waitFor(() => ended, { what: "the late reader's end" });
   });
 
+  it("carries a reader across a publisher break: timestamps go on from the stream time, video resumes at the new publisher's IDR", async () => {
+    const s = liveStream();
+    const t = new FakeTransport();
+    const r = new RtspReader(s, describeTracks(s), [0], t, OPTS);
+    r.start();
+    for (let n = 0; n < 5; n++) s.hub.publish(video(n, 30));
+    await s.hub.drain();
+    // The new session's first picture is not an IDR (its head was lost): it waits; its IDR at frame 40 goes out.
+    s.hub.publish({ ...video(35, 30), discontinuity: true });
+    for (let n = 36; n < 42; n++) s.hub.publish(video(n, 40));
+    await s.hub.drain();
+    const units = playVideo(t.of(0));
+    expect(units.map(frameNo)).toEqual([0, 1, 2, 3, 4, 40, 41]);
+    const pkts = t.of(0);
+    // One SSRC, contiguous sequence numbers, timestamps on the stream's timeline (frame 40 is 40 × 3000 after frame 0).
+    expect(new Set(pkts.map((p) => p.ssrc)).size).toBe(1);
+    expect(pkts.every((p, i) => i === 0 || p.seq === (((pkts[i - 1] as Rtp).seq + 1) & 0xffff))).toBe(true);
+    expect((units[5]?.rtpTime ?? 0) - (units[0]?.rtpTime ?? 0)).toBe(40 * 3000);
+    expect(r.stats).toMatchObject({ framesSkipped: 5, keyframeWaits: 2 }) // the join, then the break;
+    r.stop();
+  });
+
   it("sends AAC as RFC 3640 AAC-hbr on the stream's own clock", async () => {
     const s = liveStream({ audio: { codec: "aac", channels: 2, sampleRate: 44_100, config: AAC_CONFIG } });
     const t = new FakeTransport();
