@@ -34,6 +34,7 @@ export async function buildRtsp(
       port: config.rtspPort,
       maxConnections: config.rtspMaxConnections,
       sessionTimeoutMs: config.rtspSessionTimeoutMs,
+      rtpSilenceTimeoutMs: config.rtpSilenceTimeoutMs,
       maxHeaderBytes: config.rtspMaxHeaderBytes,
       maxBodyBytes: config.rtspMaxBodyBytes,
       writeBufferBytes: config.rtspWriteBufferBytes,
@@ -41,7 +42,10 @@ export async function buildRtsp(
       reader: { queueFrames: config.readerQueueFrames, maxPacketBytes: RTSP_MAX_PACKET_BYTES },
       realm: "ifc",
     },
-    { host: config.rtspHost, min: config.rtspUdpPortMin, max: config.rtspUdpPortMax, recvBufferBytes: config.rtspUdpRecvBufferBytes },
+    {
+      host: config.rtspHost, min: config.rtspUdpPortMin, max: config.rtspUdpPortMax, recvBufferBytes: config.rtspUdpRecvBufferBytes,
+      warn: (obj, msg) => log.warn(obj, msg),
+    },
     log,
   );
   await server.listen();

@@ -72,6 +72,25 @@ describe("RTSP publisher lifecycle", () => {
     expect(ts.server.rtsp?.stats().timedOut).toBe(1);
   }, 30_000);
 
+  it("a recording publisher sending no RTP for IFC_RTP_SILENCE_TIMEOUT_MS is gone, keep-alives or not (as over WHIP)", async () => {
+    ts = await startTestServer({ rtpSilenceTimeoutMs: 1000, reconnectGraceMs: 0 });
+    const port = ts.server.rtsp?.port ?? 0;
+    const c = await client(port);
+    const base = `rtsp://127.0.0.1:${port}/mute`;
+    const { session } = await recordSession(c, base, "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record");
+    const registry = ts.server.registry;
+    const started = Date.now();
+    // Keep-alives every ~300 ms do not hold a publisher that sends nothing.
+    while (registry.get("mute")) {
+      await c.request("GET_PARAMETER", base, { Session: session });
+      const next = Date.now() + 300;
+      await waitFor(() => Date.now() >= next, { intervalMs: 50, what: "the next keep-alive time" });
+      expect(Date.now() - started, "ended within the silence timeout and a sweep").toBeLessThan(5000);
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    await c.waitClosed();
+  }, 30_000);
+
   it("UDP: server port pairs from the range, packets only from the client's address; UDP off → 461", async () => {
     ts = await startTestServer();
     const port = ts.server.rtsp?.port ?? 0;

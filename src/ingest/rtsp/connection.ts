@@ -351,6 +351,7 @@ export class RtspConnection implements TcpLink {
     }
     if (session.state === "record") return;
     session.state = "record";
+    session.recordingSince = Date.now();
     session.publisher?.record();
   }
 

@@ -14,6 +14,8 @@ export interface RtspServerOptions {
   maxConnections: number;
   /** IFC_RTSP_SESSION_TIMEOUT_MS: no request and no media this long ends a session. */
   sessionTimeoutMs: number;
+  /** IFC_RTP_SILENCE_TIMEOUT_MS: a recording publisher sending no RTP this long is gone (as over WHIP), keep-alives or not. */
+  rtpSilenceTimeoutMs: number;
   maxHeaderBytes: number;
   maxBodyBytes: number;
   /** IFC_RTSP_WRITE_BUFFER_BYTES: a TCP reader's backlog beyond which its frames are dropped. */

@@ -19,7 +19,7 @@ export interface RtspServerStats {
   udpPairsInUse: number;
   /** Connections refused at IFC_RTSP_MAX_CONNECTIONS. */
   refusedConnections: number;
-  /** Sessions ended by IFC_RTSP_SESSION_TIMEOUT_MS. */
+  /** Sessions ended by IFC_RTSP_SESSION_TIMEOUT_MS or, recording, by IFC_RTP_SILENCE_TIMEOUT_MS. */
   timedOut: number;
   input: RtspInputCounters;
 }
@@ -75,7 +75,7 @@ export class RtspServer implements RtspServerContext {
     const address = this.server.address();
     this.boundPort = typeof address === "object" && address ? address.port : this.opts.port;
     // Timeouts are checked a few times per period, off the media path.
-    const every = Math.max(250, Math.min(5000, Math.floor(this.opts.sessionTimeoutMs / 4)));
+    const every = Math.max(250, Math.min(5000, Math.floor(Math.min(this.opts.sessionTimeoutMs, this.opts.rtpSilenceTimeoutMs) / 4)));
     this.sweep = setInterval(() => this.expire(), every);
     this.sweep.unref();
     this.log.info({ host: this.opts.host, port: this.boundPort, udp: this.udp.enabled ? `${this.udp.capacity} pairs` : "off" }, "rtsp server listening");
@@ -112,11 +112,13 @@ export class RtspServer implements RtspServerContext {
   private expire(): void {
     const now = Date.now();
     for (const session of this.table.values()) {
+      session.sendReceiverReports();
       // A TCP reader shows life through its connection (which ends the session when it drops).
       if (session.mode === "read" && session.state === "play" && session.usesTcp) continue;
-      if (now - session.lastAlive() > this.opts.sessionTimeoutMs) {
+      const silent = session.rtpSilent(now, this.opts.rtpSilenceTimeoutMs);
+      if (silent || now - session.lastAlive() > this.opts.sessionTimeoutMs) {
         this.timedOut++;
-        session.end("timeout");
+        session.end(silent ? "rtp-timeout" : "timeout");
         if (session.usesTcp) (session.owner as RtspConnection).close();
       }
     }

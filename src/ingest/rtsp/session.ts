@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { RemoteInfo } from "node:dgram";
 import type { Logger } from "pino";
 import type { LiveStream } from "../../core/stream-registry.js";
+import { emptyReceiverReport } from "../../media/rtp-packet.js";
 import { interleavedFrame } from "./message.js";
 import type { PublishEndReason, RtspPublisher } from "./publish-session.js";
 import type { RtspReader, RtspReadTransport } from "./read-session.js";
@@ -58,6 +59,8 @@ export class RtspSession {
   readonly transports = new Map<number, TrackTransport>();
   /** Epoch ms of the last request naming this session, or of media / RTCP from its client. */
   lastActivity = Date.now();
+  /** Epoch ms of the (last) RECORD: RTP silence is counted from it until media comes. */
+  recordingSince = 0;
   readonly counters: SessionCounters = { udpForeign: 0, early: 0 };
   private ended = false;
   private endListeners: ((reason: SessionEndReason) => void)[] = [];
@@ -98,6 +101,12 @@ export class RtspSession {
   lastAlive(): number {
     const media = this.publisher?.ingest.lastMediaAt ?? 0;
     return Math.max(this.lastActivity, media);
+  }
+
+  /** A recording publisher whose RTP stopped longer ago than `limitMs` (keep-alives do not count). */
+  rtpSilent(now: number, limitMs: number): boolean {
+    if (this.state !== "record" || !this.publisher) return false;
+    return now - Math.max(this.publisher.ingest.lastMediaAt, this.recordingSince) > limitMs;
   }
 
   /** Wires a UDP pair's sockets to this session: datagrams only from the client's address. */
@@ -171,6 +180,18 @@ export class RtspSession {
         t.pair.rtcp.send(packet, t.clientPorts[1], t.clientAddress);
       },
     };
+  }
+
+  private rr: Buffer | undefined;
+  /**
+   * A UDP publisher gets an empty receiver report on each track's RTCP port now and then
+   * (the server's sweep calls this): it keeps NAT bindings open and tells the sender we are
+   * here, as gortsplib's server does.
+   */
+  sendReceiverReports(): void {
+    if (this.mode !== "publish" || this.state !== "record") return;
+    this.rr ??= emptyReceiverReport(Number.parseInt(this.id.slice(0, 8), 16));
+    for (const t of this.transports.values()) if (t.lower === "udp") t.pair.rtcp.send(this.rr, t.clientPorts[1], t.clientAddress);
   }
 
   onEnd(fn: (reason: SessionEndReason) => void): void {

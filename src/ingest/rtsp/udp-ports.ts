@@ -21,6 +21,8 @@ export interface UdpPortPoolOptions {
   max: number;
   /** IFC_RTSP_UDP_RECV_BUFFER_BYTES, asked for on the RTP socket (0: kernel default). */
   recvBufferBytes: number;
+  /** Told once when the kernel grants less than asked (net.core.rmem_max). */
+  warn?: (obj: Record<string, unknown>, msg: string) => void;
 }
 
 /**
@@ -34,6 +36,7 @@ export class UdpPortPool {
   private cursor: number;
   private readonly first: number;
   private readonly pairs: number;
+  private cappedWarned = false;
 
   constructor(private readonly opts: UdpPortPoolOptions) {
     this.first = opts.min + (opts.min % 2);
@@ -88,6 +91,13 @@ export class UdpPortPool {
       return undefined;
     }
     const recvBuffer = sizeRecvBuffer(rtp, this.opts.recvBufferBytes);
+    if (recvBuffer?.capped && !this.cappedWarned) {
+      this.cappedWarned = true;
+      this.opts.warn?.(
+        { requestedBytes: recvBuffer.requested, grantedBytes: recvBuffer.granted },
+        `UDP receive buffer capped by the kernel: RTSP packets may be dropped at the socket in keyframe bursts; raise it with \`sysctl -w net.core.rmem_max=${recvBuffer.requested}\` (IFC_RTSP_UDP_RECV_BUFFER_BYTES)`,
+      );
+    }
     let closed = false;
     return {
       rtpPort: port,
