@@ -3,12 +3,13 @@
  * for transports with no WebRTC stack under them (an RTSP publisher, a pulled RTSP camera).
  */
 import type { Logger } from "pino";
-import type { StreamTracks } from "../core/stream-hub.js";
+import type { StreamTracks, TappedRtpPacket } from "../core/stream-hub.js";
 import type { LiveStream, SessionStats } from "../core/stream-registry.js";
 import { parseAacConfig } from "../media/aac-config.js";
 import { AacDepacketizer, DEFAULT_AAC_REORDER_WINDOW } from "../media/aac-depacketizer.js";
 import { LatmDepacketizer } from "../media/latm-depacketizer.js";
 import { H264Depacketizer } from "../media/h264-depacketizer.js";
+import { H264ParameterSetInjector } from "../media/h264-param-injector.js";
 import { DEFAULT_OPUS_REORDER_WINDOW, OpusDepacketizer } from "../media/opus-depacketizer.js";
 import { parseRtpPacket, senderReports } from "../media/rtp-packet.js";
 import type { AudioFrame, H264SpsInfo, VideoAccessUnit } from "../media/types.js";
@@ -43,6 +44,8 @@ interface Track {
   readonly primary: boolean;
   readonly clock: RtpWallClock;
   readonly video?: H264Depacketizer;
+  /** The RTP tap's SPS/PPS ahead of IDRs (WHEP viewers get no sprop; ffmpeg sends them only there). */
+  readonly inject?: H264ParameterSetInjector;
   readonly opus?: OpusDepacketizer;
   readonly aac?: AacDepacketizer | LatmDepacketizer;
   /** Packets that reached no depacketizer (a secondary track, a codec not wired yet). */
@@ -105,7 +108,7 @@ export class RtpTracksIngest {
           this.log.warn({ err }, "sprop-parameter-sets: the SPS does not parse; waiting for in-band parameter sets");
         }
       }
-      return { spec, primary, clock, video, ignored: 0 };
+      return { spec, primary, clock, video, inject: new H264ParameterSetInjector(spec.sps, spec.pps), ignored: 0 };
     }
     if (spec.codec === "opus") {
       const opus = new OpusDepacketizer({
@@ -134,6 +137,8 @@ export class RtpTracksIngest {
     }
     return { spec, primary, clock, ignored: 0 };
   }
+
+  private readonly tapVideo = (p: TappedRtpPacket): void => this.stream?.hub.publishRtp("video", p);
 
   /** What to claim the stream with (`StreamRegistry.claim`): the first video and first audio track. */
   get streamTracks(): StreamTracks {
@@ -172,7 +177,7 @@ export class RtpTracksIngest {
     if (track.video) {
       track.clock.start(h.timestamp, nowMs);
       track.video.push(h.sequenceNumber, h.timestamp, h.marker, rtp.payload, nowMs);
-      this.stream?.hub.publishRtp("video", rtp);
+      track.inject?.process(rtp, this.tapVideo);
     } else if (track.opus) {
       track.clock.start(h.timestamp, nowMs);
       track.opus.push(h.sequenceNumber, h.timestamp, rtp.payload, nowMs);
