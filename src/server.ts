@@ -12,6 +12,7 @@ import { prepareHttpAuth, registerRoutes, type HttpAuth } from "./composition/ht
 import { assertEveryRouteHasAuth } from "./control/auth/gate.js";
 import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
+import { buildRtsp } from "./composition/rtsp.js";
 import { buildSources } from "./composition/sources.js";
 import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
@@ -28,6 +29,7 @@ import type { AiFeed } from "./extractor/ai-feed.js";
 import type { DecoderManager } from "./extractor/decoder-manager.js";
 import type { SourceManager } from "./ingest/source-manager.js";
 import type { WhipIngest } from "./ingest/whip-ingest.js";
+import type { RtspServer } from "./ingest/rtsp/server.js";
 import type { EventBus } from "./ports/event-bus.js";
 import type { ObjectStore } from "./ports/object-store.js";
 import type { ClipService } from "./recorder/clips.js";
@@ -66,6 +68,8 @@ export interface Server {
   store: ObjectStore;
   /** The gRPC control server (undefined with IFC_GRPC_ENABLED=false); `grpc.port` is its bound port. */
   grpc: GrpcControlServer | undefined;
+  /** The RTSP server (undefined with IFC_RTSP_ENABLED=false); `rtsp.port` is its bound TCP port. */
+  rtsp: RtspServer | undefined;
   /** Users, signing keys, publish keys and the Authenticator every surface checks credentials through. */
   auth: AuthParts;
   /** The route table with each route's permission, and the gate's metrics. */
@@ -156,6 +160,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
         authenticator: auth.authenticator, audit, rateLimitStore: rateLimits, metrics: grpcCalls, onRateLimited: () => limited.limited("grpc"),
       }),
     );
+    // After the registry and auth; closed before them (its publishers' recordings close first).
+    const rtsp = await at(`rtsp listen on ${config.rtspHost}:${config.rtspPort}`, () =>
+      buildRtsp(config, logger, stack, { registry, checks: auth.authenticator }),
+    );
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
     // Always-on cameras start once everything that reads their streams is up.
     await at("pull sources start", () => sources.start());
@@ -178,7 +186,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       }
     };
     return {
-      ...recording, app, registry, ingest, whep, sources, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, grpc, httpAuth,
+      ...recording, app, registry, ingest, whep, sources, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, grpc, rtsp, httpAuth,
       url,
       publicUrl: config.publicUrl || url,
       reloadTls,

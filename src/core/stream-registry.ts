@@ -8,8 +8,8 @@ import { systemTimers, type Timers } from "./timers.js";
 /** Where a stream is: claimed and not connected yet, carried by a publisher, or waiting for one to come back. */
 export type StreamState = "connecting" | "live" | "reconnecting";
 
-/** Why a publisher counts as gone (each with its own timeout in the config). */
-export type DisconnectCause = "ice-disconnected" | "ice-failed" | "dtls-closed" | "rtp-timeout" | "rtcp-timeout" | "connect-timeout" | "error";
+/** Why a publisher counts as gone (each with its own timeout in the config; `connection-closed`: an RTSP publisher's TCP connection dropped without TEARDOWN). */
+export type DisconnectCause = "ice-disconnected" | "ice-failed" | "dtls-closed" | "rtp-timeout" | "rtcp-timeout" | "connect-timeout" | "connection-closed" | "error";
 
 /** Why a stream ended for good. */
 export type UnpublishReason = "deleted" | "kicked" | "shutdown" | "grace-expired";
@@ -355,7 +355,7 @@ export class StreamRegistry {
   }
 }
 
-const DISCONNECTS: ReadonlySet<string> = new Set<DisconnectCause>(["ice-disconnected", "ice-failed", "dtls-closed", "rtp-timeout", "rtcp-timeout", "connect-timeout", "error"]);
+const DISCONNECTS: ReadonlySet<string> = new Set<DisconnectCause>(["ice-disconnected", "ice-failed", "dtls-closed", "rtp-timeout", "rtcp-timeout", "connect-timeout", "connection-closed", "error"]);
 
 function isDisconnect(reason: string): reason is DisconnectCause {
   return DISCONNECTS.has(reason);

@@ -75,6 +75,23 @@ export class LocalAuthenticator implements Authenticator {
   }
 
   async login(username: string, password: string, client: string): Promise<TokenPair> {
+    const user = await this.checkPassword(username, password, client);
+    const pair = await this.issuePair(user, randomUUID());
+    this.audit({ action: "auth.login", who: user.username, from: client });
+    return pair;
+  }
+
+  /**
+   * A user's password as a credential by itself (RTSP Basic auth: the camera sends it with its
+   * requests), with login's checks and rate limits; no tokens are issued, nothing is audited on
+   * success (a publisher reconnecting every few seconds would flood the trail).
+   */
+  async verifyUserPassword(username: string, password: string, client: string): Promise<Principal> {
+    const user = await this.checkPassword(username, password, client);
+    return { kind: "user", subject: user.username, permissions: userPermissions(user), client };
+  }
+
+  private async checkPassword(username: string, password: string, client: string): Promise<UserRecord> {
     const { limits, rateLimits } = this.d;
     const perClient = await rateLimits.consume(clientKey(client), limits.maxAttemptsPerClient, limits.windowMs);
     if (!perClient.allowed) return this.refuseLogin(username, client, "client", perClient.retryAfterMs);
@@ -92,9 +109,7 @@ export class LocalAuthenticator implements Authenticator {
       throw new AuthError("bad-credentials", BAD_LOGIN);
     }
     await rateLimits.reset(uk);
-    const pair = await this.issuePair(user, randomUUID());
-    this.audit({ action: "auth.login", who: user.username, from: client });
-    return pair;
+    return user;
   }
 
   async refresh(refreshToken: string, client: string): Promise<TokenPair> {

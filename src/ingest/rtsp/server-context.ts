@@ -1,0 +1,36 @@
+import type { StreamRegistry } from "../../core/stream-registry.js";
+import type { RtpTracksIngestOptions } from "../rtp-track-ingest.js";
+import type { RtspAuthorizer } from "./authorizer.js";
+import type { RtspConnection } from "./connection.js";
+import type { RtspReaderOptions } from "./read-session.js";
+import type { RtspSession } from "./session.js";
+import type { UdpPortPool } from "./udp-ports.js";
+
+/** The RTSP server's settings (IFC_RTSP_* and the shared media keys). */
+export interface RtspServerOptions {
+  host: string;
+  port: number;
+  /** IFC_RTSP_MAX_CONNECTIONS: more get 503 and are closed. */
+  maxConnections: number;
+  /** IFC_RTSP_SESSION_TIMEOUT_MS: no request and no media this long ends a session. */
+  sessionTimeoutMs: number;
+  maxHeaderBytes: number;
+  maxBodyBytes: number;
+  /** IFC_RTSP_WRITE_BUFFER_BYTES: a TCP reader's backlog beyond which its frames are dropped. */
+  writeBufferBytes: number;
+  ingest: RtpTracksIngestOptions;
+  reader: RtspReaderOptions;
+  /** The Basic challenge's realm. */
+  realm: string;
+}
+
+/** What a connection needs of its server: the routing tables and the shared parts. */
+export interface RtspServerContext {
+  readonly opts: RtspServerOptions;
+  readonly registry: StreamRegistry;
+  readonly authorizer: RtspAuthorizer;
+  readonly udp: UdpPortPool;
+  readonly sessions: ReadonlyMap<string, RtspSession>;
+  addSession(session: RtspSession): void;
+  connectionClosed(conn: RtspConnection): void;
+}

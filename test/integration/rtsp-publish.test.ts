@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
+import { ffmpegRtspPush, type RtspPush } from "../support/rtsp-ffmpeg.js";
+import { startTestServer, type TestServer } from "../support/server-harness.js";
+import { waitFor } from "../support/wait-for.js";
+
+interface StreamView {
+  name: string;
+  protocol: string;
+  state: string;
+  video?: { width?: number; height?: number };
+  framesReceived: number;
+  packetsLost: number;
+}
+
+let ts: TestServer | undefined;
+const pushes: RtspPush[] = [];
+
+afterEach(async () => {
+  await Promise.all(pushes.splice(0).map((p) => p.kill()));
+  await ts?.stop();
+  ts = undefined;
+});
+
+async function streams(url: string): Promise<StreamView[]> {
+  const res = await fetch(`${url}/api/v1/streams`);
+  return ((await res.json()) as { streams: StreamView[] }).streams;
+}
+
+describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
+  it("records 1280x720@30 H.264 pushed over TCP interleaved and over UDP: every frame sent decodes", async () => {
+    ts = await startTestServer();
+    const port = ts.server.rtsp?.port;
+    expect(port).toBeGreaterThan(0);
+    // Both at once: one test's wall time (~10 s of media), two transports.
+    const runs = (["tcp", "udp"] as const).map((transport) => {
+      const push = ffmpegRtspPush(`rtsp://127.0.0.1:${port}/cam-${transport}`, { transport, seconds: 8 });
+      pushes.push(push);
+      return { transport, name: `cam-${transport}`, push };
+    });
+    const url = ts.url;
+    // Listed while live, as any stream, with protocol rtsp.
+    await waitFor(async () => {
+      const list = await streams(url);
+      return runs.every((r) => list.some((s) => s.name === r.name && s.protocol === "rtsp" && s.state === "live" && s.video?.width === 1280 && s.video.height === 720));
+    }, { timeoutMs: 20_000, what: "both RTSP streams live in GET /api/v1/streams" });
+
+    for (const r of runs) {
+      const { code, stderr } = await r.push.done;
+      expect(code, `ffmpeg ${r.transport}: ${stderr}`).toBe(0);
+    }
+    // ffmpeg's TEARDOWN ends each stream at once (a deliberate end, as a WHIP DELETE).
+    await waitFor(async () => (await streams(url)).length === 0, { timeoutMs: 10_000, what: "streams ended by TEARDOWN" });
+    await ts.server.recorder.flush();
+    for (const r of runs) {
+      const [m, more] = await readManifests(ts.dataDir, r.name);
+      expect(more).toBeUndefined();
+      expect(m?.endedAt).not.toBeNull();
+      const file = await assemble(ts.dataDir, m!);
+      const frames = await probeVideoFrames(file);
+      expect(frames.length, `${r.transport}: frames recorded`).toBe(r.push.frames);
+      expect(frames[0]).toMatchObject({ keyFrame: true, width: 1280, height: 720 });
+      expect(await decodeErrors(file)).toBe("");
+    }
+  }, 90_000);
+});
