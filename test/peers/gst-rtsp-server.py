@@ -40,7 +40,7 @@ def main() -> int:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(
         "( videotestsrc is-live=true ! video/x-raw,width=%d,height=%d,framerate=%d/1 "
-        "! x264enc tune=zerolatency key-int-max=%d ! rtph264pay name=pay0 pt=96 "
+        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=%d ! rtph264pay name=pay0 pt=96 "
         " audiotestsrc is-live=true ! avenc_aac ! rtpmp4gpay name=pay1 pt=97 )"
         % (args.width, args.height, args.fps, args.fps)
     )
