@@ -1,0 +1,167 @@
+/**
+ * PullSource's retry schedule with an injected clock and random (no real waiting), and the RTSP
+ * client's typed errors, against scripted cameras on loopback (real sockets, scripted answers).
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { StreamRegistry } from "../../../src/core/stream-registry.js";
+import type { Timers } from "../../../src/core/timers.js";
+import { PullSource, type PullSourceSettings } from "../../../src/ingest/pull-source.js";
+import { retryDelay } from "../../../src/ingest/retry-backoff.js";
+import { RtspClient, RtspClientError } from "../../../src/ingest/rtsp/client.js";
+import { freePort } from "../../support/free-port.js";
+import { waitFor } from "../../support/wait-for.js";
+
+class ManualTimers implements Timers {
+  private t = 1_000_000;
+  private pending: { at: number; fn: () => void; id: number }[] = [];
+  private nextId = 1;
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.pending.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.pending = this.pending.filter((p) => p.id !== handle);
+  }
+  now(): number {
+    return this.t;
+  }
+  /** Runs the earliest timer due within `ms` (the clock moves to it). */
+  advance(ms: number): void {
+    const until = this.t + ms;
+    for (;;) {
+      const due = this.pending.filter((p) => p.at <= until).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.pending = this.pending.filter((p) => p !== due);
+      this.t = due.at;
+      due.fn();
+    }
+    this.t = until;
+  }
+  get armed(): number {
+    return this.pending.length;
+  }
+}
+
+const log = pino({ level: "silent" });
+const settings: PullSourceSettings = {
+  connectTimeoutMs: 2000, retryMinMs: 1000, retryMaxMs: 30_000, rtpSilenceTimeoutMs: 5000,
+  limits: { maxHeaderBytes: 16_384, maxBodyBytes: 65_536 }, udpRecvBufferBytes: 0,
+  ingest: { reorderWindowPackets: 64, clockDriftToleranceMs: 100 },
+};
+
+/** A camera that answers each request with what `answer` returns (a status line and headers, `\r\n`-joined). */
+async function scriptedCamera(answer: (method: string, headers: Record<string, string>, socket: Socket) => string | undefined): Promise<{ url: string; server: Server; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((socket) => {
+    let buf = "";
+    socket.on("data", (d: Buffer) => {
+      buf += d.toString("latin1");
+      for (;;) {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        const [line, ...rest] = head.split("\r\n");
+        const headers = Object.fromEntries(rest.map((h) => [h.slice(0, h.indexOf(":")).toLowerCase(), h.slice(h.indexOf(":") + 1).trim()]));
+        const method = line!.split(" ")[0]!;
+        requests.push(`${method}${headers.authorization ? " +auth" : ""}`);
+        const out = answer(method, headers, socket);
+        if (out !== undefined) socket.write(`${out.replace("{cseq}", headers.cseq ?? "0")}\r\n\r\n`);
+      }
+    });
+    socket.on("error", () => undefined);
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  servers.push(server);
+  return { url: `rtsp://127.0.0.1:${port}/cam`, server, requests };
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+function client(url: string, timeoutMs = 2000): RtspClient {
+  return new RtspClient({ url, transport: "tcp", timeoutMs, limits: settings.limits, udpRecvBufferBytes: 0 }, { onRtp: () => undefined, onRtcp: () => undefined, onClose: () => undefined });
+}
+
+async function describeError(url: string, timeoutMs?: number): Promise<RtspClientError> {
+  const c = client(url, timeoutMs);
+  try {
+    await c.describe();
+  } catch (err) {
+    return err as RtspClientError;
+  } finally {
+    await c.close();
+  }
+  throw new Error("describe succeeded");
+}
+
+describe("RtspClient errors", () => {
+  it("answers a Digest challenge once with the URL's credentials; a second refusal is `auth`", async () => {
+    const cam = await scriptedCamera((method) => {
+      if (method === "OPTIONS") return "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER";
+      return 'RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Digest realm="cam", nonce="abc123"';
+    });
+    const err = await describeError(cam.url.replace("rtsp://", "rtsp://user:pw@"));
+    expect(err).toBeInstanceOf(RtspClientError);
+    expect(err.kind).toBe("auth");
+    expect(cam.requests).toEqual(["OPTIONS", "DESCRIBE", "DESCRIBE +auth"]);
+    // Without credentials in the URL there is nothing to answer with.
+    expect((await describeError(cam.url)).kind).toBe("auth");
+  });
+
+  it("types 404 as not-found, a camera of other codecs as unsupported, silence as timeout, a refused port as network", async () => {
+    const notFound = await scriptedCamera(() => "RTSP/1.0 404 Not Found\r\nCSeq: {cseq}");
+    expect((await describeError(notFound.url)).kind).toBe("not-found");
+
+    const sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\na=control:trackID=0\r\n";
+    const pcmu = await scriptedCamera((method) => method === "DESCRIBE"
+      ? `RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n\r\n${sdp}`.replace(/\r\n\r\n$/, "")
+      : "RTSP/1.0 200 OK\r\nCSeq: {cseq}");
+    const unsupported = await describeError(pcmu.url);
+    expect(unsupported.kind).toBe("unsupported");
+    expect(unsupported.message).toMatch(/PCMU/);
+
+    const mute = await scriptedCamera(() => undefined);
+    expect((await describeError(mute.url, 200)).kind).toBe("timeout");
+
+    expect((await describeError(`rtsp://127.0.0.1:${await freePort()}/cam`)).kind).toBe("network");
+  });
+});
+
+describe("PullSource retries", () => {
+  it("retries a failing camera with exponential backoff and the injected jitter, and stops cleanly", async () => {
+    const timers = new ManualTimers();
+    const registry = new StreamRegistry({ maxStreams: 4, readerQueueFrames: 8, timers });
+    const cam = await scriptedCamera(() => "RTSP/1.0 404 Not Found\r\nCSeq: {cseq}");
+    const random = (): number => 0.9;
+    const backoff = { minMs: settings.retryMinMs, maxMs: settings.retryMaxMs };
+    const source = new PullSource({ id: "s1", name: "cam", url: cam.url, transport: "tcp" }, { registry, settings, log, timers, random });
+    const t0 = timers.now();
+    source.start();
+    expect(source.status()).toMatchObject({ state: "connecting", retries: 0 });
+    await waitFor(() => source.status().state === "retrying", { what: "first failure" });
+    expect(source.status()).toMatchObject({ state: "retrying", retries: 1, lastError: { kind: "not-found" }, nextRetryAt: t0 + retryDelay(1, backoff, random) });
+    expect(retryDelay(1, backoff, random)).toBe(1200);
+    // Nothing tries again before the delay is up; then exactly one try.
+    timers.advance(1199);
+    expect(cam.requests.filter((r) => r === "DESCRIBE")).toHaveLength(1);
+    timers.advance(1);
+    await waitFor(() => source.status().retries === 2, { what: "second failure" });
+    expect(cam.requests.filter((r) => r === "DESCRIBE")).toHaveLength(2);
+    expect(source.status().nextRetryAt).toBe(timers.now() + 2400);
+    // No stream was ever claimed for a camera that never answered DESCRIBE.
+    expect(registry.list()).toHaveLength(0);
+
+    await source.stop();
+    expect(source.status()).toMatchObject({ state: "idle" });
+    expect(timers.armed).toBe(0);
+    timers.advance(60_000);
+    expect(cam.requests.filter((r) => r === "DESCRIBE")).toHaveLength(2);
+  });
+});
