@@ -151,6 +151,9 @@ export class PullSource {
     this.current = undefined;
     this.wakeWaiters();
     if (session) await this.endSession(session, reason);
+    // Stopped while the camera was down: the stream waiting for it ends now, not at grace expiry.
+    const waiting = this.deps.registry.get(this.spec.name);
+    if (waiting && waiting.identity === this.identity) this.deps.registry.release(waiting, reason);
   }
 
   status(): PullSourceStatus {

@@ -165,3 +165,58 @@ describe("PullSource retries", () => {
     expect(cam.requests.filter((r) => r === "DESCRIBE")).toHaveLength(2);
   });
 });
+
+/** A camera that plays: an H.264 SDP, SETUP with a short session timeout, PLAY; then it sends nothing. */
+async function silentCamera(sessionTimeoutS: number) {
+  const sdp = [
+    "v=0", "o=- 0 0 IN IP4 127.0.0.1", "s=cam", "t=0 0",
+    "m=video 0 RTP/AVP 96", "a=rtpmap:96 H264/90000", "a=fmtp:96 packetization-mode=1;profile-level-id=42c01f", "a=control:trackID=0", "",
+  ].join("\r\n");
+  return scriptedCamera((method, headers) => {
+    switch (method) {
+      case "OPTIONS":
+        return "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER";
+      case "DESCRIBE":
+        return `RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Base: rtsp://127.0.0.1/cam/\r\nContent-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n\r\n${sdp}`.replace(/\r\n\r\n$/, "");
+      case "SETUP":
+        return `RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nSession: 12345678;timeout=${sessionTimeoutS}\r\nTransport: ${headers.transport}`;
+      default:
+        return "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nSession: 12345678";
+    }
+  });
+}
+
+describe("RtspClient session", () => {
+  it("SETUPs over TCP, PLAYs, keeps alive with GET_PARAMETER every timeout/2, and TEARs DOWN on close", async () => {
+    const cam = await silentCamera(2);
+    const c = client(cam.url);
+    const d = await c.describe();
+    expect(d.tracks.map((t) => t.codec)).toEqual(["h264"]);
+    await c.play();
+    expect(c.lower).toBe("tcp");
+    expect(c.keepAliveIntervalMs).toBe(1000);
+    await waitFor(() => cam.requests.includes("GET_PARAMETER"), { timeoutMs: 5000, what: "a keep-alive" });
+    await c.close();
+    expect(cam.requests).toEqual(["OPTIONS", "DESCRIBE", "SETUP", "PLAY", ...cam.requests.slice(4, -1).map(() => "GET_PARAMETER"), "TEARDOWN"]);
+  });
+});
+
+describe("PullSource liveness", () => {
+  it("a camera that plays but sends no RTP for IFC_RTP_SILENCE_TIMEOUT_MS is gone: the stream waits reconnecting, the source retries", async () => {
+    const cam = await silentCamera(60);
+    const registry = new StreamRegistry({ maxStreams: 4, readerQueueFrames: 8, reconnectGraceMs: 30_000 });
+    const source = new PullSource({ id: "s2", name: "mute", url: cam.url, transport: "tcp" }, { registry, settings: { ...settings, rtpSilenceTimeoutMs: 500, retryMinMs: 60_000, retryMaxMs: 60_000 }, log });
+    source.start();
+    await waitFor(() => source.status().state === "live", { what: "live" });
+    expect(registry.get("mute")?.state).toBe("live");
+    await waitFor(() => source.status().state === "retrying", { timeoutMs: 5000, what: "silence noticed" });
+    expect(source.status().lastError?.kind).toBe("silence");
+    expect(registry.get("mute")?.state).toBe("reconnecting");
+    await source.stop();
+    // Stopping the source ends the stream for good.
+    expect(registry.get("mute")).toBeUndefined();
+    // The silent session was torn down, and no second try came within the (long) retry delay.
+    await waitFor(() => cam.requests.includes("TEARDOWN"), { what: "TEARDOWN of the silent session" });
+    expect(cam.requests.filter((r) => r === "PLAY")).toHaveLength(1);
+  });
+});
