@@ -143,4 +143,26 @@ describe("RTSP pull from gst-rtsp-server", () => {
     expect(frames[0]).toMatchObject({ keyFrame: true, width: 1280, height: 720 });
     expect(await decodeErrors(file)).toBe("");
   }, 90_000);
+
+  it("an on-demand source pulls when a player asks for the stream's HLS playlist and stops once nobody reads", async () => {
+    const peer = await startGstRtspServer({ width: 640, height: 360 });
+    peers.push(peer);
+    ts = await startTestServer({ sourceOnDemandCloseAfterMs: 1500, sources: [{ name: "lazy", url: peer.url, transport: "tcp", mode: "on-demand" }] });
+    const url = ts.url;
+    const status = async () => ((await (await fetch(`${url}/api/v1/sources/config-lazy`)).json()) as { status: { state: string } }).status.state;
+    expect(await status()).toBe("idle");
+    expect(await stream(url, "lazy")).toBeUndefined();
+
+    // The request waits until the camera is live (then answers as for any stream: the playlist, or 404 until one exists).
+    const first = await fetch(`${url}/hls/lazy/index.m3u8`);
+    expect([200, 404]).toContain(first.status);
+    expect(await status()).toBe("live");
+    // A player keeps asking: the playlist comes, and the source stays up while it does.
+    await waitFor(async () => (await fetch(`${url}/hls/lazy/index.m3u8`)).status === 200, { timeoutMs: 20_000, intervalMs: 250, what: "the live playlist" });
+    expect((await stream(url, "lazy"))?.source).toMatchObject({ state: "live" });
+
+    // Nobody reads any more: after IFC_SOURCE_ON_DEMAND_CLOSE_AFTER_MS the source stops and its stream ends.
+    await waitFor(async () => (await status()) === "idle", { timeoutMs: 10_000, what: "the idle source stopped" });
+    expect(await stream(url, "lazy")).toBeUndefined();
+  }, 60_000);
 });
