@@ -113,6 +113,8 @@ export class PullSource {
   private silenceTimer: unknown;
   private liveWaiters: (() => void)[] = [];
   private running = false;
+  /** `auto` found UDP blocked (set up, yet no packet came): TCP from then on, as gortsplib does. */
+  private udpBlocked = false;
 
   constructor(
     readonly spec: PullSourceSpec,
@@ -203,7 +205,7 @@ export class PullSource {
   private async run(session: PullSession): Promise<void> {
     const { settings, registry } = this.deps;
     const client = new RtspClient(
-      { url: this.spec.url, transport: this.spec.transport, timeoutMs: settings.connectTimeoutMs, limits: settings.limits, udpRecvBufferBytes: settings.udpRecvBufferBytes },
+      { url: this.spec.url, transport: this.spec.transport === "auto" && this.udpBlocked ? "tcp" : this.spec.transport, timeoutMs: settings.connectTimeoutMs, limits: settings.limits, udpRecvBufferBytes: settings.udpRecvBufferBytes },
       {
         // The packet path: synchronous into the ingest, which never awaits.
         onRtp: (i, packet) => session.ingest?.pushRtp(i, packet, Date.now()),
@@ -260,6 +262,10 @@ export class PullSource {
     this.lastError = { kind, message, at: this.timers.now() };
     this.current = undefined;
     const cause: DisconnectCause = kind === "silence" ? "rtp-timeout" : kind === "timeout" && !wasLive ? "connect-timeout" : "error";
+    if (kind === "silence" && this.spec.transport === "auto" && session.client?.lower === "udp" && !session.ingest?.lastMediaAt) {
+      this.udpBlocked = true;
+      this.log.warn("no packet ever came over UDP: trying TCP interleaved from now on");
+    }
     void this.endSession(session, cause);
     if (!this.running) return;
     this.retries++;

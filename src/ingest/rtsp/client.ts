@@ -5,9 +5,11 @@
  * track, synchronously, on the socket's own tick. Modelled on gortsplib's client (one request
  * in flight, CSeq-matched responses, per-track transports).
  */
+import { randomInt } from "node:crypto";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { isIP } from "node:net";
 import { Socket } from "node:net";
+import { emptyReceiverReport } from "../../media/rtp-packet.js";
 import { answerChallenge, parseChallenges, splitUrlCredentials, type RtspChallenge } from "./auth.js";
 import { interleavedFrame, RtspHeaders, serializeRequest, serializeResponse, type RtspResponse } from "./message.js";
 import { parseRtspSdp, resolveControl, type RtspSdpTrack, type UnsupportedTrack } from "./sdp.js";
@@ -78,6 +80,8 @@ interface UdpPair {
 const DEFAULT_PORT = 554;
 /** How many times a random even/odd UDP port pair is tried before giving up. */
 const UDP_PAIR_TRIES = 16;
+/** RTCP receiver reports to the camera: some drop a session (or its NAT binding) that reports nothing (RFC 3550 §6.2: ~5 s). */
+const RECEIVER_REPORT_MS = 5000;
 
 export class RtspClient {
   private readonly baseUrl: string;
@@ -102,6 +106,10 @@ export class RtspClient {
   /** Interleaved channel → track index and whether it is RTCP. */
   private readonly channels = new Map<number, { index: number; rtcp: boolean }>();
   private readonly udp: UdpPair[] = [];
+  /** The camera's RTCP port per track (UDP), where receiver reports go. */
+  private readonly serverRtcpPorts: number[] = [];
+  private reportTimer: NodeJS.Timeout | undefined;
+  private readonly ssrc = randomInt(1, 0xffffffff);
   private closed = false;
   private playing = false;
   /** The transport in use after SETUP. */
@@ -232,6 +240,8 @@ export class RtspClient {
     const res = await this.request("PLAY", this.sessionUrl(), headers);
     this.mustSucceed(res, "PLAY");
     this.scheduleKeepAlive();
+    this.reportTimer = setInterval(() => this.sendReceiverReports(), RECEIVER_REPORT_MS);
+    this.reportTimer.unref();
   }
 
   private async setup(index: number, lower: "tcp" | "udp"): Promise<RtspResponse> {
@@ -313,6 +323,7 @@ export class RtspClient {
       if (this.playing && fromServer(rinfo.address)) this.handlers.onRtcp(index, msg);
     });
     if (serverPort) {
+      this.serverRtcpPorts[index] = serverPort[1];
       // Opens NAT bindings towards the camera's ports, as gortsplib does before PLAY.
       const punch = Buffer.from([0x80, 0xc9, 0x00, 0x01, 0, 0, 0, 0]);
       pair.rtp.send(punch, serverPort[0], this.host, () => undefined);
@@ -430,12 +441,21 @@ export class RtspClient {
     return this.keepAliveMs;
   }
 
-  /** Sends an RTCP packet (a receiver report) for track `index` on its transport. */
+  private sendReceiverReports(): void {
+    if (this.closed || !this.playing) return;
+    const rr = emptyReceiverReport(this.ssrc);
+    for (let i = 0; i < this.tracks.length; i++) this.sendRtcp(i, rr);
+  }
+
+  /** Sends an RTCP packet for track `index` on its transport (interleaved, or to the camera's RTCP port). */
   sendRtcp(index: number, packet: Buffer): void {
     if (this.closed) return;
     if (this.lower === "tcp") {
       for (const [ch, v] of this.channels) if (v.index === index && v.rtcp) this.socket?.write(interleavedFrame(ch, packet));
+      return;
     }
+    const port = this.serverRtcpPorts[index];
+    if (port !== undefined) this.udp[index]?.rtcp.send(packet, port, this.host, () => undefined);
   }
 
   private fail(err: RtspClientError): void {
@@ -454,6 +474,7 @@ export class RtspClient {
     this.closed = true;
     this.playing = false;
     if (this.keepAliveTimer) clearTimeout(this.keepAliveTimer);
+    if (this.reportTimer) clearInterval(this.reportTimer);
     this.closeUdp();
     this.socket?.destroy();
   }

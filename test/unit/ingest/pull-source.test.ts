@@ -220,3 +220,32 @@ describe("PullSource liveness", () => {
     expect(cam.requests.filter((r) => r === "PLAY")).toHaveLength(1);
   });
 });
+
+describe("RtspClient transport auto", () => {
+  it("asks for UDP (an even/odd client port pair) and falls back to TCP interleaved on 461", async () => {
+    const sdp = ["v=0", "o=- 0 0 IN IP4 127.0.0.1", "s=cam", "t=0 0", "m=video 0 RTP/AVP 96", "a=rtpmap:96 H264/90000", "a=control:trackID=0", ""].join("\r\n");
+    const transports: string[] = [];
+    const cam = await scriptedCamera((method, headers) => {
+      if (method === "DESCRIBE") return `RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n\r\n${sdp}`.replace(/\r\n\r\n$/, "");
+      if (method === "SETUP") {
+        transports.push(headers.transport ?? "");
+        if (!headers.transport?.includes("TCP")) return "RTSP/1.0 461 Unsupported Transport\r\nCSeq: {cseq}";
+        return `RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nSession: abc\r\nTransport: ${headers.transport}`;
+      }
+      return "RTSP/1.0 200 OK\r\nCSeq: {cseq}";
+    });
+    const c = new RtspClient({ url: cam.url, transport: "auto", timeoutMs: 2000, limits: settings.limits, udpRecvBufferBytes: 1 << 20 }, { onRtp: () => undefined, onRtcp: () => undefined, onClose: () => undefined });
+    try {
+      await c.describe();
+      await c.play();
+      expect(c.lower).toBe("tcp");
+      expect(transports).toHaveLength(2);
+      const [rtp, rtcp] = /client_port=(\d+)-(\d+)/.exec(transports[0]!)!.slice(1).map(Number);
+      expect(rtp! % 2).toBe(0);
+      expect(rtcp).toBe(rtp! + 1);
+      expect(transports[1]).toMatch(/RTP\/AVP\/TCP.*interleaved=0-1/);
+    } finally {
+      await c.close();
+    }
+  });
+});
