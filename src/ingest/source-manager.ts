@@ -199,7 +199,8 @@ export class SourceManager {
     for (const e of this.byId.values()) {
       if (e.decl.mode !== "on-demand" || !e.source.isRunning) continue;
       const live = this.opts.registry.get(e.decl.name);
-      if (live && live.hub.viewerCount > 0) {
+      // WHEP viewers are counted by the hub; RTSP readers are hub readers named `rtsp…` (read-session.ts).
+      if (live && (live.hub.viewerCount > 0 || live.hub.readerStats.some((r) => r.name.startsWith("rtsp")))) {
         e.lastDemandAt = now;
         continue;
       }
