@@ -6,6 +6,7 @@
  */
 import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
+import { DomainError } from "../core/errors.js";
 import type { DisconnectCause, LiveStream, Publisher, SessionStats, StreamRegistry, UnpublishReason } from "../core/stream-registry.js";
 import { systemTimers, type Timers } from "../core/timers.js";
 import { retryDelay } from "./retry-backoff.js";
@@ -46,7 +47,7 @@ export interface PullSourceStatus {
   /** Times it came back live after a drop. */
   reconnects: number;
   /** Why the last connection failed or ended. */
-  lastError?: { kind: RtspClientErrorKind | "conflict" | "silence" | "stream-ended"; message: string; at: number };
+  lastError?: { kind: RtspClientErrorKind | DomainError["kind"] | "silence" | "stream-ended"; message: string; at: number };
   /** Epoch ms of the next try (while retrying). */
   nextRetryAt?: number;
   /** Epoch ms: live since (while live), down since (while retrying). */
@@ -257,7 +258,8 @@ export class PullSource {
   private failed(session: PullSession, err: unknown): void {
     if (session.ended || session !== this.current) return;
     const wasLive = this.state === "live";
-    const kind = err instanceof RtspClientError ? err.kind : err instanceof SilenceError ? "silence" : err instanceof StreamEnded ? "stream-ended" : isConflict(err) ? "conflict" : "network";
+    // A DomainError is the registry refusing the claim: the name is taken (conflict) or the publisher limit reached.
+    const kind = err instanceof RtspClientError ? err.kind : err instanceof SilenceError ? "silence" : err instanceof StreamEnded ? "stream-ended" : err instanceof DomainError ? err.kind : "network";
     const message = err instanceof Error ? err.message : String(err);
     this.lastError = { kind, message, at: this.timers.now() };
     this.current = undefined;
@@ -312,10 +314,6 @@ class StreamEnded extends Error {
   constructor() {
     super("the stream was ended (kicked, or its reconnect grace ran out)");
   }
-}
-
-function isConflict(err: unknown): boolean {
-  return err instanceof Error && (err as { kind?: string }).kind === "conflict";
 }
 
 function toTrackSpec(t: RtspSdpTrack): RtpTrackSpec {

@@ -115,8 +115,15 @@ export class SourceManager {
     const live = this.opts.registry.get(decl.name);
     if (live) throw new Conflict("stream-busy", `stream "${decl.name}" is live from another publisher`, { name: decl.name });
     const stored: StoredSource = { ...decl, id: `src-${randomBytes(6).toString("hex")}`, createdAt: this.timers.now() };
-    const entry = this.add(stored, "api");
-    await this.persist();
+    // Kept before it starts: a source the store refused would vanish at the next restart.
+    const entry = this.add(stored, "api", false);
+    try {
+      await this.persist();
+    } catch (err) {
+      this.byId.delete(stored.id);
+      throw err;
+    }
+    if (decl.mode === "always" && !this.closed) entry.source.start();
     return this.info(entry);
   }
 
@@ -126,7 +133,12 @@ export class SourceManager {
     if (!e) throw new NotFound("source-not-found", `no source "${id}"`, { id });
     if (e.origin === "config") throw new Conflict("source-read-only", `source "${id}" is declared in the config (IFC_SOURCES); change it there`, { id });
     this.byId.delete(id);
-    await this.persist();
+    try {
+      await this.persist();
+    } catch (err) {
+      this.byId.set(id, e);
+      throw err;
+    }
     await e.source.stop("deleted");
   }
 
@@ -139,7 +151,13 @@ export class SourceManager {
     const e = this.entryOf(stream);
     if (!e) return;
     e.lastDemandAt = this.timers.now();
-    if (e.decl.mode === "on-demand" && !e.source.isRunning && !this.closed) e.source.start();
+    let starting = false;
+    if (e.decl.mode === "on-demand" && !e.source.isRunning && !this.closed) {
+      e.source.start();
+      starting = true;
+    }
+    // A camera known to be down (retrying) does not hold every player's request for its timeout.
+    if (!starting && e.source.status().state !== "connecting") return;
     // A try, a retry pause and a second try: what a reader may reasonably wait for a camera.
     await e.source.whenLive(this.opts.settings.connectTimeoutMs + this.opts.settings.retryMinMs);
   }
@@ -152,14 +170,14 @@ export class SourceManager {
     await this.saving;
   }
 
-  private add(decl: StoredSource, origin: Entry["origin"]): Entry {
+  private add(decl: StoredSource, origin: Entry["origin"], start = true): Entry {
     const source = new PullSource(
       { id: decl.id, name: decl.name, url: decl.url, transport: decl.transport },
       { registry: this.opts.registry, settings: this.opts.settings, log: this.opts.log, ...(this.opts.timers ? { timers: this.opts.timers } : {}), ...(this.opts.random ? { random: this.opts.random } : {}) },
     );
     const entry: Entry = { decl, origin, source, lastDemandAt: 0 };
     this.byId.set(decl.id, entry);
-    if (decl.mode === "always" && !this.closed) source.start();
+    if (start && decl.mode === "always" && !this.closed) source.start();
     return entry;
   }
 

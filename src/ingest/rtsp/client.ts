@@ -265,7 +265,7 @@ export class RtspClient {
       this.channels.set(rtp, { index, rtcp: false });
       this.channels.set(rtcp, { index, rtcp: true });
     } else {
-      this.listenUdp(index, answer.serverPort);
+      this.listenUdp(index, answer.serverPort, answer.source);
     }
     return res;
   }
@@ -311,11 +311,13 @@ export class RtspClient {
     throw new RtspClientError("network", `no free even/odd UDP port pair for track ${index} after ${UDP_PAIR_TRIES} tries`);
   }
 
-  private listenUdp(index: number, serverPort: [number, number] | undefined): void {
+  private listenUdp(index: number, serverPort: [number, number] | undefined, source: string | undefined): void {
     const pair = this.udp[index];
     if (!pair) return;
-    // Only the camera's own packets: anyone else who finds the port must not inject media.
-    const fromServer = (address: string): boolean => address === this.socket?.remoteAddress || address.replace(/^::ffff:/, "") === this.host;
+    // Only the camera's own packets (or those of the `source` its SETUP answer names): anyone
+    // else who finds the port must not inject media.
+    const allowed = new Set([this.socket?.remoteAddress, this.host, source].filter((a): a is string => a !== undefined));
+    const fromServer = (address: string): boolean => allowed.has(address) || allowed.has(address.replace(/^::ffff:/, ""));
     pair.rtp.on("message", (msg, rinfo) => {
       if (this.playing && fromServer(rinfo.address)) this.handlers.onRtp(index, msg);
     });
