@@ -6,6 +6,7 @@
  * answers Digest authentication.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { whepWatch } from "../helpers/whep-client.js";
 import { startGstRtspServer, type GstRtspServer } from "../support/gst-rtsp-server.js";
 import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
@@ -144,7 +145,7 @@ describe("RTSP pull from gst-rtsp-server", () => {
     expect(await decodeErrors(file)).toBe("");
   }, 90_000);
 
-  it("an on-demand source pulls when a player asks for the stream's HLS playlist and stops once nobody reads", async () => {
+  it("an on-demand source pulls when a player asks (HLS playlist, WHEP POST) and stops once nobody reads", async () => {
     const peer = await startGstRtspServer({ width: 640, height: 360 });
     peers.push(peer);
     ts = await startTestServer({ sourceOnDemandCloseAfterMs: 1500, sources: [{ name: "lazy", url: peer.url, transport: "tcp", mode: "on-demand" }] });
@@ -164,5 +165,15 @@ describe("RTSP pull from gst-rtsp-server", () => {
     // Nobody reads any more: after IFC_SOURCE_ON_DEMAND_CLOSE_AFTER_MS the source stops and its stream ends.
     await waitFor(async () => (await status()) === "idle", { timeoutMs: 10_000, what: "the idle source stopped" });
     expect(await stream(url, "lazy")).toBeUndefined();
+
+    // A WHEP viewer's POST starts it again and gets the camera; while it watches, the source stays.
+    const viewer = await whepWatch(`${url}/whep/lazy`, { audio: false });
+    try {
+      await viewer.waitUnits(60, 20_000);
+      expect(await status()).toBe("live");
+    } finally {
+      await viewer.close();
+    }
+    await waitFor(async () => (await status()) === "idle", { timeoutMs: 10_000, what: "the source stopped after the viewer left" });
   }, 60_000);
 });
