@@ -45,6 +45,18 @@ export async function startGstRtspServer(opts: GstRtspServerOptions = {}): Promi
     // Its own process group, so a stop takes GStreamer's threads and any helper with it.
     const c = spawn(SYSTEM_PYTHON, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
     child = c;
+    // A detached group outlives a test process that dies without its afterEach: take it along.
+    const reap = (): void => {
+      if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
+        try {
+          process.kill(-c.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    };
+    process.once("exit", reap);
+    c.once("exit", () => process.off("exit", reap));
     c.stderr?.on("data", (d: Buffer) => (output += d.toString()));
     await new Promise<void>((resolve, reject) => {
       let seen = "";
