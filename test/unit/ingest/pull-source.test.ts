@@ -115,6 +115,20 @@ describe("RtspClient errors", () => {
     expect((await describeError(cam.url)).kind).toBe("auth");
   });
 
+  it("answers a Basic challenge with the URL's (percent-decoded) credentials", async () => {
+    const seen: string[] = [];
+    const cam = await scriptedCamera((method, headers) => {
+      if (method !== "DESCRIBE") return "RTSP/1.0 200 OK\r\nCSeq: {cseq}";
+      if (!headers.authorization) return 'RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Basic realm="cam"';
+      seen.push(headers.authorization);
+      return "RTSP/1.0 404 Not Found\r\nCSeq: {cseq}";
+    });
+    const err = await describeError(cam.url.replace("rtsp://", "rtsp://admin:p%40ss@"));
+    // Past the challenge: the camera's own answer (404) is what comes back.
+    expect(err.kind).toBe("not-found");
+    expect(seen).toEqual([`Basic ${Buffer.from("admin:p@ss").toString("base64")}`]);
+  });
+
   it("types 404 as not-found, a camera of other codecs as unsupported, silence as timeout, a refused port as network", async () => {
     const notFound = await scriptedCamera(() => "RTSP/1.0 404 Not Found\r\nCSeq: {cseq}");
     expect((await describeError(notFound.url)).kind).toBe("not-found");
