@@ -3,6 +3,10 @@
  * incrementally: chunks may split anything anywhere. Used by both the server's connections and
  * the pull client.
  *
+ * The head limit counts the request/status line, the headers and the empty line that ends
+ * them (CRLFs included): a head of exactly maxHeaderBytes is read, one byte more is refused,
+ * however the bytes are chunked.
+ *
  * What it refuses (RtspWireError.status, fatal?):
  * - start line + headers longer than maxHeaderBytes: 414 fatal when the request line alone does
  *   not fit, else 400 fatal (the end of the message cannot be found within the limit);
@@ -48,6 +52,8 @@ export class RtspWireReader {
   private buf: Buffer = EMPTY;
   private pending: PendingMessage | undefined;
   private failed: RtspWireError | undefined;
+  /** Where the unit being handed to a handler ends: if the handler throws, reading goes on from there. */
+  private mark = 0;
   /** The caller's chunk during push (its bytes must be copied to be kept). */
   private chunk: Buffer = EMPTY;
 
@@ -61,11 +67,14 @@ export class RtspWireReader {
    * on bad input: when `fatal`, the stream can no longer be framed and the reader refuses more
    * input; otherwise the bad message was skipped whole and reading may go on. Bytes after a
    * non-fatal error stay buffered (so answers keep the order of requests): after answering,
-   * `push(Buffer.alloc(0))` goes on with them.
+   * `push(Buffer.alloc(0))` goes on with them. An exception from a handler propagates the same
+   * way (its unit consumed, the rest buffered; a fatal RtspWireError from a handler also stops
+   * the reader).
    */
   push(chunk: Buffer): void {
     if (this.failed) throw this.failed;
     this.chunk = chunk;
+    this.mark = 0;
     // The common case (nothing held) reads the chunk in place: no copy per interleaved packet.
     const data = this.buf.length === 0 ? chunk : chunk.length === 0 ? this.buf : Buffer.concat([this.buf, chunk]);
     let off = 0;
@@ -76,7 +85,9 @@ export class RtspWireReader {
         off += used;
       }
     } catch (err) {
-      this.keep(data, off + (err instanceof SkipThenThrow ? err.used : 0));
+      // A handler's own exception (e.g. the connection's RtspWireError for a bad Transport)
+      // leaves its unit consumed: it is never delivered twice.
+      this.keep(data, err instanceof SkipThenThrow ? off + err.used : Math.max(off, this.mark));
       const e = err instanceof SkipThenThrow ? err.error : err;
       if (e instanceof RtspWireError && e.fatal) {
         this.failed = e;
@@ -110,6 +121,7 @@ export class RtspWireReader {
       this.pending = undefined;
       if (p.error) throw new SkipThenThrow(p.bodyLength, p.error);
       // The body is copied: the message outlives this call.
+      this.mark = off + p.bodyLength;
       p.deliver?.(Buffer.from(data.subarray(off, off + p.bodyLength)));
       return p.bodyLength;
     }
@@ -118,6 +130,7 @@ export class RtspWireReader {
       if (avail < 4) return 0;
       const len = data.readUInt16BE(off + 2);
       if (avail < 4 + len) return 0;
+      this.mark = off + 4 + len;
       this.handlers.onInterleaved(data[off + 1] as number, data.subarray(off + 4, off + 4 + len));
       return 4 + len;
     }
@@ -199,6 +212,7 @@ export class RtspWireReader {
       return used;
     }
     if (bodyLength === 0) {
+      this.mark = off + used;
       deliver(Buffer.alloc(0));
       return used;
     }
