@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { assemble, decodeErrors, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { ffmpegRtspPush, type RtspPush } from "../support/rtsp-ffmpeg.js";
@@ -32,9 +33,9 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     ts = await startTestServer();
     const port = ts.server.rtsp?.port;
     expect(port).toBeGreaterThan(0);
-    // Both at once: one test's wall time (~10 s of media), two transports.
+    // Both at once: one test's wall time (10 s of media), two transports.
     const runs = (["tcp", "udp"] as const).map((transport) => {
-      const push = ffmpegRtspPush(`rtsp://127.0.0.1:${port}/cam-${transport}`, { transport, seconds: 8 });
+      const push = ffmpegRtspPush(`rtsp://127.0.0.1:${port}/cam-${transport}`, { transport, seconds: 10 });
       pushes.push(push);
       return { transport, name: `cam-${transport}`, push };
     });
@@ -63,4 +64,31 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
       expect(await decodeErrors(file)).toBe("");
     }
   }, 90_000);
+
+  it("records GStreamer's rtspclientsink (x264enc, TCP): the recording decodes", async () => {
+    ts = await startTestServer();
+    const port = ts.server.rtsp?.port ?? 0;
+    const frames = 150;
+    const gst = spawn("gst-launch-1.0", [
+      "-e", "videotestsrc", `num-buffers=${frames}`, "is-live=true", "!", "video/x-raw,width=640,height=360,framerate=30/1",
+      "!", "x264enc", "tune=zerolatency", "speed-preset=ultrafast", "key-int-max=30", "bframes=0",
+      "!", "video/x-h264,profile=baseline", "!", "rtspclientsink", `location=rtsp://127.0.0.1:${port}/gst`, "protocols=tcp",
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    gst.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    gst.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => gst.on("exit", resolve));
+    pushes.push({ child: gst, frames, done: exited.then((code) => ({ code, stderr: out })), kill: async () => { if (gst.exitCode === null) gst.kill("SIGKILL"); await exited; } });
+    const registry = ts.server.registry;
+    await waitFor(() => registry.get("gst")?.stats().protocol === "rtsp" && registry.get("gst")?.state === "live", { timeoutMs: 20_000, what: "the GStreamer stream live" });
+    expect(await exited, out).toBe(0);
+    await waitFor(() => registry.get("gst") === undefined, { what: "the GStreamer stream ended" });
+    await ts.server.recorder.flush();
+    const [m] = await readManifests(ts.dataDir, "gst");
+    const file = await assemble(ts.dataDir, m!);
+    const decoded = await probeVideoFrames(file);
+    expect(decoded.length).toBe(frames);
+    expect(decoded[0]).toMatchObject({ keyFrame: true, width: 640, height: 360 });
+    expect(await decodeErrors(file)).toBe("");
+  }, 60_000);
 });

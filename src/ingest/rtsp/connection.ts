@@ -44,6 +44,8 @@ export class RtspConnection implements TcpLink {
   private readonly authorized = new Map<string, string>();
   private queue: Promise<void> = Promise.resolve();
   private isClosed = false;
+  /** The byte stream could not be framed: the connection closes once the error is answered. */
+  private unframed = false;
   readonly clientAddress: string;
   private readonly log: Logger;
 
@@ -91,20 +93,38 @@ export class RtspConnection implements TcpLink {
   }
 
   private onData(chunk: Buffer): void {
-    try {
-      this.reader.push(chunk);
-    } catch (err) {
-      if (!(err instanceof RtspWireError)) throw err;
-      this.counters.refused++;
-      this.log.info({ status: err.status, err: err.message }, "bad rtsp input");
-      // The message could not be read: no CSeq to echo. Answer after what is queued.
-      const status = err.status;
-      const message = err.message;
-      const fatal = err.fatal;
-      this.queue = this.queue.then(() => {
-        this.send(status, new RtspHeaders(), textBody(message));
-        if (fatal) this.close();
-      });
+    if (this.unframed) return;
+    let input = chunk;
+    // A non-fatal error skipped one bad message; the bytes after it wait in the reader.
+    for (;;) {
+      try {
+        this.reader.push(input);
+        return;
+      } catch (err) {
+        if (!(err instanceof RtspWireError)) {
+          // A bug on this connection's media path must not take the server down: this connection goes.
+          this.log.error({ err }, "rtsp input handling failed: closing the connection");
+          this.unframed = true;
+          this.socket.destroy();
+          return;
+        }
+        this.counters.refused++;
+        this.ctx.input.refusedRequests++;
+        this.log.info({ status: err.status, err: err.message }, "bad rtsp input");
+        const { status, message, fatal, cseq } = err;
+        // Answered in order, after the requests before it.
+        this.queue = this.queue.then(() => {
+          const headers = new RtspHeaders();
+          if (cseq !== undefined && /^\d{1,9}$/.test(cseq.trim())) headers.set("CSeq", cseq.trim());
+          this.send(status, headers, textBody(message), "text/plain");
+          if (fatal) this.close();
+        });
+        if (fatal) {
+          this.unframed = true;
+          return;
+        }
+        input = Buffer.alloc(0);
+      }
     }
   }
 
@@ -112,10 +132,12 @@ export class RtspConnection implements TcpLink {
     const route = this.channelMap.get(channel);
     if (!route || route.session.isEnded) {
       this.counters.unknownChannel++;
+      this.ctx.input.unknownChannelFrames++;
       return;
     }
     if (payload.length === 0) {
       this.counters.badFrames++;
+      this.ctx.input.badFrames++;
       return;
     }
     // The payload views the wire reader's buffer only for this call; depacketized NALs keep views.
@@ -155,6 +177,7 @@ export class RtspConnection implements TcpLink {
 
   private refuse(err: RtspStatus, headers: RtspHeaders): void {
     this.counters.refused++;
+    this.ctx.input.refusedRequests++;
     for (const [k, v] of Object.entries(err.headers)) headers.set(k, v);
     this.log.info({ status: err.status, err: err.message }, "rtsp request refused");
     this.send(err.status, headers, textBody(err.message), "text/plain", err.reason);
@@ -288,12 +311,19 @@ export class RtspConnection implements TcpLink {
     }
     const base = req.headers.get("Content-Base") ?? req.headers.get("Content-Location") ?? req.uri;
     const paths = sdp.tracks.map((t) => pathOf(resolveControl(base, t.control)));
+    const streamLog = this.log.child({ stream: target.stream });
+    let ingest: RtpTracksIngest;
+    try {
+      ingest = new RtpTracksIngest(sdp.tracks, this.ctx.opts.ingest, streamLog);
+    } catch (err) {
+      // A codec's parameters this server cannot use (an AAC config, AU-header sizes).
+      throw new RtspStatus(415, `${err instanceof Error ? err.message : String(err)}; this server takes ${SUPPORTED_CODECS}`);
+    }
     const session = this.newSession();
     session.mode = "publish";
     session.streamName = target.stream;
     session.announced = { tracks: sdp.tracks, paths };
-    const log = this.log.child({ stream: target.stream, session: session.id });
-    const ingest = new RtpTracksIngest(sdp.tracks, this.ctx.opts.ingest, log);
+    const log = streamLog.child({ session: session.id });
     const publisher = new RtspPublisher(session.id, target.stream, identity, ingest, this.ctx.registry, log, () => session.udpPorts());
     try {
       publisher.claim();
@@ -363,14 +393,15 @@ export class RtspConnection implements TcpLink {
   }
 
   private pause(session: RtspSession): void {
-    if (session.mode === "read" && (session.state === "play" || session.state === "ready")) {
+    if (session.state === "play" || session.state === "record" || session.state === "ready") {
+      // A reader stops until the next PLAY. A publisher's PAUSE (GStreamer's rtspclientsink sends
+      // one at EOS, before TEARDOWN) stops taking media until RECORD again; its stream stays.
       session.reader?.stop();
       session.reader = undefined;
       session.state = "ready";
       return;
     }
-    // A publisher cannot pause (RFC 2326 allows it; no encoder here sends it): 455 names the state.
-    throw new RtspStatus(455, `PAUSE is not valid in state ${session.state}${session.mode === "publish" ? " (publishers cannot pause)" : ""}`);
+    throw new RtspStatus(455, `PAUSE is not valid in state ${session.state}`);
   }
 
   // --- SETUP (both) --------------------------------------------------------------------------

@@ -24,6 +24,16 @@ export interface RtspServerOptions {
   realm: string;
 }
 
+/** Bad input counted across connections (each one also keeps its own). */
+export interface RtspInputCounters {
+  /** Interleaved frames on a channel no session of their connection set up. */
+  unknownChannelFrames: number;
+  /** Empty interleaved frames. */
+  badFrames: number;
+  /** Requests answered with 4xx/5xx, and unreadable input. */
+  refusedRequests: number;
+}
+
 /** What a connection needs of its server: the routing tables and the shared parts. */
 export interface RtspServerContext {
   readonly opts: RtspServerOptions;
@@ -31,6 +41,7 @@ export interface RtspServerContext {
   readonly authorizer: RtspAuthorizer;
   readonly udp: UdpPortPool;
   readonly sessions: ReadonlyMap<string, RtspSession>;
+  readonly input: RtspInputCounters;
   addSession(session: RtspSession): void;
   connectionClosed(conn: RtspConnection): void;
 }

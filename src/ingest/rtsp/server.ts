@@ -4,7 +4,7 @@ import type { StreamRegistry } from "../../core/stream-registry.js";
 import type { RtspAuthorizer } from "./authorizer.js";
 import { RtspConnection } from "./connection.js";
 import { reasonPhrase, RtspHeaders, serializeResponse } from "./message.js";
-import type { RtspServerContext, RtspServerOptions } from "./server-context.js";
+import type { RtspInputCounters, RtspServerContext, RtspServerOptions } from "./server-context.js";
 import type { RtspSession } from "./session.js";
 import { UdpPortPool, type UdpPortPoolOptions } from "./udp-ports.js";
 
@@ -21,6 +21,7 @@ export interface RtspServerStats {
   refusedConnections: number;
   /** Sessions ended by IFC_RTSP_SESSION_TIMEOUT_MS. */
   timedOut: number;
+  input: RtspInputCounters;
 }
 
 /**
@@ -31,6 +32,7 @@ export interface RtspServerStats {
  */
 export class RtspServer implements RtspServerContext {
   readonly udp: UdpPortPool;
+  readonly input: RtspInputCounters = { unknownChannelFrames: 0, badFrames: 0, refusedRequests: 0 };
   private readonly server: Server;
   private readonly connections = new Set<RtspConnection>();
   private readonly table = new Map<string, RtspSession>();
@@ -135,6 +137,7 @@ export class RtspServer implements RtspServerContext {
       udpPairsInUse: this.udp.inUse,
       refusedConnections: this.refused,
       timedOut: this.timedOut,
+      input: { ...this.input },
     };
   }
 

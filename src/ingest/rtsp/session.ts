@@ -111,7 +111,13 @@ export class RtspSession {
       this.counters.udpForeign++;
       return;
     }
-    this.onMedia(index, rtcp, msg);
+    try {
+      this.onMedia(index, rtcp, msg);
+    } catch (err) {
+      // A bug on one session's media path ends that session, never the process.
+      this.log.error({ err, session: this.id }, "rtsp media handling failed: ending the session");
+      this.end("error");
+    }
   }
 
   /** One interleaved frame for this session (the connection mapped its channel). `payload` is the session's to keep. */

@@ -1,15 +1,6 @@
 import pino from "pino";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 
-// TEMPORARY until the wire branch (src/media/rtp-packet.ts) is merged: a minimal RTP/RTCP parse.
-vi.mock("../../../src/media/rtp-packet.js", () => ({
-  parseRtpPacket: (b: Buffer) => {
-    if (b.length < 12 || b[0]! >> 6 !== 2) return undefined;
-    const cc = b[0]! & 15;
-    return { header: { sequenceNumber: b.readUInt16BE(2), timestamp: b.readUInt32BE(4), marker: (b[1]! & 0x80) !== 0, ssrc: b.readUInt32BE(8), payloadType: b[1]! & 0x7f }, payload: b.subarray(12 + cc * 4) };
-  },
-  senderReports: (b: Buffer) => (b[1] === 200 ? [{ ssrc: b.readUInt32BE(4), ntpTimestamp: b.readBigUInt64BE(8), rtpTimestamp: b.readUInt32BE(16) }] : []),
-}));
 import { StreamRegistry, type SessionStats } from "../../../src/core/stream-registry.js";
 import { RtpTracksIngest, type RtpTrackSpec } from "../../../src/ingest/rtp-track-ingest.js";
 import type { MediaFrame } from "../../../src/media/types.js";
