@@ -6,14 +6,13 @@
  * in flight, CSeq-matched responses, per-track transports).
  */
 import { randomInt } from "node:crypto";
-import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { isIP } from "node:net";
-import { Socket } from "node:net";
+import { isIP, Socket } from "node:net";
 import { emptyReceiverReport } from "../../media/rtp-packet.js";
 import { answerChallenge, parseChallenges, splitUrlCredentials, type RtspChallenge } from "./auth.js";
 import { interleavedFrame, RtspHeaders, serializeRequest, serializeResponse, type RtspResponse } from "./message.js";
 import { parseRtspSdp, resolveControl, type RtspSdpTrack, type UnsupportedTrack } from "./sdp.js";
 import { formatTransport, parseTransportHeader, type RtspTransport } from "./transport.js";
+import { bindUdpPair, closeQuietly, type UdpPair } from "./udp-pair.js";
 import { RtspWireReader, type RtspWireLimits } from "./wire-reader.js";
 
 /** Why a pull failed: the source manager retries all of them, but shows which. */
@@ -70,11 +69,6 @@ interface Pending {
   resolve(res: RtspResponse): void;
   reject(err: RtspClientError): void;
   timer: NodeJS.Timeout;
-}
-
-interface UdpPair {
-  rtp: UdpSocket;
-  rtcp: UdpSocket;
 }
 
 const DEFAULT_PORT = 554;
@@ -251,7 +245,8 @@ export class RtspClient {
     if (lower === "tcp") {
       asked = { lower: "tcp", delivery: "unicast", interleaved: [index * 2, index * 2 + 1] };
     } else {
-      const pair = await this.bindUdpPair(index);
+      const pair = await bindUdpPair(isIP(this.host) === 6 ? "udp6" : "udp4", this.opts.udpRecvBufferBytes, UDP_PAIR_TRIES);
+      if (!pair) throw new RtspClientError("network", `no free even/odd UDP port pair for track ${index} after ${UDP_PAIR_TRIES} tries`);
       this.udp[index] = pair;
       asked = { lower: "udp", delivery: "unicast", clientPort: [pair.rtp.address().port, pair.rtcp.address().port] };
     }
@@ -281,34 +276,6 @@ export class RtspClient {
       if (err instanceof RtspClientError) throw err;
       throw new RtspClientError("protocol", `bad Transport in the SETUP answer: ${value}`);
     }
-  }
-
-  /** An even RTP port and the odd one above it (RFC 3550 §11), both bound; port 0 pairs are retried until the odd neighbour is free. */
-  private async bindUdpPair(index: number): Promise<UdpPair> {
-    const family = isIP(this.host) === 6 ? "udp6" : "udp4";
-    for (let attempt = 0; attempt < UDP_PAIR_TRIES; attempt++) {
-      const rtp = createSocket(family);
-      const port = await bind(rtp, 0).catch(() => -1);
-      if (port < 0 || port % 2 !== 0) {
-        rtp.close();
-        continue;
-      }
-      const rtcp = createSocket(family);
-      if ((await bind(rtcp, port + 1).catch(() => -1)) < 0) {
-        rtp.close();
-        rtcp.close();
-        continue;
-      }
-      if (this.opts.udpRecvBufferBytes > 0) {
-        try {
-          rtp.setRecvBufferSize(this.opts.udpRecvBufferBytes);
-        } catch {
-          // The kernel may refuse; the default buffer still works, with more loss in bursts.
-        }
-      }
-      return { rtp, rtcp };
-    }
-    throw new RtspClientError("network", `no free even/odd UDP port pair for track ${index} after ${UDP_PAIR_TRIES} tries`);
   }
 
   private listenUdp(index: number, serverPort: [number, number] | undefined, source: string | undefined): void {
@@ -484,8 +451,8 @@ export class RtspClient {
   private closeUdp(): void {
     for (const pair of this.udp) {
       if (!pair) continue;
-      pair.rtp.close();
-      pair.rtcp.close();
+      closeQuietly(pair.rtp);
+      closeQuietly(pair.rtcp);
     }
     this.udp.length = 0;
   }
@@ -509,19 +476,6 @@ export class RtspClient {
     }
     this.shutdown();
   }
-}
-
-function bind(socket: UdpSocket, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    socket.once("error", onError);
-    socket.bind(port, () => {
-      socket.off("error", onError);
-      // A late socket error must not crash the process.
-      socket.on("error", () => undefined);
-      resolve(socket.address().port);
-    });
-  });
 }
 
 function parseChallengesSafe(values: readonly string[]): RtspChallenge[] {
