@@ -176,4 +176,27 @@ describe("RTSP pull from gst-rtsp-server", () => {
     }
     await waitFor(async () => (await status()) === "idle", { timeoutMs: 10_000, what: "the source stopped after the viewer left" });
   }, 60_000);
+
+  it("a camera down past IFC_RECONNECT_GRACE_MS: its stream has ended, yet it stays listed as reconnecting while the source retries", async () => {
+    const peer = await startGstRtspServer({ width: 640, height: 360 });
+    peers.push(peer);
+    ts = await startTestServer({ reconnectGraceMs: 300, sourceRetryMinMs: 200, sourceRetryMaxMs: 500, sources: [{ name: "flaky", url: peer.url, transport: "tcp", mode: "always" }] });
+    const url = ts.url;
+    const server = ts.server;
+    await waitFor(async () => (await stream(url, "flaky"))?.state === "live", { timeoutMs: 20_000, what: "live" });
+    await peer.stop();
+    // The grace runs out: the registry has no stream any more (its recording closed)...
+    await waitFor(() => server.registry.get("flaky") === undefined, { timeoutMs: 10_000, what: "the stream released after the grace" });
+    // ...but the list still shows the camera's outage, with the source's retries.
+    await waitFor(async () => {
+      const s = await stream(url, "flaky");
+      return s?.state === "reconnecting" && s.source?.state === "retrying" && s.source.retries >= 2 && s.framesReceived === 0;
+    }, { timeoutMs: 10_000, what: "the awaited stream listed as reconnecting" });
+    // Back: a new stream (and a new recording), live again.
+    await peer.start();
+    await waitFor(async () => {
+      const s = await stream(url, "flaky");
+      return s?.state === "live" && s.source?.state === "live" && s.framesReceived > 0;
+    }, { timeoutMs: 20_000, what: "live again" });
+  }, 60_000);
 });
