@@ -146,8 +146,10 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
       },
     },
   });
-  if (s.sources) await app.register(sourceRoutes, { sources: s.sources });
-  await app.register(hlsRoutes, { ...(s.sources ? { demand: (st: string) => s.sources!.demand(st) } : {}), recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
+  const { sources } = s;
+  if (sources) await app.register(sourceRoutes, { sources });
+  // A player's playlist request starts an on-demand pulled camera (and keeps it up while it plays).
+  await app.register(hlsRoutes, { ...(sources ? { demand: (st: string) => sources.demand(st) } : {}), recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
   await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, disk: s.retention, events: s.bus instanceof InProcessEventBus ? s.bus : undefined, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });
