@@ -6,9 +6,11 @@
  */
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { InvalidInput } from "./core/errors.js";
 import { STREAM_NAME } from "./core/stream-name.js";
+import { parseSourceList, type SourceDeclaration } from "./ingest/source-spec.js";
 
-type Kind = "int" | "string" | "bool" | "list" | "enum" | "map" | "url";
+type Kind = "int" | "string" | "bool" | "list" | "enum" | "map" | "url" | "sources";
 
 interface Spec<T> {
   env: string;
@@ -37,6 +39,8 @@ const list = (env: string, def: string[], description: string): Spec<string[]> =
 const streamIntMap = (env: string, description: string, min = 0, max = Number.MAX_SAFE_INTEGER): Spec<ReadonlyMap<string, number>> => ({
   env, kind: "map", default: new Map<string, number>(), description, min, max, keyPattern: STREAM_NAME,
 });
+/** Pull sources: a YAML list of objects in the config file, a JSON array in the environment variable. */
+const sources = (env: string, description: string): Spec<readonly SourceDeclaration[]> => ({ env, kind: "sources", default: [], description });
 const oneOf = <V extends string>(env: string, def: V, values: readonly V[], description: string): Spec<V> => ({
   env, kind: "enum", default: def, values, description,
 });
@@ -198,6 +202,12 @@ export const CONFIG_SPEC = {
   rtspMaxHeaderBytes: int("IFC_RTSP_MAX_HEADER_BYTES", 16_384, "Largest RTSP request line plus headers (bytes); larger is refused and the connection closed.", 512),
   rtspMaxBodyBytes: int("IFC_RTSP_MAX_BODY_BYTES", 65_536, "Largest RTSP request body, i.e. an ANNOUNCE SDP (bytes); larger gets 413.", 256),
   rtspWriteBufferBytes: int("IFC_RTSP_WRITE_BUFFER_BYTES", 2 * 1024 * 1024, "A TCP-interleaved RTSP reader whose socket holds this many unsent bytes drops frames (counted) until it drains: a slow reader never stalls the publisher.", 65_536),
+
+  sources: sources("IFC_SOURCES", "Cameras the server pulls over RTSP (it is their client): a list of `{name, url, transport, mode}` — `name` the stream, `url` `rtsp://user:pass@host/path`, `transport` `auto` (UDP, TCP when refused; default) / `tcp` / `udp`, `mode` `always` (default) or `on-demand` (pulled while a reader wants it). A YAML list in the config file, a JSON array in the variable. More can be added over `POST /api/v1/sources`."),
+  sourceConnectTimeoutMs: int("IFC_SOURCE_CONNECT_TIMEOUT_MS", 10_000, "A pulled camera must accept the TCP connection and answer each RTSP request within this time, or the try fails (and is retried).", 100),
+  sourceRetryMinMs: int("IFC_SOURCE_RETRY_MIN_MS", 1000, "First delay before trying a pulled camera again after it failed or dropped; doubles per failure (±25 % jitter), back to this once it is live.", 1),
+  sourceRetryMaxMs: int("IFC_SOURCE_RETRY_MAX_MS", 30_000, "Longest delay between tries of a pulled camera.", 1),
+  sourceOnDemandCloseAfterMs: int("IFC_SOURCE_ON_DEMAND_CLOSE_AFTER_MS", 10_000, "An on-demand source stops this long after its last reader left (no WHEP viewer, no RTSP reader, no HLS playlist request).", 0),
 } as const;
 
 
@@ -280,6 +290,24 @@ function parseText(spec: Spec<unknown>, raw: string, where: string): unknown {
     }
     case "string":
       return raw;
+    case "sources": {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(raw);
+      } catch (err) {
+        throw new ConfigError(`${where}: expected a JSON array of sources: ${(err as Error).message}`);
+      }
+      return parseSources(doc, where);
+    }
+  }
+}
+
+function parseSources(value: unknown, where: string): readonly SourceDeclaration[] {
+  try {
+    return parseSourceList(value);
+  } catch (err) {
+    if (err instanceof InvalidInput) throw new ConfigError(`${where}${err.message.startsWith("[") ? "" : ": "}${err.message}`);
+    throw err;
   }
 }
 
@@ -309,6 +337,8 @@ function parseNative(spec: Spec<unknown>, value: unknown, where: string): unknow
       // `iceUsername: 1234` in YAML is a number; the key wants its text.
       if (typeof value === "number") return String(value);
       throw new ConfigError(`${where}: expected a string, got ${got}`);
+    case "sources":
+      return parseSources(value, where);
     case "enum":
     case "url":
       throw new ConfigError(`${where}: expected a string, got ${got}`);
@@ -408,6 +438,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if ((cfg.rtspUdpPortMin === 0) !== (cfg.rtspUdpPortMax === 0)) throw new ConfigError("set both IFC_RTSP_UDP_PORT_MIN and IFC_RTSP_UDP_PORT_MAX, or neither (0 and 0: no UDP transport)");
   if (cfg.rtspUdpPortMin > 0 && cfg.rtspUdpPortMax - cfg.rtspUdpPortMin < 1) throw new ConfigError("IFC_RTSP_UDP_PORT_MAX must be above IFC_RTSP_UDP_PORT_MIN (a track needs an RTP and an RTCP port)");
   if (cfg.partDurationMs > cfg.segmentDurationMs) throw new ConfigError("IFC_PART_DURATION_MS must not exceed IFC_SEGMENT_DURATION_MS");
+  if (cfg.sourceRetryMinMs > cfg.sourceRetryMaxMs) throw new ConfigError("IFC_SOURCE_RETRY_MIN_MS must not exceed IFC_SOURCE_RETRY_MAX_MS");
   if (cfg.uploadMinBackoffMs > cfg.uploadMaxBackoffMs) throw new ConfigError("IFC_UPLOAD_MIN_BACKOFF_MS must not exceed IFC_UPLOAD_MAX_BACKOFF_MS");
   if (cfg.maxSegmentDurationMs < cfg.segmentDurationMs) throw new ConfigError("IFC_MAX_SEGMENT_DURATION_MS must be at least IFC_SEGMENT_DURATION_MS");
   return cfg;
@@ -417,7 +448,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 export function configTableMarkdown(): string {
   const rows = Object.values(CONFIG_SPEC).map((s: Spec<unknown>) => {
     const d = s.default;
-    const def = Array.isArray(d) ? (d.length ? d.join(",") : "(empty)") : d instanceof Map ? (d.size ? [...d].map(([k, v]) => `${k}=${v}`).join(",") : "(empty)") : d === "" ? "(empty)" : String(d);
+    const def = Array.isArray(d) ? (d.length ? d.map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(",") : "(empty)") : d instanceof Map ? (d.size ? [...d].map(([k, v]) => `${k}=${v}`).join(",") : "(empty)") : d === "" ? "(empty)" : String(d);
     return `| \`${s.env}\` | \`${def}\` | ${s.description} |`;
   });
   return ["| variable | default | meaning |", "| --- | --- | --- |", ...rows].join("\n");

@@ -13,6 +13,7 @@ import { assertEveryRouteHasAuth } from "./control/auth/gate.js";
 import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
 import { buildRtsp } from "./composition/rtsp.js";
+import { buildSources } from "./composition/sources.js";
 import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
@@ -26,6 +27,7 @@ import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
 import type { AiFeed } from "./extractor/ai-feed.js";
 import type { DecoderManager } from "./extractor/decoder-manager.js";
+import type { SourceManager } from "./ingest/source-manager.js";
 import type { WhipIngest } from "./ingest/whip-ingest.js";
 import type { RtspServer } from "./ingest/rtsp/server.js";
 import type { EventBus } from "./ports/event-bus.js";
@@ -50,6 +52,8 @@ export interface Server {
   registry: StreamRegistry;
   ingest: WhipIngest;
   whep: WhepEgress;
+  /** Pulled RTSP cameras (IFC_SOURCES, /api/v1/sources). */
+  sources: SourceManager;
   recorder: Recorder;
   catalog: RecordingCatalog;
   bus: EventBus;
@@ -133,6 +137,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry, bus }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry, bus }));
+    const sources = at("pull sources", () => buildSources(config, logger, stack, { registry }));
     // One store of rate-limit counters for every limiter (REST, login, gRPC).
     const rateLimits = new MemoryRateLimitStore();
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
@@ -142,7 +147,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const grpcCalls = grpcMetrics();
     const limited = rateLimitMetrics();
     await at("routes", () =>
-      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry], httpAuth }),
+      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry], httpAuth }),
     );
     // Plugins register when the app gets ready: only then is the route table complete.
     await at("route permissions", async () => {
@@ -160,6 +165,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       buildRtsp(config, logger, stack, { registry, checks: auth.authenticator }),
     );
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
+    // Always-on cameras start once everything that reads their streams is up.
+    await at("pull sources start", () => sources.start());
 
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.httpPort;
@@ -179,7 +186,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       }
     };
     return {
-      ...recording, app, registry, ingest, whep, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, grpc, rtsp, httpAuth,
+      ...recording, app, registry, ingest, whep, sources, store, spool, bus, audit, decoders, ai, embeddedWorker, auth, grpc, rtsp, httpAuth,
       url,
       publicUrl: config.publicUrl || url,
       reloadTls,

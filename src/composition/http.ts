@@ -28,7 +28,9 @@ import { whepMetrics } from "../distributor/whep/whep-metrics.js";
 import { wsRoutes } from "../distributor/ws/ws-routes.js";
 import type { AiFeed } from "../extractor/ai-feed.js";
 import type { DecoderManager } from "../extractor/decoder-manager.js";
+import type { SourceManager } from "../ingest/source-manager.js";
 import type { WhipIngest } from "../ingest/whip-ingest.js";
+import { sourceRoutes } from "../control/source-routes.js";
 import type { WhipSession } from "../ingest/whip-session.js";
 import type { WhepSession } from "../distributor/whep/whep-session.js";
 import type { EventBus } from "../ports/event-bus.js";
@@ -85,6 +87,8 @@ export interface HttpServices {
   clips: ClipService;
   ingest: WhipIngest;
   whep: WhepEgress;
+  /** Pulled cameras: /api/v1/sources, and readers' demand for on-demand ones. */
+  sources?: SourceManager;
   bus: EventBus;
   decoders: DecoderManager;
   ai: AiFeed | undefined;
@@ -123,7 +127,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   });
   await app.register(webRtcSessionRoutes<WhepSession>, {
     protocol: "whep", auth: { permission: "stream:view", stream: { in: "params", name: "stream" }, viewToken: true },
-    service: { create: (st, sdp) => whep.watch(st, sdp), get: (st, id) => whep.get(st, id), patch: (st, id, f) => whep.patch(st, id, f), delete: (st, id) => whep.delete(st, id) },
+    service: { create: async (st, sdp) => { await s.sources?.demand(st); return whep.watch(st, sdp); }, get: (st, id) => whep.get(st, id), patch: (st, id, f) => whep.patch(st, id, f), delete: (st, id) => whep.delete(st, id) },
     iceLinks, publicUrl: config.publicUrl, pending, pendingRetryAfterS, acceptPatchOnCreate: true,
   });
   await app.register(restRoutes, {
@@ -131,6 +135,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     kick: async (name) => {
       return ingest.kick(name);
     },
+    ...(s.sources ? { sources: s.sources } : {}),
     catalog,
     recorder,
     playMaxDurationMs: config.playMaxDurationMs,
@@ -141,7 +146,10 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
       },
     },
   });
-  await app.register(hlsRoutes, { recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
+  const { sources } = s;
+  if (sources) await app.register(sourceRoutes, { sources });
+  // A player's playlist request starts an on-demand pulled camera (and keeps it up while it plays).
+  await app.register(hlsRoutes, { ...(sources ? { demand: (st: string) => sources.demand(st) } : {}), recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
   await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, disk: s.retention, events: s.bus instanceof InProcessEventBus ? s.bus : undefined, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });

@@ -10,6 +10,19 @@ import type { Recorder } from "../recorder/recorder.js";
 import { grants, type Permission } from "./auth/permissions.js";
 import type { RouteAuth } from "./auth/principal.js";
 import { binary, empty, GapSchema, problems, StreamParams } from "./schemas.js";
+import type { SourceInfo } from "../ingest/source-manager.js";
+
+/** A pulled camera's side of its stream's entry. */
+const StreamSourceSchema = Type.Object({
+  id: Type.String(),
+  state: Type.Union([Type.Literal("idle"), Type.Literal("connecting"), Type.Literal("live"), Type.Literal("retrying")]),
+  retries: Type.Integer({ description: "Failed tries since the camera was last live" }),
+  reconnects: Type.Integer({ description: "Times the camera came back after a drop" }),
+  nextRetryAt: Type.Optional(Type.String({ format: "date-time" })),
+  lastError: Type.Optional(Type.String()),
+}, {
+  description: "Set when the stream is pulled from a camera (/api/v1/sources). A camera that is down past IFC_RECONNECT_GRACE_MS has no live stream any more, yet its entry stays listed while the source retries: `state` `reconnecting` (or `connecting` before it was ever live), zero figures, no readers.",
+});
 
 export interface RestRoutesOptions {
   registry: StreamRegistry;
@@ -20,6 +33,8 @@ export interface RestRoutesOptions {
   readinessChecks: Record<string, () => Promise<void>>;
   /** Ends the live stream's publisher session (DELETE /api/v1/streams/{stream}); false when not live. */
   kick?: (stream: string) => Promise<boolean>;
+  /** Pulled cameras: their state joins their stream's entry (see StreamSourceSchema). */
+  sources?: { sourceOf(stream: string): SourceInfo | undefined; list(): SourceInfo[] };
 }
 
 const PUBLIC: RouteAuth = { permission: "public" };
@@ -51,6 +66,7 @@ const StreamSchema = Type.Object({
   keyframeRequests: Type.Integer(),
   socketDrops: Type.Optional(Type.Integer({ description: "Datagrams the kernel dropped at the publisher session's UDP sockets (receive buffer full, IFC_RTC_RECV_BUFFER_BYTES); Linux only." })),
   viewers: Type.Integer(),
+  source: Type.Optional(StreamSourceSchema),
   readers: Type.Array(Type.Object({
     name: Type.String(),
     delivered: Type.Integer(),
@@ -107,8 +123,27 @@ export async function restRoutes(fastify: FastifyInstance, opts: RestRoutesOptio
       name: s.name, ...st, ...(mayControl(req, s.name) ? { sessionId } : {}),
       ...(reconnectingSince !== undefined ? { reconnectingSince: new Date(reconnectingSince).toISOString() } : {}),
       since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), viewers: s.hub.viewerCount, readers: s.hub.readerStats,
+      ...sourceOf(s.name),
     };
   };
+  const sourceJson = (src: SourceInfo) => ({
+    id: src.id, state: src.status.state, retries: src.status.retries, reconnects: src.status.reconnects,
+    ...(src.status.nextRetryAt !== undefined ? { nextRetryAt: new Date(src.status.nextRetryAt).toISOString() } : {}),
+    ...(src.status.lastError ? { lastError: src.status.lastError.message } : {}),
+  });
+  const sourceOf = (stream: string) => {
+    const src = opts.sources?.sourceOf(stream);
+    return src ? { source: sourceJson(src) } : {};
+  };
+  /** A running source whose stream is not live (down past the grace, or never up yet): listed, so the outage shows. */
+  const awaitedEntry = (src: SourceInfo) => ({
+    name: src.name, protocol: "rtsp", state: src.status.everLive ? ("reconnecting" as const) : ("connecting" as const), reconnects: src.status.reconnects,
+    ...(src.status.everLive ? { reconnectingSince: new Date(src.status.since).toISOString() } : {}),
+    since: new Date(src.createdAt).toISOString(), recording: false, bitrateBps: 0, packetsReceived: 0, packetsLost: 0, framesReceived: 0, framesDropped: 0,
+    keyframeRequests: 0, viewers: 0, readers: [], source: sourceJson(src),
+  });
+  const awaited = (req: FastifyRequest) =>
+    (opts.sources?.list() ?? []).filter((src) => (src.status.state === "connecting" || src.status.state === "retrying") && !registry.get(src.name) && callerMay(req, "stream:view", src.name)).map(awaitedEntry);
   const liveOr404 = (stream: string): LiveStream => {
     const s = registry.get(stream);
     if (!s) throw new NotFoundError(`stream "${stream}" is not live`, "stream-not-found");
@@ -150,7 +185,7 @@ export async function restRoutes(fastify: FastifyInstance, opts: RestRoutesOptio
     config: { auth: { permission: "stream:view" } },
     schema: { tags: ["streams"], summary: "Live streams the caller may view", response: { 200: Type.Object({ streams: Type.Array(StreamSchema) }), ...problems() } },
   }, async (req) => ({
-    streams: registry.list().filter((s) => callerMay(req, "stream:view", s.name)).map((s) => describe(req, s)),
+    streams: [...registry.list().filter((s) => callerMay(req, "stream:view", s.name)).map((s) => describe(req, s)), ...awaited(req)],
   }));
 
   app.get("/api/v1/streams/:stream", {

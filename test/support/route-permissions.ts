@@ -57,6 +57,12 @@ export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: Aud
   "PUT /api/v1/streams/:stream/qos": { auth: control, audit: "qos.pinned" },
   "DELETE /api/v1/streams/:stream": { auth: control, audit: "stream.kicked" },
 
+  // Pulled cameras: the id names no stream, so scoped grants are checked in the handler against the source's stream.
+  "GET /api/v1/sources": { auth: { permission: "stream:control" } },
+  "POST /api/v1/sources": { auth: { permission: "stream:control" } },
+  "GET /api/v1/sources/:id": { auth: { permission: "stream:control" } },
+  "DELETE /api/v1/sources/:id": { auth: { permission: "stream:control" } },
+
   "GET /metrics": { auth: { permission: "system:view", metricsNetworks: true } },
   "GET /api/v1/ai/workers": { auth: { permission: "system:view" } },
   "GET /ws/system-status": { auth: { permission: "system:view" } },

@@ -45,6 +45,8 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   hstsMaxAgeS: "0", grpcEnabled: "false", grpcHost: "127.0.0.1", grpcPort: "50060",
   rtspEnabled: "false", rtspHost: "127.0.0.1", rtspPort: "9554", rtspUdpPortMin: "31000", rtspUdpPortMax: "31999", rtspUdpRecvBufferBytes: "0",
   rtspSessionTimeoutMs: "30000", rtspMaxConnections: "16", rtspMaxHeaderBytes: "4096", rtspMaxBodyBytes: "8192", rtspWriteBufferBytes: "1048576",
+  sources: '[{"name":"cam1","url":"rtsp://user:pass@cam.example.com/live","transport":"tcp","mode":"on-demand"}]',
+  sourceConnectTimeoutMs: "5000", sourceRetryMinMs: "500", sourceRetryMaxMs: "60000", sourceOnDemandCloseAfterMs: "30000",
 };
 
 /** Keys whose cross-field rule needs a partner set with them. */

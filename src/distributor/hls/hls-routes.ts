@@ -48,10 +48,12 @@ export interface HlsRoutesOptions {
   blockingReloadTimeoutMs?: number;
   /** Most requests held at once per stream (blocking reloads and hinted parts); more get 503. */
   maxBlockedRequests?: number;
+  /** A player wants the live stream: an on-demand pulled camera starts (resolves when live or given up). */
+  demand?: (stream: string) => Promise<void>;
 }
 
 /** The tunable numbers, all set. */
-export type HlsLimits = Required<Omit<HlsRoutesOptions, "recorder" | "catalog" | "store" | "leases">>;
+export type HlsLimits = Required<Omit<HlsRoutesOptions, "recorder" | "catalog" | "store" | "leases" | "demand">>;
 
 export const HLS_DEFAULTS: Readonly<HlsLimits> = {
   segmentDurationMs: 4000,
@@ -87,7 +89,7 @@ function tokenized(playlist: string, token: string | undefined): string {
  */
 export async function hlsRoutes(fastify: FastifyInstance, options: HlsRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { recorder, catalog, store, leases, ...given } = options;
+  const { recorder, catalog, store, leases, demand, ...given } = options;
   const opts: HlsLimits = { ...HLS_DEFAULTS, ...definedOnly(given) };
   checkOptions(opts);
   const live: LivePlaylistOptions = {
@@ -138,6 +140,7 @@ export async function hlsRoutes(fastify: FastifyInstance, options: HlsRoutesOpti
     async (req, reply) => {
       const { stream } = req.params;
       const blocking = parseBlockingRequest(req.query);
+      await demand?.(stream);
       let m = recorder.liveManifest(stream);
       if (!m) throw new NotFoundError(`stream "${stream}" is not live or not being recorded`, "stream-not-found");
       if (!hasMedia(m)) throw new NotFoundError(`stream "${stream}" has recorded nothing yet`, "playlist-not-ready");
