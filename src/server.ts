@@ -162,7 +162,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     );
     // After the registry and auth; closed before them (its publishers' recordings close first).
     const rtsp = await at(`rtsp listen on ${config.rtspHost}:${config.rtspPort}`, () =>
-      buildRtsp(config, logger, stack, { registry, checks: auth.authenticator }),
+      buildRtsp(config, logger, stack, { registry, checks: auth.authenticator, demand: (stream) => sources.demand(stream) }),
     );
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
     // Always-on cameras start once everything that reads their streams is up.

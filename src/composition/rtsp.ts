@@ -17,7 +17,7 @@ export async function buildRtsp(
   config: Config,
   logger: Logger,
   stack: CloseStack,
-  deps: { registry: StreamRegistry; checks: RtspCredentialChecks },
+  deps: { registry: StreamRegistry; checks: RtspCredentialChecks; demand?: (stream: string) => Promise<void> },
 ): Promise<RtspServer | undefined> {
   if (!config.rtspEnabled) return undefined;
   const log = logger.child({ component: "rtsp" });
@@ -41,6 +41,7 @@ export async function buildRtsp(
       ingest: { reorderWindowPackets: config.reorderWindowPackets, clockDriftToleranceMs: config.clockDriftToleranceMs },
       reader: { queueFrames: config.readerQueueFrames, maxPacketBytes: RTSP_MAX_PACKET_BYTES },
       realm: "ifc",
+      ...(deps.demand ? { demand: deps.demand } : {}),
     },
     {
       host: config.rtspHost, min: config.rtspUdpPortMin, max: config.rtspUdpPortMax, recvBufferBytes: config.rtspUdpRecvBufferBytes,

@@ -5,6 +5,8 @@
  * `reconnecting` with the source retrying, then live again, one recording with a gap), and
  * answers Digest authentication.
  */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { whepWatch } from "../helpers/whep-client.js";
 import { startGstRtspServer, type GstRtspServer } from "../support/gst-rtsp-server.js";
@@ -31,6 +33,7 @@ interface StreamView {
   source?: SourceView;
 }
 
+const execFileP = promisify(execFile);
 let ts: TestServer | undefined;
 const peers: GstRtspServer[] = [];
 
@@ -175,7 +178,14 @@ describe("RTSP pull from gst-rtsp-server", () => {
       await viewer.close();
     }
     await waitFor(async () => (await status()) === "idle", { timeoutMs: 10_000, what: "the source stopped after the viewer left" });
-  }, 60_000);
+
+    // An RTSP reader's DESCRIBE starts it as well, and reads the camera through the server.
+    const rtspPort = ts.server.rtsp?.port;
+    expect(rtspPort).toBeGreaterThan(0);
+    const probe = await execFileP("ffprobe", ["-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", `rtsp://127.0.0.1:${rtspPort}/lazy`], { timeout: 30_000 });
+    expect(probe.stdout.trim()).toBe("h264,640,360");
+    await waitFor(async () => (await status()) === "idle", { timeoutMs: 10_000, what: "the source stopped after the RTSP reader left" });
+  }, 90_000);
 
   it("a camera down past IFC_RECONNECT_GRACE_MS: its stream has ended, yet it stays listed as reconnecting while the source retries", async () => {
     const peer = await startGstRtspServer({ width: 640, height: 360 });

@@ -383,6 +383,8 @@ export class RtspConnection implements TcpLink {
   private async describe(req: RtspRequest, headers: RtspHeaders): Promise<{ body: Buffer; contentType: string }> {
     const target = parseRtspTarget(req.uri);
     await this.authorize(req, target, "read");
+    // An on-demand camera starts for its first reader (no-op for other streams).
+    await this.ctx.opts.demand?.(target.stream);
     const stream = this.ctx.registry.get(target.stream);
     const tracks = stream ? describeTracks(stream) : [];
     if (!stream || tracks.length === 0) throw new RtspStatus(404, `stream "${target.stream}" is not live`);

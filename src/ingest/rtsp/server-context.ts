@@ -24,6 +24,8 @@ export interface RtspServerOptions {
   reader: RtspReaderOptions;
   /** The Basic challenge's realm. */
   realm: string;
+  /** Starts an on-demand pulled source for a stream a reader asks for, resolving once it is live or known down. */
+  demand?: (stream: string) => Promise<void>;
 }
 
 /** Bad input counted across connections (each one also keeps its own). */
