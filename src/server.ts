@@ -21,6 +21,7 @@ import type { AuditSink } from "./control/auth/principal.js";
 import type { GrpcControlServer } from "./control/grpc/grpc-control-server.js";
 import { grpcMetrics } from "./control/grpc/grpc-metrics.js";
 import { rateLimitMetrics } from "./control/rate-limit.js";
+import { rtspMetrics } from "./control/rtsp-metrics.js";
 import { httpsOptions, installHsts, loadCertificate, tlsReloader, tlsSettings } from "./control/tls.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
@@ -141,8 +142,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     const grpcCalls = grpcMetrics();
     const limited = rateLimitMetrics();
+    const rtspFigures = rtspMetrics();
     await at("routes", () =>
-      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry], httpAuth }),
+      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry], httpAuth }),
     );
     // Plugins register when the app gets ready: only then is the route table complete.
     await at("route permissions", async () => {
@@ -159,6 +161,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const rtsp = await at(`rtsp listen on ${config.rtspHost}:${config.rtspPort}`, () =>
       buildRtsp(config, logger, stack, { registry, checks: auth.authenticator }),
     );
+    if (rtsp) rtspFigures.attach(() => rtsp.stats());
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
 
     const address = app.server.address();
