@@ -22,6 +22,7 @@ import type { AuditSink } from "./control/auth/principal.js";
 import type { GrpcControlServer } from "./control/grpc/grpc-control-server.js";
 import { grpcMetrics } from "./control/grpc/grpc-metrics.js";
 import { rateLimitMetrics } from "./control/rate-limit.js";
+import { rtspMetrics } from "./control/rtsp-metrics.js";
 import { httpsOptions, installHsts, loadCertificate, tlsReloader, tlsSettings } from "./control/tls.js";
 import { StreamRegistry } from "./core/stream-registry.js";
 import type { WhepEgress } from "./distributor/whep/whep-egress.js";
@@ -146,8 +147,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     const grpcCalls = grpcMetrics();
     const limited = rateLimitMetrics();
+    const rtspFigures = rtspMetrics();
     await at("routes", () =>
-      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry], httpAuth }),
+      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry], httpAuth }),
     );
     // Plugins register when the app gets ready: only then is the route table complete.
     await at("route permissions", async () => {
@@ -164,6 +166,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const rtsp = await at(`rtsp listen on ${config.rtspHost}:${config.rtspPort}`, () =>
       buildRtsp(config, logger, stack, { registry, checks: auth.authenticator, demand: (stream) => sources.demand(stream) }),
     );
+    if (rtsp) rtspFigures.attach(() => rtsp.stats());
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
     // Always-on cameras start once everything that reads their streams is up.
     await at("pull sources start", () => sources.start());

@@ -156,5 +156,8 @@ describe("RTSP publisher lifecycle", () => {
     const d = await client(port);
     expect((await d.request("OPTIONS", `rtsp://127.0.0.1:${port}/x`)).status).toBe(200);
     expect(ts.server.rtsp?.stats().refusedConnections).toBe(1);
+    const metrics = await (await fetch(`${ts.url}/metrics`)).text();
+    expect(metrics).toMatch(/^ifc_rtsp_refused_connections 1$/m);
+    expect(metrics).toMatch(/^ifc_rtsp_connections 2$/m);
   });
 });
