@@ -1,6 +1,4 @@
-import { execFile } from "node:child_process";
-import { once } from "node:events";
-import net from "node:net";
+import { execFile, spawn } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -58,42 +56,64 @@ async function gstRead(url: string, proto: "tcp" | "udp"): Promise<string> {
 }
 
 /**
- * A reader that sets up the video track over TCP, PLAYs, and then reads nothing more: its
- * socket's receive window closes and the server's writes back up.
+ * A reader that sets up the video track over TCP, PLAYs, and then reads nothing more. It is a
+ * small Python client because its socket's receive buffer must be small and fixed before it
+ * connects (SO_RCVBUF, which Node cannot set): otherwise Linux grows the window to megabytes
+ * and the server's writes never back up within the test.
  */
-async function stalledReader(port: number, stream: string): Promise<{ socket: net.Socket; session: string }> {
-  const socket = net.connect(port, "127.0.0.1");
-  await once(socket, "connect");
-  let buf = Buffer.alloc(0);
-  let wake: (() => void) | undefined;
-  socket.on("data", (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    wake?.();
-  });
-  let cseq = 0;
-  const request = async (line: string, headers: string[] = [], pauseAfter = false): Promise<string> => {
-    socket.write([line, `CSeq: ${++cseq}`, ...headers, "", ""].join("\r\n"));
-    for (;;) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end >= 0) {
-        const head = buf.subarray(0, end).toString();
-        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buf.length >= end + 4 + length) {
-          buf = buf.subarray(end + 4 + length);
-          if (pauseAfter) socket.pause();
-          expect(head).toMatch(/^RTSP\/1\.0 200 /);
-          return head;
-        }
-      }
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
+const STALLED_READER_PY = String.raw`
+import re, socket, sys
+host, port, url = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect((host, port))
+buf = b""
+cseq = 0
+CRLF = "\r\n"
+def request(lines):
+    global buf, cseq
+    cseq += 1
+    s.sendall((CRLF.join([lines[0], "CSeq: %d" % cseq] + lines[1:]) + CRLF + CRLF).encode())
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buf[:end].decode()
+            m = re.search(r"content-length: *(\d+)", head, re.I)
+            n = int(m.group(1)) if m else 0
+            if len(buf) >= end + 4 + n:
+                buf = buf[end + 4 + n:]
+                if not head.startswith("RTSP/1.0 200 "):
+                    sys.exit("refused: " + head.splitlines()[0])
+                return head
+        data = s.recv(65536)
+        if not data:
+            sys.exit("closed")
+        buf += data
+request(["DESCRIBE %s RTSP/1.0" % url, "Accept: application/sdp"])
+setup = request(["SETUP %s/trackID=0 RTSP/1.0" % url, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1"])
+session = re.search(r"^Session: *([^;\r\n]+)", setup, re.M | re.I).group(1).strip()
+request(["PLAY %s RTSP/1.0" % url, "Session: " + session, "Range: npt=0.000-"])
+print("playing " + session, flush=True)
+sys.stdin.read()  # never reads the socket again; ends when the test kills it
+`;
+
+async function stalledReader(port: number, stream: string): Promise<{ session: string; stop: () => Promise<void> }> {
+  const child = spawn("python3", ["-c", STALLED_READER_PY, "127.0.0.1", String(port), `rtsp://127.0.0.1:${port}/${stream}`], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const session = await waitForValue(() => {
+    if (child.exitCode !== null) throw new Error(`stalled reader exited: ${out}`);
+    return /^playing (\S+)/m.exec(out)?.[1];
+  }, { timeoutMs: 15_000, what: "the stalled reader playing" });
+  return {
+    session,
+    stop: async () => {
+      child.kill("SIGKILL");
+      await exited;
+    },
   };
-  const url = `rtsp://127.0.0.1:${port}/${stream}`;
-  await request(`DESCRIBE ${url} RTSP/1.0`, ["Accept: application/sdp"]);
-  const setup = await request(`SETUP ${url}/trackID=0 RTSP/1.0`, ["Transport: RTP/AVP/TCP;unicast;interleaved=0-1"]);
-  const session = (/^Session: *([^;\r\n]+)/im.exec(setup)?.[1] ?? "").trim();
-  await request(`PLAY ${url} RTSP/1.0`, [`Session: ${session}`, "Range: npt=0.000-"], true);
-  return { socket, session };
 }
 
 async function streamStarts(file: string): Promise<Record<string, { start: number; packets: number }>> {
@@ -135,10 +155,10 @@ describe("RTSP read of a WHIP-published stream (ffmpeg DESCRIBE/SETUP/PLAY)", ()
     }
     // The stalled reader dropped (its socket backlog over the limit) and counted; the publisher lost nothing to it.
     const slow = [...(ts.server.rtsp?.sessions.values() ?? [])].find((x) => x.id === stalled.session);
-    expect(slow?.reader?.stats.framesDropped ?? 0, "frames the stalled reader dropped").toBeGreaterThan(0);
+    await waitFor(() => (slow?.reader?.stats.framesDropped ?? 0) > 0, { timeoutMs: 20_000, what: "frames the stalled reader dropped" });
     expect(slow?.reader?.stats.keyframeWaits ?? 0).toBeGreaterThan(0);
     expect(ts.server.registry.get("cam")?.stats().framesDropped).toBe(0);
-    stalled.socket.destroy();
+    await stalled.stop();
     // The readers left with their TEARDOWN: no RTSP reader is attached any more.
     const hub = ts.server.registry.get("cam")?.hub;
     await waitFor(() => hub?.readerStats.every((r) => !r.name.startsWith("rtsp")) === true, { what: "RTSP readers detached after TEARDOWN" });
