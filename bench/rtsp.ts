@@ -45,9 +45,13 @@ function run(cmd: string, args: string[]): Promise<void> {
   });
 }
 
-/** One ffmpeg RTSP publisher copying the clip at its real rate (pinned to `cpu` when given). */
+/**
+ * One ffmpeg RTSP publisher copying the clip's video at its real rate (pinned to `cpu` when
+ * given). AAC from MPEG-TS has no global header, which ffmpeg's RTP muxer needs: the audio is
+ * re-encoded (a few ms of the publisher's CPU per second, none of the server's).
+ */
 function rtspPublisher(file: string, url: string, transport: "tcp" | "udp", audio: boolean, cpu?: number): ChildProcess {
-  const args = ["-v", "error", "-re", "-stream_loop", "-1", "-i", file, "-t", String(seconds + 4), "-map", "0:v", ...(audio ? ["-map", "0:a"] : []), "-c", "copy", "-f", "rtsp", "-rtsp_transport", transport, url];
+  const args = ["-v", "error", "-re", "-stream_loop", "-1", "-i", file, "-t", String(seconds + 4), "-map", "0:v", ...(audio ? ["-map", "0:a", "-c:a", "aac", "-b:a", "128k"] : []), "-c:v", "copy", "-f", "rtsp", "-rtsp_transport", transport, url];
   return cpu === undefined ? spawn("ffmpeg", args, { stdio: "ignore" }) : spawn("taskset", ["-c", String(cpu), "ffmpeg", ...args], { stdio: "ignore" });
 }
 

@@ -1,6 +1,5 @@
 import { aacFrameTicks, parseAacConfig } from "./aac-config.js";
-import { RtpReorderBuffer } from "./rtp-reorder-buffer.js";
-import { RtpUnwrapper } from "./rtp-unwrap.js";
+import { AudioRtpDepacketizer } from "./audio-rtp-depacketizer.js";
 import type { AudioFrame } from "./types.js";
 
 export interface AacDepacketizerOptions {
@@ -34,26 +33,19 @@ export const DEFAULT_AAC_REORDER_WINDOW = 10;
  * The constructor throws RangeError on a config or header sizes it cannot use; the SDP's
  * values should be checked with it when the track is set up.
  */
-export class AacDepacketizer {
-  private readonly onFrame: (frame: AudioFrame) => void;
-  private readonly reorder: RtpReorderBuffer;
-  private readonly timestamps = new RtpUnwrapper(32);
+export class AacDepacketizer extends AudioRtpDepacketizer {
   private readonly sizeLength: number;
   private readonly indexLength: number;
   private readonly indexDeltaLength: number;
   /** RTP ticks per access unit. */
   readonly frameTicks: number;
-  private started = false;
-  private tsBase = 0;
-  private expectedNext = -1;
-  private lostSinceFrame = 0;
   /** A fragmented AU being reassembled: its buffer, bytes so far, RTP timestamp and arrival. */
   private frag: Uint8Array | undefined;
   private fragLen = 0;
   private fragTs = 0;
-  private stat = { packetsReceived: 0, malformedPackets: 0, framesEmitted: 0, bytesReceived: 0, samplesLost: 0, fragmentsDropped: 0 };
 
   constructor(opts: AacDepacketizerOptions) {
+    super(opts.onFrame, opts.reorderWindowPackets ?? DEFAULT_AAC_REORDER_WINDOW);
     const lengths = [opts.sizeLength, opts.indexLength, opts.indexDeltaLength];
     if (!lengths.every((n) => Number.isInteger(n) && n >= 0) || opts.sizeLength < 1 || opts.sizeLength > 16 || opts.indexLength > 8 || opts.indexDeltaLength > 8) {
       throw new RangeError(`AAC AU-header sizes not supported: sizelength=${opts.sizeLength} indexlength=${opts.indexLength} indexdeltalength=${opts.indexDeltaLength} (need sizelength 1-16, index lengths 0-8)`);
@@ -69,40 +61,14 @@ export class AacDepacketizer {
     this.sizeLength = opts.sizeLength;
     this.indexLength = opts.indexLength;
     this.indexDeltaLength = opts.indexDeltaLength;
-    this.onFrame = opts.onFrame;
-    this.reorder = new RtpReorderBuffer(
-      { windowPackets: opts.reorderWindowPackets ?? DEFAULT_AAC_REORDER_WINDOW },
-      {
-        packet: (ts, marker, payload, arrivalMs) => this.packet(ts, marker, payload, arrivalMs),
-        gap: (lost) => {
-          this.lostSinceFrame += lost;
-          // The rest of a fragmented AU may be what was lost: what is held of it is useless.
-          this.dropFragment();
-        },
-      },
-    );
   }
 
-  /**
-   * One RTP packet of the audio track. Unfragmented AUs become frames as views of `payload`
-   * (not copied). `marker` (RTP M bit) checks that a fragmented AU ends where its size says.
-   */
-  push(seq: number, rtpTimestamp: number, payload: Uint8Array, arrivalMs: number, marker = false): void {
-    this.stat.packetsReceived++;
-    this.stat.bytesReceived += payload.length;
-    if (!this.started) {
-      this.started = true;
-      this.tsBase = this.timestamps.unwrap(rtpTimestamp >>> 0);
-    }
-    this.reorder.process(seq, rtpTimestamp, marker, payload, arrivalMs);
+  /** The rest of a fragmented AU may be what was lost: what is held of it is useless. */
+  protected override onGap(): void {
+    this.dropFragment();
   }
 
-  /** End of stream: releases packets still held behind a gap. */
-  flush(): void {
-    this.reorder.flush();
-  }
-
-  private packet(rawTs: number, marker: boolean, p: Uint8Array, arrivalMs: number): void {
+  protected packet(rawTs: number, marker: boolean, p: Uint8Array, arrivalMs: number): void {
     if (p.length < 2) return this.malformed();
     const headerBits = ((p[0] as number) << 8) | (p[1] as number);
     const first = this.sizeLength + this.indexLength;
@@ -144,7 +110,7 @@ export class AacDepacketizer {
       }
       // Not a continuation of it: the AU's tail never came.
       this.dropFragment();
-      this.lostSinceFrame++;
+      this.unitLost();
     }
 
     if (count === 1 && firstSize > dataLen) {
@@ -167,24 +133,7 @@ export class AacDepacketizer {
   }
 
   private emit(rawTs: number, data: Uint8Array, arrivalMs: number, auIndex = 0): void {
-    const rtpTime = this.timestamps.unwrap(rawTs) - this.tsBase + auIndex * this.frameTicks;
-    const lost = this.lostSinceFrame;
-    this.lostSinceFrame = 0;
-    const frame: AudioFrame = { kind: "audio", codec: "aac", data, rtpTime, arrivalMs, wallClockMs: arrivalMs };
-    if (lost > 0 && this.expectedNext >= 0 && rtpTime > this.expectedNext) {
-      const samples = rtpTime - this.expectedNext;
-      frame.samplesLostBefore = samples;
-      this.stat.samplesLost += samples;
-    }
-    this.expectedNext = rtpTime + this.frameTicks;
-    this.stat.framesEmitted++;
-    this.onFrame(frame);
-  }
-
-  /** A packet that cannot be read: its samples are a hole, found from the next frame's RTP time. */
-  private malformed(): void {
-    this.stat.malformedPackets++;
-    this.lostSinceFrame++;
+    this.emitFrame("aac", data, this.rtpTimeOf(rawTs) + auIndex * this.frameTicks, arrivalMs, this.frameTicks);
   }
 
   private dropFragment(): void {
@@ -192,40 +141,6 @@ export class AacDepacketizer {
     this.frag = undefined;
     this.fragLen = 0;
     this.stat.fragmentsDropped++;
-  }
-
-  get packetsReceived(): number {
-    return this.stat.packetsReceived;
-  }
-  /** Sequence numbers given up on within the reorder window. */
-  get packetsLost(): number {
-    return this.reorder.packetsLost;
-  }
-  /** Packets dropped as duplicates or because their gap was already given up on. */
-  get packetsLate(): number {
-    return this.reorder.packetsLate + this.reorder.packetsDuplicate;
-  }
-  /** Restarted RTP sequences, taken without loss. */
-  get sequenceResets(): number {
-    return this.reorder.sequenceResets;
-  }
-  /** Samples (in the RTP clock) reported lost before frames (`samplesLostBefore`). */
-  get samplesLost(): number {
-    return this.stat.samplesLost;
-  }
-  /** Packets whose AU headers or sizes do not add up, or that use interleaving. */
-  get malformedPackets(): number {
-    return this.stat.malformedPackets;
-  }
-  /** Fragmented AUs dropped because a fragment was lost. */
-  get fragmentsDropped(): number {
-    return this.stat.fragmentsDropped;
-  }
-  get framesEmitted(): number {
-    return this.stat.framesEmitted;
-  }
-  get bytesReceived(): number {
-    return this.stat.bytesReceived;
   }
 }
 

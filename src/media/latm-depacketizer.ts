@@ -1,6 +1,5 @@
 import { aacFrameTicks, parseLatmConfig } from "./aac-config.js";
-import { RtpReorderBuffer } from "./rtp-reorder-buffer.js";
-import { RtpUnwrapper } from "./rtp-unwrap.js";
+import { AudioRtpDepacketizer } from "./audio-rtp-depacketizer.js";
 import type { AudioFrame } from "./types.js";
 
 export interface LatmDepacketizerOptions {
@@ -30,26 +29,19 @@ export const MAX_LATM_ELEMENT_BYTES = 65_536;
  * counted, nothing throws on packet contents. The constructor throws RangeError on a config it
  * cannot use.
  */
-export class LatmDepacketizer {
-  private readonly onFrame: (frame: AudioFrame) => void;
-  private readonly reorder: RtpReorderBuffer;
-  private readonly timestamps = new RtpUnwrapper(32);
+export class LatmDepacketizer extends AudioRtpDepacketizer {
   private readonly subFrames: number;
   /** RTP ticks per access unit. */
   readonly frameTicks: number;
   /** The AudioSpecificConfig inside the StreamMuxConfig: what the stream's track info and an esds carry. */
   readonly audioSpecificConfig: Uint8Array;
-  private started = false;
-  private tsBase = 0;
-  private expectedNext = -1;
-  private lostSinceFrame = 0;
   /** Fragments of an element so far (views of their packets), their bytes and RTP timestamp. */
   private frags: Uint8Array[] = [];
   private fragBytes = 0;
   private fragTs = 0;
-  private stat = { packetsReceived: 0, malformedPackets: 0, framesEmitted: 0, bytesReceived: 0, samplesLost: 0, fragmentsDropped: 0 };
 
   constructor(opts: LatmDepacketizerOptions) {
+    super(opts.onFrame, opts.reorderWindowPackets ?? DEFAULT_LATM_REORDER_WINDOW);
     try {
       const latm = parseLatmConfig(opts.config);
       this.frameTicks = aacFrameTicks(latm.aac, opts.clockRate ?? latm.aac.sampleRate);
@@ -58,43 +50,21 @@ export class LatmDepacketizer {
     } catch (err) {
       throw new RangeError(`MP4A-LATM config not usable: ${(err as Error).message}`);
     }
-    this.onFrame = opts.onFrame;
-    this.reorder = new RtpReorderBuffer(
-      { windowPackets: opts.reorderWindowPackets ?? DEFAULT_LATM_REORDER_WINDOW },
-      {
-        packet: (ts, marker, payload, arrivalMs) => this.packet(ts, marker, payload, arrivalMs),
-        gap: (lost) => {
-          this.lostSinceFrame += lost;
-          this.dropFragments();
-        },
-      },
-    );
   }
 
-  /** One RTP packet of the audio track; AUs of unfragmented elements are views of `payload` (not copied). */
-  push(seq: number, rtpTimestamp: number, payload: Uint8Array, arrivalMs: number, marker = false): void {
-    this.stat.packetsReceived++;
-    this.stat.bytesReceived += payload.length;
-    if (!this.started) {
-      this.started = true;
-      this.tsBase = this.timestamps.unwrap(rtpTimestamp >>> 0);
-    }
-    this.reorder.process(seq, rtpTimestamp, marker, payload, arrivalMs);
+  /** The rest of a fragmented element may be what was lost: what is held of it is useless. */
+  protected override onGap(): void {
+    this.dropFragments();
   }
 
-  /** End of stream: releases packets still held behind a gap. */
-  flush(): void {
-    this.reorder.flush();
-  }
-
-  private packet(rawTs: number, marker: boolean, payload: Uint8Array, arrivalMs: number): void {
+  protected packet(rawTs: number, marker: boolean, payload: Uint8Array, arrivalMs: number): void {
     if (payload.length === 0) return this.malformed();
     let data = payload;
     if (this.frags.length > 0) {
       if (rawTs !== this.fragTs || this.fragBytes + payload.length > MAX_LATM_ELEMENT_BYTES) {
         // Not the rest of the held element (its tail never came), or an element past the limit.
         this.dropFragments();
-        this.lostSinceFrame++;
+        this.unitLost();
       } else {
         this.frags.push(payload);
         data = new Uint8Array(this.fragBytes + payload.length);
@@ -148,23 +118,7 @@ export class LatmDepacketizer {
   }
 
   private emit(rawTs: number, data: Uint8Array, arrivalMs: number, auIndex: number): void {
-    const rtpTime = this.timestamps.unwrap(rawTs) - this.tsBase + auIndex * this.frameTicks;
-    const lost = this.lostSinceFrame;
-    this.lostSinceFrame = 0;
-    const frame: AudioFrame = { kind: "audio", codec: "aac", data, rtpTime, arrivalMs, wallClockMs: arrivalMs };
-    if (lost > 0 && this.expectedNext >= 0 && rtpTime > this.expectedNext) {
-      const samples = rtpTime - this.expectedNext;
-      frame.samplesLostBefore = samples;
-      this.stat.samplesLost += samples;
-    }
-    this.expectedNext = rtpTime + this.frameTicks;
-    this.stat.framesEmitted++;
-    this.onFrame(frame);
-  }
-
-  private malformed(): void {
-    this.stat.malformedPackets++;
-    this.lostSinceFrame++;
+    this.emitFrame("aac", data, this.rtpTimeOf(rawTs) + auIndex * this.frameTicks, arrivalMs, this.frameTicks);
   }
 
   private dropFragments(): void {
@@ -172,38 +126,5 @@ export class LatmDepacketizer {
     this.frags = [];
     this.fragBytes = 0;
     this.stat.fragmentsDropped++;
-  }
-
-  get packetsReceived(): number {
-    return this.stat.packetsReceived;
-  }
-  /** Sequence numbers given up on within the reorder window. */
-  get packetsLost(): number {
-    return this.reorder.packetsLost;
-  }
-  /** Packets dropped as duplicates or because their gap was already given up on. */
-  get packetsLate(): number {
-    return this.reorder.packetsLate + this.reorder.packetsDuplicate;
-  }
-  get sequenceResets(): number {
-    return this.reorder.sequenceResets;
-  }
-  /** Samples (in the RTP clock) reported lost before frames (`samplesLostBefore`). */
-  get samplesLost(): number {
-    return this.stat.samplesLost;
-  }
-  /** Packets whose lengths do not add up (or an empty one). */
-  get malformedPackets(): number {
-    return this.stat.malformedPackets;
-  }
-  /** Fragmented elements dropped because a fragment was lost. */
-  get fragmentsDropped(): number {
-    return this.stat.fragmentsDropped;
-  }
-  get framesEmitted(): number {
-    return this.stat.framesEmitted;
-  }
-  get bytesReceived(): number {
-    return this.stat.bytesReceived;
   }
 }
