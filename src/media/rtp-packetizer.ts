@@ -61,11 +61,11 @@ class RtpWriter {
   }
 }
 
-/** H.264 (RFC 6184, packetization-mode 1): single NAL units and FU-A; the marker on the unit's last packet. */
-export class H264Packetizer {
-  private readonly w: RtpWriter;
-  private readonly maxPayload: number;
-  private readonly out: Buffer[] = [];
+/** What both packetizers share: the RTP writer, the payload budget, the reused output array and their counters. */
+abstract class PacketizerBase {
+  protected readonly w: RtpWriter;
+  protected readonly maxPayload: number;
+  protected readonly out: Buffer[] = [];
 
   constructor(opts: RtpPacketizerOptions) {
     this.w = new RtpWriter(opts);
@@ -84,7 +84,10 @@ export class H264Packetizer {
   get payloadBytesWritten(): number {
     return this.w.payloadBytes;
   }
+}
 
+/** H.264 (RFC 6184, packetization-mode 1): single NAL units and FU-A; the marker on the unit's last packet. */
+export class H264Packetizer extends PacketizerBase {
   /**
    * RTP packets of one access unit at RTP timestamp `rtpTimestamp` (90 kHz, 32-bit wrapped by
    * the packetizer). An IDR unit without in-band SPS/PPS gets the unit's `sps`/`pps` sent ahead
@@ -147,10 +150,7 @@ export class H264Packetizer {
  * larger than a packet is fragmented (§3.2.3: each fragment repeats the header with the whole
  * AU's size, the marker on the last).
  */
-export class AudioPacketizer {
-  private readonly w: RtpWriter;
-  private readonly maxPayload: number;
-  private readonly out: Buffer[] = [];
+export class AudioPacketizer extends PacketizerBase {
   /** Frames that could not be sent (empty, or an AAC AU over 8191 bytes). */
   framesRejected = 0;
 
@@ -158,21 +158,7 @@ export class AudioPacketizer {
     private readonly codec: "opus" | "aac",
     opts: RtpPacketizerOptions,
   ) {
-    this.w = new RtpWriter(opts);
-    this.maxPayload = opts.maxPacketBytes - RTP_HEADER_BYTES;
-  }
-
-  get ssrc(): number {
-    return this.w.ssrc;
-  }
-  get nextSequence(): number {
-    return this.w.nextSequence;
-  }
-  get packetsWritten(): number {
-    return this.w.packets;
-  }
-  get payloadBytesWritten(): number {
-    return this.w.payloadBytes;
+    super(opts);
   }
 
   packetize(frame: AudioFrame, rtpTimestamp: number): Buffer[] {
