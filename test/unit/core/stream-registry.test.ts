@@ -2,41 +2,10 @@ import { describe, expect, it } from "vitest";
 import { Conflict } from "../../../src/core/errors.js";
 import type { PublisherChange } from "../../../src/core/stream-hub.js";
 import { StreamRegistry, type Publisher, type SessionStats, type StreamLifecycle } from "../../../src/core/stream-registry.js";
-import type { Timers } from "../../../src/core/timers.js";
 import type { VideoAccessUnit } from "../../../src/media/types.js";
+import { ManualTimers } from "../../support/manual-timers.js";
 
 /** A clock and timers that move only when the test says so. */
-class ManualTimers implements Timers {
-  private t = 1_000_000;
-  private pending: { at: number; fn: () => void; id: number }[] = [];
-  private nextId = 1;
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.pending.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.pending = this.pending.filter((p) => p.id !== handle);
-  }
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    const until = this.t + ms;
-    for (;;) {
-      const due = this.pending.filter((p) => p.at <= until).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.pending = this.pending.filter((p) => p !== due);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = until;
-  }
-  get armed(): number {
-    return this.pending.length;
-  }
-}
-
 class FakePublisher implements Publisher {
   static n = 0;
   readonly id = `sess-${++FakePublisher.n}`;

@@ -6,44 +6,12 @@ import { createServer, type Server, type Socket } from "node:net";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { StreamRegistry } from "../../../src/core/stream-registry.js";
-import type { Timers } from "../../../src/core/timers.js";
 import { PullSource, type PullSourceSettings } from "../../../src/ingest/pull-source.js";
 import { retryDelay } from "../../../src/ingest/retry-backoff.js";
 import { RtspClient, RtspClientError } from "../../../src/ingest/rtsp/client.js";
 import { freePort } from "../../support/free-port.js";
 import { waitFor } from "../../support/wait-for.js";
-
-class ManualTimers implements Timers {
-  private t = 1_000_000;
-  private pending: { at: number; fn: () => void; id: number }[] = [];
-  private nextId = 1;
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.pending.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.pending = this.pending.filter((p) => p.id !== handle);
-  }
-  now(): number {
-    return this.t;
-  }
-  /** Runs the earliest timer due within `ms` (the clock moves to it). */
-  advance(ms: number): void {
-    const until = this.t + ms;
-    for (;;) {
-      const due = this.pending.filter((p) => p.at <= until).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.pending = this.pending.filter((p) => p !== due);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = until;
-  }
-  get armed(): number {
-    return this.pending.length;
-  }
-}
+import { ManualTimers } from "../../support/manual-timers.js";
 
 const log = pino({ level: "silent" });
 const settings: PullSourceSettings = {
