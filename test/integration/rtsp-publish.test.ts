@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { assemble, decodeErrors, probeStreams, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { ffmpegRtspPush, type RtspPush } from "../support/rtsp-ffmpeg.js";
+import type { SessionEndReason } from "../../src/ingest/rtsp/session.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 import { waitFor } from "../support/wait-for.js";
 
@@ -69,11 +70,10 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     }
   }, 90_000);
 
-  it("records GStreamer's rtspclientsink (x264enc, TCP): the recording decodes", async () => {
-    // rtspclientsink ends with PAUSE then TEARDOWN; on a loaded machine it was once seen to close
-    // before its TEARDOWN was answered: a short grace ends the stream either way.
+  it("records GStreamer's rtspclientsink (x264enc, TCP): the recording decodes, and its TEARDOWN ends the session", async () => {
     ts = await startTestServer({ reconnectGraceMs: 2000 });
-    const port = ts.server.rtsp?.port ?? 0;
+    const rtsp = ts.server.rtsp;
+    const port = rtsp?.port ?? 0;
     const frames = 150;
     const gst = spawn("gst-launch-1.0", [
       "-e", "videotestsrc", `num-buffers=${frames}`, "is-live=true", "!", "video/x-raw,width=640,height=360,framerate=30/1",
@@ -87,8 +87,19 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     pushes.push({ child: gst, frames, done: exited.then((code) => ({ code, stderr: out })), kill: async () => { if (gst.exitCode === null) gst.kill("SIGKILL"); await exited; } });
     const registry = ts.server.registry;
     await waitFor(() => registry.get("gst")?.stats().protocol === "rtsp" && registry.get("gst")?.state === "live", { timeoutMs: 20_000, what: "the GStreamer stream live" });
-    expect(await exited, out).toBe(0);
+    const session = [...(rtsp?.sessions.values() ?? [])].find((s) => s.streamName === "gst");
+    let endReason: SessionEndReason | undefined;
+    session?.onEnd((r) => (endReason = r));
+    const code = await exited;
+    // gst-launch sets the pipeline to NULL right after EOS: rtspclientsink's CLOSE command then
+    // flushes its connection while its PAUSE is being written, the write is cancelled before a
+    // byte goes out and GStreamer 1.22 reports that as "Received end-of-file" (exit 1); its
+    // TEARDOWN follows on the same connection and is answered. That client-side race, and only
+    // it, is accepted: the server's side is checked below (the session ended by TEARDOWN).
+    if (code !== 0) expect(onlyPauseCancelled(out), `gst-launch exited ${code}:\n${out}`).toBe(true);
     await waitFor(() => registry.get("gst") === undefined, { timeoutMs: 20_000, what: "the GStreamer stream ended" });
+    expect(endReason).toBe("teardown");
+    expect(rtsp?.stats().timedOut).toBe(0);
     await ts.server.recorder.flush();
     const [m] = await readManifests(ts.dataDir, "gst");
     const file = await assemble(ts.dataDir, m!);
@@ -98,3 +109,16 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     expect(await decodeErrors(file)).toBe("");
   }, 60_000);
 });
+
+/**
+ * True when gst-launch's only errors are rtspclientsink's PAUSE write cancelled at teardown
+ * (after "Setting pipeline to NULL"): reported from gst_rtsp_client_sink_try_send and again
+ * from gst_rtsp_client_sink_pause, both "Could not send message. (Received end-of-file)".
+ */
+function onlyPauseCancelled(out: string): boolean {
+  const atNull = out.indexOf("Setting pipeline to NULL");
+  if (atNull < 0 || out.slice(0, atNull).includes("ERROR:")) return false;
+  const errors = out.slice(atNull).split("ERROR:").slice(1);
+  return errors.length > 0 && errors.every((e) =>
+    /^ from element \/GstPipeline:pipeline0\/GstRTSPClientSink:rtspclientsink0: Could not write to resource\.\s+Additional debug info:\s+\S*gstrtspclientsink\.c\(\d+\): gst_rtsp_client_sink_(try_send|pause) \(\): [^\n]*\nCould not send message\. \(Received end-of-file\)/.test(e));
+}
