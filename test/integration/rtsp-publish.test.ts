@@ -71,7 +71,7 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     }
   }, 90_000);
 
-  it("records GStreamer's rtspclientsink (x264enc, TCP): the recording decodes, and its TEARDOWN ends the session", async () => {
+  it("records GStreamer's rtspclientsink (x264enc, TCP): the recording decodes, every request answered", async () => {
     ts = await startTestServer({ reconnectGraceMs: 2000 });
     const rtsp = ts.server.rtsp;
     const port = rtsp?.port ?? 0;
@@ -96,8 +96,13 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     // fail gst-launch: the server's side is checked below (the session ended by TEARDOWN).
     if (code !== 0) expect(onlyPauseCancelled(out), `gst-launch exited ${code}:\n${out}`).toBe(true);
     await waitFor(() => registry.get("gst") === undefined, { timeoutMs: 20_000, what: "the GStreamer stream ended" });
-    expect(endReason).toBe("teardown");
+    // TEARDOWN ends the session; or GStreamer never sent one: its CLOSE command can cancel the
+    // queued PAUSE and its state change to NULL then closes the connection without a request
+    // (seen with GST_DEBUG=rtspclientsink:5), a dropped connection to the server, ended after
+    // the 2 s grace. Either way the server refused nothing and timed nothing out.
+    expect(["teardown", "connection-closed"], `session end (gst-launch exit ${code}):\n${out}`).toContain(endReason);
     expect(rtsp?.stats().timedOut).toBe(0);
+    expect(rtsp?.stats().input.refusedRequests).toBe(0);
     await ts.server.recorder.flush();
     const [m] = await readManifests(ts.dataDir, "gst");
     const file = await assemble(ts.dataDir, m!);
