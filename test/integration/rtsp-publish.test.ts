@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { onlyPauseCancelled } from "../support/gst-launch.js";
+import { onlyCancelledWrites } from "../support/gst-launch.js";
 import { assemble, decodeErrors, probeStreams, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { ffmpegRtspPush, type RtspPush } from "../support/rtsp-ffmpeg.js";
 import type { SessionEndReason } from "../../src/ingest/rtsp/session.js";
@@ -92,9 +92,9 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     let endReason: SessionEndReason | undefined;
     session?.onEnd((r) => (endReason = r));
     const code = await exited;
-    // GStreamer's own PAUSE-cancelled-at-NULL race (see onlyPauseCancelled), and only it, may
-    // fail gst-launch: the server's side is checked below (the session ended by TEARDOWN).
-    if (code !== 0) expect(onlyPauseCancelled(out), `gst-launch exited ${code}:\n${out}`).toBe(true);
+    // GStreamer's own cancelled-write race at EOS (see onlyCancelledWrites), and only it, may
+    // fail gst-launch: the server's side is checked below.
+    if (code !== 0) expect(onlyCancelledWrites(out), `gst-launch exited ${code}:\n${out}`).toBe(true);
     await waitFor(() => registry.get("gst") === undefined, { timeoutMs: 20_000, what: "the GStreamer stream ended" });
     // TEARDOWN ends the session; or GStreamer never sent one: its CLOSE command can cancel the
     // queued PAUSE and its state change to NULL then closes the connection without a request
