@@ -14,7 +14,8 @@ afterEach(async () => {
 
 describe("RTSP publish from GStreamer (rtspclientsink) with AAC", () => {
   it("records H.264 + AAC sent as MP4A-LATM (GStreamer's default payloader for AAC): both tracks decode", async () => {
-    ts = await startTestServer();
+    // rtspclientsink may close without TEARDOWN (its CLOSE cancels the queued PAUSE): a short grace ends the stream then too.
+    ts = await startTestServer({ reconnectGraceMs: 2000 });
     const port = ts.server.rtsp?.port as number;
     const frames = 150;
     const gst = spawn("gst-launch-1.0", ["-q", "-e",
