@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
+import { onlyCancelledWrites } from "../support/gst-launch.js";
 import { assemble, decodeErrors, probeStreams, probeVideoFrames, readManifests } from "../support/recording-probe.js";
 import { ffmpegRtspPush, type RtspPush } from "../support/rtsp-ffmpeg.js";
+import type { SessionEndReason } from "../../src/ingest/rtsp/session.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 import { waitFor } from "../support/wait-for.js";
 
@@ -69,11 +71,10 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     }
   }, 90_000);
 
-  it("records GStreamer's rtspclientsink (x264enc, TCP): the recording decodes", async () => {
-    // rtspclientsink ends with PAUSE then TEARDOWN; on a loaded machine it was once seen to close
-    // before its TEARDOWN was answered: a short grace ends the stream either way.
+  it("records GStreamer's rtspclientsink (x264enc, TCP): the recording decodes, every request answered", async () => {
     ts = await startTestServer({ reconnectGraceMs: 2000 });
-    const port = ts.server.rtsp?.port ?? 0;
+    const rtsp = ts.server.rtsp;
+    const port = rtsp?.port ?? 0;
     const frames = 150;
     const gst = spawn("gst-launch-1.0", [
       "-e", "videotestsrc", `num-buffers=${frames}`, "is-live=true", "!", "video/x-raw,width=640,height=360,framerate=30/1",
@@ -87,8 +88,21 @@ describe("RTSP publish (ffmpeg → ANNOUNCE/SETUP/RECORD)", () => {
     pushes.push({ child: gst, frames, done: exited.then((code) => ({ code, stderr: out })), kill: async () => { if (gst.exitCode === null) gst.kill("SIGKILL"); await exited; } });
     const registry = ts.server.registry;
     await waitFor(() => registry.get("gst")?.stats().protocol === "rtsp" && registry.get("gst")?.state === "live", { timeoutMs: 20_000, what: "the GStreamer stream live" });
-    expect(await exited, out).toBe(0);
+    const session = [...(rtsp?.sessions.values() ?? [])].find((s) => s.streamName === "gst");
+    let endReason: SessionEndReason | undefined;
+    session?.onEnd((r) => (endReason = r));
+    const code = await exited;
+    // GStreamer's own cancelled-write race at EOS (see onlyCancelledWrites), and only it, may
+    // fail gst-launch: the server's side is checked below.
+    if (code !== 0) expect(onlyCancelledWrites(out), `gst-launch exited ${code}:\n${out}`).toBe(true);
     await waitFor(() => registry.get("gst") === undefined, { timeoutMs: 20_000, what: "the GStreamer stream ended" });
+    // TEARDOWN ends the session; or GStreamer never sent one: its CLOSE command can cancel the
+    // queued PAUSE and its state change to NULL then closes the connection without a request
+    // (seen with GST_DEBUG=rtspclientsink:5), a dropped connection to the server, ended after
+    // the 2 s grace. Either way the server refused nothing and timed nothing out.
+    expect(["teardown", "connection-closed"], `session end (gst-launch exit ${code}):\n${out}`).toContain(endReason);
+    expect(rtsp?.stats().timedOut).toBe(0);
+    expect(rtsp?.stats().input.refusedRequests).toBe(0);
     await ts.server.recorder.flush();
     const [m] = await readManifests(ts.dataDir, "gst");
     const file = await assemble(ts.dataDir, m!);

@@ -48,6 +48,8 @@ export class RtspConnection implements TcpLink {
   private readonly authorized = new Map<string, string>();
   private queue: Promise<void> = Promise.resolve();
   private isClosed = false;
+  /** close() was called: the end is queued behind the requests already read. */
+  private closing = false;
   /** The byte stream could not be framed: the connection closes once the error is answered. */
   private unframed = false;
   readonly clientAddress: string;
@@ -74,8 +76,9 @@ export class RtspConnection implements TcpLink {
     socket.on("close", () => this.onClose());
   }
 
+  /** True once closed or closing: a reader's media stops here (queued answers still go out). */
   get closed(): boolean {
-    return this.isClosed;
+    return this.isClosed || this.closing;
   }
 
   get writableLength(): number {
@@ -83,12 +86,20 @@ export class RtspConnection implements TcpLink {
   }
 
   write(data: Buffer): void {
-    if (!this.isClosed) this.socket.write(data);
+    if (!this.isClosed && !this.closing) this.socket.write(data);
   }
 
-  /** Closes the connection after what is written; its TCP sessions end with it. */
+  /**
+   * Closes the connection once every request already read is answered, in order (a session
+   * timeout or a kick must not swallow the answer to a PAUSE or TEARDOWN waiting in the queue);
+   * its TCP sessions end with it.
+   */
   close(): void {
-    if (!this.isClosed) this.socket.end();
+    if (this.isClosed || this.closing) return;
+    this.closing = true;
+    this.queue = this.queue.then(() => {
+      this.socket.end();
+    });
   }
 
   /** Closes at once (server shutdown: a peer that never closes must not hold the stop). */
@@ -167,7 +178,8 @@ export class RtspConnection implements TcpLink {
 
   private async handle(req: RtspRequest): Promise<void> {
     // A TEARDOWN read before the peer closed still counts (GStreamer closes right after sending it).
-    if (this.isClosed && req.method !== "TEARDOWN") return;
+    // One read after our end went out gets no answer (the socket cannot carry it).
+    if ((this.isClosed || this.socket.writableEnded) && req.method !== "TEARDOWN") return;
     this.counters.requests++;
     const cseqText = req.headers.get("CSeq");
     const headers = new RtspHeaders();
@@ -200,7 +212,7 @@ export class RtspConnection implements TcpLink {
   }
 
   private send(status: number, headers: RtspHeaders, body: Buffer, contentType?: string, reason?: string): void {
-    if (this.isClosed) return;
+    if (this.isClosed || this.socket.writableEnded) return;
     if (body.length > 0 && contentType) headers.set("Content-Type", contentType);
     this.socket.write(serializeResponse({ status, reason: reason ?? reasonPhrase(status), headers, body }));
   }
