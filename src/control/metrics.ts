@@ -15,7 +15,7 @@ export interface MetricsOptions {
   /** Free space of the recordings' disk as the retention cleaner last saw it. */
   disk?: { readonly diskStats: DiskSpaceStats } | undefined;
   /** Delivery figures of the in-process event bus (absent for an external bus). */
-  events?: { readonly stats: { failed: number; dropped: number } } | undefined;
+  events?: { stats(): { failed: number; dropped: number } } | undefined;
   /** Registries of other modules (WHEP), served on the same `/metrics`. */
   extra?: Registry[];
 }
@@ -127,8 +127,8 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
 
   const events = opts.events;
   if (events) {
-    cumulativeCounter(reg, "ifc_event_subscriber_failures_total", "Bus deliveries whose local subscriber threw or rejected", [], (add) => add({}, events.stats.failed));
-    cumulativeCounter(reg, "ifc_event_subscriber_dropped_total", "Bus events not given to a local subscriber whose async queue was full", [], (add) => add({}, events.stats.dropped));
+    cumulativeCounter(reg, "ifc_event_subscriber_failures_total", "Bus deliveries whose local subscriber threw or rejected", [], (add) => add({}, events.stats().failed));
+    cumulativeCounter(reg, "ifc_event_subscriber_dropped_total", "Bus events not given to a local subscriber whose async queue was full", [], (add) => add({}, events.stats().dropped));
   }
 
   const ai = opts.ai;

@@ -11,14 +11,66 @@ export interface BusEvent {
   value: Record<string, unknown>;
 }
 
+/**
+ * A subscriber may return a promise: the bus counts it as handled when it settles. A handler
+ * that throws or rejects has its event sent to the topic's dead-letter topic
+ * (`deadLetterTopic(topic)`), never back to the publisher.
+ */
 export type EventHandler = (event: BusEvent) => void;
 
+/** Counters every bus keeps (Prometheus `ifc_events_*`). */
+export interface EventBusStats {
+  /** Events accepted by publish(). */
+  published: number;
+  /** Handler calls that completed. */
+  delivered: number;
+  /** Handler calls that threw or rejected (each also dead-lettered). */
+  failed: number;
+  /** Events sent to a dead-letter topic. */
+  deadLettered: number;
+  /** Events lost to a full bounded queue (a slow subscriber, or the engine unreachable too long): counted and logged, never silent. */
+  dropped: number;
+  /** Events accepted and not yet handed to the engine (Kafka: waiting while the broker is unreachable). */
+  queued: number;
+}
+
 export interface EventBus {
+  /** Never waits and never throws on the media path: an engine that is down buffers (bounded). */
   publish(event: BusEvent): void;
-  /** Local subscribers of a topic (WebSocket fan-out, recording tags); returns the unsubscribe. */
+  /**
+   * Subscribers of a topic on this node (WebSocket fan-out, recording tags); returns the
+   * unsubscribe. With Kafka they see every node's events (a per-node consumer group), in order
+   * per key; delivery is at least once.
+   */
   subscribe(topic: string, handler: EventHandler): () => void;
+  stats(): EventBusStats;
+  /** Delivers what is queued (bounded by the engine's own timeout), then stops. */
   close(): Promise<void>;
 }
+
+/** Where events whose handler failed go, with the error: `<topic>.dlq`. */
+export function deadLetterTopic(topic: string): string {
+  return `${topic}.dlq`;
+}
+
+/** The value of a dead-letter message. */
+export interface DeadLetter {
+  [key: string]: unknown;
+  topic: string;
+  key: string;
+  value: Record<string, unknown>;
+  error: string;
+  /** Epoch ms. */
+  failedAt: number;
+}
+
+/** Every message's value carries it (`schema_version`), so consumers can evolve. */
+export const EVENT_SCHEMA_VERSION = 1;
+
+/** Batch pipeline progress (design documents). Key: the execution id. */
+export const PIPELINE_PROGRESS_TOPIC = "pipeline-progress";
+/** Per-node and per-stream figures, periodically. Key: the node id (or the stream). */
+export const SYSTEM_METRICS_TOPIC = "system-metrics";
 
 export const VIDEO_ANALYSIS_TOPIC = "video-analysis-events";
 /** The audit trail (control/audit.ts): who did what, to what, from where, when. Key: the target (or who). */

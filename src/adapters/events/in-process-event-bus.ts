@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { BusEvent, EventBus, EventHandler } from "../../ports/event-bus.js";
+import type { BusEvent, EventBus, EventBusStats, EventHandler } from "../../ports/event-bus.js";
 
 /** Default bound on one subscriber's unfinished async deliveries. */
 export const DEFAULT_MAX_PENDING_PER_SUBSCRIBER = 1000;
@@ -12,14 +12,6 @@ interface Subscriber {
   failed: number;
   /** A drop was logged since the queue last drained (one warning per episode). */
   dropLogged: boolean;
-}
-
-export interface InProcessBusStats {
-  delivered: number;
-  /** Deliveries whose subscriber threw or rejected. */
-  failed: number;
-  /** Events not given to a subscriber whose async queue was full. */
-  dropped: number;
 }
 
 /**
@@ -39,18 +31,21 @@ export class InProcessEventBus implements EventBus {
   private delivered = 0;
   private failed = 0;
   private dropped = 0;
+  private published = 0;
 
   constructor(
     private readonly log?: Logger,
     private readonly maxPendingPerSubscriber = DEFAULT_MAX_PENDING_PER_SUBSCRIBER,
   ) {}
 
-  get stats(): InProcessBusStats {
-    return { delivered: this.delivered, failed: this.failed, dropped: this.dropped };
+  stats(): EventBusStats {
+    // Nothing is ever queued: delivery is synchronous (async handlers are tracked per subscriber).
+    return { published: this.published, delivered: this.delivered, failed: this.failed, deadLettered: 0, dropped: this.dropped, queued: 0 };
   }
 
   publish(event: BusEvent): void {
     if (this.closed) return;
+    this.published++;
     const set = this.handlers.get(event.topic);
     if (!set) return;
     for (const s of set) {

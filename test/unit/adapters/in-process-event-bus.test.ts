@@ -58,7 +58,7 @@ describe("InProcessEventBus subscriber faults", () => {
     try {
       bus.publish(ev("t", "k", 1));
       bus.publish(ev("t", "k", 2));
-      await waitFor(() => bus.stats.failed === 2, { what: "both rejections counted" });
+      await waitFor(() => bus.stats().failed === 2, { what: "both rejections counted" });
       // Let a would-be unhandled rejection surface before looking.
       await new Promise<void>((r) => setImmediate(r));
     } finally {
@@ -82,7 +82,7 @@ describe("InProcessEventBus subscriber faults", () => {
     for (let i = 0; i < 10; i++) bus.publish(ev("t", "k", i));
     expect(slowGot).toEqual([0, 1, 2]); // exactly the bound
     expect(fastGot).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(bus.stats.dropped).toBe(7);
+    expect(bus.stats().dropped).toBe(7);
     expect(lines.filter((l) => l.msg.includes("too slow"))).toHaveLength(1); // once per episode
 
     // It catches up: one settled delivery makes room for one more event.

@@ -56,7 +56,7 @@ describe("/metrics disk and event-bus figures", () => {
   it("exports free space as gauges, low-disk evictions and bus subscriber faults as _total counters", async () => {
     const app = createApp({ logger: pino({ level: "silent" }), bodyLimit: 1024, corsOrigins: [] });
     const disk = { diskStats: { path: "/data" as string | undefined, freeBytes: undefined as number | undefined, minFreeBytes: 1000, low: false, lowEvictions: 0, lowEpisodes: 0 } };
-    const events = { stats: { failed: 0, dropped: 0 } };
+    const events = { stats: () => ({ failed: 0, dropped: 0 }) };
     await app.register(metricsRoutes, { registry: new StreamRegistry({ maxStreams: 4, readerQueueFrames: 8 }), uploads: undefined, disk, events });
     const get = async () => (await app.inject({ method: "GET", url: "/metrics" })).body;
     let text = await get();
@@ -64,7 +64,7 @@ describe("/metrics disk and event-bus figures", () => {
     expect(text).toMatch(/^ifc_disk_min_free_bytes 1000$/m);
     expect(text).toMatch(/^ifc_disk_low 0$/m);
     disk.diskStats = { path: "/data", freeBytes: 999, minFreeBytes: 1000, low: true, lowEvictions: 4, lowEpisodes: 1 };
-    events.stats = { failed: 2, dropped: 7 };
+    events.stats = () => ({ failed: 2, dropped: 7 });
     text = await get();
     expect(text).toMatch(/^# TYPE ifc_disk_free_bytes gauge\nifc_disk_free_bytes\{path="\/data"\} 999$/m);
     expect(text).toMatch(/^ifc_disk_low 1$/m);
