@@ -39,13 +39,14 @@ export class FileSessionStore implements SessionStore {
     await this.save();
   }
 
+  /** An expired record may still be returned (until the next write drops it): callers check expiresAtMs. */
   async get(hash: string): Promise<RefreshRecord | undefined> {
     const r = this.refresh.get(hash);
     return r ? { ...r } : undefined;
   }
 
   async spend(hash: string): Promise<boolean> {
-    const r = this.refresh.get(hash);
+    const r = this.live(hash);
     if (!r || r.spent) return false;
     r.spent = true; // synchronously, before any await: two concurrent refreshes cannot both win
     await this.save();
@@ -70,6 +71,12 @@ export class FileSessionStore implements SessionStore {
   async isDenied(jti: string): Promise<boolean> {
     const until = this.denied.get(jti);
     return until !== undefined && until > this.now();
+  }
+
+  /** The record unless it has expired (expired ones stay in the map until the next write). */
+  private live(hash: string): RefreshRecord | undefined {
+    const r = this.refresh.get(hash);
+    return r && r.expiresAtMs > this.now() ? r : undefined;
   }
 
   /**
