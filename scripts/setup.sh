@@ -49,6 +49,10 @@ if [ "$MODE" = "test" ]; then
     GOBIN="$MINIO_BIN_DIR" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_MODULE_VERSION"
     echo "$MINIO_MODULE_VERSION" > "$MINIO_BIN_DIR/minio.version"
   fi
+  # Redis for the state tests; the test run starts its own on 127.0.0.1 (test/support/redis-server.ts).
+  if ! command -v redis-server >/dev/null 2>&1; then
+    apt_install redis-server "$DEBIAN_REDIS_VERSION"
+  fi
   # GStreamer for the RTSP interop tests: gst-launch-1.0 with x264enc, avenc_aac and rtspclientsink
   # (pushes), and gst-rtsp-server driven from Debian's own python3 (a camera-like server to pull).
   gst_pkg() { # package pinned-version probe-command...

@@ -14,6 +14,10 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** SIGKILL: the store is down until restart(). */
   kill(): Promise<void>;
+  /** SIGSTOP: connections stay open but nothing answers (a hung store) until thaw(). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
 }
 
 const SETUP_HINT = 'run "bash scripts/setup.sh test" (it installs Debian\'s redis-server)';
@@ -74,6 +78,7 @@ export async function startRedis(): Promise<RedisServer> {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise((r) => c.once("exit", r));
+    c.kill("SIGCONT"); // a frozen server must run to take SIGTERM
     c.kill(signal);
     const killer = setTimeout(() => c.kill("SIGKILL"), 5000);
     await exited;
@@ -91,6 +96,8 @@ export async function startRedis(): Promise<RedisServer> {
       await launch();
     },
     kill: () => halt("SIGKILL"),
+    freeze: () => void child?.kill("SIGSTOP"),
+    thaw: () => void child?.kill("SIGCONT"),
   };
 }
 
