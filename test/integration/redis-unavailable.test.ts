@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisConnection } from "../../src/adapters/state/redis-connection.js";
 import { RedisRateLimitStore } from "../../src/adapters/state/redis-rate-limit-store.js";
@@ -77,6 +78,23 @@ describe("Redis unreachable: state calls fail fast, then recover", () => {
       server.thaw();
     }
     await waitFor(async () => registry.get("cam1").then(() => true, () => false), { what: "registry answers after thaw" });
+  });
+
+  it("a server that accepts but never answers (stuck before ready): a call fails at the connect timeout", async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s)); // takes the connection and says nothing
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const port = (silent.address() as AddressInfo).port;
+    const stuck = new RedisConnection({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: CONNECT_TIMEOUT_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+    try {
+      const ms = await failsFast(() => new RedisSessionRegistry({ redis: stuck }).list());
+      expect(ms).toBeGreaterThanOrEqual(CONNECT_TIMEOUT_MS - 50);
+      expect(stuck.connected).toBe(false);
+    } finally {
+      await stuck.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it("a Redis that was never there: the first call fails within the connect timeout", async () => {

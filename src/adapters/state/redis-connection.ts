@@ -21,6 +21,11 @@ export interface RedisConnectionOptions {
 /** Reply errors that mean "not now" rather than "wrong command". */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/;
 
+/** Reconnect backoff: 50 ms doubling per failed attempt (`attempt` from 1), capped at `maxMs`. */
+export function reconnectDelayMs(attempt: number, maxMs: number): number {
+  return Math.min(maxMs, 50 * 2 ** Math.min(Math.max(0, attempt - 1), 16));
+}
+
 function isReplyError(err: unknown): err is Error {
   return err instanceof Error && err.name === "ReplyError";
 }
@@ -45,7 +50,7 @@ export class RedisConnection {
       maxRetriesPerRequest: 0,
       commandTimeout: opts.commandTimeoutMs ?? 2000,
       connectTimeout: this.connectTimeoutMs,
-      retryStrategy: (times) => Math.min(maxDelay, 50 * 2 ** Math.min(times - 1, 16)),
+      retryStrategy: (times) => reconnectDelayMs(times, maxDelay),
     });
     const onError = opts.onError ?? (() => undefined);
     // Without a listener ioredis prints every reconnect failure to the console.
@@ -61,6 +66,11 @@ export class RedisConnection {
       if (isReplyError(err) && !TRANSIENT_REPLY.test(err.message)) throw err; // a bug, not an outage
       throw new StateUnavailableError(operation, { cause: err });
     }
+  }
+
+  /** Connected and answering now (readiness probes). */
+  get connected(): boolean {
+    return this.client.status === "ready";
   }
 
   /** Resolves once connected (startup: lets the composition fail early on a wrong URL). */
