@@ -14,5 +14,5 @@ rateLimitStoreContract(
       cleanup: () => space.cleanup(),
     };
   },
-  400,
+  1500,
 );

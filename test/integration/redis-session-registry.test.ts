@@ -19,7 +19,7 @@ sessionRegistryContract(
     };
   },
   // A short TTL a loaded machine still keeps within (a heartbeat tick every ~1/8 of it).
-  { long: 30_000, short: 1200 },
+  { long: 30_000, short: 1500 },
 );
 
 describe("RedisSessionRegistry", () => {

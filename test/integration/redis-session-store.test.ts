@@ -14,5 +14,5 @@ sessionStoreContract(
       cleanup: () => space.cleanup(),
     };
   },
-  400,
+  1500,
 );
