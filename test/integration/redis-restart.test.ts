@@ -67,9 +67,12 @@ describe("Redis restart (empty) under two nodes", () => {
       // Node A's re-registering heartbeat races node B's claims of the same names by other identities,
       // and fresh names are raced by two identities through the two nodes.
       const fresh = Array.from({ length: racesPerRound }, (_, i) => `r${round}-new${i}`);
+      // Odd rounds send the intruders' claims first, so both orders are raced.
+      const intrude = () => Promise.all(held.map((o) => b.claim({ ...o, nodeId: "node-b", identity: "device:intruder", sessionId: "x" })));
+      const intrusionsFirst = round % 2 === 1 ? intrude() : undefined;
       const [lost, intrusions, races] = await Promise.all([
         a.heartbeat("node-a", held),
-        Promise.all(held.map((o) => b.claim({ ...o, nodeId: "node-b", identity: "device:intruder", sessionId: "x" }))),
+        intrusionsFirst ?? intrude(),
         Promise.all(
           fresh.map((stream) =>
             Promise.all([
