@@ -69,6 +69,14 @@ if [ "$MODE" = "test" ]; then
     echo "$K8S_SCHEMA_STAMP" > "$K8S_SCHEMA_DIR/version"
     rm -rf "$k8s_tmp"
   fi
+  # compose-check (scripts/compose-check): loads docker/docker-compose.yml with compose-go, the
+  # Compose Specification's loader, for the same test; rebuilt when its sources change.
+  compose_stamp=$(cat scripts/compose-check/go.mod scripts/compose-check/go.sum scripts/compose-check/main.go | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$MINIO_BIN_DIR/compose-check" ] || [ "$(cat "$MINIO_BIN_DIR/compose-check.version" 2>/dev/null)" != "$compose_stamp" ]; then
+    echo "setup: building scripts/compose-check (once; cached in $MINIO_BIN_DIR)" >&2
+    (cd scripts/compose-check && go build -o "$MINIO_BIN_DIR/compose-check" .)
+    echo "$compose_stamp" > "$MINIO_BIN_DIR/compose-check.version"
+  fi
   # GStreamer for the RTSP interop tests: gst-launch-1.0 with x264enc, avenc_aac and rtspclientsink
   # (pushes), and gst-rtsp-server driven from Debian's own python3 (a camera-like server to pull).
   gst_pkg() { # package pinned-version probe-command...

@@ -4,8 +4,12 @@ import path from "node:path";
 
 const cache = path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "imageflowcanvas");
 
-/** Where scripts/setup.sh puts kubeconform (go install) and the offline schemas (scripts/k8s-schemas.py). */
+/**
+ * Where scripts/setup.sh puts kubeconform (go install), the offline schemas
+ * (scripts/k8s-schemas.py) and compose-check (scripts/compose-check, built with go build).
+ */
 export const KUBECONFORM_BIN = process.env.IFC_KUBECONFORM_BIN ?? path.join(cache, "bin", "kubeconform");
+export const COMPOSE_CHECK_BIN = process.env.IFC_COMPOSE_CHECK_BIN ?? path.join(cache, "bin", "compose-check");
 export const K8S_SCHEMA_DIR = process.env.IFC_K8S_SCHEMA_DIR ?? path.join(cache, "k8s-schemas");
 
 /** The Kubernetes version the manifests are validated against, pinned in scripts/versions.env. */
