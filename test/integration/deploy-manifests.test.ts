@@ -293,6 +293,10 @@ describe("deploy/k8s", () => {
     const [c] = pod.containers;
     expect(c?.env?.find((e) => e.name === "POD_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
     expect(c?.env?.find((e) => e.name === "IFC_NODE_ID")?.value).toBe("$(POD_NAME)");
+    // ICE bound to the node's address: on the host network it would otherwise gather on every CNI interface.
+    expect(c?.env?.find((e) => e.name === "HOST_IP")?.valueFrom?.fieldRef?.fieldPath).toBe("status.hostIP");
+    expect(c?.env?.find((e) => e.name === "IFC_RTC_INTERFACE_ADDRESS")?.value).toBe("$(HOST_IP)");
+    expect(c?.env?.find((e) => e.name === "IFC_PUBLIC_URL")?.value).toBe("http://$(HOST_IP):8080");
     expect(c?.readinessProbe?.httpGet?.path).toBe("/ready");
     expect(c?.livenessProbe?.httpGet?.path).toBe("/health");
     expect(c?.resources?.requests).toBeDefined();
