@@ -50,7 +50,6 @@ interface ComposeService {
   ports?: string[];
   healthcheck?: { test: string[] };
   depends_on?: Record<string, { condition: string }>;
-  networks?: unknown;
 }
 
 const composeText = readFileSync(path.join(root, "docker/docker-compose.yml"), "utf8");
@@ -105,10 +104,10 @@ function mappings(svc: ComposeService, proto: "tcp" | "udp"): { host: PortRange;
   });
 }
 
-/** Media ports: the host must publish the container's own numbers, because ICE candidates and RTSP Transport headers announce them. */
-function mediaPorts(name: string, svc: ComposeService, proto: "tcp" | "udp"): PortRange[] {
-  return mappings(svc, proto).map(({ host, container }) => {
-    if (proto === "udp") expect(host, `${name}: UDP published under the container's numbers`).toEqual(container);
+/** Published UDP ranges: under the container's own numbers, because ICE candidates and RTSP Transport headers announce those. */
+function udpPorts(name: string, svc: ComposeService): PortRange[] {
+  return mappings(svc, "udp").map(({ host, container }) => {
+    expect(host, `${name}: UDP published under the container's numbers`).toEqual(container);
     return host;
   });
 }
@@ -134,7 +133,7 @@ describe("docker/docker-compose.yml", () => {
     const all: (PortRange & { what: string })[] = [];
     for (const [name, s] of ingest) {
       const c = loadConfig(envOf(s));
-      const udp = mediaPorts(name, s, "udp");
+      const udp = udpPorts(name, s);
       for (const [what, lo, hi] of [["rtc", c.rtcPortMin, c.rtcPortMax], ["rtsp", c.rtspUdpPortMin, c.rtspUdpPortMax]] as const) {
         expect(lo, `${name}: ${what} range set`).toBeGreaterThan(0);
         expect(udp, `${name}: ${what} range ${lo}-${hi} published as one mapping`).toContainEqual({ lo, hi });
