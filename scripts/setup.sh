@@ -53,6 +53,34 @@ if [ "$MODE" = "test" ]; then
   if ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server "$DEBIAN_REDIS_VERSION"
   fi
+  # kubeconform and offline schemas for the deploy/k8s manifest test (this machine reaches package
+  # registries only, so kubeconform's default schema download cannot work). Built/laid out once.
+  if [ ! -x "$MINIO_BIN_DIR/kubeconform" ] || [ "$(cat "$MINIO_BIN_DIR/kubeconform.version" 2>/dev/null)" != "$KUBECONFORM_MODULE_VERSION" ]; then
+    echo "setup: building kubeconform $KUBECONFORM_MODULE_VERSION with go install (once; cached in $MINIO_BIN_DIR)" >&2
+    GOBIN="$MINIO_BIN_DIR" GOFLAGS=-mod=mod go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_MODULE_VERSION"
+    echo "$KUBECONFORM_MODULE_VERSION" > "$MINIO_BIN_DIR/kubeconform.version"
+  fi
+  K8S_SCHEMA_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/imageflowcanvas/k8s-schemas"
+  K8S_SCHEMA_STAMP="$PIP_KUBERNETES_VALIDATE_VERSION $KUBERNETES_SCHEMA_VERSION $PROMETHEUS_OPERATOR_MODULE_VERSION"
+  if [ "$(cat "$K8S_SCHEMA_DIR/version" 2>/dev/null)" != "$K8S_SCHEMA_STAMP" ]; then
+    echo "setup: laying out Kubernetes $KUBERNETES_SCHEMA_VERSION and ServiceMonitor schemas in $K8S_SCHEMA_DIR" >&2
+    k8s_tmp=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$k8s_tmp" "kubernetes-validate==$PIP_KUBERNETES_VALIDATE_VERSION"
+    prom_dir=$(cd "$k8s_tmp" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_MODULE_VERSION" \
+      | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+    rm -rf "$K8S_SCHEMA_DIR"
+    python3 scripts/k8s-schemas.py "$k8s_tmp"/kubernetes_validate-*.whl "$KUBERNETES_SCHEMA_VERSION" "$prom_dir" "$K8S_SCHEMA_DIR"
+    echo "$K8S_SCHEMA_STAMP" > "$K8S_SCHEMA_DIR/version"
+    rm -rf "$k8s_tmp"
+  fi
+  # compose-check (scripts/compose-check): loads docker/docker-compose.yml with compose-go, the
+  # Compose Specification's loader, for the same test; rebuilt when its sources change.
+  compose_stamp=$(cat scripts/compose-check/go.mod scripts/compose-check/go.sum scripts/compose-check/main.go | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$MINIO_BIN_DIR/compose-check" ] || [ "$(cat "$MINIO_BIN_DIR/compose-check.version" 2>/dev/null)" != "$compose_stamp" ]; then
+    echo "setup: building scripts/compose-check (once; cached in $MINIO_BIN_DIR)" >&2
+    (cd scripts/compose-check && go build -o "$MINIO_BIN_DIR/compose-check" .)
+    echo "$compose_stamp" > "$MINIO_BIN_DIR/compose-check.version"
+  fi
   # GStreamer for the RTSP interop tests: gst-launch-1.0 with x264enc, avenc_aac and rtspclientsink
   # (pushes), and gst-rtsp-server driven from Debian's own python3 (a camera-like server to pull).
   gst_pkg() { # package pinned-version probe-command...
