@@ -208,6 +208,17 @@ export const CONFIG_SPEC = {
   sourceRetryMinMs: int("IFC_SOURCE_RETRY_MIN_MS", 1000, "First delay before trying a pulled camera again after it failed or dropped; doubles per failure (±25 % jitter), back to this once it is live.", 1),
   sourceRetryMaxMs: int("IFC_SOURCE_RETRY_MAX_MS", 30_000, "Longest delay between tries of a pulled camera.", 1),
   sourceOnDemandCloseAfterMs: int("IFC_SOURCE_ON_DEMAND_CLOSE_AFTER_MS", 10_000, "An on-demand source stops this long after its last reader left (no WHEP viewer, no RTSP reader, no HLS playlist request).", 0),
+
+  nodeId: str("IFC_NODE_ID", "", "This node's id in a cluster, unique per node (the owner of its streams in the shared registry, its Kafka consumer group `ifc-node-<id>`); empty: the host name."),
+  eventBus: oneOf("IFC_EVENT_BUS", "memory", ["memory", "kafka"] as const, "Where events go: `memory` (in-process, one node) or `kafka` (IFC_KAFKA_BROKERS; every node's WebSocket clients see every node's events)."),
+  kafkaBrokers: list("IFC_KAFKA_BROKERS", ["127.0.0.1:9092"], "With IFC_EVENT_BUS=kafka: bootstrap brokers, `host:port` comma separated."),
+  kafkaReplicationFactor: int("IFC_KAFKA_REPLICATION_FACTOR", 3, "With IFC_EVENT_BUS=kafka: replication of the topics the server creates when missing (capped at the brokers in the cluster, with a warning).", 1, 32),
+  kafkaPartitions: int("IFC_KAFKA_PARTITIONS", 4, "With IFC_EVENT_BUS=kafka: partitions of a topic the server creates, unless IFC_KAFKA_TOPIC_PARTITIONS names it.", 1, 1024),
+  kafkaTopicPartitions: { ...streamIntMap("IFC_KAFKA_TOPIC_PARTITIONS", "With IFC_EVENT_BUS=kafka: partitions per topic created, e.g. `video-analysis-events=8,pipeline-progress=4` (the design documents' figures, the default).", 1, 1024), default: new Map([["video-analysis-events", 8], ["pipeline-progress", 4]]) as ReadonlyMap<string, number> },
+  kafkaQueueMaxEvents: int("IFC_KAFKA_QUEUE_MAX_EVENTS", 10_000, "With IFC_EVENT_BUS=kafka: events held in order while the brokers cannot be reached; beyond it new events are dropped, counted (`ifc_events_dropped_total`) and logged.", 1),
+  state: oneOf("IFC_STATE", "memory", ["memory", "redis"] as const, "Where shared state lives: `memory` (one node) or `redis` (IFC_REDIS_URL: the cluster's stream registry, revoked tokens and rate-limit counters)."),
+  redisUrl: str("IFC_REDIS_URL", "redis://127.0.0.1:6379", "With IFC_STATE=redis: `redis://[user:password@]host:port[/db]`."),
+  registryTtlMs: int("IFC_REGISTRY_TTL_MS", 10_000, "A node's claim on its streams lasts this long unless renewed (it renews every third of it): a dead node's streams are free again within it.", 1000),
 } as const;
 
 

@@ -3,12 +3,13 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
 import { InProcessEventBus } from "./adapters/events/in-process-event-bus.js";
-import { MemoryRateLimitStore } from "./adapters/state/memory-rate-limit-store.js";
 import { buildAi } from "./composition/ai.js";
 import { buildAuth, type AuthParts } from "./composition/auth.js";
 import { buildGrpcControl } from "./composition/grpc.js";
 import { CloseStack } from "./composition/close-stack.js";
-import { prepareHttpAuth, registerRoutes, type HttpAuth } from "./composition/http.js";
+import { localStreamFigures, prepareHttpAuth, registerRoutes, type HttpAuth } from "./composition/http.js";
+import { buildCluster } from "./composition/cluster.js";
+import { buildState } from "./composition/state.js";
 import { assertEveryRouteHasAuth } from "./control/auth/gate.js";
 import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
@@ -134,14 +135,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     });
     const bus: EventBus = new InProcessEventBus(logger.child({ component: "events" }));
     stack.push("event bus", () => bus.close());
+    const state = await at(`state (${config.state})`, () => buildState(config, logger, stack));
+    const cluster = at("cluster", () => buildCluster(config, logger, stack, { registry, owners: state.streamOwners, bus }));
     const audit = createAuditSink(logger, bus);
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry, bus }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry, bus }));
     const sources = at("pull sources", () => buildSources(config, logger, stack, { registry }));
     // One store of rate-limit counters for every limiter (REST, login, gRPC).
-    const rateLimits = new MemoryRateLimitStore();
-    const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit }));
+    const { rateLimits } = state;
+    const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit, ...(state.sessions ? { sessions: state.sessions } : {}) }));
     stack.push("auth sessions", () => auth.close());
     const httpAuth = await at("auth gate", () => prepareHttpAuth(app, config, auth.authenticator));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
@@ -149,7 +152,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const limited = rateLimitMetrics();
     const rtspFigures = rtspMetrics();
     await at("routes", () =>
-      registerRoutes(app, config, { ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry], httpAuth }),
+      registerRoutes(app, config, {
+        ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry], httpAuth,
+        cluster: cluster.view, readinessChecks: state.readinessChecks,
+      }),
     );
     // Plugins register when the app gets ready: only then is the route table complete.
     await at("route permissions", async () => {
@@ -164,7 +170,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     );
     // After the registry and auth; closed before them (its publishers' recordings close first).
     const rtsp = await at(`rtsp listen on ${config.rtspHost}:${config.rtspPort}`, () =>
-      buildRtsp(config, logger, stack, { registry, checks: auth.authenticator, demand: (stream) => sources.demand(stream) }),
+      buildRtsp(config, logger, stack, { registry, checks: auth.authenticator, demand: (stream) => sources.demand(stream), ownerElsewhere: cluster.view.ownerRtspUrl }),
     );
     if (rtsp) rtspFigures.attach(() => rtsp.stats());
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));
@@ -175,6 +181,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const port = typeof address === "object" && address ? address.port : config.httpPort;
     const host = config.httpHost === "0.0.0.0" ? "127.0.0.1" : config.httpHost;
     const url = `${tls ? "https" : "http"}://${host}:${port}`;
+    cluster.start(
+      { url: config.publicUrl || url, ...(rtsp ? { rtspUrl: `rtsp://${hostOf(config.publicUrl || url)}:${rtsp.port}` } : {}) },
+      () => localStreamFigures({ registry, recorder: recording.recorder, ai, sources, cluster: cluster.view }),
+    );
     const reloadHttpsTls = tls ? tlsReloader(app.server as unknown as TlsServer, tls, logger.child({ component: "tls" })) : async () => false;
     // SIGHUP: HTTPS and the gRPC port swap to the new certificate; each keeps the old one on bad files.
     const reloadTls = async (): Promise<boolean> => {
@@ -200,4 +210,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     await stack.close().catch(() => undefined);
     throw new StartError(step, err);
   }
+}
+
+/** The host name of a base URL (the RTSP URL other nodes redirect readers to shares it). */
+function hostOf(base: string): string {
+  return new URL(base).hostname;
 }

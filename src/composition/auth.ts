@@ -15,9 +15,12 @@ import { authPaths, openKeyring } from "../control/auth/auth-paths.js";
 
 export { authPaths, openKeyring };
 import type { RateLimitStore } from "../ports/rate-limit-store.js";
+import type { SessionStore } from "../ports/session-store.js";
 
 export interface AuthDeps {
   rateLimits: RateLimitStore;
+  /** Refresh tokens and the denylist shared by the cluster (Redis); default: a file under the auth directory. */
+  sessions?: SessionStore;
   audit: AuditSink;
   /** Injected clock (tests of expiry and login windows). */
   now?: () => number;
@@ -57,8 +60,16 @@ export async function buildAuth(config: Config, logger: Logger, deps: AuthDeps):
   const { authDir } = authPaths(config);
   const userStore = await openUserStore(config, log, { now, ...(deps.scrypt ? { scrypt: deps.scrypt } : {}) });
   const keyring = await openKeyring(config, now);
-  const sessions = new FileSessionStore(path.join(authDir, "sessions.json"), now);
-  await sessions.load();
+  let sessions: SessionStore;
+  let flushSessions = async (): Promise<void> => undefined;
+  if (deps.sessions) {
+    sessions = deps.sessions;
+  } else {
+    const file = new FileSessionStore(path.join(authDir, "sessions.json"), now);
+    await file.load();
+    sessions = file;
+    flushSessions = () => file.flush();
+  }
   const publishKeys = new PublishKeys(path.join(authDir, "publish-keys.json"), now);
   await publishKeys.load();
   const tokens = new TokenIssuer(keyring, { issuer: config.authIssuer, accessTtlMs: config.authAccessTtlMs, viewTtlMs: config.authViewTokenTtlMs, now });
@@ -74,6 +85,6 @@ export async function buildAuth(config: Config, logger: Logger, deps: AuthDeps):
     ...(deps.scrypt ? { scrypt: deps.scrypt } : {}),
   });
   log.info({ kids: keyring.kids(), users: userStore.list().length, external: config.authJwksUrl || undefined }, "auth ready");
-  return { authenticator, userStore, keyring, publishKeys, tokens, close: () => sessions.flush(), routes: { plugin: authRoutes, opts: { authenticator, users: userStore, keyring, publishKeys } } };
+  return { authenticator, userStore, keyring, publishKeys, tokens, close: flushSessions, routes: { plugin: authRoutes, opts: { authenticator, users: userStore, keyring, publishKeys } } };
 }
 

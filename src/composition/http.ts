@@ -16,7 +16,7 @@ import { metricsRoutes } from "../control/metrics.js";
 import type { DiskSpaceStats } from "../ports/free-space.js";
 import { installRestRateLimit, rateLimitMetrics, type RateLimitMetrics } from "../control/rate-limit.js";
 import { recordingRoutes } from "../control/recording-routes.js";
-import { restRoutes } from "../control/rest-routes.js";
+import { describeStream, restRoutes } from "../control/rest-routes.js";
 import { iceServerLinks, webRtcSessionRoutes } from "../control/webrtc-session-routes.js";
 import { PendingSessions } from "../rtc/pending-sessions.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
@@ -26,6 +26,8 @@ import { pageRoutes } from "../distributor/pages/page-routes.js";
 import type { WhepEgress } from "../distributor/whep/whep-egress.js";
 import { whepMetrics } from "../distributor/whep/whep-metrics.js";
 import { wsRoutes } from "../distributor/ws/ws-routes.js";
+import type { StreamFigures } from "../cluster/stream-stats-exchange.js";
+import type { HttpCluster } from "./cluster.js";
 import type { AiFeed } from "../extractor/ai-feed.js";
 import type { DecoderManager } from "../extractor/decoder-manager.js";
 import type { SourceManager } from "../ingest/source-manager.js";
@@ -103,6 +105,45 @@ export interface HttpServices {
   httpAuth?: HttpAuth;
   /** The retention cleaner: its view of free disk space goes on /metrics. */
   retention?: { readonly diskStats: DiskSpaceStats };
+  /** This node in the cluster: redirects to a stream's owner, other nodes' streams in REST and WebSocket. */
+  cluster?: HttpCluster;
+  /** More readiness probes (the shared state store). */
+  readinessChecks?: Record<string, () => Promise<void>>;
+}
+
+/** A live stream's `stream_stats` figures (WebSocket), or undefined when it is not live here. */
+export function wsStreamStats(s: Pick<HttpServices, "registry" | "recorder" | "ai">, name: string): Record<string, unknown> | undefined {
+  const live = s.registry.get(name);
+  if (!live) return undefined;
+  const st = live.stats();
+  const aiStats = s.ai?.stats(name);
+  return {
+    live: true,
+    state: st.state,
+    reconnects: st.reconnects,
+    ...(st.reconnectingSince !== undefined ? { reconnecting_since: new Date(st.reconnectingSince).toISOString() } : {}),
+    fps: st.video?.fps ?? 0,
+    width: st.video?.width,
+    height: st.video?.height,
+    bitrate_bps: st.bitrateBps,
+    packets_received: st.packetsReceived,
+    packets_lost: st.packetsLost,
+    packet_loss_ratio: st.packetsReceived + st.packetsLost > 0 ? st.packetsLost / (st.packetsReceived + st.packetsLost) : 0,
+    frames_received: st.framesReceived,
+    frames_dropped: st.framesDropped,
+    viewers: live.hub.viewerCount,
+    recording: s.recorder.isRecording(name),
+    ...(aiStats ? { ai: { preset: aiStats.preset, worker: aiStats.worker, state: aiStats.state, frames_sent: aiStats.framesSent, frames_dropped: aiStats.framesDropped }, latency_ms: aiStats.latencyMs?.p50, ingest_to_worker_ms: aiStats.ingestToWorkerMs?.p50 } : {}),
+  };
+}
+
+/** What this node tells the cluster of each of its live streams (REST entry and WebSocket figures). */
+export function* localStreamFigures(s: Pick<HttpServices, "registry" | "recorder" | "ai" | "sources" | "cluster">): Iterable<[string, StreamFigures]> {
+  for (const live of s.registry.list()) {
+    const ws = wsStreamStats(s, live.name);
+    if (!ws) continue;
+    yield [live.name, { ws, rest: describeStream(live, { recorder: s.recorder, ...(s.sources ? { sources: s.sources } : {}), ...(s.cluster ? { cluster: s.cluster } : {}) }).entry }];
+  }
 }
 
 /** Registers every route plugin on the one HTTP server (WHIP, WHEP, REST, HLS, metrics, AI, pages, WebSocket). */
@@ -124,11 +165,13 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     protocol: "whip", auth: { permission: "stream:publish", stream: { in: "params", name: "stream" } },
     service: { create: (st, sdp, who) => ingest.publish(st, sdp, who), get: (st, id) => ingest.get(st, id), patch: (st, id, f) => ingest.patch(st, id, f), delete: (st, id) => ingest.delete(st, id) },
     iceLinks, publicUrl: config.publicUrl, pending, pendingRetryAfterS,
+    ...(s.cluster ? { ownerElsewhere: s.cluster.ownerUrl } : {}),
   });
   await app.register(webRtcSessionRoutes<WhepSession>, {
     protocol: "whep", auth: { permission: "stream:view", stream: { in: "params", name: "stream" }, viewToken: true },
     service: { create: async (st, sdp) => { await s.sources?.demand(st); return whep.watch(st, sdp); }, get: (st, id) => whep.get(st, id), patch: (st, id, f) => whep.patch(st, id, f), delete: (st, id) => whep.delete(st, id) },
     iceLinks, publicUrl: config.publicUrl, pending, pendingRetryAfterS, acceptPatchOnCreate: true,
+    ...(s.cluster ? { ownerElsewhere: s.cluster.ownerUrl, redirectCreate: true } : {}),
   });
   await app.register(restRoutes, {
     registry,
@@ -136,10 +179,12 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
       return ingest.kick(name);
     },
     ...(s.sources ? { sources: s.sources } : {}),
+    ...(s.cluster ? { cluster: s.cluster } : {}),
     catalog,
     recorder,
     playMaxDurationMs: config.playMaxDurationMs,
     readinessChecks: {
+      ...s.readinessChecks,
       store: () => store.checkWritable(),
       ffmpeg: async () => {
         await execFileAsync(config.ffmpegPath, ["-version"], { timeout: 5000 });
@@ -149,36 +194,13 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   const { sources } = s;
   if (sources) await app.register(sourceRoutes, { sources });
   // A player's playlist request starts an on-demand pulled camera (and keeps it up while it plays).
-  await app.register(hlsRoutes, { ...(sources ? { demand: (st: string) => sources.demand(st) } : {}), recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
+  await app.register(hlsRoutes, { ...(sources ? { demand: (st: string) => sources.demand(st) } : {}), ...(s.cluster ? { ownerElsewhere: s.cluster.ownerUrl } : {}), recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
   await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, disk: s.retention, events: s.bus instanceof InProcessEventBus ? s.bus : undefined, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {
     bus: s.bus,
-    streamStats: (name) => {
-      const live = registry.get(name);
-      if (!live) return undefined;
-      const st = live.stats();
-      const aiStats = ai?.stats(name);
-      return {
-        live: true,
-        state: st.state,
-        reconnects: st.reconnects,
-        ...(st.reconnectingSince !== undefined ? { reconnecting_since: new Date(st.reconnectingSince).toISOString() } : {}),
-        fps: st.video?.fps ?? 0,
-        width: st.video?.width,
-        height: st.video?.height,
-        bitrate_bps: st.bitrateBps,
-        packets_received: st.packetsReceived,
-        packets_lost: st.packetsLost,
-        packet_loss_ratio: st.packetsReceived + st.packetsLost > 0 ? st.packetsLost / (st.packetsReceived + st.packetsLost) : 0,
-        frames_received: st.framesReceived,
-        frames_dropped: st.framesDropped,
-        viewers: live.hub.viewerCount,
-        recording: recorder.isRecording(name),
-        ...(aiStats ? { ai: { preset: aiStats.preset, worker: aiStats.worker, state: aiStats.state, frames_sent: aiStats.framesSent, frames_dropped: aiStats.framesDropped }, latency_ms: aiStats.latencyMs?.p50, ingest_to_worker_ms: aiStats.ingestToWorkerMs?.p50 } : {}),
-      };
-    },
+    streamStats: (name) => wsStreamStats(s, name) ?? s.cluster?.remoteWsStats(name),
     systemStatus: () => ({
       streams: registry.list().length,
       viewers: registry.list().reduce((n, st) => n + st.hub.viewerCount, 0),

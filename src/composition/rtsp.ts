@@ -17,7 +17,7 @@ export async function buildRtsp(
   config: Config,
   logger: Logger,
   stack: CloseStack,
-  deps: { registry: StreamRegistry; checks: RtspCredentialChecks; demand?: (stream: string) => Promise<void> },
+  deps: { registry: StreamRegistry; checks: RtspCredentialChecks; demand?: (stream: string) => Promise<void>; ownerElsewhere?: (stream: string) => Promise<string | undefined> },
 ): Promise<RtspServer | undefined> {
   if (!config.rtspEnabled) return undefined;
   const log = logger.child({ component: "rtsp" });
@@ -42,6 +42,7 @@ export async function buildRtsp(
       reader: { queueFrames: config.readerQueueFrames, maxPacketBytes: RTSP_MAX_PACKET_BYTES },
       realm: "ifc",
       ...(deps.demand ? { demand: deps.demand } : {}),
+      ...(deps.ownerElsewhere ? { ownerElsewhere: deps.ownerElsewhere } : {}),
     },
     {
       host: config.rtspHost, min: config.rtspUdpPortMin, max: config.rtspUdpPortMax, recvBufferBytes: config.rtspUdpRecvBufferBytes,

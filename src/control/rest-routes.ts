@@ -1,6 +1,6 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { Type } from "typebox";
+import { Type, type Static } from "typebox";
 import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
 import { BadRequestError, NotFoundError } from "../errors.js";
 import { parseSpan, parseTime } from "../core/time-param.js";
@@ -35,13 +35,23 @@ export interface RestRoutesOptions {
   kick?: (stream: string) => Promise<boolean>;
   /** Pulled cameras: their state joins their stream's entry (see StreamSourceSchema). */
   sources?: { sourceOf(stream: string): SourceInfo | undefined; list(): SourceInfo[] };
+  /** In a cluster: this node's id (on every entry) and the streams other nodes own, as entries of StreamSchema. */
+  cluster?: {
+    nodeId: string;
+    remote(): Promise<RemoteStreamEntry[]>;
+    remoteOne(stream: string): Promise<RemoteStreamEntry | undefined>;
+  };
 }
+
+/** A stream another node owns, as that node described it (StreamSchema without sessionId). */
+export type RemoteStreamEntry = Static<typeof StreamSchema> & { node: string };
 
 const PUBLIC: RouteAuth = { permission: "public" };
 const onStream = (permission: Permission, viewToken = false): RouteAuth => ({ permission, stream: { in: "params", name: "stream" }, ...(viewToken ? { viewToken } : {}) });
 
 const StreamSchema = Type.Object({
   name: Type.String(),
+  node: Type.Optional(Type.String({ description: "In a cluster: the node that owns the stream (IFC_NODE_ID); its figures reach other nodes within a second or two" })),
   protocol: Type.String(),
   sessionId: Type.Optional(Type.String({ description: "Only shown to callers who may publish or control the stream" })),
   state: Type.Union([Type.Literal("connecting"), Type.Literal("live"), Type.Literal("reconnecting")], { description: "`reconnecting`: the publisher is gone and the stream waits IFC_RECONNECT_GRACE_MS for it to come back" }),
@@ -97,6 +107,30 @@ export const SpanSchema = Type.Object({
 /** `?token=` of routes that take a view token (declared so the schema does not refuse it). */
 export const ViewTokenQuery = { token: Type.Optional(Type.String({ maxLength: 4096, description: "A view token (players that cannot set headers)" })) };
 
+const sourceJson = (src: SourceInfo) => ({
+  id: src.id, state: src.status.state, retries: src.status.retries, reconnects: src.status.reconnects,
+  ...(src.status.nextRetryAt !== undefined ? { nextRetryAt: new Date(src.status.nextRetryAt).toISOString() } : {}),
+  ...(src.status.lastError ? { lastError: src.status.lastError.message } : {}),
+});
+
+/**
+ * A live stream's entry of `GET /api/v1/streams` without its session id (which only callers
+ * who may control the stream see): also what this node tells the cluster of its streams.
+ */
+export function describeStream(s: LiveStream, opts: Pick<RestRoutesOptions, "recorder" | "sources" | "cluster">): { entry: Static<typeof StreamSchema>; sessionId: string } {
+  const { sessionId, reconnectingSince, ...st } = s.stats();
+  const src = opts.sources?.sourceOf(s.name);
+  return {
+    sessionId,
+    entry: {
+      name: s.name, ...(opts.cluster ? { node: opts.cluster.nodeId } : {}), ...st,
+      ...(reconnectingSince !== undefined ? { reconnectingSince: new Date(reconnectingSince).toISOString() } : {}),
+      since: new Date(st.since).toISOString(), recording: opts.recorder.isRecording(s.name), viewers: s.hub.viewerCount, readers: s.hub.readerStats,
+      ...(src ? { source: sourceJson(src) } : {}),
+    },
+  };
+}
+
 /** Whether the caller may `permission` on `stream`; with no gate in front (unit tests) everything is visible. */
 export function callerMay(req: FastifyRequest, permission: Permission, stream: string): boolean {
   return req.principal ? grants(req.principal.permissions, permission, stream) : true;
@@ -115,25 +149,11 @@ function mayControl(req: FastifyRequest, stream: string): boolean {
 /** Health, readiness, live streams and recordings (`/api/v1`). */
 export async function restRoutes(fastify: FastifyInstance, opts: RestRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { registry, catalog, recorder } = opts;
+  const { registry, catalog } = opts;
 
   const describe = (req: FastifyRequest, s: LiveStream) => {
-    const { sessionId, reconnectingSince, ...st } = s.stats();
-    return {
-      name: s.name, ...st, ...(mayControl(req, s.name) ? { sessionId } : {}),
-      ...(reconnectingSince !== undefined ? { reconnectingSince: new Date(reconnectingSince).toISOString() } : {}),
-      since: new Date(st.since).toISOString(), recording: recorder.isRecording(s.name), viewers: s.hub.viewerCount, readers: s.hub.readerStats,
-      ...sourceOf(s.name),
-    };
-  };
-  const sourceJson = (src: SourceInfo) => ({
-    id: src.id, state: src.status.state, retries: src.status.retries, reconnects: src.status.reconnects,
-    ...(src.status.nextRetryAt !== undefined ? { nextRetryAt: new Date(src.status.nextRetryAt).toISOString() } : {}),
-    ...(src.status.lastError ? { lastError: src.status.lastError.message } : {}),
-  });
-  const sourceOf = (stream: string) => {
-    const src = opts.sources?.sourceOf(stream);
-    return src ? { source: sourceJson(src) } : {};
+    const { sessionId, entry } = describeStream(s, opts);
+    return { ...entry, ...(mayControl(req, s.name) ? { sessionId } : {}) };
   };
   /** A running source whose stream is not live (down past the grace, or never up yet): listed, so the outage shows. */
   const awaitedEntry = (src: SourceInfo) => ({
@@ -184,14 +204,22 @@ export async function restRoutes(fastify: FastifyInstance, opts: RestRoutesOptio
     // Scoped grants count here; the list shows only the streams the caller may view.
     config: { auth: { permission: "stream:view" } },
     schema: { tags: ["streams"], summary: "Live streams the caller may view", response: { 200: Type.Object({ streams: Type.Array(StreamSchema) }), ...problems() } },
-  }, async (req) => ({
-    streams: [...registry.list().filter((s) => callerMay(req, "stream:view", s.name)).map((s) => describe(req, s)), ...awaited(req)],
-  }));
+  }, async (req) => {
+    const local = registry.list().filter((s) => callerMay(req, "stream:view", s.name)).map((s) => describe(req, s));
+    const remote = opts.cluster ? (await opts.cluster.remote()).filter((r) => !registry.get(r.name) && callerMay(req, "stream:view", r.name)) : [];
+    return { streams: [...local, ...awaited(req), ...remote] };
+  });
 
   app.get("/api/v1/streams/:stream", {
     config: { auth: onStream("stream:view") },
     schema: { tags: ["streams"], summary: "One live stream", params: StreamParams, response: { 200: StreamSchema, ...problems(404) } },
-  }, async (req) => describe(req, liveOr404(req.params.stream)));
+  }, async (req) => {
+    const s = registry.get(req.params.stream);
+    if (s) return describe(req, s);
+    const remote = await opts.cluster?.remoteOne(req.params.stream);
+    if (remote) return remote;
+    throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
+  });
 
   app.delete("/api/v1/streams/:stream", {
     config: { auth: onStream("stream:control"), audit: "stream.kicked" },

@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Type } from "typebox";
+import { NotFound } from "../core/errors.js";
 import { BadRequestError, PreconditionFailedError, ProblemError, UnsupportedMediaTypeError } from "../errors.js";
 import type { PendingSessions } from "../rtc/pending-sessions.js";
 import { contentTypeIs, parseSdpFrag, SDP, SDPFRAG, toSdpFrag, type SdpFrag } from "../rtc/sdp-frag.js";
@@ -45,7 +46,14 @@ export interface WebRtcSessionRoutesOptions<S extends WebRtcSession> {
   pendingRetryAfterS?: number;
   /** WHEP answers `Accept-Patch` on creation (it supports trickle and ICE restarts by PATCH). */
   acceptPatchOnCreate?: boolean;
+  /** In a cluster: the base URL of the node that owns `stream` when it is not this one, else undefined. */
+  ownerElsewhere?: (stream: string) => Promise<string | undefined>;
+  /** Whether a POST for a stream owned elsewhere is redirected there (WHEP: 307); WHIP claims through the cluster instead. */
+  redirectCreate?: boolean;
 }
+
+/** Marks a request one node passed on to another, so it is never passed on again. */
+const FORWARDED_HEADER = "x-ifc-forwarded-by";
 
 const SDP_BODY = Type.String({ description: "An SDP offer (application/sdp)" });
 const SDPFRAG_BODY = Type.String({ description: "A trickle-ice-sdpfrag (RFC 8840)" });
@@ -98,11 +106,16 @@ export async function webRtcSessionRoutes<S extends WebRtcSession>(fastify: Fast
         consumes: [SDP],
         params: StreamParams,
         body: SDP_BODY,
-        response: { 201: binary("The SDP answer; Location names the session resource", SDP), ...problems(400, 404, 406, 409, 413, 415, 429, 503) },
+        response: { 201: binary("The SDP answer; Location names the session resource", SDP), 307: empty("WHEP in a cluster: the stream is on another node, at Location"), ...problems(400, 404, 406, 409, 413, 415, 429, 503) },
       },
     },
     async (req, reply) => {
       if (typeof req.body !== "string" || req.body.length === 0) throw new BadRequestError("empty offer", "invalid-sdp");
+      if (opts.redirectCreate) {
+        // Another node has the stream: the viewer connects there (307 keeps method and body).
+        const owner = await opts.ownerElsewhere?.(req.params.stream);
+        if (owner) return reply.code(307).header("location", `${owner}${req.url}`).send();
+      }
       const release = claimPending(req.ip);
       let created: { session: S; answer: string };
       try {
@@ -164,7 +177,19 @@ export async function webRtcSessionRoutes<S extends WebRtcSession>(fastify: Fast
       },
     },
     async (req, reply) => {
-      await service.delete(req.params.stream, req.params.session);
+      try {
+        await service.delete(req.params.stream, req.params.session);
+      } catch (err) {
+        // The session lives on the node that owns the stream (a load balancer sent the DELETE here): pass it on.
+        const owner = isNotFound(err) && req.headers[FORWARDED_HEADER] === undefined ? await opts.ownerElsewhere?.(req.params.stream) : undefined;
+        if (!owner) throw err;
+        const res = await fetch(`${owner}${req.url}`, { method: "DELETE", headers: forwardedHeaders(req), signal: AbortSignal.timeout(10_000) });
+        const body = await res.text();
+        const type = res.headers.get("content-type");
+        const raw = reply as FastifyReply; // the owner's answer, whatever its status
+        if (type) raw.header("content-type", type);
+        return raw.code(res.status).send(body);
+      }
       return reply.code(200).send();
     },
   );
@@ -182,6 +207,18 @@ export async function webRtcSessionRoutes<S extends WebRtcSession>(fastify: Fast
     }
     return release;
   }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof NotFound || (err instanceof ProblemError && err.status === 404);
+}
+
+/** The caller's credentials go along, so the owner checks them itself. */
+function forwardedHeaders(req: FastifyRequest): Record<string, string> {
+  const h: Record<string, string> = { [FORWARDED_HEADER]: "1" };
+  const auth = req.headers.authorization;
+  if (auth) h.authorization = auth;
+  return h;
 }
 
 /** RFC 9725 §4.6 Link header values for the configured STUN/TURN servers. */

@@ -12,8 +12,8 @@ export type StreamState = "connecting" | "live" | "reconnecting";
 /** Why a publisher counts as gone (each with its own timeout in the config; `connection-closed`: an RTSP publisher's TCP connection dropped without TEARDOWN). */
 export type DisconnectCause = "ice-disconnected" | "ice-failed" | "dtls-closed" | "rtp-timeout" | "rtcp-timeout" | "connect-timeout" | "connection-closed" | "error";
 
-/** Why a stream ended for good. */
-export type UnpublishReason = "deleted" | "kicked" | "shutdown" | "grace-expired";
+/** Why a stream ended for good (`moved`: its publisher came back through another node of the cluster). */
+export type UnpublishReason = "deleted" | "kicked" | "shutdown" | "grace-expired" | "moved";
 
 /** How a publisher came back (the hub's PublisherChange reasons). */
 export type ResumeReason = PublisherChange["reason"];
@@ -130,6 +130,15 @@ class StreamSlot implements LiveStream {
   }
 }
 
+/**
+ * A cluster-wide check before a local claim (src/cluster/): one publisher per stream over every
+ * node. Resolves when this node may claim `name` for `identity`; throws Conflict when another
+ * identity publishes it on any node, CapacityExceeded when the shared state cannot be reached.
+ */
+export interface ClaimGate {
+  admit(name: string, identity: string, sessionId: string): Promise<void>;
+}
+
 type Listener = (stream: LiveStream) => void;
 type LifecycleListener = (event: StreamLifecycle) => void;
 
@@ -161,8 +170,23 @@ export class StreamRegistry {
   private readonly lifecycleListeners: LifecycleListener[] = [];
   private readonly timers: Timers;
 
+  private gate: ClaimGate | undefined;
+
   constructor(private readonly opts: StreamRegistryOptions) {
     this.timers = opts.timers ?? systemTimers;
+  }
+
+  /** Installs the cluster's gate (composition); without one, admit() lets every claim through to claim()'s own checks. */
+  setGate(gate: ClaimGate): void {
+    this.gate = gate;
+  }
+
+  /**
+   * Asks the cluster before a publisher claims `name` (ingest awaits it, then calls claim()).
+   * Throws Conflict or CapacityExceeded as ClaimGate says.
+   */
+  async admit(name: string, identity: string, sessionId: string): Promise<void> {
+    await this.gate?.admit(name, identity, sessionId);
   }
 
   /**

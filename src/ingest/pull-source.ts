@@ -220,6 +220,8 @@ export class PullSource {
     const ingest = new RtpTracksIngest(described.tracks.map(toTrackSpec), settings.ingest, this.log.child({ session: session.id }));
     session.ingest = ingest;
     if (described.unsupported.length > 0) this.log.info({ unsupported: described.unsupported }, "camera tracks of other codecs are left out");
+    await registry.admit(this.spec.name, this.identity, session.id);
+    if (session.ended) return;
     const claimed = registry.claim(this.spec.name, session, ingest.streamTracks);
     session.stream = claimed.stream;
     ingest.attach(claimed.stream);

@@ -42,9 +42,11 @@ export class WhipIngest {
     });
     let answer: string;
     try {
+      // The cluster first (one publisher per stream over every node), then this node's registry.
+      await this.registry.admit(streamName, identity, session.id);
       answer = await session.start(offerSdp);
     } catch (err) {
-      releasePorts(); // a refused claim (409) never starts, so never ends either
+      releasePorts(); // a refused claim (409, 503) never starts, so never ends either
       throw err;
     }
     if (!session.isEnded) this.sessions.set(session.id, entry);

@@ -11,6 +11,8 @@ export interface StreamOwner {
   nodeId: string;
   /** Base URL clients reach the owner at (its IFC_PUBLIC_URL): WHEP/RTSP-read redirects, DELETE routing. */
   url: string;
+  /** rtsp:// base of the owner (RTSP readers are redirected there); absent when it serves no RTSP. */
+  rtspUrl?: string;
   /** The publisher's identity (StreamRegistry's Publisher.identity): the same one may take the stream over; another is refused. */
   identity: string;
   /** The publisher session now carrying the stream. */

@@ -47,6 +47,8 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   rtspSessionTimeoutMs: "30000", rtspMaxConnections: "16", rtspMaxHeaderBytes: "4096", rtspMaxBodyBytes: "8192", rtspWriteBufferBytes: "1048576",
   sources: '[{"name":"cam1","url":"rtsp://user:pass@cam.example.com/live","transport":"tcp","mode":"on-demand"}]',
   sourceConnectTimeoutMs: "5000", sourceRetryMinMs: "500", sourceRetryMaxMs: "60000", sourceOnDemandCloseAfterMs: "30000",
+  nodeId: "node-a", eventBus: "kafka", kafkaBrokers: "k1:9092,k2:9092", kafkaReplicationFactor: "1", kafkaPartitions: "2", kafkaTopicPartitions: "stream-events=2",
+  kafkaQueueMaxEvents: "500", state: "redis", redisUrl: "redis://redis.example.com:6380/1", registryTtlMs: "5000",
 };
 
 /** Keys whose cross-field rule needs a partner set with them. */

@@ -16,6 +16,8 @@ export interface RedisConnectionOptions {
   maxReconnectDelayMs?: number;
   /** Told of connection errors (log them); ioredis emits one per failed reconnect attempt. */
   onError?: (err: Error) => void;
+  /** Told each time the connection is (re)established. */
+  onReady?: () => void;
 }
 
 /** Reply errors that mean "not now" rather than "wrong command". */
@@ -55,6 +57,8 @@ export class RedisConnection {
     const onError = opts.onError ?? (() => undefined);
     // Without a listener ioredis prints every reconnect failure to the console.
     this.client.on("error", (err: Error) => onError(err));
+    const onReady = opts.onReady;
+    if (onReady) this.client.on("ready", () => onReady());
   }
 
   /** Runs `fn` on the client; connection failures and timeouts become StateUnavailableError. */

@@ -50,10 +50,16 @@ export interface HlsRoutesOptions {
   maxBlockedRequests?: number;
   /** A player wants the live stream: an on-demand pulled camera starts (resolves when live or given up). */
   demand?: (stream: string) => Promise<void>;
+  /**
+   * In a cluster: the base URL of the node that owns `stream` when it is not this one. Its live
+   * playlist is redirected there (307), not proxied: the owner holds the parts and the blocking
+   * reloads' waiters, and the player then fetches the parts straight from it (relative URIs).
+   */
+  ownerElsewhere?: (stream: string) => Promise<string | undefined>;
 }
 
 /** The tunable numbers, all set. */
-export type HlsLimits = Required<Omit<HlsRoutesOptions, "recorder" | "catalog" | "store" | "leases" | "demand">>;
+export type HlsLimits = Required<Omit<HlsRoutesOptions, "recorder" | "catalog" | "store" | "leases" | "demand" | "ownerElsewhere">>;
 
 export const HLS_DEFAULTS: Readonly<HlsLimits> = {
   segmentDurationMs: 4000,
@@ -89,7 +95,7 @@ function tokenized(playlist: string, token: string | undefined): string {
  */
 export async function hlsRoutes(fastify: FastifyInstance, options: HlsRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { recorder, catalog, store, leases, demand, ...given } = options;
+  const { recorder, catalog, store, leases, demand, ownerElsewhere, ...given } = options;
   const opts: HlsLimits = { ...HLS_DEFAULTS, ...definedOnly(given) };
   checkOptions(opts);
   const live: LivePlaylistOptions = {
@@ -142,7 +148,11 @@ export async function hlsRoutes(fastify: FastifyInstance, options: HlsRoutesOpti
       const blocking = parseBlockingRequest(req.query);
       await demand?.(stream);
       let m = recorder.liveManifest(stream);
-      if (!m) throw new NotFoundError(`stream "${stream}" is not live or not being recorded`, "stream-not-found");
+      if (!m) {
+        const owner = await ownerElsewhere?.(stream);
+        if (owner) return (reply as FastifyReply).code(307).header("location", `${owner}${req.url}`).send();
+        throw new NotFoundError(`stream "${stream}" is not live or not being recorded`, "stream-not-found");
+      }
       if (!hasMedia(m)) throw new NotFoundError(`stream "${stream}" has recorded nothing yet`, "playlist-not-ready");
       if (blocking) {
         const verdict = judgeBlockingRequest(m, blocking, partLimit);

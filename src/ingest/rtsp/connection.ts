@@ -361,6 +361,9 @@ export class RtspConnection implements TcpLink {
     const log = streamLog.child({ session: session.id });
     const publisher = new RtspPublisher(session.id, target.stream, identity, ingest, this.ctx.registry, log, () => session.udpPorts());
     try {
+      await this.ctx.registry.admit(target.stream, identity, session.id);
+      // The connection closed while the cluster answered: nothing to claim for.
+      if (session.isEnded) return;
       publisher.claim();
     } catch (err) {
       session.end("error");
@@ -398,6 +401,11 @@ export class RtspConnection implements TcpLink {
     // An on-demand camera starts for its first reader (no-op for other streams).
     await this.ctx.opts.demand?.(target.stream);
     const stream = this.ctx.registry.get(target.stream);
+    if (!stream) {
+      // RTSP 1.0 has no 307: 302 is the redirect ffmpeg, GStreamer and VLC follow (RFC 2326 §11.3.3).
+      const owner = await this.ctx.opts.ownerElsewhere?.(target.stream);
+      if (owner) throw new RtspStatus(302, `stream "${target.stream}" is served by another node`, { Location: `${owner}/${target.stream}${queryOf(req.uri)}` });
+    }
     const tracks = stream ? describeTracks(stream) : [];
     if (!stream || tracks.length === 0) throw new RtspStatus(404, `stream "${target.stream}" is not live`);
     const base = `rtsp://${hostOf(req.uri)}/${target.stream}/`;
@@ -566,4 +574,10 @@ function hostOf(uri: string): string {
   } catch {
     return "localhost";
   }
+}
+
+/** The query of a request URI (`?token=…` rides along a redirect), or "". */
+function queryOf(uri: string): string {
+  const q = uri.indexOf("?");
+  return q < 0 ? "" : uri.slice(q);
 }

@@ -26,6 +26,8 @@ export interface RtspServerOptions {
   realm: string;
   /** Starts an on-demand pulled source for a stream a reader asks for, resolving once it is live or known down. */
   demand?: (stream: string) => Promise<void>;
+  /** In a cluster: the rtsp:// base of the node that owns `stream` when it is not this one (readers are redirected there). */
+  ownerElsewhere?: (stream: string) => Promise<string | undefined>;
 }
 
 /** Bad input counted across connections (each one also keeps its own). */
