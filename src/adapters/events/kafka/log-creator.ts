@@ -32,6 +32,8 @@ export function pinoLogCreator(log: Logger): logCreator {
     ({ namespace, level, log: entry }) => {
       const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
       const obj = { namespace, ...fields };
+      // Said each time the bus makes a producer with the design's 3 retries (on purpose: the bus promises at least once).
+      if (message.startsWith("Limiting retries for the idempotent producer")) return child.debug(obj, message);
       if (level === logLevel.ERROR || level === logLevel.WARN) child.warn(obj, message);
       else if (level === logLevel.INFO) child.info(obj, message);
       else child.debug(obj, message);
