@@ -264,26 +264,32 @@ function tail(file: string | undefined, lines = 30): string {
   return `broker log (${file}):\n${readFileSync(file, "utf8").split("\n").slice(-lines).join("\n")}`;
 }
 
+/**
+ * The brokers the environment names (IFC_TEST_KAFKA_BROKERS, set by test/global-setup.ts or by
+ * the caller), once they answer; a clear error when they are missing or do not answer in time.
+ */
+export async function kafkaFromEnv(env: NodeJS.ProcessEnv = process.env, timeoutMs = 90_000): Promise<string[]> {
+  const missing = env.IFC_TEST_KAFKA_MISSING;
+  if (missing) throw new Error(missing);
+  const list = env.IFC_TEST_KAFKA_BROKERS;
+  if (!list) throw new Error(`IFC_TEST_KAFKA_BROKERS is not set (test/global-setup.ts sets it when it starts the run-wide broker): ${SETUP_HINT}`);
+  const brokers = list.split(",").map((b) => b.trim()).filter(Boolean);
+  try {
+    await waitFor(() => kafkaAnswers(brokers), { timeoutMs, intervalMs: 200, what: `Kafka at IFC_TEST_KAFKA_BROKERS=${list} answering` });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${tail(env.IFC_TEST_KAFKA_LOG)}`);
+  }
+  return brokers;
+}
+
 let shared: Promise<string[]> | undefined;
 
 /**
  * The run-wide broker test/global-setup.ts started (or the external one at
- * IFC_TEST_KAFKA_BROKERS). Waits, bounded, for it to answer; throws a clear error otherwise.
- * Shared: tests must use their own topics or groups and must not stop it.
+ * IFC_TEST_KAFKA_BROKERS), once it answers. Shared: tests use their own topics and groups and
+ * never stop it.
  */
-export function sharedKafka(timeoutMs = 90_000): Promise<string[]> {
-  shared ??= (async () => {
-    const missing = process.env.IFC_TEST_KAFKA_MISSING;
-    if (missing) throw new Error(missing);
-    const list = process.env.IFC_TEST_KAFKA_BROKERS;
-    if (!list) throw new Error(`IFC_TEST_KAFKA_BROKERS is not set (test/global-setup.ts sets it when it starts the run-wide broker): ${SETUP_HINT}`);
-    const brokers = list.split(",").map((b) => b.trim()).filter(Boolean);
-    try {
-      await waitFor(() => kafkaAnswers(brokers), { timeoutMs, intervalMs: 200, what: `Kafka at IFC_TEST_KAFKA_BROKERS=${list} answering` });
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${tail(process.env.IFC_TEST_KAFKA_LOG)}`);
-    }
-    return brokers;
-  })();
+export function sharedKafka(): Promise<string[]> {
+  shared ??= kafkaFromEnv();
   return shared;
 }
