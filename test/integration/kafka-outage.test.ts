@@ -8,9 +8,11 @@ import { waitFor } from "../support/wait-for.js";
 const log = pino({ level: process.env.IFC_TEST_KAFKA_LOG_LEVEL ?? "silent" });
 const TOPIC = "stream-events";
 const STREAMS = ["cam-1", "cam-2", "cam-3", "cam-4"];
+const SMALL_TOPIC = "system-metrics";
 
 let broker: KafkaBroker;
 let bus: KafkaEventBus | undefined;
+let small: KafkaEventBus | undefined;
 let startMs = 0;
 
 beforeAll(async () => {
@@ -20,7 +22,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await bus?.close();
+  await Promise.all([bus?.close(), small?.close()]);
   await broker?.stop();
 });
 
@@ -28,8 +30,15 @@ it("delivers every event published while the broker restarts, in per-stream orde
   // A restarted broker keeps the group's old member until its session times out, and kafkajs
   // rejoins as a new member: the consumer resumes after sessionTimeoutMs (30 s by default, 6 s
   // here: the broker's minimum).
-  bus = new KafkaEventBus({ brokers: broker.brokers, nodeId: "outage", topics: [TOPIC], defaultPartitions: 2, replicationFactor: 1, log, sendBackoffMaxMs: 1000, fetchMaxWaitMs: 200, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 });
+  const opts = { brokers: broker.brokers, defaultPartitions: 2, replicationFactor: 1, log, sendBackoffMaxMs: 1000, fetchMaxWaitMs: 200, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 };
+  bus = new KafkaEventBus({ ...opts, nodeId: "outage", topics: [TOPIC] });
   const b = bus;
+  // A second node with a small queue: its bound is reached while the broker is down.
+  const BOUND = 50;
+  small = new KafkaEventBus({ ...opts, nodeId: "outage-small", topics: [SMALL_TOPIC], maxQueuedEvents: BOUND });
+  const s = small;
+  const smallGot: number[] = [];
+  s.subscribe(SMALL_TOPIC, (e) => void smallGot.push((e.value as { seq: number }).seq));
   const received = new Map<string, number[]>(STREAMS.map((s) => [s, []]));
   const latencies: number[] = [];
   b.subscribe(TOPIC, (e) => {
@@ -37,7 +46,7 @@ it("delivers every event published while the broker restarts, in per-stream orde
     received.get(e.key)?.push(v.seq);
     latencies.push(Date.now() - v.t);
   });
-  await b.ready();
+  await Promise.all([b.ready(), s.ready()]);
 
   const published = new Map<string, number>(STREAMS.map((s) => [s, 0]));
   const total = (): number => [...published.values()].reduce((a, n) => a + n, 0);
@@ -61,6 +70,9 @@ it("delivers every event published while the broker restarts, in per-stream orde
       // While the broker is away, events pile up in the bounded queue (none dropped).
       await waitFor(() => b.stats().queued >= 300, { timeoutMs: 30_000, what: "events queued while the broker is down" });
       queuedWhileDown = b.stats().queued;
+      // At the small queue's edge: BOUND held, every one beyond counted as dropped.
+      for (let i = 0; i < BOUND + 20; i++) s.publish({ topic: SMALL_TOPIC, key: "node-x", value: { seq: i } });
+      expect(s.stats()).toMatchObject({ published: BOUND + 20, queued: BOUND, dropped: 20 });
     });
     const publishedAtReturn = total();
     await waitFor(() => distinct() >= publishedAtReturn + 200, { timeoutMs: 90_000, what: "events flowing after the broker returned" });
@@ -74,6 +86,10 @@ it("delivers every event published while the broker restarts, in per-stream orde
       // Exactly what was published, each at least once, first sightings in publish order.
       expect([...new Set(received.get(s))]).toEqual(Array.from({ length: n }, (_, i) => i));
     }
+    // The small node's held events arrive after the outage, in order; the 20 beyond its bound never were queued.
+    await waitFor(() => new Set(smallGot).size === BOUND, { timeoutMs: 60_000, what: "the small queue's events" });
+    expect([...new Set(smallGot)]).toEqual(Array.from({ length: BOUND }, (_, i) => i));
+    expect(s.stats().dropped).toBe(20);
     const stats = b.stats();
     expect(stats.dropped).toBe(0);
     expect(stats.published).toBe(sent);

@@ -75,9 +75,9 @@ interface Outgoing {
  * - Each consumed message goes to this node's handlers of its topic; the offset is committed
  *   after they settled (at least once). A handler that throws or rejects has the event sent to
  *   `<topic>.dlq` with the error, and consumption moves on.
- * - A new group starts at the latest offsets: events before this node's first start are not
- *   replayed; after a restart it resumes from its committed offsets. ready() tells when the
- *   consumer is fetching.
+ * - A node's group starts at the end of each topic as of the node's first start (committed
+ *   then, so a consumer restart never skips ahead): earlier events are not replayed; after a
+ *   restart it resumes from its committed offsets. ready() tells when the consumer is fetching.
  */
 export class KafkaEventBus implements EventBus {
   private readonly kafka: Kafka;
@@ -341,8 +341,9 @@ export class KafkaEventBus implements EventBus {
           },
           this.log,
         );
+        const seeks = await this.startOffsets(this.admin);
         await this.admin.disconnect();
-        void this.runConsumer();
+        void this.runConsumer(seeks);
         return;
       } catch (err) {
         this.log?.warn({ err, brokers: this.o.brokers }, "Kafka not reachable at start: retrying");
@@ -360,10 +361,31 @@ export class KafkaEventBus implements EventBus {
     throw new Error("KafkaEventBus closed before it could start");
   }
 
-  private async runConsumer(): Promise<void> {
+  private get groupId(): string {
+    return `ifc-node-${this.o.nodeId}`;
+  }
+
+  /**
+   * Where this node's group has no committed offset yet: the partitions' current ends. The
+   * consumer seeks there (kafkajs commits a seek), so the node's position is pinned at its first
+   * start; otherwise kafkajs commits only a "latest" marker, and a consumer that restarts
+   * (broker outage) before it consumed anything would skip what was produced meanwhile.
+   */
+  private async startOffsets(admin: Admin): Promise<{ topic: string; partition: number; offset: string }[]> {
+    const out: { topic: string; partition: number; offset: string }[] = [];
+    for (const { topic, partitions } of await admin.fetchOffsets({ groupId: this.groupId, topics: [...this.served] })) {
+      const unset = partitions.filter((p) => Number(p.offset) < 0);
+      if (unset.length === 0) continue;
+      const ends = new Map((await admin.fetchTopicOffsets(topic)).map((e) => [e.partition, e.high]));
+      for (const p of unset) out.push({ topic, partition: p.partition, offset: ends.get(p.partition) ?? "0" });
+    }
+    return out;
+  }
+
+  private async runConsumer(seeks: { topic: string; partition: number; offset: string }[] = []): Promise<void> {
     if (this.closed) return;
     const consumer = this.kafka.consumer({
-      groupId: `ifc-node-${this.o.nodeId}`,
+      groupId: this.groupId,
       sessionTimeout: this.o.sessionTimeoutMs,
       heartbeatInterval: this.o.heartbeatIntervalMs,
       maxBytes: this.o.fetchMaxBytes,
@@ -386,6 +408,8 @@ export class KafkaEventBus implements EventBus {
       await consumer.connect();
       await consumer.subscribe({ topics: [...this.served], fromBeginning: false });
       await consumer.run({ eachMessage: (p) => this.onMessage(p) });
+      // Applied (and committed) by the first fetch after the group join.
+      for (const seek of seeks) consumer.seek(seek);
     } catch (err) {
       if (this.closed) return;
       this.log?.warn({ err }, "Kafka consumer could not start: retrying");
