@@ -78,6 +78,23 @@ describe("KafkaEventBus against a real broker", () => {
     expect(b.stats().deadLettered).toBe(1);
   });
 
+  it("a node that was down gets, when it comes back, what was published after its first start", async () => {
+    const t = `opts-resume-${randomUUID().slice(0, 8)}`;
+    const nodeId = `resume-${randomUUID().slice(0, 8)}`;
+    const first = bus([t], { nodeId });
+    await first.ready();
+    await first.close(); // consumed nothing: only its start position is committed
+    const other = bus([t]);
+    await other.ready();
+    for (let i = 0; i < 5; i++) other.publish({ topic: t, key: "cam-1", value: { seq: i } });
+    await waitFor(() => other.stats().queued === 0, { timeoutMs: 30_000, what: "events sent" });
+    const again = bus([t], { nodeId });
+    const got: number[] = [];
+    again.subscribe(t, (e) => void got.push((e.value as { seq: number }).seq));
+    await waitFor(() => new Set(got).size === 5, { timeoutMs: 30_000, what: "events published while the node was down" });
+    expect([...new Set(got)]).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it("throws on subscribe() of a topic outside its set, and counts and logs a publish to one", async () => {
     const t = `opts-set-${randomUUID().slice(0, 8)}`;
     const b = bus([t]);
