@@ -48,7 +48,7 @@ describe("KafkaEventBus against a real broker", () => {
     const b = bus([t], { nodeId: "wire-node" });
     await b.ready();
     b.publish({ topic: t, key: "cam-9", value: { type: "published", stream: "cam-9" } });
-    const consumer = raw().consumer({ groupId: `raw-${randomUUID()}` });
+    const consumer = raw().consumer({ groupId: `raw-${randomUUID()}`, maxWaitTimeInMs: 200 });
     await consumer.connect();
     await consumer.subscribe({ topic: t, fromBeginning: true });
     let seen: { key: string | undefined; value: Record<string, unknown> } | undefined;
@@ -105,10 +105,11 @@ describe("KafkaEventBus against a real broker", () => {
     expect(lines.filter((l) => /does not serve/.test(l.msg) && l.topic === "elsewhere")).toHaveLength(1);
   });
 
-  it("close() gives up delivering after closeTimeoutMs and counts what was left as dropped", async () => {
+  it("ready(timeoutMs) rejects, and close() gives up delivering after closeTimeoutMs and counts what was left as dropped", async () => {
     const nowhere = `127.0.0.1:${await freePort()}`;
     const b = new KafkaEventBus({ brokers: [nowhere], nodeId: "closing", topics: ["t"], log, connectionTimeoutMs: 300, closeTimeoutMs: 800 });
     for (let i = 0; i < 5; i++) b.publish({ topic: "t", key: "k", value: { i } });
+    await expect(b.ready(300)).rejects.toThrow(new RegExp(`not ready within 300 ms \\(brokers ${nowhere}\\)`));
     const t0 = Date.now();
     await b.close();
     const took = Date.now() - t0;

@@ -150,9 +150,18 @@ export class KafkaEventBus implements EventBus {
     this.setup.catch(() => undefined);
   }
 
-  /** Resolves when the topics exist and this node's consumer is fetching (events published after it reach this node's handlers). */
-  ready(): Promise<void> {
-    return this.readyPromise;
+  /**
+   * Resolves when the topics exist and this node's consumer is fetching (events published after
+   * it reach this node's handlers). Meanwhile the bus already queues; with `timeoutMs` it rejects
+   * when Kafka is not there in time (the bus keeps trying).
+   */
+  ready(timeoutMs?: number): Promise<void> {
+    if (timeoutMs === undefined) return this.readyPromise;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Kafka event bus not ready within ${timeoutMs} ms (brokers ${this.o.brokers.join(",")})`)), timeoutMs);
+    });
+    return Promise.race([this.readyPromise, late]).finally(() => clearTimeout(timer));
   }
 
   stats(): EventBusStats {
