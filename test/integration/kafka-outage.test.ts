@@ -31,7 +31,8 @@ it("delivers every event published while the broker restarts, in per-stream orde
   // rejoins as a new member: the consumer resumes after sessionTimeoutMs (30 s by default, 6 s
   // here: the broker's minimum).
   const opts = { brokers: broker.brokers, defaultPartitions: 2, replicationFactor: 1, log, sendBackoffMaxMs: 1000, fetchMaxWaitMs: 200, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 };
-  bus = new KafkaEventBus({ ...opts, nodeId: "outage", topics: [TOPIC] });
+  // A bound well above what ~400 events/s pile up during even a slow restart: none may be dropped.
+  bus = new KafkaEventBus({ ...opts, nodeId: "outage", topics: [TOPIC], maxQueuedEvents: 100_000 });
   const b = bus;
   // A second node with a small queue: its bound is reached while the broker is down.
   const BOUND = 50;
