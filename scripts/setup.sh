@@ -100,6 +100,9 @@ if [ "$MODE" = "test" ]; then
 
   # aiortc, an independent WebRTC stack the NACK tests publish with (its own venv, pinned, cached).
   bash scripts/setup-aiortc.sh
+
+  # Apache Kafka (KRaft) for the event-bus tests: broker jars from Maven Central, pinned, cached.
+  bash scripts/setup-kafka.sh
 fi
 
 # Node dependencies, exactly as locked; re-run only when the lock file changed.

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { binary, problems } from "./schemas.js";
 import type { AiFeed } from "../extractor/ai-feed.js";
+import type { EventBusStats } from "../ports/event-bus.js";
 import type { DiskSpaceStats } from "../ports/free-space.js";
 import type { UploadStats } from "../ports/upload-stats.js";
 import { liveSocketDrops } from "../rtc/socket-buffer.js";
@@ -14,8 +15,8 @@ export interface MetricsOptions {
   ai?: AiFeed | undefined;
   /** Free space of the recordings' disk as the retention cleaner last saw it. */
   disk?: { readonly diskStats: DiskSpaceStats } | undefined;
-  /** Delivery figures of the in-process event bus (absent for an external bus). */
-  events?: { stats(): { failed: number; dropped: number } } | undefined;
+  /** The event bus's counters (in-process or Kafka). */
+  events?: { stats(): EventBusStats } | undefined;
   /** Registries of other modules (WHEP), served on the same `/metrics`. */
   extra?: Registry[];
 }
@@ -127,8 +128,14 @@ export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions):
 
   const events = opts.events;
   if (events) {
-    cumulativeCounter(reg, "ifc_event_subscriber_failures_total", "Bus deliveries whose local subscriber threw or rejected", [], (add) => add({}, events.stats().failed));
-    cumulativeCounter(reg, "ifc_event_subscriber_dropped_total", "Bus events not given to a local subscriber whose async queue was full", [], (add) => add({}, events.stats().dropped));
+    const counter = (name: string, help: string, field: Exclude<keyof EventBusStats, "queued">): void =>
+      cumulativeCounter(reg, name, help, [], (add) => add({}, events.stats()[field]));
+    counter("ifc_events_published_total", "Events accepted by the bus's publish()", "published");
+    counter("ifc_events_delivered_total", "Handler calls on this node that completed", "delivered");
+    counter("ifc_events_failed_total", "Handler calls on this node that threw or rejected", "failed");
+    counter("ifc_events_dead_lettered_total", "Events sent to a dead-letter topic (<topic>.dlq)", "deadLettered");
+    counter("ifc_events_dropped_total", "Events lost to a full bounded queue (slow subscriber, or Kafka unreachable too long)", "dropped");
+    new Gauge({ name: "ifc_events_queued", help: "Events accepted and not yet handed to the engine (Kafka: waiting for the broker)", registers: [reg], collect() { this.set(events.stats().queued); } });
   }
 
   const ai = opts.ai;

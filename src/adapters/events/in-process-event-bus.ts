@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { BusEvent, EventBus, EventBusStats, EventHandler } from "../../ports/event-bus.js";
+import { deadLetterTopic, type BusEvent, type DeadLetter, type EventBus, type EventBusStats, type EventHandler } from "../../ports/event-bus.js";
 
 /** Default bound on one subscriber's unfinished async deliveries. */
 export const DEFAULT_MAX_PENDING_PER_SUBSCRIBER = 1000;
@@ -19,7 +19,9 @@ interface Subscriber {
  * synchronous so a subscriber sees events in order without a queue. The bus cannot be
  * unreachable; its faults are its subscribers':
  * - one that throws (or whose promise rejects) is logged and counted, and reaches neither the
- *   others nor the publisher (an unhandled rejection would end the process);
+ *   others nor the publisher (an unhandled rejection would end the process); the event goes,
+ *   with the error, to `deadLetterTopic(topic)` on this same bus (not for a dead-letter topic
+ *   itself, so a failing dead-letter handler cannot loop);
  * - one that is async and slow holds at most `maxPendingPerSubscriber` unfinished deliveries;
  *   beyond that its events are dropped and counted, so it cannot pile up memory. A synchronous
  *   subscriber runs on the publisher's time and must stay quick (the WebSocket fan-out only
@@ -32,6 +34,7 @@ export class InProcessEventBus implements EventBus {
   private failed = 0;
   private dropped = 0;
   private published = 0;
+  private deadLettered = 0;
 
   constructor(
     private readonly log?: Logger,
@@ -40,12 +43,16 @@ export class InProcessEventBus implements EventBus {
 
   stats(): EventBusStats {
     // Nothing is ever queued: delivery is synchronous (async handlers are tracked per subscriber).
-    return { published: this.published, delivered: this.delivered, failed: this.failed, deadLettered: 0, dropped: this.dropped, queued: 0 };
+    return { published: this.published, delivered: this.delivered, failed: this.failed, deadLettered: this.deadLettered, dropped: this.dropped, queued: 0 };
   }
 
   publish(event: BusEvent): void {
     if (this.closed) return;
     this.published++;
+    this.deliver(event);
+  }
+
+  private deliver(event: BusEvent): void {
     const set = this.handlers.get(event.topic);
     if (!set) return;
     for (const s of set) {
@@ -61,20 +68,20 @@ export class InProcessEventBus implements EventBus {
       try {
         const result: unknown = s.handler(event);
         this.delivered++;
-        if (isThenable(result)) this.track(s, result, event.topic);
+        if (isThenable(result)) this.track(s, result, event);
       } catch (err) {
-        this.fail(s, err, event.topic);
+        this.fail(s, err, event);
       }
     }
   }
 
-  private track(s: Subscriber, result: PromiseLike<unknown>, topic: string): void {
+  private track(s: Subscriber, result: PromiseLike<unknown>, event: BusEvent): void {
     s.pending++;
     result.then(
       () => this.settle(s),
       (err: unknown) => {
         this.settle(s);
-        this.fail(s, err, topic);
+        this.fail(s, err, event);
       },
     );
   }
@@ -84,10 +91,14 @@ export class InProcessEventBus implements EventBus {
     if (s.pending === 0) s.dropLogged = false;
   }
 
-  private fail(s: Subscriber, err: unknown, topic: string): void {
+  private fail(s: Subscriber, err: unknown, event: BusEvent): void {
     s.failed++;
     this.failed++;
-    this.log?.warn({ err, topic }, "event subscriber failed");
+    this.log?.warn({ err, topic: event.topic }, "event subscriber failed");
+    if (this.closed || event.topic.endsWith(".dlq")) return;
+    const letter: DeadLetter = { topic: event.topic, key: event.key, value: event.value, error: err instanceof Error ? err.message : String(err), failedAt: Date.now() };
+    this.deadLettered++;
+    this.deliver({ topic: deadLetterTopic(event.topic), key: event.key, value: letter });
   }
 
   subscribe(topic: string, handler: EventHandler): () => void {

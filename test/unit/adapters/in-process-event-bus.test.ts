@@ -92,3 +92,22 @@ describe("InProcessEventBus subscriber faults", () => {
     for (const r of release.splice(0)) r();
   });
 });
+
+describe("InProcessEventBus dead letters", () => {
+  it("sends a failing subscriber's event to <topic>.dlq with the error, and a failing dead-letter subscriber does not loop", () => {
+    const bus = new InProcessEventBus(pino({ level: "silent" }));
+    const letters: BusEvent[] = [];
+    bus.subscribe("t", () => {
+      throw new Error("bad frame");
+    });
+    bus.subscribe("t.dlq", (e) => {
+      letters.push(e);
+      throw new Error("dlq handler broken too");
+    });
+    bus.subscribe("t.dlq.dlq", () => letters.push(ev("never", "x", 0)));
+    bus.publish(ev("t", "cam", 1));
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ topic: "t.dlq", key: "cam", value: { topic: "t", key: "cam", value: { n: 1 }, error: "bad frame" } });
+    expect(bus.stats()).toMatchObject({ published: 1, failed: 2, deadLettered: 1 });
+  });
+});

@@ -56,7 +56,8 @@ describe("/metrics disk and event-bus figures", () => {
   it("exports free space as gauges, low-disk evictions and bus subscriber faults as _total counters", async () => {
     const app = createApp({ logger: pino({ level: "silent" }), bodyLimit: 1024, corsOrigins: [] });
     const disk = { diskStats: { path: "/data" as string | undefined, freeBytes: undefined as number | undefined, minFreeBytes: 1000, low: false, lowEvictions: 0, lowEpisodes: 0 } };
-    const events = { stats: () => ({ failed: 0, dropped: 0 }) };
+    const zero = { published: 0, delivered: 0, failed: 0, deadLettered: 0, dropped: 0, queued: 0 };
+    const events = { stats: () => zero };
     await app.register(metricsRoutes, { registry: new StreamRegistry({ maxStreams: 4, readerQueueFrames: 8 }), uploads: undefined, disk, events });
     const get = async () => (await app.inject({ method: "GET", url: "/metrics" })).body;
     let text = await get();
@@ -64,13 +65,17 @@ describe("/metrics disk and event-bus figures", () => {
     expect(text).toMatch(/^ifc_disk_min_free_bytes 1000$/m);
     expect(text).toMatch(/^ifc_disk_low 0$/m);
     disk.diskStats = { path: "/data", freeBytes: 999, minFreeBytes: 1000, low: true, lowEvictions: 4, lowEpisodes: 1 };
-    events.stats = () => ({ failed: 2, dropped: 7 });
+    events.stats = () => ({ published: 11, delivered: 9, failed: 2, deadLettered: 2, dropped: 7, queued: 3 });
     text = await get();
     expect(text).toMatch(/^# TYPE ifc_disk_free_bytes gauge\nifc_disk_free_bytes\{path="\/data"\} 999$/m);
     expect(text).toMatch(/^ifc_disk_low 1$/m);
     expect(text).toMatch(/^# TYPE ifc_disk_low_evictions_total counter\nifc_disk_low_evictions_total 4$/m);
     expect(text).toMatch(/^ifc_disk_low_episodes_total 1$/m);
-    expect(text).toMatch(/^ifc_event_subscriber_failures_total 2$/m);
-    expect(text).toMatch(/^ifc_event_subscriber_dropped_total 7$/m);
+    expect(text).toMatch(/^ifc_events_published_total 11$/m);
+    expect(text).toMatch(/^ifc_events_delivered_total 9$/m);
+    expect(text).toMatch(/^ifc_events_failed_total 2$/m);
+    expect(text).toMatch(/^ifc_events_dead_lettered_total 2$/m);
+    expect(text).toMatch(/^ifc_events_dropped_total 7$/m);
+    expect(text).toMatch(/^# TYPE ifc_events_queued gauge\nifc_events_queued 3$/m);
   });
 });

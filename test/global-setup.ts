@@ -1,0 +1,32 @@
+import { assertKafkaJars, launchKafka } from "./support/kafka-broker.js";
+
+/**
+ * Engines shared by the whole test run, started once here (one function per engine) and handed
+ * to the test workers through the environment. Nothing waits for them here: a run of one unit
+ * file must not pay a JVM start; the tests that need an engine wait for it (sharedKafka()).
+ */
+type Teardown = () => Promise<void>;
+
+/** The run-wide Kafka broker: IFC_TEST_KAFKA_BROKERS, IFC_TEST_KAFKA_LOG (or IFC_TEST_KAFKA_MISSING). */
+async function kafka(): Promise<Teardown | undefined> {
+  // An external broker given by the caller: used as is (sharedKafka() checks that it answers).
+  if (process.env.IFC_TEST_KAFKA_BROKERS) return undefined;
+  try {
+    assertKafkaJars();
+  } catch (err) {
+    // Not fatal for the run: the tests that need Kafka fail with this message, the others run.
+    process.env.IFC_TEST_KAFKA_MISSING = (err as Error).message;
+    return undefined;
+  }
+  const broker = await launchKafka();
+  process.env.IFC_TEST_KAFKA_BROKERS = broker.brokers.join(",");
+  process.env.IFC_TEST_KAFKA_LOG = broker.logFile;
+  return () => broker.stop();
+}
+
+export default async function setup(): Promise<Teardown> {
+  const teardowns = (await Promise.all([kafka()])).filter((t): t is Teardown => t !== undefined);
+  return async () => {
+    await Promise.all(teardowns.map((t) => t()));
+  };
+}
