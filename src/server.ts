@@ -2,7 +2,6 @@ import type { Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
-import { InProcessEventBus } from "./adapters/events/in-process-event-bus.js";
 import { buildAi } from "./composition/ai.js";
 import { buildAuth, type AuthParts } from "./composition/auth.js";
 import { buildGrpcControl } from "./composition/grpc.js";
@@ -10,6 +9,7 @@ import { CloseStack } from "./composition/close-stack.js";
 import { localStreamFigures, prepareHttpAuth, registerRoutes, type HttpAuth } from "./composition/http.js";
 import { buildCluster } from "./composition/cluster.js";
 import { buildState } from "./composition/state.js";
+import { buildEvents } from "./composition/events.js";
 import { assertEveryRouteHasAuth } from "./control/auth/gate.js";
 import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
@@ -133,8 +133,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       readerWatch: { log: logger.child({ component: "stream-hub" }), warnIntervalMs: config.readerWarnIntervalMs, maxConsecutiveErrors: config.readerMaxConsecutiveErrors },
       streamBuffer: { maxMs: config.streamBufferMs, maxBytes: config.streamBufferBytes },
     });
-    const bus: EventBus = new InProcessEventBus(logger.child({ component: "events" }));
-    stack.push("event bus", () => bus.close());
+    const events = await at(`event bus (${config.eventBus})`, () => buildEvents(config, logger, stack));
+    const { bus } = events;
     const state = await at(`state (${config.state})`, () => buildState(config, logger, stack));
     const cluster = at("cluster", () => buildCluster(config, logger, stack, { registry, owners: state.streamOwners, bus }));
     const audit = createAuditSink(logger, bus);
@@ -154,7 +154,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     await at("routes", () =>
       registerRoutes(app, config, {
         ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry], httpAuth,
-        cluster: cluster.view, readinessChecks: state.readinessChecks,
+        cluster: cluster.view, readinessChecks: { ...state.readinessChecks, ...events.readinessChecks },
       }),
     );
     // Plugins register when the app gets ready: only then is the route table complete.

@@ -1,4 +1,5 @@
 import { assertKafkaJars, launchKafka } from "./support/kafka-broker.js";
+import { startRunRedis } from "./support/redis-server.js";
 
 /**
  * Engines shared by the whole test run, started once here (one function per engine) and handed
@@ -24,8 +25,20 @@ async function kafka(): Promise<Teardown | undefined> {
   return () => broker.stop();
 }
 
+/** The run-wide Redis (a fraction of a second to start): IFC_TEST_REDIS_URL. */
+async function redis(): Promise<Teardown | undefined> {
+  try {
+    const server = await startRunRedis();
+    return () => server.stop();
+  } catch (err) {
+    // Not fatal for the run: sharedRedis() fails the tests that need Redis, naming the setup command.
+    console.error(`global setup: no Redis for this run: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 export default async function setup(): Promise<Teardown> {
-  const teardowns = (await Promise.all([kafka()])).filter((t): t is Teardown => t !== undefined);
+  const teardowns = (await Promise.all([kafka(), redis()])).filter((t): t is Teardown => t !== undefined);
   return async () => {
     await Promise.all(teardowns.map((t) => t()));
   };

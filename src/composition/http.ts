@@ -11,7 +11,6 @@ import { aiRoutes } from "../control/ai-routes.js";
 import { installAuditHook } from "../control/audit.js";
 import type { AuditSink } from "../control/auth/principal.js";
 import { httpMetrics } from "../control/http-metrics.js";
-import { InProcessEventBus } from "../adapters/events/in-process-event-bus.js";
 import { metricsRoutes } from "../control/metrics.js";
 import type { DiskSpaceStats } from "../ports/free-space.js";
 import { installRestRateLimit, rateLimitMetrics, type RateLimitMetrics } from "../control/rate-limit.js";
@@ -195,7 +194,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   if (sources) await app.register(sourceRoutes, { sources });
   // A player's playlist request starts an on-demand pulled camera (and keeps it up while it plays).
   await app.register(hlsRoutes, { ...(sources ? { demand: (st: string) => sources.demand(st) } : {}), ...(s.cluster ? { ownerElsewhere: s.cluster.ownerUrl } : {}), recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
-  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, disk: s.retention, events: s.bus instanceof InProcessEventBus ? s.bus : undefined, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
+  await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, disk: s.retention, events: s.bus, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
   await app.register(aiRoutes, { registry, ai });
   await app.register(pageRoutes, { publicUrl: config.publicUrl });
   await app.register(wsRoutes, {

@@ -16,7 +16,9 @@ import { publishTestStream, type TestStreamPublisher } from "../helpers/publish-
 import { whepWatch } from "../helpers/whep-client.js";
 import { freePort } from "../support/free-port.js";
 import { httpsFetch } from "../support/https-fetch.js";
+import { sharedKafka } from "../support/kafka-broker.js";
 import { startMinio, type MinioServer } from "../support/minio-server.js";
+import { sharedRedis } from "../support/redis-server.js";
 import { makeTestCertificate } from "../support/test-ca.js";
 import { waitFor, waitForValue } from "../support/wait-for.js";
 
@@ -114,8 +116,9 @@ describe("every config key does something", () => {
     await stop();
   }, 120_000);
 
-  it("S3 store (MinIO), a remote AI worker, an ICE port range, HTTPS: start, readiness, shutdown", async () => {
+  it("S3 store (MinIO), Kafka events, Redis state, a remote AI worker, an ICE port range, HTTPS: start, readiness, shutdown", async () => {
     const minio: MinioServer = await startMinio();
+    const [brokers, redis] = await Promise.all([sharedKafka(), sharedRedis()]);
     cleanup.push(() => minio.stop());
     const dir = await scratch();
     const cert = await makeTestCertificate(path.join(dir, "tls"));
@@ -127,6 +130,7 @@ describe("every config key does something", () => {
       tlsCert: cert.certFile, tlsKey: cert.keyFile,
       // An external identity provider's JWKS is fetched on first use only: nothing listens here.
       authJwksUrl: "http://127.0.0.1:1/.well-known/jwks.json",
+      nodeId: `config-effect-${process.pid}`, eventBus: "kafka", kafkaBrokers: brokers, kafkaReplicationFactor: 1, state: "redis", redisUrl: redis.url,
     })), logger);
     let closed = false;
     cleanup.push(async () => closed || server.close());

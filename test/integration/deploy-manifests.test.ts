@@ -13,20 +13,12 @@ const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
 const k8sDir = path.join(root, "deploy/k8s");
 
-/**
- * The cluster-mode keys the lead adds to src/config.ts while this branch is open. TODO(lead):
- * delete this list when they are in CONFIG_SPEC (the last test below fails until it is gone).
- */
-const PENDING_CLUSTER_KEYS = new Set([
-  "IFC_NODE_ID", "IFC_EVENT_BUS", "IFC_KAFKA_BROKERS", "IFC_KAFKA_REPLICATION_FACTOR", "IFC_STATE", "IFC_REDIS_URL", "IFC_REGISTRY_TTL_MS",
-]);
-
 /** The reference worker reads its own variables (src/worker/main.ts), not CONFIG_SPEC. */
 const WORKER_KEYS = new Set([...readFileSync(path.join(root, "src/worker/main.ts"), "utf8").matchAll(/process\.env\.(IFC_[A-Z0-9_]+)/g)].map((m) => m[1]));
 
-/** IFC_* names that neither CONFIG_SPEC nor the pending list knows. */
+/** IFC_* names CONFIG_SPEC does not know. */
 function unknownKeys(env: Record<string, string>): string[] {
-  return unknownEnvVariables(env).map((u) => u.name).filter((n) => !PENDING_CLUSTER_KEYS.has(n));
+  return unknownEnvVariables(env).map((u) => u.name);
 }
 
 /** Sample values for docker/.env, to resolve the compose file's ${VAR} references as compose would. */
@@ -86,11 +78,9 @@ async function composeCheck(envFile: string): Promise<{ ok: true; project: { ser
   }
 }
 
-/**
- * The Kafka release the compose file runs: the one the test broker is pinned to. TODO(lead): the
- * kafka branch adds KAFKA_VERSION to scripts/versions.env; the fallback goes when it has landed.
- */
-const KAFKA_VERSION = /^KAFKA_VERSION=(\S+)$/m.exec(readFileSync(path.join(root, "scripts/versions.env"), "utf8"))?.[1] ?? "4.4.0";
+/** The Kafka release the compose file runs: the one the test broker is pinned to (scripts/versions.env). */
+const KAFKA_VERSION = /^KAFKA_VERSION=(\S+)$/m.exec(readFileSync(path.join(root, "scripts/versions.env"), "utf8"))?.[1];
+if (!KAFKA_VERSION) throw new Error("scripts/versions.env has no KAFKA_VERSION");
 
 interface PortRange { lo: number; hi: number }
 
@@ -323,10 +313,5 @@ describe("deploy/k8s", () => {
     expect(env.IFC_NODE_ID).toBe("ifc-ingest-0");
     const [worker] = (byKind("Deployment")[0]?.spec?.template as { spec: { containers: Container[] } }).spec.containers;
     expect((worker?.env ?? []).map((e) => e.name).filter((n) => !WORKER_KEYS.has(n))).toEqual([]);
-  });
-
-  it("PENDING_CLUSTER_KEYS only names keys CONFIG_SPEC does not have yet", () => {
-    const landed = [...PENDING_CLUSTER_KEYS].filter((k) => unknownEnvVariables({ [k]: "x" }).length === 0);
-    expect(landed, "in CONFIG_SPEC now: delete them from PENDING_CLUSTER_KEYS").toEqual([]);
   });
 });
