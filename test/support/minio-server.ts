@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "./free-port.js";
+import { stopChild } from "./process-tree.js";
 import { waitFor } from "./wait-for.js";
 
 export interface MinioServer {
@@ -77,15 +78,7 @@ export async function startMinio(): Promise<MinioServer> {
       throw new Error(`${(err as Error).message}: ${output}`);
     });
   };
-  const halt = async (): Promise<void> => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once("exit", r));
-    c.kill("SIGTERM");
-    const killer = setTimeout(() => c.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(killer);
-  };
+  const halt = (): Promise<void> => stopChild(child);
   await launch();
   return {
     url,

@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 
 /**
@@ -53,4 +54,18 @@ export function pidsWith(marker: string): number[] {
 /** Alive or a zombie: either way still in /proc (a reaped child is gone). */
 export function processExists(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
+}
+
+/**
+ * Stops a test engine's child process: `signal` (SIGCONT first, so a frozen one can take it),
+ * then SIGKILL if it lingers past `graceMs`; resolves when it has exited. A no-op when gone.
+ */
+export async function stopChild(c: ChildProcess | undefined, signal: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<void> {
+  if (!c || c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise((r) => c.once("exit", r));
+  c.kill("SIGCONT");
+  c.kill(signal);
+  const killer = setTimeout(() => c.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(killer);
 }

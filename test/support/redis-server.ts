@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "./free-port.js";
+import { stopChild } from "./process-tree.js";
 import { waitFor } from "./wait-for.js";
 
 export interface RedisServer {
@@ -74,16 +75,7 @@ export async function startRedis(): Promise<RedisServer> {
       { timeoutMs: 20_000, intervalMs: 20, what: "redis-server answering PING" },
     );
   };
-  const halt = async (signal: NodeJS.Signals): Promise<void> => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once("exit", r));
-    c.kill("SIGCONT"); // a frozen server must run to take SIGTERM
-    c.kill(signal);
-    const killer = setTimeout(() => c.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(killer);
-  };
+  const halt = (signal: NodeJS.Signals): Promise<void> => stopChild(child, signal);
   await launch();
   return {
     url,
