@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { StatfsFreeSpace } from "../adapters/storage/statfs-free-space.js";
 import type { Config } from "../config.js";
+import { RecordingEvents } from "../recorder/recording-events.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import type { EventBus } from "../ports/event-bus.js";
 import type { ObjectStore } from "../ports/object-store.js";
@@ -70,6 +71,11 @@ export async function buildRecording(config: Config, logger: Logger, stack: Clos
   }, CLIP_EXPIRY_INTERVAL_MS);
   clipExpiry.unref();
   stack.push("clip expiry", () => clearInterval(clipExpiry));
+
+  // stream-events: recording started/stopped, segment completed, clip exported.
+  const events = new RecordingEvents(bus);
+  recorder.onManifestChange((stream, m) => events.manifestChanged(stream, m));
+  clips.onCreated((clip) => events.clipExported(clip));
 
   return { recorder, catalog, leases, retention, clips };
 }

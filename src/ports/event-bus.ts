@@ -82,7 +82,7 @@ export const STREAM_EVENTS_TOPIC = "stream-events";
 /** The value of a `stream-events` message. */
 export interface StreamLifecycleEvent {
   [key: string]: unknown;
-  type: "published" | "reconnecting" | "resumed" | "unpublished" | "recording-started" | "recording-stopped";
+  type: "published" | "reconnecting" | "resumed" | "unpublished" | "recording-started" | "recording-stopped" | "segment-completed" | "clip-exported";
   stream: string;
   /** Epoch ms. */
   at: number;

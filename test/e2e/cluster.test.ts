@@ -82,6 +82,20 @@ describe("two nodes, one Kafka, one Redis, one MinIO", () => {
       const one = (await (await fetch(`${b.url}/api/v1/streams/${STREAM}`)).json()) as Entry & { framesReceived: number };
       expect(one).toMatchObject({ name: STREAM, node: `a-${run}`, state: "live" });
 
+      // A's figures on B's WebSocket (stream_stats), as for a stream of its own.
+      const statsWs = new WebSocket(`${b.url.replace("http", "ws")}/ws/streams/${STREAM}`);
+      const liveStats = new Promise<Record<string, unknown>>((resolve, reject) => {
+        statsWs.on("message", (data: Buffer) => {
+          const msg = JSON.parse(data.toString()) as Record<string, unknown>;
+          if (msg.type === "stream_stats" && msg.live === true) resolve(msg);
+        });
+        statsWs.once("error", reject);
+      });
+      const st = await liveStats;
+      statsWs.close();
+      expect(st).toMatchObject({ stream: STREAM, live: true, state: "live" });
+      expect(st.frames_received).toBeGreaterThan(0);
+
       // WHEP through B: 307 to A, which answers; the viewer plays A's stream.
       const probe = await fetch(`${b.url}/whep/${STREAM}`, { method: "POST", headers: { "content-type": "application/sdp" }, body: "v=0\r\n", redirect: "manual" });
       expect(probe.status).toBe(307);
