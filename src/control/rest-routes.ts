@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Type, type Static } from "typebox";
+import { forwardToOwner, mayForward } from "./forward-to-owner.js";
 import type { LiveStream, StreamRegistry } from "../core/stream-registry.js";
 import { BadRequestError, NotFoundError } from "../errors.js";
 import { parseSpan, parseTime } from "../core/time-param.js";
@@ -40,6 +41,8 @@ export interface RestRoutesOptions {
     nodeId: string;
     remote(): Promise<RemoteStreamEntry[]>;
     remoteOne(stream: string): Promise<RemoteStreamEntry | undefined>;
+    /** The owner's base URL when another node owns `stream` (kicks are passed on to it). */
+    ownerUrl(stream: string): Promise<string | undefined>;
   };
 }
 
@@ -225,6 +228,11 @@ export async function restRoutes(fastify: FastifyInstance, opts: RestRoutesOptio
     config: { auth: onStream("stream:control"), audit: "stream.kicked" },
     schema: { tags: ["streams"], summary: "Kick the stream's publisher (its session ends, its recording closes)", params: StreamParams, response: { 204: empty("Publisher disconnected"), ...problems(404) } },
   }, async (req, reply) => {
+    if (!registry.get(req.params.stream)) {
+      // Another node's stream: the kick goes to its owner.
+      const owner = mayForward(req) ? await opts.cluster?.ownerUrl(req.params.stream) : undefined;
+      if (owner) return forwardToOwner(req, reply as FastifyReply, owner);
+    }
     liveOr404(req.params.stream);
     if (!opts.kick || !(await opts.kick(req.params.stream))) throw new NotFoundError(`stream "${req.params.stream}" is not live`, "stream-not-found");
     return reply.code(204).send();

@@ -6,6 +6,7 @@ import { BadRequestError, PreconditionFailedError, ProblemError, UnsupportedMedi
 import type { PendingSessions } from "../rtc/pending-sessions.js";
 import { contentTypeIs, parseSdpFrag, SDP, SDPFRAG, toSdpFrag, type SdpFrag } from "../rtc/sdp-frag.js";
 import type { RouteAuth } from "./auth/principal.js";
+import { forwardToOwner, mayForward } from "./forward-to-owner.js";
 import { publisherIdentity } from "./publisher-identity.js";
 import { binary, empty, problems, SessionParams, StreamParams } from "./schemas.js";
 
@@ -52,8 +53,6 @@ export interface WebRtcSessionRoutesOptions<S extends WebRtcSession> {
   redirectCreate?: boolean;
 }
 
-/** Marks a request one node passed on to another, so it is never passed on again. */
-const FORWARDED_HEADER = "x-ifc-forwarded-by";
 
 const SDP_BODY = Type.String({ description: "An SDP offer (application/sdp)" });
 const SDPFRAG_BODY = Type.String({ description: "A trickle-ice-sdpfrag (RFC 8840)" });
@@ -181,14 +180,9 @@ export async function webRtcSessionRoutes<S extends WebRtcSession>(fastify: Fast
         await service.delete(req.params.stream, req.params.session);
       } catch (err) {
         // The session lives on the node that owns the stream (a load balancer sent the DELETE here): pass it on.
-        const owner = isNotFound(err) && req.headers[FORWARDED_HEADER] === undefined ? await opts.ownerElsewhere?.(req.params.stream) : undefined;
+        const owner = isNotFound(err) && mayForward(req) ? await opts.ownerElsewhere?.(req.params.stream) : undefined;
         if (!owner) throw err;
-        const res = await fetch(`${owner}${req.url}`, { method: "DELETE", headers: forwardedHeaders(req), signal: AbortSignal.timeout(10_000) });
-        const body = await res.text();
-        const type = res.headers.get("content-type");
-        const raw = reply as FastifyReply; // the owner's answer, whatever its status
-        if (type) raw.header("content-type", type);
-        return raw.code(res.status).send(body);
+        return forwardToOwner(req, reply as FastifyReply, owner);
       }
       return reply.code(200).send();
     },
@@ -211,14 +205,6 @@ export async function webRtcSessionRoutes<S extends WebRtcSession>(fastify: Fast
 
 function isNotFound(err: unknown): boolean {
   return err instanceof NotFound || (err instanceof ProblemError && err.status === 404);
-}
-
-/** The caller's credentials go along, so the owner checks them itself. */
-function forwardedHeaders(req: FastifyRequest): Record<string, string> {
-  const h: Record<string, string> = { [FORWARDED_HEADER]: "1" };
-  const auth = req.headers.authorization;
-  if (auth) h.authorization = auth;
-  return h;
 }
 
 /** RFC 9725 §4.6 Link header values for the configured STUN/TURN servers. */

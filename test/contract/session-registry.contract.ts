@@ -29,6 +29,7 @@ export function sessionRegistryContract(name: string, make: (ttlMs: number) => P
       stream: "cam1",
       nodeId: "node-a",
       url: "http://a.example:8080",
+      rtspUrl: "rtsp://a.example:8554",
       identity: "device:cam1",
       sessionId: "sess-1",
       state: "live",

@@ -11,6 +11,7 @@ import { whipPublish, WhipHttpError } from "../helpers/whip-client.js";
 import { sharedKafka } from "../support/kafka-broker.js";
 import { startMinio, type MinioServer } from "../support/minio-server.js";
 import { qrVideo } from "../support/qr-video.js";
+import { RawRtspClient } from "../support/rtsp-raw-client.js";
 import { sharedRedis } from "../support/redis-server.js";
 import { spawnServer, startTestServer, type ServerProcess, type TestServer } from "../support/server-harness.js";
 import { waitFor } from "../support/wait-for.js";
@@ -107,6 +108,24 @@ describe("two nodes, one Kafka, one Redis, one MinIO", () => {
       const del = await fetch(viewer.resourceUrl, { method: "DELETE" });
       expect(del.status).toBe(200);
       await viewer.pc.close();
+
+      // HLS through B: 307 to A's live playlist, which answers there.
+      const hls = await fetch(`${b.url}/hls/${STREAM}/index.m3u8`, { redirect: "manual" });
+      expect(hls.status).toBe(307);
+      expect(hls.headers.get("location")).toBe(`${nodeA.url}/hls/${STREAM}/index.m3u8`);
+      await waitFor(async () => (await fetch(`${b.url}/hls/${STREAM}/index.m3u8`)).status === 200, { what: "A's playlist through the redirect", timeoutMs: 15_000 });
+      // RTSP read through B: 302 to A's RTSP port, where DESCRIBE answers the stream's SDP.
+      const rtspB = await RawRtspClient.open(b.server.rtsp?.port as number);
+      const moved = await rtspB.request("DESCRIBE", `rtsp://127.0.0.1:${b.server.rtsp?.port}/${STREAM}`, { Accept: "application/sdp" });
+      rtspB.close();
+      expect(moved.status).toBe(302);
+      const target = new URL(moved.headers.get("Location") ?? "");
+      expect(target.pathname).toBe(`/${STREAM}`);
+      const rtspA = await RawRtspClient.open(Number(target.port), target.hostname);
+      const described = await rtspA.request("DESCRIBE", target.toString(), { Accept: "application/sdp" });
+      rtspA.close();
+      expect(described.status).toBe(200);
+      expect(described.body.toString()).toContain("H264");
 
       // Detections made on A (its decoder and bundled worker) reach B's WebSocket client through Kafka.
       await waitFor(() => detections.some((d) => d.analysis_results.detections.some((x) => x.class_name === "qr_code")), { what: "a QR detection from A on B's WebSocket", timeoutMs: 30_000 });

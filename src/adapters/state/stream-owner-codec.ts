@@ -17,10 +17,11 @@ export function parseStreamOwner(json: string): StreamOwner | undefined {
   if (stream === undefined || nodeId === undefined || url === undefined || identity === undefined || sessionId === undefined || !state || since === undefined) {
     return undefined;
   }
-  return { stream, nodeId, url, identity, sessionId, state, since };
+  const rtspUrl = str("rtspUrl");
+  return { stream, nodeId, url, ...(rtspUrl !== undefined ? { rtspUrl } : {}), identity, sessionId, state, since };
 }
 
 /** Only the port's fields, in a fixed order (a caller's object may carry more). */
 export function encodeStreamOwner(o: StreamOwner): string {
-  return JSON.stringify({ stream: o.stream, nodeId: o.nodeId, url: o.url, identity: o.identity, sessionId: o.sessionId, state: o.state, since: o.since });
+  return JSON.stringify({ stream: o.stream, nodeId: o.nodeId, url: o.url, ...(o.rtspUrl !== undefined ? { rtspUrl: o.rtspUrl } : {}), identity: o.identity, sessionId: o.sessionId, state: o.state, since: o.since });
 }
