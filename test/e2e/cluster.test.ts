@@ -85,17 +85,12 @@ describe("two nodes, one Kafka, one Redis, one MinIO", () => {
 
       // A's figures on B's WebSocket (stream_stats), as for a stream of its own.
       const statsWs = new WebSocket(`${b.url.replace("http", "ws")}/ws/streams/${STREAM}`);
-      const liveStats = new Promise<Record<string, unknown>>((resolve, reject) => {
-        statsWs.on("message", (data: Buffer) => {
-          const msg = JSON.parse(data.toString()) as Record<string, unknown>;
-          if (msg.type === "stream_stats" && msg.live === true) resolve(msg);
-        });
-        statsWs.once("error", reject);
-      });
-      const st = await liveStats;
+      const statsSeen: Record<string, unknown>[] = [];
+      statsWs.on("message", (data: Buffer) => statsSeen.push(JSON.parse(data.toString()) as Record<string, unknown>));
+      const withFrames = (m: Record<string, unknown>): boolean => m.type === "stream_stats" && m.live === true && Number(m.frames_received) > 0;
+      await waitFor(() => statsSeen.some(withFrames), { what: "A's stream_stats with frames on B's WebSocket", timeoutMs: 15_000 });
       statsWs.close();
-      expect(st).toMatchObject({ stream: STREAM, live: true, state: "live" });
-      expect(st.frames_received).toBeGreaterThan(0);
+      expect(statsSeen.find(withFrames)).toMatchObject({ stream: STREAM, live: true, state: "live" });
 
       // WHEP through B: 307 to A, which answers; the viewer plays A's stream.
       const probe = await fetch(`${b.url}/whep/${STREAM}`, { method: "POST", headers: { "content-type": "application/sdp" }, body: "v=0\r\n", redirect: "manual" });
@@ -148,6 +143,10 @@ describe("two nodes, one Kafka, one Redis, one MinIO", () => {
 
   it("SIGKILL of A: within the TTL B no longer lists the stream; the camera republishes to B and the recording goes on under the same name", async () => {
     if (!a) throw new Error("node A did not start");
+    const recordingIds = async (): Promise<Set<string>> =>
+      new Set(((await (await fetch(`${b.url}/api/v1/recordings?stream=${STREAM}`)).json()) as { recordings: { recordingId: string }[] }).recordings.map((s) => s.recordingId));
+    // A's recording is in the shared bucket (B lists it) before A dies.
+    await waitFor(async () => (await recordingIds()).size >= 1, { what: "A's recording listed through B", timeoutMs: 15_000 });
     a.child.kill("SIGKILL");
     await a.exited;
     const killedAt = Date.now();
@@ -164,9 +163,6 @@ describe("two nodes, one Kafka, one Redis, one MinIO", () => {
     pub = undefined;
     await b.server.recorder.flush();
     // Both nodes recorded into the one bucket under the stream's name: A's recording (cut by the kill) and B's.
-    await waitFor(async () => {
-      const spans = ((await (await fetch(`${b.url}/api/v1/recordings?stream=${STREAM}`)).json()) as { recordings: { recordingId: string }[] }).recordings;
-      return new Set(spans.map((s) => s.recordingId)).size >= 2;
-    }, { what: "A's and B's recordings under the stream's name", timeoutMs: 15_000 });
+    await waitFor(async () => (await recordingIds()).size >= 2, { what: "A's and B's recordings under the stream's name", timeoutMs: 15_000 });
   }, 120_000);
 });
