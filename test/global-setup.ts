@@ -1,4 +1,5 @@
 import { assertKafkaJars, launchKafka } from "./support/kafka-broker.js";
+import { startRunPostgres } from "./support/postgres-server.js";
 import { startRunRedis } from "./support/redis-server.js";
 
 /**
@@ -37,8 +38,20 @@ async function redis(): Promise<Teardown | undefined> {
   }
 }
 
+/** The run-wide PostgreSQL (a second or two: initdb + start): IFC_TEST_DATABASE_URL. */
+async function postgres(): Promise<Teardown | undefined> {
+  try {
+    const server = await startRunPostgres();
+    return () => server.stop();
+  } catch (err) {
+    // Not fatal for the run: sharedPostgresDatabase() fails the tests that need it, naming the setup command.
+    console.error(`global setup: no PostgreSQL for this run: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 export default async function setup(): Promise<Teardown> {
-  const teardowns = (await Promise.all([kafka(), redis()])).filter((t): t is Teardown => t !== undefined);
+  const teardowns = (await Promise.all([kafka(), redis(), postgres()])).filter((t): t is Teardown => t !== undefined);
   return async () => {
     await Promise.all(teardowns.map((t) => t()));
   };

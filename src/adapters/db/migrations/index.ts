@@ -1,0 +1,5 @@
+import type { Migration } from "../migrate.js";
+import { pipelinesMigration } from "./001-pipelines.js";
+
+/** Every migration of the metadata database, in version order; both engines run the same list. */
+export const ALL_MIGRATIONS: readonly Migration[] = [pipelinesMigration];
