@@ -32,7 +32,7 @@ export async function startHealthServer(statuses: ServingStatusMap, opts: { hang
     processVideoStream: () => undefined,
     healthCheck: (call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, cb: sendUnaryData<HealthCheckResponse>) => {
       peers.push(call.getPeer());
-      cb(null, { status: HealthCheckResponse_ServingStatus.SERVING });
+      cb(null, { status: HealthCheckResponse_ServingStatus.SERVING_STATUS_SERVING });
     },
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
