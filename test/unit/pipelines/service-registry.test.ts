@@ -215,6 +215,23 @@ describe("ServiceRegistry: breaker per instance", () => {
   });
 });
 
+describe("ServiceRegistry: removal under load", () => {
+  it("a deregistered instance is no longer chosen; its channels close when its last call is done", () => {
+    const { r } = make({ instances: [{ service: RESIZE, address: A }] });
+    r.register(RESIZE, B);
+    const leases = [r.acquire(RESIZE), r.acquire(RESIZE)];
+    const onB = leases.find((l) => l.instance.address === B)!;
+    expect(r.deregister(RESIZE, B)).toBe(true);
+    expect(onB.channel.getConnectivityState(false)).not.toBe(connectivityState.SHUTDOWN);
+    for (let i = 0; i < 3; i++) expect(r.acquire(RESIZE).instance.address).toBe(A);
+    onB.done(fail());
+    expect(onB.channel.getConnectivityState(false)).toBe(connectivityState.SHUTDOWN);
+    // Registering the same address again starts afresh.
+    expect(r.register(RESIZE, B).address).toBe(B);
+    expect(r.list().find((x) => x.address === B)).toMatchObject({ current_connections: 0, consecutive_failures: 0 });
+  });
+});
+
 describe("ServiceRegistry: close", () => {
   it("leaves no timer and no open channel, and refuses further use", () => {
     const { r, timers } = make({ instances: [{ service: RESIZE, address: A }] });
