@@ -20,6 +20,21 @@ export function checkAddress(address: string): string {
   return a;
 }
 
+/**
+ * Instances written as one string (an environment variable): "ResizeService=host:port" entries
+ * separated by commas or whitespace, e.g. "ResizeService=10.0.0.5:50051,FilterService=10.0.0.6:50053".
+ */
+export function parseInstanceList(text: string): { service: string; address: string }[] {
+  return text
+    .split(/[\s,]+/)
+    .filter((e) => e.length > 0)
+    .map((entry) => {
+      const eq = entry.indexOf("=");
+      if (eq <= 0) throw new InvalidInstanceError(`invalid service instance "${entry}" (want Service=host:port)`);
+      return { service: fullServiceName(entry.slice(0, eq)), address: checkAddress(entry.slice(eq + 1)) };
+    });
+}
+
 /** A malformed service name or address given to the registry (config or registration). */
 export class InvalidInstanceError extends Error {
   override readonly name = "InvalidInstanceError";

@@ -205,11 +205,6 @@ export class ServiceRegistry {
     this.round();
   }
 
-  /** Runs one health round now and resolves when every check has answered or timed out. */
-  async checkNow(): Promise<void> {
-    await Promise.all(this.all().map((i) => this.check(i)));
-  }
-
   /** Adds a self-registered instance; the same service and address again returns the existing one. */
   register(service: string, address: string): InstanceRef {
     if (this.closed) throw new RegistryClosedError();
@@ -452,6 +447,12 @@ export class ServiceRegistry {
   }
 
   private emit(e: RegistryEvent): void {
-    for (const l of [...this.listeners]) l(e);
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch {
+        // A listener (a log line, an event publish) must not break health checks or leases.
+      }
+    }
   }
 }

@@ -27,3 +27,20 @@ describe("pickCandidate", () => {
     expect(() => pickCandidate([], "random", 0, () => 0)).toThrow(RangeError);
   });
 });
+
+describe("service names and instance lists", () => {
+  it("parses Service=host:port lists into full names, rejecting bad entries", async () => {
+    const { parseInstanceList, fullServiceName, InvalidInstanceError } = await import("../../../src/pipelines/service-names.js");
+    expect(parseInstanceList(" ResizeService=10.0.0.5:50051, imageflow.v1.FilterService=svc-filter:50053\nacme.Det=[::1]:1 ")).toEqual([
+      { service: "imageflow.v1.ResizeService", address: "10.0.0.5:50051" },
+      { service: "imageflow.v1.FilterService", address: "svc-filter:50053" },
+      { service: "acme.Det", address: "[::1]:1" },
+    ]);
+    expect(parseInstanceList("")).toEqual([]);
+    for (const bad of ["ResizeService", "=1.2.3.4:5", "ResizeService=1.2.3.4", "ResizeService=1.2.3.4:0", "ResizeService=h:65536"]) {
+      expect(() => parseInstanceList(bad)).toThrow(InvalidInstanceError);
+    }
+    expect(parseInstanceList("ResizeService=h:65535")[0]!.address).toBe("h:65535");
+    expect(fullServiceName("AIDetectionService")).toBe("imageflow.v1.AIDetectionService");
+  });
+});

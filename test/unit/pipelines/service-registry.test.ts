@@ -232,6 +232,21 @@ describe("ServiceRegistry: removal under load", () => {
   });
 });
 
+describe("ServiceRegistry: listeners", () => {
+  it("a throwing listener does not break leases or other listeners", () => {
+    const { r, events } = make({ instances: [{ service: RESIZE, address: A }] });
+    r.onChange(() => {
+      throw new Error("listener bug");
+    });
+    const after: RegistryEvent[] = [];
+    r.onChange((e) => after.push(e));
+    for (let i = 0; i < 5; i++) r.acquire(RESIZE).done(fail());
+    expect(r.list()[0]!.breaker_state).toBe("open");
+    expect(events.filter((e) => e.type === "breaker")).toHaveLength(1);
+    expect(after.map((e) => e.type)).toEqual(["breaker"]);
+  });
+});
+
 describe("ServiceRegistry: close", () => {
   it("leaves no timer and no open channel, and refuses further use", () => {
     const { r, timers } = make({ instances: [{ service: RESIZE, address: A }] });
