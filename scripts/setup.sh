@@ -53,6 +53,11 @@ if [ "$MODE" = "test" ]; then
   if ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server "$DEBIAN_REDIS_VERSION"
   fi
+  # PostgreSQL for the metadata-database tests; the test run starts its own cluster on 127.0.0.1
+  # (test/support/postgres-server.ts) from the server binaries, never Debian's service.
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    apt_install postgresql-15 "$DEBIAN_POSTGRESQL_VERSION"
+  fi
   # kubeconform and offline schemas for the deploy/k8s manifest test (this machine reaches package
   # registries only, so kubeconform's default schema download cannot work). Built/laid out once.
   if [ ! -x "$MINIO_BIN_DIR/kubeconform" ] || [ "$(cat "$MINIO_BIN_DIR/kubeconform.version" 2>/dev/null)" != "$KUBECONFORM_MODULE_VERSION" ]; then

@@ -1,4 +1,8 @@
 import { assertKafkaJars, launchKafka } from "./support/kafka-broker.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { writePgliteTemplate } from "./support/pglite.js";
 import { startRunPostgres } from "./support/postgres-server.js";
 import { startRunRedis } from "./support/redis-server.js";
 
@@ -50,8 +54,16 @@ async function postgres(): Promise<Teardown | undefined> {
   }
 }
 
+/** A pristine PGlite data directory for every worker to start from (IFC_TEST_PGLITE_TEMPLATE). */
+async function pgliteTemplate(): Promise<Teardown | undefined> {
+  if (process.env.IFC_TEST_PGLITE_TEMPLATE) return undefined;
+  const dir = await mkdtemp(path.join(tmpdir(), "ifc-pglite-template-"));
+  await writePgliteTemplate(path.join(dir, "template.tar"));
+  return () => rm(dir, { recursive: true, force: true });
+}
+
 export default async function setup(): Promise<Teardown> {
-  const teardowns = (await Promise.all([kafka(), redis(), postgres()])).filter((t): t is Teardown => t !== undefined);
+  const teardowns = (await Promise.all([kafka(), redis(), postgres(), pgliteTemplate()])).filter((t): t is Teardown => t !== undefined);
   return async () => {
     await Promise.all(teardowns.map((t) => t()));
   };

@@ -7,11 +7,12 @@ import { PgliteDatabase } from "../../src/adapters/db/pglite-database.js";
 import { DatabaseUnavailableError } from "../../src/ports/database.js";
 import { databaseContract } from "../contract/database.contract.js";
 import { freePort } from "../support/free-port.js";
+import { openTestPglite } from "../support/pglite.js";
 import { sharedPostgresDatabase } from "../support/postgres-server.js";
 
 databaseContract("PGlite (embedded, on disk)", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), "ifc-pglite-"));
-  let db = await PgliteDatabase.open({ dataDir: dir });
+  let db = await openTestPglite(dir);
   return {
     db,
     reopen: async () => {

@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import path from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
 import type { Database, Queryable, QueryResult } from "../../ports/database.js";
 import { mapSqlError } from "./sql-errors.js";
@@ -6,6 +8,11 @@ import { mapSqlError } from "./sql-errors.js";
 export interface PgliteDatabaseOptions {
   /** Directory of the database files; undefined = in memory (tests). */
   dataDir?: string;
+  /**
+   * A dumped data directory (PGlite's dumpDataDir) to start from instead of running initdb, used
+   * only when `dataDir` holds no database yet: initdb in WASM takes seconds, loading a dump one.
+   */
+  initialData?: Blob;
 }
 
 /**
@@ -21,7 +28,11 @@ export class PgliteDatabase implements Database {
     if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
     // Loaded on demand: the WASM module costs memory a server without pipelines never needs.
     const { PGlite } = await import("@electric-sql/pglite");
-    const db = await PGlite.create(opts.dataDir ? { dataDir: opts.dataDir } : {});
+    const fresh = !opts.dataDir || !existsSync(path.join(opts.dataDir, "PG_VERSION"));
+    const db = await PGlite.create({
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+      ...(fresh && opts.initialData ? { loadDataDir: opts.initialData } : {}),
+    });
     return new PgliteDatabase(db);
   }
 
@@ -35,6 +46,11 @@ export class PgliteDatabase implements Database {
 
   async ping(): Promise<void> {
     await this.query("SELECT 1");
+  }
+
+  /** The data directory as a tarball, to seed other instances (PgliteDatabaseOptions.initialData). */
+  async dump(): Promise<Blob> {
+    return this.db.dumpDataDir("none");
   }
 
   async close(): Promise<void> {
