@@ -74,7 +74,8 @@ export class ReferenceDetector {
     if (wanted("dark_spot") || wanted("scratch")) {
       for (const d of this.defects.detect(frame, exclude)) {
         if (!wanted(d.className)) continue;
-        out.push({ className: d.className, confidence: d.confidence, bbox: d.box, attributes: { area_px: String(d.area), elongation: d.elongation.toFixed(2) } });
+        // float32 as on the wire, so a threshold equal to a reported confidence keeps it.
+        out.push({ className: d.className, confidence: Math.fround(d.confidence), bbox: d.box, attributes: { area_px: String(d.area), elongation: d.elongation.toFixed(2) } });
       }
     }
     return out.filter((d) => d.confidence >= p.confidenceThreshold);
