@@ -1,0 +1,87 @@
+import { credentials, makeGenericClientConstructor, status, type ServiceError } from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
+import sharp from "sharp";
+import { afterEach, describe, expect, it } from "vitest";
+import type { DetectionResponse } from "../../src/generated/imageflow/v1/ai_detection.js";
+import { HealthCheckResponse_ServingStatus, type HealthCheckResponse } from "../../src/generated/imageflow/v1/common.js";
+import type { FilterResponse } from "../../src/generated/imageflow/v1/filter.js";
+import type { ResizeResponse } from "../../src/generated/imageflow/v1/resize.js";
+import { DETECTION_SERVICE, FILTER_SERVICE, RESIZE_SERVICE } from "../../src/worker/services/image-services.js";
+import { grpcError, unary } from "../support/grpc-client.js";
+import { outputKey, startImageServices, type ImageServicesHarness } from "../support/image-services-harness.js";
+import { partImage } from "../support/part-image.js";
+
+let h: ImageServicesHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+type HealthClient = { check(req: { service: string }, cb: (err: ServiceError | null, res: { status: string }) => void): void; close(): void };
+
+function healthOf(address: string): { check: (service: string) => Promise<string>; close: () => void } {
+  const Client = makeGenericClientConstructor(healthService, "grpc.health.v1.Health");
+  const c = new Client(address, credentials.createInsecure()) as unknown as HealthClient;
+  return {
+    check: (service) => new Promise((resolve, reject) => c.check({ service }, (err, res) => (err ? reject(err) : resolve(res.status)))),
+    close: () => c.close(),
+  };
+}
+
+describe("ImageServices (resize, AI detection, filter on one gRPC server)", () => {
+  it("chains resize → detect → filter by reference, each output under the caller's key", async () => {
+    h = await startImageServices({ bucket: "imageflow" });
+    const img = await partImage({ qr: { payload: "PART-77", x: 1400, y: 320, moduleSize: 8 } });
+    const input = await h.put("uploads/part.jpg", img.data);
+    const resized = await unary<ResizeResponse>(h.resize, "resize", { inputImage: input, targetWidth: 1280, targetHeight: 720, resizeMode: "fill", maintainAspectRatio: true }, outputKey("executions/e1/resize.jpg"));
+    const detected = await unary<DetectionResponse>(h.detection, "detect", { inputImage: resized.result!.outputImage, modelName: "reference", confidenceThreshold: 0.5, targetClasses: [] });
+    expect(detected.detections.map((d) => d.className).sort()).toEqual(["dark_spot", "dark_spot", "qr_code", "scratch", "scratch"]);
+    expect(detected.detections.find((d) => d.className === "qr_code")!.attributes.payload).toBe("PART-77");
+    const filtered = await unary<FilterResponse>(h.filter, "applyFilter", { inputImage: detected.result!.outputImage, filterType: "sharpen", parameters: {} }, outputKey("executions/e1/filter.jpg"));
+    const out = filtered.result!.outputImage!;
+    expect(out).toMatchObject({ bucket: "imageflow", objectKey: "executions/e1/filter.jpg", contentType: "image/jpeg", width: 1280, height: 720 });
+    expect(await sharp(await h.store.get(out.objectKey)).metadata()).toMatchObject({ width: 1280, height: 720, format: "jpeg" });
+    expect((await h.store.list("executions/e1/")).map((o) => o.key)).toEqual(["executions/e1/filter.jpg", "executions/e1/resize.jpg"]);
+    expect(filtered.result!.processingTimeSeconds).toBeGreaterThan(0);
+    expect(h.services.stats.calls).toEqual({ resize: 1, detection: 1, filter: 1 });
+  });
+
+  it("reports SERVING per service and for the server in grpc.health.v1 and HealthCheck, and NOT_SERVING when told", async () => {
+    const hs = (h = await startImageServices());
+    const health = healthOf(hs.services.address);
+    try {
+      for (const name of ["", RESIZE_SERVICE, DETECTION_SERVICE, FILTER_SERVICE]) expect(await health.check(name), name).toBe("SERVING");
+      const own = (client: typeof hs.resize | typeof hs.filter | typeof hs.detection) => unary<HealthCheckResponse>(client, "healthCheck", { service: "" });
+      expect((await own(h.detection)).status).toBe(HealthCheckResponse_ServingStatus.SERVING_STATUS_SERVING);
+
+      h.services.setServing(false, DETECTION_SERVICE);
+      expect(await health.check(DETECTION_SERVICE)).toBe("NOT_SERVING");
+      expect(await health.check(RESIZE_SERVICE)).toBe("SERVING");
+      expect((await own(h.detection)).status).toBe(HealthCheckResponse_ServingStatus.SERVING_STATUS_NOT_SERVING);
+      expect((await own(h.resize)).status).toBe(HealthCheckResponse_ServingStatus.SERVING_STATUS_SERVING);
+
+      h.services.setServing(false);
+      for (const name of ["", RESIZE_SERVICE, FILTER_SERVICE]) expect(await health.check(name), name).toBe("NOT_SERVING");
+      h.services.setServing(true);
+      for (const name of ["", RESIZE_SERVICE, DETECTION_SERVICE, FILTER_SERVICE]) expect(await health.check(name), name).toBe("SERVING");
+      await expect(health.check("imageflow.v1.Unknown")).rejects.toMatchObject({ code: status.NOT_FOUND });
+    } finally {
+      health.close();
+    }
+  });
+
+  it("serves only the services asked for", async () => {
+    h = await startImageServices({ services: ["resize"] });
+    const health = healthOf(h.services.address);
+    try {
+      expect(await health.check(RESIZE_SERVICE)).toBe("SERVING");
+      await expect(health.check(DETECTION_SERVICE)).rejects.toMatchObject({ code: status.NOT_FOUND });
+    } finally {
+      health.close();
+    }
+    expect(() => h!.services.setServing(false, FILTER_SERVICE)).toThrow(RangeError);
+    const input = await h.put("in/x.png", await sharp({ create: { width: 8, height: 8, channels: 3, background: "#fff" } }).png().toBuffer(), "image/png");
+    const err = await grpcError(unary(h.detection, "detect", { inputImage: input, modelName: "", confidenceThreshold: 0, targetClasses: [] }));
+    expect(err.code).toBe(status.UNIMPLEMENTED);
+  });
+});
