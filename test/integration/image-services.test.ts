@@ -1,15 +1,21 @@
 import { credentials, makeGenericClientConstructor, status, type ServiceError } from "@grpc/grpc-js";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { service as healthService } from "grpc-health-check";
 import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
 import type { DetectionResponse } from "../../src/generated/imageflow/v1/ai_detection.js";
 import { HealthCheckResponse_ServingStatus, type HealthCheckResponse } from "../../src/generated/imageflow/v1/common.js";
 import type { FilterResponse } from "../../src/generated/imageflow/v1/filter.js";
-import type { ResizeResponse } from "../../src/generated/imageflow/v1/resize.js";
+import { ResizeServiceClient, type ResizeResponse } from "../../src/generated/imageflow/v1/resize.js";
+import { FsObjectStore } from "../../src/adapters/storage/fs-object-store.js";
 import { DETECTION_SERVICE, FILTER_SERVICE, RESIZE_SERVICE } from "../../src/worker/services/image-services.js";
 import { grpcError, unary } from "../support/grpc-client.js";
 import { outputKey, startImageServices, type ImageServicesHarness } from "../support/image-services-harness.js";
 import { partImage } from "../support/part-image.js";
+import { waitForValue } from "../support/wait-for.js";
 
 let h: ImageServicesHarness | undefined;
 afterEach(async () => {
@@ -83,5 +89,47 @@ describe("ImageServices (resize, AI detection, filter on one gRPC server)", () =
     const input = await h.put("in/x.png", await sharp({ create: { width: 8, height: 8, channels: 3, background: "#fff" } }).png().toBuffer(), "image/png");
     const err = await grpcError(unary(h.detection, "detect", { inputImage: input, modelName: "", confidenceThreshold: 0, targetClasses: [] }));
     expect(err.code).toBe(status.UNIMPLEMENTED);
+  });
+});
+
+describe("npm run worker with IFC_WORKER_SERVE", () => {
+  let child: ChildProcess | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child!.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+    child = undefined;
+    dir = undefined;
+  });
+
+  it("serves the image services alone over an fs store, and exits on SIGTERM", async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "ifc-worker-main-"));
+    const store = new FsObjectStore(dir);
+    await store.init();
+    await store.put("in/a.png", await sharp({ create: { width: 40, height: 20, channels: 3, background: "#123456" } }).png().toBuffer());
+    const proc = (child = spawn(process.execPath, ["--import", "tsx", "src/worker/main.ts"], {
+      env: { ...process.env, IFC_WORKER_SERVE: "resize,filter", IFC_WORKER_HOST: "127.0.0.1", IFC_WORKER_IMAGE_PORT: "0", IFC_WORKER_STORE_DIR: dir, IFC_WORKER_BUCKET: "b1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    }));
+    let out = "";
+    proc.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    proc.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+    const port = await waitForValue(() => /"port":(\d+).*"msg":"image services listening"/.exec(out)?.[1], { timeoutMs: 15_000, what: "image services listening" });
+    expect(out).not.toMatch(/reference AI worker listening/);
+    const client = new ResizeServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+    try {
+      const res = await unary<ResizeResponse>(client, "resize", { inputImage: { bucket: "b1", objectKey: "in/a.png", contentType: "", sizeBytes: 0, width: 0, height: 0, createdAtMs: 0 }, targetWidth: 20, targetHeight: 0, resizeMode: "fit", maintainAspectRatio: true }, outputKey("out/a.png"));
+      expect(res.result!.outputImage).toMatchObject({ bucket: "b1", objectKey: "out/a.png", width: 20, height: 10 });
+      expect((await store.stat("out/a.png"))?.size).toBe(res.result!.outputImage!.sizeBytes);
+    } finally {
+      client.close();
+    }
+    const code = new Promise<number | null>((resolve) => proc.once("exit", resolve));
+    proc.kill("SIGTERM");
+    expect(await code).toBe(0);
   });
 });
