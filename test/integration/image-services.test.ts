@@ -15,7 +15,8 @@ import { DETECTION_SERVICE, FILTER_SERVICE, RESIZE_SERVICE } from "../../src/wor
 import { grpcError, unary } from "../support/grpc-client.js";
 import { outputKey, startImageServices, type ImageServicesHarness } from "../support/image-services-harness.js";
 import { partImage } from "../support/part-image.js";
-import { waitForValue } from "../support/wait-for.js";
+import { waitFor, waitForValue } from "../support/wait-for.js";
+import type { ObjectStore } from "../../src/ports/object-store.js";
 
 let h: ImageServicesHarness | undefined;
 afterEach(async () => {
@@ -89,6 +90,37 @@ describe("ImageServices (resize, AI detection, filter on one gRPC server)", () =
     const input = await h.put("in/x.png", await sharp({ create: { width: 8, height: 8, channels: 3, background: "#fff" } }).png().toBuffer(), "image/png");
     const err = await grpcError(unary(h.detection, "detect", { inputImage: input, modelName: "", confidenceThreshold: 0, targetClasses: [] }));
     expect(err.code).toBe(status.UNIMPLEMENTED);
+  });
+});
+
+describe("capacity", () => {
+  it("processes maxConcurrentCalls at once and refuses one more with RESOURCE_EXHAUSTED, counted", async () => {
+    // The gate holds every input read until released: calls pile up in flight deterministically.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = 0;
+    const hs = (h = await startImageServices({
+      maxConcurrentCalls: 2,
+      wrapStore: (s: ObjectStore): ObjectStore => Object.assign(Object.create(s) as ObjectStore, {
+        stat: async (key: string) => {
+          held++;
+          await gate;
+          return s.stat(key);
+        },
+      }),
+    }));
+    const input = await hs.put("in/x.png", await sharp({ create: { width: 16, height: 16, channels: 3, background: "#888" } }).png().toBuffer(), "image/png");
+    const call = () => unary<ResizeResponse>(hs.resize, "resize", { inputImage: input, targetWidth: 8, targetHeight: 8, resizeMode: "fit", maintainAspectRatio: true });
+    const first = [call(), call()];
+    await waitFor(() => held === 2, { what: "two calls in flight" });
+    const err = await grpcError(call());
+    expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(err.details).toMatch(/busy: 2 calls in progress/);
+    expect(hs.services.stats).toMatchObject({ rejectedBusy: 1, inFlight: 2 });
+    release();
+    for (const r of await Promise.all(first)) expect(r.result!.outputImage!.width).toBe(8);
+    expect((await call()).result!.outputImage!.width).toBe(8);
+    expect(hs.services.stats).toMatchObject({ rejectedBusy: 1, inFlight: 0 });
   });
 });
 

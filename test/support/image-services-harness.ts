@@ -22,11 +22,13 @@ export interface ImageServicesHarness {
   close(): Promise<void>;
 }
 
-export async function startImageServices(opts: Omit<ImageServicesOptions, "store"> = {}): Promise<ImageServicesHarness> {
+/** `wrapStore` puts something between the services and the fs store (a test's gate). */
+export async function startImageServices(opts: Omit<ImageServicesOptions, "store"> & { wrapStore?: (s: ObjectStore) => ObjectStore } = {}): Promise<ImageServicesHarness> {
   const dir = await mkdtemp(path.join(tmpdir(), "ifc-imgsvc-"));
   const store = new FsObjectStore(dir);
   await store.init();
-  const services = new ImageServices({ store, ...opts });
+  const { wrapStore, ...rest } = opts;
+  const services = new ImageServices({ store: wrapStore ? wrapStore(store) : store, ...rest });
   await services.listen("127.0.0.1:0");
   const creds = credentials.createInsecure();
   const resize = new ResizeServiceClient(services.address, creds);

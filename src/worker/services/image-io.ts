@@ -25,21 +25,27 @@ export interface ImageIoOptions {
   bucket: string;
   /** Largest input object read, in bytes (default 32 MiB); bigger → too_large. */
   maxInputBytes?: number;
+  /** Largest input in pixels, width × height (default 8192²), checked from the header before decoding; bigger → too_large. */
+  maxInputPixels?: number;
 }
 
 export const DEFAULT_MAX_INPUT_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_MAX_INPUT_PIXELS = 8192 * 8192;
 
 /** Reads inputs from and writes outputs to the object store: images move by reference. */
 export class ImageIo {
   readonly bucket: string;
   readonly maxInputBytes: number;
+  readonly maxInputPixels: number;
   private readonly store: ObjectStore;
 
   constructor(opts: ImageIoOptions) {
     this.store = opts.store;
     this.bucket = opts.bucket;
     this.maxInputBytes = opts.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
+    this.maxInputPixels = opts.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
     if (!(this.maxInputBytes > 0)) throw new RangeError(`maxInputBytes must be > 0, got ${this.maxInputBytes}`);
+    if (!(this.maxInputPixels > 0)) throw new RangeError(`maxInputPixels must be > 0, got ${this.maxInputPixels}`);
   }
 
   async read(image: ImageData | undefined): Promise<LoadedImage> {
@@ -68,6 +74,10 @@ export class ImageIo {
       throw err;
     }
     const meta = await probe(bytes, key);
+    // A small file can hold a huge image (a decompression bomb): refuse it before decoding.
+    if (meta.width * meta.height > this.maxInputPixels) {
+      throw new ImageServiceError("too_large", `input object "${key}" is ${meta.width}x${meta.height} = ${meta.width * meta.height} pixels, over the limit of ${this.maxInputPixels}`);
+    }
     return {
       bytes,
       ...meta,

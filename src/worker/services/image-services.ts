@@ -31,13 +31,24 @@ export interface ImageServicesOptions {
   maxEdge?: number;
   /** Largest input object, in bytes (default 32 MiB); bigger → RESOURCE_EXHAUSTED. */
   maxInputBytes?: number;
+  /** Largest input in pixels, width × height (default 8192 × 8192); bigger → RESOURCE_EXHAUSTED before decoding. */
+  maxInputPixels?: number;
+  /**
+   * Calls processed at once across the three services (default 8); each holds a decoded image.
+   * A call beyond it is refused at once with RESOURCE_EXHAUSTED (retryable: the registry backs off)
+   * and counted in stats.rejectedBusy, rather than queued without bound.
+   */
+  maxConcurrentCalls?: number;
   detector?: ReferenceDetectorOptions;
 }
 
-/** Failures logged by the caller; the services themselves only answer. */
+/** Per service: calls received, calls that failed (any status), calls refused for lack of capacity. */
 export interface ImageServicesStats {
   calls: Record<ImageServiceKind, number>;
   failures: Record<ImageServiceKind, number>;
+  rejectedBusy: number;
+  /** Calls being processed now. */
+  inFlight: number;
 }
 
 const GRPC_CODE: Record<ImageServiceError["kind"], status> = { invalid: status.INVALID_ARGUMENT, not_found: status.NOT_FOUND, too_large: status.RESOURCE_EXHAUSTED };
@@ -49,7 +60,8 @@ const GRPC_CODE: Record<ImageServiceError["kind"], status> = { invalid: status.I
  */
 export class ImageServices {
   readonly served: readonly ImageServiceKind[];
-  readonly stats: ImageServicesStats = { calls: { resize: 0, detection: 0, filter: 0 }, failures: { resize: 0, detection: 0, filter: 0 } };
+  readonly stats: ImageServicesStats = { calls: { resize: 0, detection: 0, filter: 0 }, failures: { resize: 0, detection: 0, filter: 0 }, rejectedBusy: 0, inFlight: 0 };
+  readonly maxConcurrentCalls: number;
   private readonly server = new Server();
   private readonly health: HealthImplementation;
   private readonly serving = new Map<string, boolean>();
@@ -63,7 +75,9 @@ export class ImageServices {
     if (this.served.length === 0) throw new RangeError("services must name at least one of resize, detection, filter");
     this.maxEdge = opts.maxEdge ?? DEFAULT_MAX_EDGE;
     if (!(Number.isInteger(this.maxEdge) && this.maxEdge >= 1)) throw new RangeError(`maxEdge must be an integer >= 1, got ${this.maxEdge}`);
-    this.io = new ImageIo({ store: opts.store, bucket: opts.bucket ?? "imageflow", maxInputBytes: opts.maxInputBytes });
+    this.maxConcurrentCalls = opts.maxConcurrentCalls ?? 8;
+    if (!(Number.isInteger(this.maxConcurrentCalls) && this.maxConcurrentCalls >= 1)) throw new RangeError(`maxConcurrentCalls must be an integer >= 1, got ${this.maxConcurrentCalls}`);
+    this.io = new ImageIo({ store: opts.store, bucket: opts.bucket ?? "imageflow", maxInputBytes: opts.maxInputBytes, maxInputPixels: opts.maxInputPixels });
     this.detector = new ReferenceDetector(opts.detector);
     const statuses: Record<string, "SERVING"> = { "": "SERVING" };
     for (const kind of this.served) statuses[NAMES[kind]] = "SERVING";
@@ -163,8 +177,15 @@ export class ImageServices {
 
   private run<T extends { result?: ProcessingResult | undefined }>(kind: ImageServiceKind, callback: sendUnaryData<T>, work: () => Promise<T>): void {
     this.stats.calls[kind]++;
+    if (this.stats.inFlight >= this.maxConcurrentCalls) {
+      this.stats.rejectedBusy++;
+      this.stats.failures[kind]++;
+      callback({ code: status.RESOURCE_EXHAUSTED, details: `busy: ${this.maxConcurrentCalls} calls in progress; retry later` });
+      return;
+    }
+    this.stats.inFlight++;
     const started = performance.now();
-    work().then(
+    work().finally(() => this.stats.inFlight--).then(
       (res) => {
         if (res.result) res.result.processingTimeSeconds = (performance.now() - started) / 1000;
         callback(null, res);

@@ -12,9 +12,10 @@ let png: ImageData; // 300×200
 
 const MAX_EDGE = 1000;
 const MAX_INPUT = 200_000;
+const MAX_PIXELS = 640 * 360; // the JPEG input is exactly at the limit
 
 beforeAll(async () => {
-  h = await startImageServices({ bucket: "images", maxEdge: MAX_EDGE, maxInputBytes: MAX_INPUT });
+  h = await startImageServices({ bucket: "images", maxEdge: MAX_EDGE, maxInputBytes: MAX_INPUT, maxInputPixels: MAX_PIXELS });
   const base = sharp({ create: { width: 640, height: 360, channels: 3, background: { r: 90, g: 140, b: 200 } } });
   jpeg = await h.put("in/a.jpg", await base.clone().jpeg().toBuffer());
   png = await h.put("in/b.png", await sharp({ create: { width: 300, height: 200, channels: 4, background: "#808080" } }).png().toBuffer(), "image/png");
@@ -109,5 +110,13 @@ describe("ResizeService.Resize", () => {
     const err = await grpcError(resize(req(over, 32, 32)));
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(err.details).toMatch(/200001 bytes, over the limit of 200000/);
+  });
+
+  it("max input pixels at its edge: 640×360 is decoded, 641×360 is RESOURCE_EXHAUSTED", async () => {
+    expect((await resize(req(jpeg, 64, 36))).result!.outputImage!.width).toBe(64);
+    const wide = await h.put("in/wide.png", await sharp({ create: { width: 641, height: 360, channels: 3, background: "#202020" } }).png().toBuffer(), "image/png");
+    const err = await grpcError(resize(req(wide, 64, 36)));
+    expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(err.details).toMatch(/641x360 = 230760 pixels, over the limit of 230400/);
   });
 });
