@@ -6,7 +6,9 @@ import path from "node:path";
 import { service as healthService } from "grpc-health-check";
 import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
-import type { DetectionResponse } from "../../src/generated/imageflow/v1/ai_detection.js";
+import { pino } from "pino";
+import { AIDetectionServiceClient, type DetectionResponse } from "../../src/generated/imageflow/v1/ai_detection.js";
+import { spawnImageServices } from "../../src/worker/spawn-image-services.js";
 import { HealthCheckResponse_ServingStatus, type HealthCheckResponse } from "../../src/generated/imageflow/v1/common.js";
 import type { FilterResponse } from "../../src/generated/imageflow/v1/filter.js";
 import { ResizeServiceClient, type ResizeResponse } from "../../src/generated/imageflow/v1/resize.js";
@@ -163,5 +165,23 @@ describe("npm run worker with IFC_WORKER_SERVE", () => {
     const code = new Promise<number | null>((resolve) => proc.once("exit", resolve));
     proc.kill("SIGTERM");
     expect(await code).toBe(0);
+  });
+
+  it("spawnImageServices starts a child serving detection over the server's store, and stops it", async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "ifc-worker-spawn-"));
+    const store = new FsObjectStore(dir);
+    await store.init();
+    const img = await partImage({ width: 960, height: 540, defects: [{ kind: "dark_spot", cx: 300, cy: 250, radius: 12 }], qr: { payload: "CHILD", x: 600, y: 150, moduleSize: 6 } });
+    await store.put("in/p.jpg", img.data);
+    const worker = await spawnImageServices({ services: ["detection"], storeDir: dir, log: pino({ level: "silent" }) });
+    const client = new AIDetectionServiceClient(worker.address, credentials.createInsecure());
+    try {
+      const res = await unary<DetectionResponse>(client, "detect", { inputImage: { bucket: "imageflow", objectKey: "in/p.jpg", contentType: "", sizeBytes: 0, width: 0, height: 0, createdAtMs: 0 }, modelName: "", confidenceThreshold: 0, targetClasses: [] });
+      expect(res.detections.map((d) => [d.className, d.attributes.payload ?? ""]).sort()).toEqual([["dark_spot", ""], ["qr_code", "CHILD"]]);
+    } finally {
+      client.close();
+      await worker.stop();
+    }
+    expect(() => process.kill(worker.pid!, 0)).toThrow();
   });
 });
