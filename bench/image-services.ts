@@ -34,6 +34,8 @@ const clients = {
 };
 const img = await partImage({ qr: { payload: "BENCH-0001", x: 1480, y: 280, moduleSize: 8 } });
 await store.put("bench/in.jpg", img.data);
+// Without a QR code the detector searches twice (shrunk, then full resolution): the worst case.
+await store.put("bench/clean.jpg", (await partImage()).data);
 const input: ImageData = { bucket: "", objectKey: "bench/in.jpg", contentType: "image/jpeg", sizeBytes: img.data.length, width: 1920, height: 1080, createdAtMs: 0 };
 const md = (key: string): Metadata => {
   const meta = new Metadata();
@@ -44,6 +46,7 @@ const md = (key: string): Metadata => {
 const cases: Record<string, (i: number) => Promise<{ result?: ProcessingResult | undefined }>> = {
   "resize 1920x1080 → 1280x720 fit": (i) => unary<ResizeResponse>(clients.resize, "resize", { inputImage: input, targetWidth: 1280, targetHeight: 720, resizeMode: "fit", maintainAspectRatio: true }, md(`bench/out/r${i}.jpg`)),
   "detect (reference: QR + defects)": () => unary<DetectionResponse>(clients.detection, "detect", { inputImage: input, modelName: "reference", confidenceThreshold: 0.5, targetClasses: [] }),
+  "detect, no QR code (two QR searches)": () => unary<DetectionResponse>(clients.detection, "detect", { inputImage: { ...input, objectKey: "bench/clean.jpg" }, modelName: "reference", confidenceThreshold: 0.5, targetClasses: [] }),
   "filter blur sigma 2": (i) => unary<FilterResponse>(clients.filter, "applyFilter", { inputImage: input, filterType: "blur", parameters: {} }, md(`bench/out/b${i}.jpg`)),
   "filter sharpen sigma 1": (i) => unary<FilterResponse>(clients.filter, "applyFilter", { inputImage: input, filterType: "sharpen", parameters: {} }, md(`bench/out/s${i}.jpg`)),
   "filter edge": (i) => unary<FilterResponse>(clients.filter, "applyFilter", { inputImage: input, filterType: "edge", parameters: {} }, md(`bench/out/e${i}.jpg`)),

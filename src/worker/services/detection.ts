@@ -27,6 +27,11 @@ export interface ReferenceDetectorOptions {
    * about 2 pixels per module after shrinking are missed; Infinity reads at full resolution.
    */
   qrMaxSide?: number;
+  /**
+   * When the shrunk search finds no code, search again at full resolution (default true): small
+   * codes are still read, at the price of a second search on images without any code.
+   */
+  qrRetryFullResolution?: boolean;
 }
 
 /**
@@ -39,12 +44,14 @@ export class ReferenceDetector {
   private readonly defects: DefectDetector;
   private readonly qrMarginPx: number;
   private readonly qrMaxSide: number;
+  private readonly qrRetryFullResolution: boolean;
   private shrunk: Uint8Array = new Uint8Array(0);
 
   constructor(opts: ReferenceDetectorOptions = {}) {
     this.defects = new DefectDetector(opts.defects);
     this.qrMarginPx = opts.qrMarginPx ?? 8;
     this.qrMaxSide = opts.qrMaxSide ?? 1280;
+    this.qrRetryFullResolution = opts.qrRetryFullResolution ?? true;
     if (!(this.qrMarginPx >= 0)) throw new RangeError(`qrMarginPx must be >= 0, got ${this.qrMarginPx}`);
     if (!(this.qrMaxSide >= 64)) throw new RangeError(`qrMaxSide must be >= 64, got ${this.qrMaxSide}`);
   }
@@ -86,7 +93,8 @@ export class ReferenceDetector {
     const small = shrinkGray(frame, factor, this.shrunk);
     if (factor > 1) this.shrunk = small.data;
     const code = this.qr.detect(small);
-    if (!code || factor === 1) return code;
+    if (factor === 1) return code;
+    if (!code) return this.qrRetryFullResolution ? this.qr.detect(frame) : undefined;
     const b = code.box;
     return { payload: code.payload, box: { x: b.x * factor, y: b.y * factor, width: b.width * factor, height: b.height * factor } };
   }

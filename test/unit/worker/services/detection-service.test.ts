@@ -73,6 +73,12 @@ describe("AIDetectionService.Detect (reference model)", () => {
     expect((await grpcError(detect(full, { confidenceThreshold: 1.5 }))).code).toBe(status.INVALID_ARGUMENT);
   });
 
+  it("reads a small code (3 px per module at 1920×1080) by searching again at full resolution", async () => {
+    const small = await partImage({ qr: { payload: PAYLOAD, x: 1480, y: 280, moduleSize: 3 } });
+    const res = await detect(await h.put("in/small-qr.jpg", small.data));
+    expectMatches(res.detections, small.truth, 1, 3);
+  });
+
   it("a clean part yields nothing", async () => {
     const clean = await partImage({ defects: [] });
     const res = await detect(await h.put("in/clean.jpg", clean.data));

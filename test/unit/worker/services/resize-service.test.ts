@@ -70,6 +70,13 @@ describe("ResizeService.Resize", () => {
     const out = res.result!.outputImage!;
     expect(out).toMatchObject({ objectKey: "results/run-1/step-resize.png", contentType: "image/png", width: 150, height: 100 });
     expect((await stored(out)).format).toBe("png");
+    const webp = await h.put("in/c.webp", await sharp({ create: { width: 120, height: 80, channels: 3, background: "#336699" } }).webp().toBuffer(), "image/webp");
+    const w = (await resize(req(webp, 60, 0))).result!.outputImage!;
+    expect(w).toMatchObject({ contentType: "image/webp", width: 60, height: 40 });
+    expect(w.objectKey).toMatch(/\.webp$/);
+    expect((await stored(w)).format).toBe("webp");
+    const gif = await h.put("in/d.gif", await sharp({ create: { width: 8, height: 8, channels: 3, background: "#000" } }).gif().toBuffer(), "image/gif");
+    expect((await grpcError(resize(req(gif, 4, 4)))).details).toMatch(/supported formats: jpeg, png, webp/);
   });
 
   it("refuses sizes out of range with INVALID_ARGUMENT, the max edge included at its edge", async () => {
