@@ -9,6 +9,7 @@ import { systemTimers, type Timers } from "../core/timers.js";
 import { backoffDelay, type BackoffOptions } from "../extractor/backoff.js";
 import type { ComponentCatalog } from "./components.js";
 import type { PipelineDefinition, PipelineStep } from "./definition.js";
+import { stepParameters } from "./step-parameters.js";
 import { NoServiceAvailableError, RETRYABLE_CODES, StepCallError, type ImageRef, type StepInvoker, type StepOutput } from "./step-invoker.js";
 
 export type StepStatus = "pending" | "running" | "completed" | "failed" | "skipped" | "cancelled";
@@ -73,7 +74,7 @@ export interface ExecutionOutcome {
 
 export interface DagExecutorOptions {
   invoker: StepInvoker;
-  /** Steps of one execution running at once. Default 8. */
+  /** Steps of one execution running at once (a step waiting to retry keeps its slot). Default 8. */
   maxConcurrency?: number;
   /** Retries per step whatever its retry_count says (the registry's policy: 3). Default 3. */
   maxRetries?: number;
@@ -105,26 +106,6 @@ export const DEFAULT_STEP_BACKOFF: BackoffOptions = { baseMs: 1000, factor: 2, m
 
 type StopReason = "cancelled" | "fail_fast" | "unavailable";
 const TIMEOUT = Symbol("timeout");
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
-
-/**
- * The parameters a step is called with: its definition's, overridden by the execution's flat
- * keys (only those its component declares, when a catalog is given), overridden by the
- * execution's `{ <step_id>: {...} }` entry.
- */
-export function stepParameters(step: PipelineStep, stepIds: ReadonlySet<string>, execution: Record<string, unknown> = {}, catalog?: ComponentCatalog): Record<string, unknown> {
-  const schema = catalog?.find(step.service, step.method)?.parameters_schema as { properties?: Record<string, unknown> } | undefined;
-  const declared = schema?.properties;
-  const flat: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(execution)) {
-    if (stepIds.has(k) && isPlainObject(v)) continue;
-    if (declared && !(k in declared)) continue;
-    flat[k] = v;
-  }
-  const scoped = execution[step.step_id];
-  return { ...step.parameters, ...flat, ...(isPlainObject(scoped) ? scoped : {}) };
-}
 
 /** Throws InvalidInput unless every dependency names a step and the graph has no cycle. */
 function assertDag(def: PipelineDefinition): void {
@@ -373,7 +354,7 @@ class Run {
         if (this.def.error_handling.strategy === "fail_fast") this.halt("fail_fast");
         return;
       }
-      if (this.stopReason) return this.stopped(st);
+      // A call that succeeded counts even if the run stopped meanwhile: its image exists and a rollback must see it.
       if (output.image) this.outputImages.push(output.image);
       this.transition(st, "completed", { output });
       return;

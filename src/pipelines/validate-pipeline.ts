@@ -7,6 +7,7 @@ import type { TSchema } from "typebox";
 import { Value } from "typebox/value";
 import { InvalidInput } from "../core/errors.js";
 import type { ComponentCatalog } from "./components.js";
+import { declaredParameters, isPlainObject, stepParameters } from "./step-parameters.js";
 import { normalizeDefinition, pipelineDefinitionSchema, type PipelineDefinition, type PipelineDefinitionInput, type PipelineLimits } from "./definition.js";
 
 export interface ValidationError {
@@ -249,4 +250,40 @@ function cycleWithin(scc: Set<number>, edges: Map<number, number[]>): number[] {
     }
   }
   return [...scc].sort((a, b) => a - b);
+}
+
+/**
+ * Problems of an execution's `parameters` for a valid definition, under `parameters.<key>` (flat)
+ * or `parameters.<step_id>.<key>` (scoped): each step's merged parameters must still satisfy its
+ * component's schema, and a flat key no step declares is refused rather than silently dropped.
+ */
+export function validateExecutionParameters(def: PipelineDefinition, parameters: unknown, catalog: ComponentCatalog): ValidationError[] {
+  if (parameters === undefined) return [];
+  if (!isPlainObject(parameters)) return [{ field: "parameters", message: "must be an object", value: parameters }];
+  const ids = new Set(def.steps.map((s) => s.step_id));
+  const errors: ValidationError[] = [];
+  const seen = new Set<string>();
+  const declaredAnywhere = new Set<string>();
+  let allKnown = true;
+  for (const step of def.steps) {
+    const declared = declaredParameters(step, catalog);
+    if (declared) declared.forEach((k) => declaredAnywhere.add(k));
+    else allKnown = false;
+    const component = catalog.find(step.service, step.method);
+    if (!component) continue;
+    const scoped = isPlainObject(parameters[step.step_id]) ? (parameters[step.step_id] as Record<string, unknown>) : {};
+    for (const e of schemaErrors(component.parameters_schema, stepParameters(step, ids, parameters, catalog))) {
+      // Blame the execution's value that overrode the definition's: the definition itself was valid when saved.
+      const key = e.field.split(/[.[]/)[0] ?? "";
+      const field = key in scoped ? `parameters.${step.step_id}.${e.field}` : key in parameters ? `parameters.${e.field}` : `steps[${def.steps.indexOf(step)}].parameters.${e.field}`;
+      if (seen.has(field)) continue;
+      seen.add(field);
+      errors.push({ ...e, field });
+    }
+  }
+  for (const [k, v] of Object.entries(parameters)) {
+    if (ids.has(k) && isPlainObject(v)) continue;
+    if (allKnown && !declaredAnywhere.has(k)) errors.push({ field: `parameters.${k}`, message: "is not a parameter of any step of this pipeline", value: v });
+  }
+  return errors;
 }

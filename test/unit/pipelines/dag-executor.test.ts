@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ComponentCatalog } from "../../../src/pipelines/components.js";
-import { DagExecutor, stepParameters, type StepEvent } from "../../../src/pipelines/dag-executor.js";
+import { DagExecutor, type StepEvent } from "../../../src/pipelines/dag-executor.js";
+import { stepParameters } from "../../../src/pipelines/step-parameters.js";
 import { normalizeDefinition, type PipelineDefinition, type PipelineDefinitionInput } from "../../../src/pipelines/definition.js";
 import { NoServiceAvailableError, StepCallError } from "../../../src/pipelines/step-invoker.js";
 import { ManualTimers } from "../../support/manual-timers.js";

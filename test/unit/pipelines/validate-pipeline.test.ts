@@ -1,7 +1,7 @@
 import { Type } from "typebox";
 import { describe, expect, it } from "vitest";
 import { ComponentCatalog, REFERENCE_COMPONENTS } from "../../../src/pipelines/components.js";
-import { parsePipeline, pointerToPath, PipelineValidationError, validatePipeline, type ValidationError } from "../../../src/pipelines/validate-pipeline.js";
+import { parsePipeline, pointerToPath, PipelineValidationError, validateExecutionParameters, validatePipeline, type ValidationError } from "../../../src/pipelines/validate-pipeline.js";
 
 const catalog = new ComponentCatalog();
 
@@ -117,6 +117,22 @@ describe("validatePipeline", () => {
     expect(pointerToPath("/steps/1/depends_on/0")).toBe("steps[1].depends_on[0]");
     expect(pointerToPath("/a~1b/c~0d", "p")).toBe("p.a/b.c~d");
     expect(pointerToPath("")).toBe("");
+  });
+});
+
+describe("validateExecutionParameters", () => {
+  const qi = parsePipeline(def([resize(), detect("detect", ["resize"]), filter("filter", ["detect"])]), catalog);
+
+  it("accepts flat and scoped overrides that keep every step valid", () => {
+    expect(validateExecutionParameters(qi, undefined, catalog)).toEqual([]);
+    expect(validateExecutionParameters(qi, { confidence_threshold: 0.8, model_name: "reference", filter: { filter_type: "edge" } }, catalog)).toEqual([]);
+  });
+
+  it("blames the execution's field: flat, scoped, or a key no step takes", () => {
+    const errs = validateExecutionParameters(qi, { confidence_threshold: 1.5, detect: { target_classes: "qr_code" }, filter: { filter_type: "emboss" }, colour: "red" }, catalog);
+    expect(fields(errs)).toEqual(["parameters.colour", "parameters.confidence_threshold", "parameters.detect.target_classes", "parameters.filter.filter_type"]);
+    expect(errs.find((e) => e.field === "parameters.colour")).toMatchObject({ message: "is not a parameter of any step of this pipeline", value: "red" });
+    expect(validateExecutionParameters(qi, [1], catalog)).toEqual([{ field: "parameters", message: "must be an object", value: [1] }]);
   });
 });
 
