@@ -156,8 +156,8 @@ export class DagExecutor {
     backoffDelay(1, this.s.backoff); // validates the backoff options now rather than at the first retry
   }
 
-  /** Runs `def` on `input`; never rejects for a step's failure (see the outcome's status). Throws InvalidInput for a definition that is not a DAG. */
-  run(def: PipelineDefinition, input: ImageRef, opts: RunOptions): Promise<ExecutionOutcome> {
+  /** Runs `def` on `input`; never rejects for a step's failure (see the outcome's status). Rejects with InvalidInput for a definition that is not a DAG. */
+  async run(def: PipelineDefinition, input: ImageRef, opts: RunOptions): Promise<ExecutionOutcome> {
     assertDag(def);
     return new Run(this.s, def, input, opts).start();
   }

@@ -154,6 +154,18 @@ describe("DagExecutor", () => {
     expect(invoker.calls).toHaveLength(2);
   });
 
+  it("fail_fast: a step whose call succeeded in the same turn as the failure still counts, so its image can be rolled back", async () => {
+    const invoker = new FakeInvoker();
+    const ex = new DagExecutor({ invoker, timers: new ManualTimers() });
+    const done = ex.run(pipeline([step("A"), step("B"), step("C", ["B"])]), INPUT, { executionId: "e" });
+    await waitFor(() => invoker.calls.length === 2, { what: "A and B running" });
+    invoker.callsOf("A")[0]?.reject(new StepCallError("INTERNAL", "bad"));
+    invoker.callsOf("B")[0]?.resolve({ image: image("B.png") });
+    const out = await done;
+    expect(Object.fromEntries(out.steps.map((s) => [s.step_id, s.status]))).toEqual({ A: "failed", B: "completed", C: "skipped" });
+    expect(out.output_images.map((i) => i.object_key)).toEqual(["B.png"]);
+  });
+
   it("continue: steps whose dependencies succeeded still run, those downstream of a failure are skipped", async () => {
     const invoker = new FakeInvoker((c) => (c.step.step_id === "D" ? {} : undefined));
     const ex = new DagExecutor({ invoker, timers: new ManualTimers() });
@@ -261,8 +273,9 @@ describe("DagExecutor", () => {
     const ex = new DagExecutor({ invoker, timers: new ManualTimers() });
     const out = await ex.run(pipeline([step("a"), step("b", ["a"])]), INPUT, { executionId: "e", observer: () => { throw new Error("listener bug"); } });
     expect(out.status).toBe("completed");
-    expect(() => ex.run(pipeline([step("a", ["b"]), step("b", ["a"])]), INPUT, { executionId: "e" })).toThrow(/cycle among a, b/);
-    expect(() => ex.run(pipeline([step("a", ["z"])]), INPUT, { executionId: "e" })).toThrow(/unknown step z/);
+    await expect(ex.run(pipeline([step("a", ["b"]), step("b", ["a"])]), INPUT, { executionId: "e" })).rejects.toThrow(/cycle among a, b/);
+    await expect(ex.run(pipeline([step("a", ["z"])]), INPUT, { executionId: "e" })).rejects.toThrow(/unknown step z/);
+    expect(invoker.calls).toHaveLength(2);
     expect(() => new DagExecutor({ invoker, maxConcurrency: 0 })).toThrow(RangeError);
   });
 });
