@@ -104,8 +104,8 @@ export const DEFAULT_MAX_CONCURRENCY = 8;
 export const DEFAULT_MAX_RETRIES = 3;
 export const DEFAULT_STEP_BACKOFF: BackoffOptions = { baseMs: 1000, factor: 2, maxMs: 4000, jitter: 0.25 };
 
-type StopReason = "cancelled" | "fail_fast" | "unavailable";
-const TIMEOUT = Symbol("timeout");
+/** Why a run stopped early: the abort reason the invoker sees on its signal. */
+export type StopReason = "cancelled" | "fail_fast" | "unavailable";
 
 /** Throws InvalidInput unless every dependency names a step and the graph has no cycle. */
 function assertDag(def: PipelineDefinition): void {
@@ -373,9 +373,10 @@ class Run {
     const ac = new AbortController();
     const onStop = (): void => ac.abort(this.stop.signal.reason);
     this.stop.signal.addEventListener("abort", onStop, { once: true });
-    const timer = this.s.timers.setTimeout(() => ac.abort(TIMEOUT), st.timeout_ms);
+    // The signal's reason tells the invoker why: a DEADLINE_EXCEEDED StepCallError, or the run's StopReason.
+    const timer = this.s.timers.setTimeout(() => ac.abort(new StepCallError("DEADLINE_EXCEEDED", `step ${st.step_id} timed out after ${st.timeout_ms} ms`)), st.timeout_ms);
     const aborted = new Promise<never>((_, reject) => {
-      ac.signal.addEventListener("abort", () => reject(ac.signal.reason === TIMEOUT ? new StepCallError("DEADLINE_EXCEEDED", `step ${st.step_id} timed out after ${st.timeout_ms} ms`) : new Error("stopped")), { once: true });
+      ac.signal.addEventListener("abort", () => reject(ac.signal.reason instanceof StepCallError ? ac.signal.reason : new Error("stopped")), { once: true });
     });
     aborted.catch(() => undefined); // the race below observes it; this keeps a late abort from being unhandled
     const call = Promise.resolve().then(() => this.s.invoker.invoke(st, { image, parameters }, { signal: ac.signal, attempt, deadlineMs, executionId: this.opts.executionId }));

@@ -131,7 +131,7 @@ describe("DagExecutor", () => {
     timers.advance(249);
     expect(invoker.calls[0]?.ctx.signal.aborted).toBe(false);
     timers.advance(1);
-    expect(invoker.calls[0]?.ctx.signal.aborted).toBe(true);
+    expect(invoker.calls[0]?.ctx.signal.reason).toMatchObject({ code: "DEADLINE_EXCEEDED" });
     await waitFor(() => rec.events.some((e) => e.retry_in_ms !== undefined), { what: "retry scheduled" });
     expect(rec.events.find((e) => e.retry_in_ms !== undefined)?.error?.code).toBe("DEADLINE_EXCEEDED");
     timers.advance(1000);
