@@ -8,7 +8,7 @@ import { Value } from "typebox/value";
 import { InvalidInput } from "../core/errors.js";
 import type { ComponentCatalog } from "./components.js";
 import { declaredParameters, isPlainObject, stepParameters } from "./step-parameters.js";
-import { normalizeDefinition, pipelineDefinitionSchema, type PipelineDefinition, type PipelineDefinitionInput, type PipelineLimits } from "./definition.js";
+import { normalizeDefinition, pipelineDefinitionSchema, resolveLimits, type PipelineDefinition, type PipelineDefinitionInput, type PipelineLimits } from "./definition.js";
 
 export interface ValidationError {
   /** JSON path of the field, e.g. `steps[2].parameters.confidence_threshold`; "" for the whole body. */
@@ -79,6 +79,19 @@ export function schemaErrors(schema: TSchema, value: unknown, prefix = ""): Vali
   return out;
 }
 
+// Building the schema costs more than checking a definition against it: one per distinct limits.
+const schemas = new Map<string, ReturnType<typeof pipelineDefinitionSchema>>();
+function schemaFor(limits: PipelineLimits): ReturnType<typeof pipelineDefinitionSchema> {
+  const l = resolveLimits(limits);
+  const key = `${l.maxSteps}/${l.maxTimeoutMs}/${l.maxRetryCount}`;
+  let schema = schemas.get(key);
+  if (!schema) {
+    schema = pipelineDefinitionSchema(l);
+    schemas.set(key, schema);
+  }
+  return schema;
+}
+
 interface StepLike {
   index: number;
   step_id: string | undefined;
@@ -111,7 +124,7 @@ function stepsOf(def: unknown): StepLike[] {
  * their component's schema. Empty when the definition is valid.
  */
 export function validatePipeline(def: unknown, catalog: ComponentCatalog, limits: PipelineLimits = {}): ValidationError[] {
-  const errors = schemaErrors(pipelineDefinitionSchema(limits), def);
+  const errors = schemaErrors(schemaFor(limits), def);
   const steps = stepsOf(def);
 
   // Step ids: the first occurrence owns the id; later ones are duplicates.
