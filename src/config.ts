@@ -219,6 +219,20 @@ export const CONFIG_SPEC = {
   state: oneOf("IFC_STATE", "memory", ["memory", "redis"] as const, "Where shared state lives: `memory` (one node) or `redis` (IFC_REDIS_URL: the cluster's stream registry, revoked tokens and rate-limit counters)."),
   redisUrl: str("IFC_REDIS_URL", "redis://127.0.0.1:6379", "With IFC_STATE=redis: `redis://[user:password@]host:port[/db]`."),
   registryTtlMs: int("IFC_REGISTRY_TTL_MS", 10_000, "A node's claim on its streams lasts this long unless renewed (it renews every third of it): a dead node's streams are free again within it.", 1000),
+
+  databaseUrl: str("IFC_DATABASE_URL", "", "The metadata database (pipelines, executions, files): `postgres://user:password@host:port/db`; empty: PGlite (embedded Postgres) under `<IFC_DATA_DIR>/db`, opened at the first pipeline request (or at start when it exists)."),
+  pipelineServices: list("IFC_PIPELINE_SERVICES", [], "Resident gRPC service instances, `Service=host:port` comma separated (e.g. `AIDetectionService=10.0.0.7:50052`); instances may also register themselves through POST /api/v1/grpc-services."),
+  pipelineEmbeddedServices: oneOf("IFC_PIPELINE_EMBEDDED_SERVICES", "child", ["child", "in-process", "off"] as const, "The bundled Resize, Filter and AI detection services: a child process (`child`, over the fs store; with IFC_STORE=s3 they run `in-process`), in this process, or `off` (only IFC_PIPELINE_SERVICES)."),
+  pipelineBalancing: oneOf("IFC_PIPELINE_BALANCING", "least-connections", ["least-connections", "response-time", "random"] as const, "How a step picks among a service's healthy instances."),
+  pipelineHealthIntervalMs: int("IFC_PIPELINE_HEALTH_INTERVAL_MS", 10_000, "grpc.health.v1 check of every service instance, this often.", 100),
+  pipelinePoolSize: int("IFC_PIPELINE_POOL_SIZE", 10, "gRPC connections kept per service instance (keep-alive 30 s).", 1, 100),
+  pipelineCallTimeoutMs: int("IFC_PIPELINE_CALL_TIMEOUT_MS", 5000, "Deadline of a step call when its definition gives no `timeout_ms`.", 10),
+  pipelineMaxConcurrent: int("IFC_PIPELINE_MAX_CONCURRENT", 4, "Executions running at once on this node; more wait in the queue by priority.", 1, 1024),
+  pipelineQueueMax: int("IFC_PIPELINE_QUEUE_MAX", 100, "Executions waiting for a slot; past it POST /api/v1/executions answers 503 with Retry-After.", 0, 1_000_000),
+  pipelineFallbackConsumers: int("IFC_PIPELINE_FALLBACK_CONSUMERS", 2, "Executions the fallback consumers (topic `image-processing-requests`) run at once while the direct path is down.", 1, 256),
+  filesMaxBytes: int("IFC_FILES_MAX_BYTES", 32 * 1024 * 1024, "Largest uploaded file (POST /api/v1/files, /api/v1/executions); bigger gets 413.", 1),
+  filesMaxCount: int("IFC_FILES_MAX_COUNT", 10, "Files in one upload request; more gets 413.", 1, 1000),
+  filesAllowedTypes: list("IFC_FILES_ALLOWED_TYPES", ["image/jpeg", "image/png", "image/webp"], "Content types an upload may have; others get 415."),
 } as const;
 
 

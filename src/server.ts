@@ -8,13 +8,14 @@ import { buildGrpcControl } from "./composition/grpc.js";
 import { CloseStack } from "./composition/close-stack.js";
 import { localStreamFigures, prepareHttpAuth, registerRoutes, type HttpAuth } from "./composition/http.js";
 import { buildCluster } from "./composition/cluster.js";
-import { buildState } from "./composition/state.js";
+import { buildState, nodeIdOf } from "./composition/state.js";
 import { buildEvents } from "./composition/events.js";
 import { assertEveryRouteHasAuth } from "./control/auth/gate.js";
 import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
 import { buildRtsp } from "./composition/rtsp.js";
 import { buildSources } from "./composition/sources.js";
+import { buildPipelines } from "./composition/pipelines.js";
 import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
@@ -142,6 +143,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry, bus }));
     const sources = at("pull sources", () => buildSources(config, logger, stack, { registry }));
+    const pipelines = await at("pipelines", () => buildPipelines(config, logger, stack, { store, bus, nodeId: nodeIdOf(config) }));
     // One store of rate-limit counters for every limiter (REST, login, gRPC).
     const { rateLimits } = state;
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit, ...(state.sessions ? { sessions: state.sessions } : {}) }));
@@ -154,7 +156,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     await at("routes", () =>
       registerRoutes(app, config, {
         ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry], httpAuth,
-        cluster: cluster.view, readinessChecks: { ...state.readinessChecks, ...events.readinessChecks },
+        cluster: cluster.view, readinessChecks: { ...state.readinessChecks, ...events.readinessChecks }, pipelines,
       }),
     );
     // Plugins register when the app gets ready: only then is the route table complete.

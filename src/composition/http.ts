@@ -32,6 +32,8 @@ import type { DecoderManager } from "../extractor/decoder-manager.js";
 import type { SourceManager } from "../ingest/source-manager.js";
 import type { WhipIngest } from "../ingest/whip-ingest.js";
 import { sourceRoutes } from "../control/source-routes.js";
+import { executionFeed, pipelineRoutes } from "../control/pipeline-routes.js";
+import type { PipelinesRuntime } from "../pipelines/runtime.js";
 import type { WhipSession } from "../ingest/whip-session.js";
 import type { WhepSession } from "../distributor/whep/whep-session.js";
 import type { EventBus } from "../ports/event-bus.js";
@@ -108,6 +110,8 @@ export interface HttpServices {
   cluster?: HttpCluster;
   /** More readiness probes (the shared state store). */
   readinessChecks?: Record<string, () => Promise<void>>;
+  /** The batch pipelines (/api/v1/pipelines, executions, files; /ws/execution/{id}). */
+  pipelines?: PipelinesRuntime;
 }
 
 /** A live stream's `stream_stats` figures (WebSocket), or undefined when it is not live here. */
@@ -192,6 +196,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   });
   const { sources } = s;
   if (sources) await app.register(sourceRoutes, { sources });
+  if (s.pipelines) await app.register(pipelineRoutes, { runtime: s.pipelines });
   // A player's playlist request starts an on-demand pulled camera (and keeps it up while it plays).
   await app.register(hlsRoutes, { ...(sources ? { demand: (st: string) => sources.demand(st) } : {}), ...(s.cluster ? { ownerElsewhere: s.cluster.ownerUrl } : {}), recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
   await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, disk: s.retention, events: s.bus, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
@@ -205,11 +210,13 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
       viewers: registry.list().reduce((n, st) => n + st.hub.viewerCount, 0),
       decoders: s.decoders.allStats().length,
       ai: ai ? { sessions: ai.sessionCount, workers: ai.pool.status() } : { enabled: false },
+      pipelines: s.pipelines?.current ? { ...s.pipelines.current.executor.stats(), services: s.pipelines.registry.list().length } : { started: false },
       memory_rss_bytes: process.memoryUsage.rss(),
       uptime_s: Math.round(process.uptime()),
     }),
     channel: { maxBufferedBytes: config.wsMaxBufferedBytes, maxMessagesPerMinute: config.wsMaxMessagesPerMinute, onRateLimited: () => limits.limited("ws") },
     statsIntervalMs: config.wsStatsIntervalMs,
+    ...(s.pipelines ? { executions: executionFeed(s.pipelines) } : {}),
     maxClients: config.wsMaxClients,
     maxClientMessageBytes: config.wsMaxMessageBytes,
   });

@@ -2,6 +2,7 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { DomainError } from "../core/errors.js";
+import { DatabaseUnavailableError } from "../ports/database.js";
 import { ProblemError, problemType } from "../errors.js";
 import { problemOfDomainError } from "./domain-problem.js";
 import { PROBLEM } from "./schemas.js";
@@ -51,7 +52,14 @@ export function toProblem(err: FastifyError | ProblemError | Error): ProblemErro
   if (err instanceof DomainError) return problemOfDomainError(err);
   const fe = err as FastifyError & { validationContext?: string };
   if (fe.validation) return validationProblem(fe.validationContext ?? "request", fe.validation as AjvError[]);
+  if (err instanceof DatabaseUnavailableError) return new ProblemError(503, "database-unavailable", "Service unavailable", "the metadata database cannot be reached; try again later", {}, { "retry-after": "5" });
   switch (fe.code) {
+    case "FST_REQ_FILE_TOO_LARGE":
+      return new ProblemError(413, "file-too-large", "Payload too large", fe.message);
+    case "FST_FILES_LIMIT":
+    case "FST_PARTS_LIMIT":
+    case "FST_FIELDS_LIMIT":
+      return new ProblemError(413, "too-many-parts", "Payload too large", fe.message);
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new ProblemError(413, "payload-too-large", "Payload too large", fe.message);
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":

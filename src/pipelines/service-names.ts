@@ -11,6 +11,12 @@ export function fullServiceName(service: string): string {
   return s.includes(".") ? s : `${IMAGEFLOW_PACKAGE}.${s}`;
 }
 
+/** "imageflow.v1.ResizeService" → "ResizeService"; another package's service keeps its full name. */
+export function shortServiceName(service: string): string {
+  const s = service.trim();
+  return s.startsWith(`${IMAGEFLOW_PACKAGE}.`) ? s.slice(IMAGEFLOW_PACKAGE.length + 1) : s;
+}
+
 /** host:port, IPv6 hosts in brackets; the port must be 1..65535. */
 export function checkAddress(address: string): string {
   const a = address.trim();

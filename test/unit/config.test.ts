@@ -49,6 +49,9 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   sourceConnectTimeoutMs: "5000", sourceRetryMinMs: "500", sourceRetryMaxMs: "60000", sourceOnDemandCloseAfterMs: "30000",
   nodeId: "node-a", eventBus: "kafka", kafkaBrokers: "k1:9092,k2:9092", kafkaReplicationFactor: "1", kafkaPartitions: "2", kafkaTopicPartitions: "stream-events=2",
   kafkaQueueMaxEvents: "500", state: "redis", redisUrl: "redis://redis.example.com:6380/1", registryTtlMs: "5000",
+  databaseUrl: "postgres://ifc:pw@db.example.com:5432/ifc", pipelineServices: "AIDetectionService=10.0.0.7:50052", pipelineEmbeddedServices: "off",
+  pipelineBalancing: "random", pipelineHealthIntervalMs: "5000", pipelinePoolSize: "4", pipelineCallTimeoutMs: "2000", pipelineMaxConcurrent: "8",
+  pipelineQueueMax: "10", pipelineFallbackConsumers: "4", filesMaxBytes: "1048576", filesMaxCount: "3", filesAllowedTypes: "image/png",
 };
 
 /** Keys whose cross-field rule needs a partner set with them. */

@@ -9,8 +9,17 @@ import { Type } from "typebox";
 import { VIDEO_ANALYSIS_TOPIC, type EventBus } from "../../ports/event-bus.js";
 import { WsChannel, WS_CLOSE, type WsChannelOptions } from "./ws-channel.js";
 
+/** A pipeline execution's feed for /ws/execution/{id} (messages already in the documents' shape). */
+export interface ExecutionFeed {
+  exists(id: string): Promise<boolean>;
+  /** Sends the current state and every later message; returns the function that stops it. */
+  attach(id: string, send: (msg: Record<string, unknown>) => void): () => void;
+}
+
 export interface WsRoutesOptions {
   bus: EventBus;
+  /** Pipeline executions' progress (absent: no /ws/execution route). */
+  executions?: ExecutionFeed;
   /** The stream's figures for `stream_stats`, or undefined when it is not live. */
   streamStats(stream: string): Record<string, unknown> | undefined;
   systemStatus(): Record<string, unknown>;
@@ -138,6 +147,29 @@ export async function wsRoutes(fastify: FastifyInstance, opts: WsRoutesOptions):
       every(ch, socket, () => ({ type: "system_status", at: new Date().toISOString(), ...opts.systemStatus() }));
     },
   });
+
+  const executions = opts.executions;
+  if (executions) {
+    app.route({
+      method: "GET",
+      url: "/ws/execution/:id",
+      config: { auth: { permission: "pipeline:view" } },
+      schema: { ...wsSchema("A pipeline execution's progress, then `completed` or `error` (at once when it has already finished)"), params: Type.Object({ id: Type.String({ pattern: "^[A-Za-z0-9_.-]{1,80}$" }) }), querystring: wsQuery },
+      preValidation: async (req) => {
+        const id = (req.params as { id: string }).id;
+        if (!(await executions.exists(id))) throw new ProblemError(404, "execution-not-found", "Not found", `no execution ${id}`);
+        await admitUpgrade(req);
+      },
+      handler: upgradeRequired,
+      wsHandler: (socket, req) => {
+        const ch = attach(socket);
+        const off = executions.attach((req.params as { id: string }).id, (msg) => {
+          if (ch.isOpen) ch.send(msg);
+        });
+        socket.on("close", off);
+      },
+    });
+  }
 
   /** A WebSocket route asked without an upgrade: 426 naming the protocol (RFC 9110 §15.5.22). */
   async function upgradeRequired(_req: FastifyRequest, reply: FastifyReply): Promise<never> {

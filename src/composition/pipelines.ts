@@ -1,0 +1,106 @@
+import { existsSync } from "node:fs";
+import { totalmem } from "node:os";
+import path from "node:path";
+import type { Logger } from "pino";
+import { migrate } from "../adapters/db/migrate.js";
+import { ALL_MIGRATIONS } from "../adapters/db/migrations/index.js";
+import { PgDatabase } from "../adapters/db/pg-database.js";
+import { PgliteDatabase } from "../adapters/db/pglite-database.js";
+import type { Config } from "../config.js";
+import { ComponentCatalog } from "../pipelines/components.js";
+import { DagExecutor } from "../pipelines/dag-executor.js";
+import { DagPipelineRunner } from "../pipelines/dag-runner.js";
+import type { PipelineDefinition } from "../pipelines/definition.js";
+import { ExecutionService, type ResourceUsage } from "../pipelines/execution-service.js";
+import { ExecutionStore } from "../pipelines/execution-store.js";
+import { FileStore } from "../pipelines/file-store.js";
+import { GrpcStepInvoker } from "../pipelines/grpc-step-invoker.js";
+import { PipelineStore } from "../pipelines/pipeline-store.js";
+import { ProgressHub } from "../pipelines/progress-hub.js";
+import { ServiceRegistry } from "../pipelines/service-registry.js";
+import { parseInstanceList } from "../pipelines/service-names.js";
+import type { Database } from "../ports/database.js";
+import type { EventBus } from "../ports/event-bus.js";
+import type { ObjectStore } from "../ports/object-store.js";
+import { ImageServices } from "../worker/services/image-services.js";
+import { spawnImageServices } from "../worker/spawn-image-services.js";
+import type { CloseStack } from "./close-stack.js";
+import { PIPELINE_BUCKET, PipelinesRuntime, type PipelineParts } from "../pipelines/runtime.js";
+
+function resourceUsageMeter(): () => ResourceUsage {
+  let last = process.cpuUsage();
+  let lastAt = performance.now();
+  return () => {
+    const now = performance.now();
+    const cpu = process.cpuUsage(last);
+    const wallUs = Math.max(1, (now - lastAt) * 1000);
+    last = process.cpuUsage();
+    lastAt = now;
+    return { cpu: Math.round(((cpu.user + cpu.system) / wallUs) * 1000) / 10, memory: Math.round((process.memoryUsage.rss() / totalmem()) * 1000) / 10 };
+  };
+}
+
+export async function buildPipelines(config: Config, logger: Logger, stack: CloseStack, deps: { store: ObjectStore; bus: EventBus; nodeId: string }): Promise<PipelinesRuntime> {
+  const log = logger.child({ component: "pipelines" });
+  const catalog = new ComponentCatalog();
+  const registry = new ServiceRegistry({
+    instances: config.pipelineServices.flatMap((entry) => parseInstanceList(entry)),
+    strategy: config.pipelineBalancing,
+    healthIntervalMs: config.pipelineHealthIntervalMs,
+    poolSize: config.pipelinePoolSize,
+    callTimeoutMs: config.pipelineCallTimeoutMs,
+  });
+  stack.push("pipeline service registry", () => registry.close());
+  const progress = new ProgressHub(deps.bus);
+  stack.push("pipeline progress", () => progress.close());
+  const dbDir = path.join(config.dataDir, "db");
+  const databaseUrl = config.databaseUrl;
+  const embedded = config.pipelineEmbeddedServices === "child" && config.store !== "fs" ? "in-process" : config.pipelineEmbeddedServices;
+  const limits = { maxConcurrent: config.pipelineMaxConcurrent, queueMax: config.pipelineQueueMax, fallbackConsumers: config.pipelineFallbackConsumers };
+  const stopServices: (() => Promise<void>)[] = [];
+
+  const open = async (): Promise<PipelineParts> => {
+    const db: Database = databaseUrl ? new PgDatabase({ url: databaseUrl }) : await PgliteDatabase.open({ dataDir: dbDir });
+    try {
+      const applied = await migrate(db, ALL_MIGRATIONS);
+      log.info({ engine: db.engine, applied }, "metadata database ready");
+      if (embedded === "child") {
+        const child = await spawnImageServices({ storeDir: config.dataDir, bucket: PIPELINE_BUCKET, log: logger.child({ component: "image-services" }) });
+        stopServices.push(() => child.stop());
+        for (const s of ["ResizeService", "AIDetectionService", "FilterService"]) registry.register(s, child.address);
+      } else if (embedded === "in-process") {
+        const services = new ImageServices({ store: deps.store, bucket: PIPELINE_BUCKET });
+        const port = await services.listen("127.0.0.1:0");
+        stopServices.push(() => services.close());
+        for (const s of ["ResizeService", "AIDetectionService", "FilterService"]) registry.register(s, `127.0.0.1:${port}`);
+      }
+      registry.start();
+      const pipelines = new PipelineStore<PipelineDefinition>(db);
+      const executions = new ExecutionStore(db);
+      const files = new FileStore(db);
+      const invoker = new GrpcStepInvoker(registry);
+      const dag = new DagExecutor({ invoker, catalog });
+      const runner = new DagPipelineRunner({ executor: dag, store: deps.store, files, bucket: PIPELINE_BUCKET });
+      const executor = new ExecutionService<PipelineDefinition>(
+        { pipelines, executions, files, bus: deps.bus, runner },
+        { nodeId: deps.nodeId, ...limits, maxAttempts: 2, fallbackRetryMs: config.pipelineHealthIntervalMs, resourceUsage: resourceUsageMeter() },
+      );
+      await executor.start();
+      return { db, pipelines, executions, files, executor };
+    } catch (err) {
+      for (const stop of stopServices.splice(0)) await stop().catch(() => undefined);
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+  };
+
+  const runtime = new PipelinesRuntime(open, catalog, registry, progress, deps.store, { filesMaxBytes: config.filesMaxBytes, filesMaxCount: config.filesMaxCount, filesAllowedTypes: config.filesAllowedTypes }, log);
+  // After the executor (it may still be calling them), before the registry.
+  stack.push("embedded image services", async () => {
+    for (const stop of stopServices.splice(0)) await stop();
+  });
+  stack.push("pipelines", () => runtime.close());
+  // State to resume: open now, so accepted executions continue without waiting for a request.
+  if (databaseUrl || existsSync(path.join(dbDir, "PG_VERSION"))) await runtime.get();
+  return runtime;
+}
