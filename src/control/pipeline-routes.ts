@@ -208,7 +208,7 @@ export async function pipelineRoutes(fastify: FastifyInstance, opts: { runtime: 
   // --- components and services --------------------------------------------------------------
   app.get("/api/v1/components", {
     config: { auth: { permission: "pipeline:view" } },
-    schema: { tags, summary: "Processing components a step may use (service, method, parameter schema)", response: { 200: Type.Object({ components: Type.Array(AnyObject) }) } },
+    schema: { tags, summary: "Processing components a step may use (service, method, parameter schema)", response: { 200: Type.Object({ components: Type.Array(AnyObject) }), ...problems() } },
   }, async () => ({ components: runtime.catalog.list() }));
 
   app.get("/api/v1/components/:id", {
@@ -222,7 +222,7 @@ export async function pipelineRoutes(fastify: FastifyInstance, opts: { runtime: 
 
   app.get("/api/v1/grpc-services", {
     config: { auth: { permission: "pipeline:view" } },
-    schema: { tags, summary: "Every registered service instance: health, breaker, connections, response time", response: { 200: Type.Object({ services: Type.Array(AnyObject) }) } },
+    schema: { tags, summary: "Every registered service instance: health, breaker, connections, response time", response: { 200: Type.Object({ services: Type.Array(AnyObject) }), ...problems(503) } },
   }, async () => {
     // The embedded services register when the pipelines start: start them, so the list is true.
     await runtime.get();
