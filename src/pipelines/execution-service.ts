@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { CapacityExceeded, Conflict, InvalidInput } from "../core/errors.js";
 import { systemTimers, type Timers } from "../core/timers.js";
-import { PIPELINE_PROGRESS_TOPIC, type EventBus } from "../ports/event-bus.js";
+import { IMAGE_PROCESSING_TOPIC, PIPELINE_PROGRESS_TOPIC, type EventBus } from "../ports/event-bus.js";
 import { ExecutionQueue } from "./execution-queue.js";
 import type { ExecutionError, ExecutionRecord, ExecutionRoute, ExecutionStore, Priority, StepRecord } from "./execution-store.js";
 import type { FileRecord, FileStore } from "./file-store.js";
 import type { PipelineStore, StoredDefinition } from "./pipeline-store.js";
 
 /** The Kafka topic (or in-process bus topic) executions wait on while the direct path is down. */
-export const FALLBACK_TOPIC = "image-processing-requests";
+export const FALLBACK_TOPIC = IMAGE_PROCESSING_TOPIC;
 
 export interface RunnableDefinition extends StoredDefinition {
   steps: readonly { step_id: string }[];

@@ -37,7 +37,10 @@ export class GrpcStepInvoker implements StepInvoker {
       lease.done({ ok: true, durationMs: performance.now() - started });
       this.failedOn.delete(attemptKey);
       return { ...out, metadata: { ...out.metadata, instance: lease.instance.instance_id } };
-    } catch (err) {
+    } catch (caught) {
+      // A call we did not cancel but that ends CANCELLED was cut by the instance (a server
+      // stopping resets its streams): that is the instance being unavailable, and worth a retry.
+      const err = (caught as Partial<ServiceError>).code === status.CANCELLED && !ctx.signal.aborted ? Object.assign(caught as ServiceError, { code: status.UNAVAILABLE }) : caught;
       const code = (err as Partial<ServiceError>).code;
       // A cancelled call says nothing about the instance; anything else is its outcome.
       if (code !== status.CANCELLED) lease.done({ ok: false, ...(code !== undefined ? { code } : {}), durationMs: performance.now() - started });

@@ -69,6 +69,8 @@ export const EVENT_SCHEMA_VERSION = 1;
 
 /** Batch pipeline progress (design documents). Key: the execution id. */
 export const PIPELINE_PROGRESS_TOPIC = "pipeline-progress";
+/** Executions waiting for their services: the fallback queue of the direct gRPC path. */
+export const IMAGE_PROCESSING_TOPIC = "image-processing-requests";
 /** Per-node and per-stream figures, periodically. Key: the node id (or the stream). */
 export const SYSTEM_METRICS_TOPIC = "system-metrics";
 

@@ -2,10 +2,10 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_TOPICS, servedTopics, topicConfigs } from "../../../src/adapters/events/kafka/topics.js";
 
 describe("Kafka bus topic plan", () => {
-  it("serves the five topics and their dead-letter topics by default", () => {
+  it("serves the six topics and their dead-letter topics by default", () => {
     expect(servedTopics(DEFAULT_TOPICS)).toEqual([
       "stream-events", "stream-events.dlq", "video-analysis-events", "video-analysis-events.dlq", "audit-events", "audit-events.dlq",
-      "pipeline-progress", "pipeline-progress.dlq", "system-metrics", "system-metrics.dlq",
+      "pipeline-progress", "pipeline-progress.dlq", "system-metrics", "system-metrics.dlq", "image-processing-requests", "image-processing-requests.dlq",
     ]);
   });
 

@@ -1,9 +1,9 @@
 import type { Admin, ITopicConfig } from "kafkajs";
 import type { Logger } from "pino";
-import { AUDIT_TOPIC, deadLetterTopic, PIPELINE_PROGRESS_TOPIC, STREAM_EVENTS_TOPIC, SYSTEM_METRICS_TOPIC, VIDEO_ANALYSIS_TOPIC } from "../../../ports/event-bus.js";
+import { AUDIT_TOPIC, deadLetterTopic, IMAGE_PROCESSING_TOPIC, PIPELINE_PROGRESS_TOPIC, STREAM_EVENTS_TOPIC, SYSTEM_METRICS_TOPIC, VIDEO_ANALYSIS_TOPIC } from "../../../ports/event-bus.js";
 
 /** The topics a node serves by default (each with its `.dlq`). */
-export const DEFAULT_TOPICS: readonly string[] = [STREAM_EVENTS_TOPIC, VIDEO_ANALYSIS_TOPIC, AUDIT_TOPIC, PIPELINE_PROGRESS_TOPIC, SYSTEM_METRICS_TOPIC];
+export const DEFAULT_TOPICS: readonly string[] = [STREAM_EVENTS_TOPIC, VIDEO_ANALYSIS_TOPIC, AUDIT_TOPIC, PIPELINE_PROGRESS_TOPIC, SYSTEM_METRICS_TOPIC, IMAGE_PROCESSING_TOPIC];
 
 /** The design documents' partition counts; other topics take `defaultPartitions`. */
 export const DOCUMENTED_PARTITIONS: Readonly<Record<string, number>> = { [PIPELINE_PROGRESS_TOPIC]: 4, [VIDEO_ANALYSIS_TOPIC]: 8 };
