@@ -1,6 +1,6 @@
 import type { EventEmitter } from "node:events";
 import type { VideoFrame } from "../generated/imageflow/v1/camera_stream.js";
-import type { CircuitBreaker } from "./circuit-breaker.js";
+import type { CircuitBreaker } from "../core/circuit-breaker.js";
 import { nowMs } from "./decoded-frame.js";
 import type { EndpointStatus } from "./worker-pool.js";
 

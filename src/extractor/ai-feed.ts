@@ -5,7 +5,7 @@ import type { ProcessedFrame, VideoFrame } from "../generated/imageflow/v1/camer
 import { VIDEO_ANALYSIS_TOPIC, type EventBus } from "../ports/event-bus.js";
 import { detectionsJson, type AnalysisEvent, type FrameLatency } from "./analysis-event.js";
 import { SYSTEM_CLOCK, type FeedClock, type FeedTimer, type FeedWorkerCall, type FeedWorkerEndpoint, type FeedWorkerPool } from "./ai-feed-deps.js";
-import { Backoff } from "./backoff.js";
+import { Backoff } from "../core/backoff.js";
 import { CreditScheduler, type Dispatch } from "./credit-scheduler.js";
 import { fromPreferredFormat, toPixelFormat, type FrameFormat } from "./frame-format.js";
 import { LatencyWindow, type LatencySummary } from "./latency-window.js";

@@ -2,7 +2,7 @@ import { credentials, makeGenericClientConstructor, Metadata, type ClientDuplexS
 import { service as healthService } from "grpc-health-check";
 import type { Logger } from "pino";
 import { CameraStreamServiceClient, type ProcessedFrame, type VideoFrame } from "../generated/imageflow/v1/camera_stream.js";
-import { CircuitBreaker, type BreakerState, type BreakerTransition } from "./circuit-breaker.js";
+import { CircuitBreaker, type BreakerState, type BreakerTransition } from "../core/circuit-breaker.js";
 import { WorkerBalancer } from "./worker-balancer.js";
 
 export interface WorkerPoolOptions {

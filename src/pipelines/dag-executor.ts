@@ -6,7 +6,7 @@
  */
 import { InvalidInput } from "../core/errors.js";
 import { systemTimers, type Timers } from "../core/timers.js";
-import { backoffDelay, type BackoffOptions } from "../extractor/backoff.js";
+import { backoffDelay, type BackoffOptions } from "../core/backoff.js";
 import type { ComponentCatalog } from "./components.js";
 import type { PipelineDefinition, PipelineStep } from "./definition.js";
 import { stepParameters } from "./step-parameters.js";

@@ -1,6 +1,6 @@
 import { status as GrpcStatus, type Channel, type Client } from "@grpc/grpc-js";
 import { systemTimers, type Timers } from "../core/timers.js";
-import { CircuitBreaker, type BreakerState } from "../extractor/circuit-breaker.js";
+import { CircuitBreaker, type BreakerState } from "../core/circuit-breaker.js";
 import { BALANCING_STRATEGIES, pickCandidate, type BalancingStrategy } from "./balancing.js";
 import { GrpcChannelPool, type GrpcClientCtor } from "./grpc-channel-pool.js";
 import { checkHealth, type InstanceHealth } from "./health-checker.js";

@@ -5,7 +5,7 @@ import { StreamRegistry, type LiveStream } from "../../../src/core/stream-regist
 import type { StreamTracks } from "../../../src/core/stream-hub.js";
 import { AiFeed, type AiFeedOptions, type AiFrame, type FrameFormat, type FrameSpec } from "../../../src/extractor/ai-feed.js";
 import type { FeedClock, FeedTimer, FeedWorkerCall, FeedWorkerEndpoint, FeedWorkerPool } from "../../../src/extractor/ai-feed-deps.js";
-import { CircuitBreaker } from "../../../src/extractor/circuit-breaker.js";
+import { CircuitBreaker } from "../../../src/core/circuit-breaker.js";
 import type { EndpointStatus } from "../../../src/extractor/worker-pool.js";
 import { PixelFormat, type ProcessedFrame, type VideoFrame } from "../../../src/generated/imageflow/v1/camera_stream.js";
 import type { Detection } from "../../../src/generated/imageflow/v1/common.js";

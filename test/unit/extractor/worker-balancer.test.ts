@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CircuitBreaker } from "../../../src/extractor/circuit-breaker.js";
+import { CircuitBreaker } from "../../../src/core/circuit-breaker.js";
 import { WorkerBalancer } from "../../../src/extractor/worker-balancer.js";
 
 describe("WorkerBalancer", () => {

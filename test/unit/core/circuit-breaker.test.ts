@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CircuitBreaker, type BreakerTransition } from "../../../src/extractor/circuit-breaker.js";
+import { CircuitBreaker, type BreakerTransition } from "../../../src/core/circuit-breaker.js";
 
 function setup(opts: { failureThreshold?: number; openMs?: number; successThreshold?: number } = {}) {
   let t = 1_000_000;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Backoff, backoffDelay } from "../../../src/extractor/backoff.js";
+import { Backoff, backoffDelay } from "../../../src/core/backoff.js";
 
 const fixed = (r: number) => () => r;
 
