@@ -1,4 +1,3 @@
-import type { Logger } from "pino";
 import { ModelTier, PixelFormat, type ProcessedFrame } from "../../generated/imageflow/v1/camera_stream.js";
 import type { Detection } from "../../generated/imageflow/v1/common.js";
 import type { FrameArchiver } from "./frame-archiver.js";
@@ -50,7 +49,7 @@ export interface FrameSessionDeps {
   onResult(result: FrameResult): void;
   /** A frame that got no result: refused (too large, undecodable, no worker) or lost with its worker. The session goes on. */
   onFrameError(err: FrameApiError, sequence: number): void;
-  log?: Logger;
+  log?: { warn(obj: Record<string, unknown>, msg: string): void };
   /** Epoch ms (tests may inject). */
   now?: () => number;
 }
