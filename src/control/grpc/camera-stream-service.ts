@@ -5,7 +5,7 @@ import type { CameraStreamServiceServer, ProcessedFrame, VideoFrame } from "../.
 import { HealthCheckResponse_ServingStatus } from "../../generated/imageflow/v1/common.js";
 import type { FrameArchiver } from "../../pipelines/frame-api/frame-archiver.js";
 import { FrameApiError, FrameTooLargeError, InvalidFrameError, NoWorkerAvailableError } from "../../pipelines/frame-api/frame-errors.js";
-import { FrameSession, FRAME_SESSION_DEFAULTS, type FrameResult, type FrameSessionOptions } from "../../pipelines/frame-api/frame-session.js";
+import { FrameSession, FRAME_SESSION_DEFAULTS, type FrameResult, type FrameSessionOptions, type FrameSessionStats } from "../../pipelines/frame-api/frame-session.js";
 import type { FrameWorkerPool } from "../../pipelines/frame-api/frame-worker-pool.js";
 import type { CallGuard } from "./call-guard.js";
 import { GrpcError, serviceError } from "./grpc-errors.js";
@@ -21,6 +21,8 @@ export interface CameraStreamServiceOptions {
   maxSessions?: number;
   /** Results queued for a client that does not read; past it the stream ends RESOURCE_EXHAUSTED; default 256. */
   maxUnreadResults?: number;
+  /** Called with a session's final counts when its stream ends (metrics, tests). */
+  onSessionEnd?: (stats: FrameSessionStats) => void;
   log: Logger;
 }
 
@@ -99,6 +101,7 @@ export class CameraStreamService {
   /** Ends every client stream (server shutdown): UNAVAILABLE, so clients reconnect elsewhere. */
   endAll(): void {
     for (const { session, call } of this.sessions.values()) {
+      this.opts.onSessionEnd?.(session.stats());
       session.close();
       call.emit("error", serviceError(status.UNAVAILABLE, "the server is shutting down", {}));
     }
@@ -111,11 +114,15 @@ export class CameraStreamService {
     }
     const id = randomUUID();
     let ended = false;
+    const release = (): void => {
+      if (!this.sessions.delete(id)) return;
+      this.opts.onSessionEnd?.(session.stats());
+      session.close();
+    };
     const finish = (err?: GrpcError): void => {
       if (ended) return;
       ended = true;
-      session.close();
-      this.sessions.delete(id);
+      release();
       if (err) call.emit("error", serviceError(err.code, err.message, err.trailers));
       else call.end();
     };
@@ -158,13 +165,11 @@ export class CameraStreamService {
     });
     call.on("cancelled", () => {
       ended = true;
-      session.close();
-      this.sessions.delete(id);
+      release();
     });
     call.on("error", () => {
       ended = true;
-      session.close();
-      this.sessions.delete(id);
+      release();
     });
   }
 }
