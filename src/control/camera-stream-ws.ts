@@ -1,6 +1,5 @@
 import websocket from "@fastify/websocket";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { Type } from "typebox";
 import type { WebSocket } from "ws";
 import { BadRequestError, ProblemError, ServiceUnavailableError } from "../errors.js";
 import { WsChannel, WS_CLOSE } from "../distributor/ws/ws-channel.js";
@@ -30,6 +29,11 @@ export interface CameraStreamWsOptions {
   /** Client messages per minute before the connection is closed (1008); default 12 000 (200 frames/s). */
   maxMessagesPerMinute?: number;
   onRateLimited?: () => void;
+  /**
+   * Origins besides the server's own that may open the stream with the login cookie (IFC_CORS_ORIGINS):
+   * a cookie rides along on a cross-site WebSocket too, and running frames is an action.
+   */
+  allowedOrigins?: readonly string[];
   /** Called with a session's final counts when its client leaves (metrics, tests). */
   onSessionEnd?: (stats: FrameSessionStats) => void;
 }
@@ -105,8 +109,9 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  * `{"type":"video_frame","frame_data":"<base64 JPEG/PNG>","timestamp_ms":…,"metadata":{"source_id":…}}`
  * and gets `processed_frame` per processed frame, `stream_stats` every `statsIntervalMs`, and
  * `error` for a frame refused (the connection stays). One FrameSession per connection: the same
- * credit backpressure as the gRPC path and the video feed. `pipeline:execute`, with a Bearer
- * header or a `?token=` access token (browsers cannot set headers on a WebSocket).
+ * credit backpressure as the gRPC path and the video feed. `pipeline:execute`, through the
+ * auth gate: a Bearer header (native clients) or the pages' login cookie (browsers cannot set
+ * headers on a WebSocket; a cookie-authenticated upgrade must come from an allowed Origin).
  *
  * @fastify/websocket listens to the server's `upgrade` event once per registration: if another
  * scope already registered it, register this inside that scope (or register it once at the root).
@@ -120,7 +125,8 @@ export async function registerCameraStreamWs(app: FastifyInstance, opts: CameraS
     if (!scope.hasDecorator("websocketServer")) await scope.register(websocket, { options: { maxPayload: maxMessageBytes } });
     const sessions = new Set<{ session: FrameSession; ch: WsChannel }>();
 
-    const auth: RouteAuth = { permission: "pipeline:execute", viewToken: true };
+    const auth: RouteAuth = { permission: "pipeline:execute" };
+    const allowedOrigins = new Set(opts.allowedOrigins ?? []);
     scope.route({
       method: "GET",
       url: "/ws/camera-stream",
@@ -128,13 +134,17 @@ export async function registerCameraStreamWs(app: FastifyInstance, opts: CameraS
       schema: {
         tags: ["websocket"],
         summary: "Frame API for browsers: video_frame in, processed_frame and stream_stats out (WebSocket: GET with Upgrade; a plain GET answers 426)",
-        querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 4096, description: "An access token (browsers cannot set headers on a WebSocket)" })) }),
-        response: { 101: { description: "Switching Protocols", type: "null" }, ...problems(400, 426, 503) },
+        response: { 101: { description: "Switching Protocols", type: "null" }, ...problems(400, 403, 426, 503) },
       },
       preValidation: async (req: FastifyRequest) => {
         if (!req.ws) return;
         const key = req.headers["sec-websocket-key"];
         if (typeof key !== "string" || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) throw new BadRequestError("the WebSocket handshake needs a Sec-WebSocket-Key of 16 base64-encoded bytes", "invalid-websocket-handshake");
+        const origin = req.headers.origin;
+        // Cross-site WebSocket hijacking: without a Bearer header the credential is the cookie, which any site's page would send.
+        if (req.headers.authorization === undefined && origin !== undefined && !allowedOrigins.has(origin) && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`) {
+          throw new ProblemError(403, "cross-origin", "Forbidden", `a cookie-authenticated camera stream must come from this server's own origin or an allowed one, not ${origin}`);
+        }
         if (sessions.size >= maxSessions) throw new ServiceUnavailableError(`the server already serves ${sessions.size} camera streams (maxSessions)`, 5, "too-many-frame-sessions");
       },
       handler: async (_req: FastifyRequest, reply: FastifyReply) => {

@@ -137,6 +137,7 @@ export class FrameSession {
   private credits = 0;
   private closed = false;
   private readonly idleWaiters: (() => void)[] = [];
+  private decoding: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly deps: FrameSessionDeps,
@@ -176,29 +177,34 @@ export class FrameSession {
     if (this.pending > this.counts.pendingHighWater) this.counts.pendingHighWater = this.pending;
     const archiveKey = this.archive(frame, sourceId, sequence, format);
     const held: Held = { sequence, frame, sourceId, receivedAtMs, archiveKey };
-    decodeToGray(frame.frameData, this.o.maxPixels).then(
-      (gray) => {
-        if (this.closed) return;
-        if (!this.call && !this.connect()) {
-          // The worker failed while this frame decoded and none is usable now.
+    // One decode at a time per session, so frames reach the worker (and results the client) in the client's order.
+    this.decoding = this.decoding
+      .then(() => decodeToGray(frame.frameData, this.o.maxPixels))
+      .then(
+        (gray) => this.decoded(held, gray),
+        (err: unknown) => {
+          if (this.closed) return;
           this.pending--;
-          this.counts.lost++;
-          this.deps.onFrameError(new NoWorkerAvailableError(this.o.noWorkerRetryAfterMs), sequence);
+          this.counts.rejected++;
+          this.deps.onFrameError(err instanceof InvalidFrameError ? err : new InvalidFrameError((err as Error).message), sequence);
           this.settled();
-          return;
-        }
-        this.ready.push({ ...held, gray });
-        this.pump();
-      },
-      (err: unknown) => {
-        if (this.closed) return;
-        this.pending--;
-        this.counts.rejected++;
-        this.deps.onFrameError(err instanceof InvalidFrameError ? err : new InvalidFrameError((err as Error).message), sequence);
-        this.settled();
-      },
-    );
+        },
+      );
     return sequence;
+  }
+
+  private decoded(held: Held, gray: GrayImage): void {
+    if (this.closed) return;
+    if (!this.call && !this.connect()) {
+      // The worker failed while this frame decoded and none is usable now.
+      this.pending--;
+      this.counts.lost++;
+      this.deps.onFrameError(new NoWorkerAvailableError(this.o.noWorkerRetryAfterMs), held.sequence);
+      this.settled();
+      return;
+    }
+    this.ready.push({ ...held, gray });
+    this.pump();
   }
 
   stats(): FrameSessionStats {
