@@ -1,4 +1,5 @@
 import sharp from "sharp";
+import { grayFromRgb } from "../../extractor/gray-from-rgb.js";
 import { InvalidFrameError } from "./frame-errors.js";
 
 export type ClientImageFormat = "jpeg" | "png";
@@ -24,13 +25,12 @@ export function sniffFormat(bytes: Uint8Array): ClientImageFormat | undefined {
 export async function decodeToGray(bytes: Buffer, maxPixels: number): Promise<GrayImage> {
   if (!sniffFormat(bytes)) throw new InvalidFrameError("frame_data must be a JPEG or PNG image");
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: "error" })
-      .removeAlpha()
-      .grayscale()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 1) throw new InvalidFrameError(`decoded to ${info.channels} channels, expected 1`);
-    return { data, width: info.width, height: info.height };
+    // Decoded as it is, luma computed here: libvips' grayscale() goes through a colourspace
+    // conversion that costs ~3× the decode of a 1080p frame (24 vs 8 ms measured).
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: "error" }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    if (info.channels === 1) return { data, width: info.width, height: info.height };
+    if (info.channels === 3) return { data: grayFromRgb(data, info.width, info.height), width: info.width, height: info.height };
+    throw new InvalidFrameError(`decoded to ${info.channels} channels, expected 1 or 3`);
   } catch (err) {
     if (err instanceof InvalidFrameError) throw err;
     throw new InvalidFrameError(`frame_data could not be decoded: ${(err as Error).message}`);
