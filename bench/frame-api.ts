@@ -51,14 +51,19 @@ interface Row {
   jpeg_bytes: number;
   round_trip_ms: { p50: number | null; p95: number | null; p99: number | null; max: number | null };
   server_ms: { p50: number | null; p95: number | null };
+  /** Parts of server_ms (p50): JPEG → GRAY8, and written to the worker → result back. */
+  decode_ms_p50: number | null;
+  worker_round_trip_ms_p50: number | null;
   qr_decoded: number;
 }
 
-function summarise(transport: Row["transport"], detectors: string, rtt: number[], server: number[], qr: number): Row {
+function summarise(transport: Row["transport"], detectors: string, rtt: number[], server: number[], decode: number[], worker: number[], qr: number): Row {
   return {
     transport, detectors, frames: rtt.length, jpeg_bytes: Math.round(jpegs.reduce((n, j) => n + j.length, 0) / jpegs.length),
     round_trip_ms: { p50: round(pct(rtt, 50)), p95: round(pct(rtt, 95)), p99: round(pct(rtt, 99)), max: round(Math.max(...rtt)) },
     server_ms: { p50: round(pct(server, 50)), p95: round(pct(server, 95)) },
+    decode_ms_p50: round(pct(decode, 50)),
+    worker_round_trip_ms_p50: round(pct(worker, 50)),
     qr_decoded: qr,
   };
 }
@@ -81,6 +86,8 @@ async function viaGrpc(pool: WorkerPool, detectors: string): Promise<Row> {
   });
   const rtt: number[] = [];
   const srv: number[] = [];
+  const dec: number[] = [];
+  const wrk: number[] = [];
   let qr = 0;
   for (let i = 0; i < frames + WARMUP; i++) {
     const t0 = performance.now();
@@ -90,13 +97,15 @@ async function viaGrpc(pool: WorkerPool, detectors: string): Promise<Row> {
     if (i < WARMUP) continue;
     rtt.push(performance.now() - t0);
     srv.push(Number(r.processingTimeMs));
+    dec.push(Number(r.processingStats.decode_ms));
+    wrk.push(Number(r.processingStats.worker_round_trip_ms));
     if (r.detections.some((d) => d.className === "qr_code" && d.attributes.payload === `BENCH-${i % 3}`)) qr++;
   }
   call.end();
   client.close();
   service.endAll();
   server.forceShutdown();
-  return summarise("grpc", detectors, rtt, srv, qr);
+  return summarise("grpc", detectors, rtt, srv, dec, wrk, qr);
 }
 
 async function viaWs(pool: WorkerPool, detectors: string): Promise<Row> {
@@ -119,6 +128,8 @@ async function viaWs(pool: WorkerPool, detectors: string): Promise<Row> {
   const b64 = jpegs.map((j) => j.toString("base64"));
   const rtt: number[] = [];
   const srv: number[] = [];
+  const dec: number[] = [];
+  const wrk: number[] = [];
   let qr = 0;
   for (let i = 0; i < frames + WARMUP; i++) {
     const t0 = performance.now();
@@ -130,12 +141,15 @@ async function viaWs(pool: WorkerPool, detectors: string): Promise<Row> {
     if (i < WARMUP) continue;
     rtt.push(performance.now() - t0);
     srv.push(r.processing_time_ms as number);
+    const st = r.processing_stats as Record<string, number>;
+    dec.push(st.decode_ms as number);
+    wrk.push(st.worker_round_trip_ms as number);
     const dets = r.detections as { class_name: string; attributes: Record<string, string> }[];
     if (dets.some((d) => d.class_name === "qr_code" && d.attributes.payload === `BENCH-${i % 3}`)) qr++;
   }
   ws.close();
   await app.close();
-  return summarise("websocket", detectors, rtt, srv, qr);
+  return summarise("websocket", detectors, rtt, srv, dec, wrk, qr);
 }
 
 const rows: Row[] = [];
@@ -152,10 +166,10 @@ for (const detectors of ["none", "qr+motion"] as const) {
 }
 
 console.log(`frame API round trip, ${W}×${H} JPEG (~${rows[0]?.jpeg_bytes} B), ${frames} frames each, one in flight, ${m.nproc} CPUs, load ${m.loadAverage1m5m15m.join(" ")}`);
-console.log("transport   detectors   p50 ms   p95 ms   p99 ms   max ms   server p50/p95 ms   QR decoded");
+console.log("transport   detectors   p50 ms   p95 ms   p99 ms   max ms   server p50/p95 ms   decode p50   worker rt p50   QR decoded");
 for (const r of rows) {
   console.log(
-    `${r.transport.padEnd(11)} ${r.detectors.padEnd(11)} ${String(r.round_trip_ms.p50).padStart(6)}   ${String(r.round_trip_ms.p95).padStart(6)}   ${String(r.round_trip_ms.p99).padStart(6)}   ${String(r.round_trip_ms.max).padStart(6)}   ${`${r.server_ms.p50}/${r.server_ms.p95}`.padStart(17)}   ${r.qr_decoded}/${r.frames}`,
+    `${r.transport.padEnd(11)} ${r.detectors.padEnd(11)} ${String(r.round_trip_ms.p50).padStart(6)}   ${String(r.round_trip_ms.p95).padStart(6)}   ${String(r.round_trip_ms.p99).padStart(6)}   ${String(r.round_trip_ms.max).padStart(6)}   ${`${r.server_ms.p50}/${r.server_ms.p95}`.padStart(17)}   ${String(r.decode_ms_p50).padStart(10)}   ${String(r.worker_round_trip_ms_p50).padStart(13)}   ${r.qr_decoded}/${r.frames}`,
   );
 }
 const file = await writeResults("frame-api", m, {

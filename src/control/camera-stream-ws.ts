@@ -52,7 +52,7 @@ function processedFrameJson(r: FrameResult): Record<string, unknown> {
     ...(r.pipelineId ? { pipeline_id: r.pipelineId } : {}),
     detections: r.detections.map(detectionJson),
     processing_time_ms: r.processingTimeMs,
-    processing_stats: { sequence: r.sequence, frames_dropped: r.framesDropped, worker: r.worker, worker_processing_ms: r.workerProcessingMs, width: r.width, height: r.height, ...(r.archiveKey ? { archive_key: r.archiveKey } : {}) },
+    processing_stats: { sequence: r.sequence, frames_dropped: r.framesDropped, worker: r.worker, worker_processing_ms: r.workerProcessingMs, decode_ms: r.decodeMs, worker_round_trip_ms: r.workerRoundTripMs, width: r.width, height: r.height, ...(r.archiveKey ? { archive_key: r.archiveKey } : {}) },
   };
 }
 
@@ -122,7 +122,11 @@ export async function registerCameraStreamWs(app: FastifyInstance, opts: CameraS
   const maxSessions = opts.maxSessions ?? 16;
   const statsIntervalMs = opts.statsIntervalMs ?? 1000;
   await app.register(async (scope) => {
-    if (!scope.hasDecorator("websocketServer")) await scope.register(websocket, { options: { maxPayload: maxMessageBytes } });
+    if (!scope.hasDecorator("websocketServer")) {
+      // A second @fastify/websocket (another scope's) would route every upgrade twice.
+      if (app.server.listenerCount("upgrade") > 0) throw new Error("@fastify/websocket is registered in another scope: register registerCameraStreamWs inside it, or register @fastify/websocket once at the root");
+      await scope.register(websocket, { options: { maxPayload: maxMessageBytes } });
+    }
     const sessions = new Set<{ session: FrameSession; ch: WsChannel }>();
 
     const auth: RouteAuth = { permission: "pipeline:execute" };
@@ -183,6 +187,8 @@ export async function registerCameraStreamWs(app: FastifyInstance, opts: CameraS
         const timer = setInterval(pushStats, statsIntervalMs);
         socket.on("message", (data: Buffer, isBinary: boolean) => {
           if (!ch.admitClientMessage()) return;
+          // Also checked here: a @fastify/websocket registered elsewhere has its own maxPayload.
+          if (data.length > maxMessageBytes) return ch.close(1009, `message of ${data.length} bytes exceeds ${maxMessageBytes}`);
           const refuse = (detail: string): void => void ch.send({ type: "error", error: { code: "INVALID_MESSAGE", message: detail } });
           if (isBinary) return refuse("messages must be JSON text");
           let msg: unknown;

@@ -52,6 +52,8 @@ export function processedFrameOf(r: FrameResult, received: number, processed: nu
       frames_dropped: String(r.framesDropped),
       worker: r.worker,
       worker_processing_ms: String(r.workerProcessingMs),
+      decode_ms: String(r.decodeMs),
+      worker_round_trip_ms: String(r.workerRoundTripMs),
       ...(r.archiveKey ? { archive_key: r.archiveKey } : {}),
     },
     streamId: r.sourceId,

@@ -66,6 +66,10 @@ export interface FrameResult {
   processingTimeMs: number;
   /** The worker's own time on the frame (ms). */
   workerProcessingMs: number;
+  /** Server receive → decoded to GRAY8 (ms, including waiting for the previous decode). */
+  decodeMs: number;
+  /** Written to the worker → its result back (ms): transfer both ways plus the worker's time. */
+  workerRoundTripMs: number;
   worker: string;
   /** Frames this session has dropped so far. */
   framesDropped: number;
@@ -106,10 +110,13 @@ interface Held {
 }
 interface Ready extends Held {
   gray: GrayImage;
+  decodedAtMs: number;
 }
 interface Sent extends Held {
   width: number;
   height: number;
+  decodedAtMs: number;
+  sentAtMs: number;
 }
 
 const SOURCE_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -203,7 +210,7 @@ export class FrameSession {
       this.settled();
       return;
     }
-    this.ready.push({ ...held, gray });
+    this.ready.push({ ...held, gray, decodedAtMs: this.now() });
     this.pump();
   }
 
@@ -282,7 +289,8 @@ export class FrameSession {
         this.sent.delete(seq);
         this.deps.pool.markDone(endpoint);
         endpoint.breaker.recordSuccess();
-        const processingTimeMs = this.now() - s.receivedAtMs;
+        const now = this.now();
+        const processingTimeMs = now - s.receivedAtMs;
         this.counts.processed++;
         this.processingMsSum += processingTimeMs;
         this.deps.onResult({
@@ -293,6 +301,8 @@ export class FrameSession {
           detections: msg.detections,
           processingTimeMs,
           workerProcessingMs: Number(msg.processingTimeMs),
+          decodeMs: s.decodedAtMs - s.receivedAtMs,
+          workerRoundTripMs: now - s.sentAtMs,
           worker: endpoint.address,
           framesDropped: this.counts.dropped,
           width: s.width,
@@ -319,7 +329,7 @@ export class FrameSession {
       this.credits--;
       this.pending--;
       const { gray, ...held } = r;
-      this.sent.set(r.sequence, { ...held, width: gray.width, height: gray.height });
+      this.sent.set(r.sequence, { ...held, width: gray.width, height: gray.height, sentAtMs: this.now() });
       this.deps.pool.markSent(endpoint);
       try {
         call.write({

@@ -77,7 +77,6 @@ describe("FrameSession", () => {
     expect(s.stats()).toMatchObject({ received: 10, dropped: 7, pending: 3, pendingHighWater: 3 });
     expect(balanced()).toBe(true);
     const call = pool.calls[0] as FakeCall;
-    await waitFor(() => true); // let the decodes run: still nothing may be sent
     expect(call.written).toHaveLength(0);
     call.grant(2);
     await waitFor(() => call.written.length === 2, { what: "2 sent" });
@@ -88,6 +87,9 @@ describe("FrameSession", () => {
     call.answer(1);
     expect(results.map((r) => r.sequence)).toEqual([2, 1]);
     expect(results[0]?.framesDropped).toBe(7);
+    // The third frame waited for a credit: only now is it sent.
+    expect(call.written).toHaveLength(2);
+    expect(s.stats().pending).toBe(1);
     call.grant(1);
     await waitFor(() => call.written.length === 3, { what: "3rd sent" });
     call.answer(3);
