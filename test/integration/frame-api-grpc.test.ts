@@ -7,6 +7,8 @@ import { FsObjectStore } from "../../src/adapters/storage/fs-object-store.js";
 import { NetworkList } from "../../src/control/auth/networks.js";
 import { CallGuard } from "../../src/control/grpc/call-guard.js";
 import { CameraStreamService, type CameraStreamServiceOptions } from "../../src/control/grpc/camera-stream-service.js";
+import { GrpcControlServer } from "../../src/control/grpc/grpc-control-server.js";
+import sharp from "sharp";
 import { grpcMetrics } from "../../src/control/grpc/grpc-metrics.js";
 import { WorkerPool } from "../../src/extractor/worker-pool.js";
 import { CameraStreamServiceClient, CameraStreamServiceService, type ProcessedFrame, type VideoFrame } from "../../src/generated/imageflow/v1/camera_stream.js";
@@ -205,5 +207,30 @@ describe("CameraStreamService.ProcessVideoStream", () => {
     expect((await open(client).done).code).toBe(status.RESOURCE_EXHAUSTED);
     first.call.end();
     expect((await first.done).code).toBe(status.OK);
+  });
+
+  it("GrpcControlServer with `cameraStream` serves it beside IngestControl, and a frame over the control plane's 1 MiB message limit gets through", async () => {
+    const w = await workerAndPool();
+    closers.push(w.close);
+    const off = () => () => undefined;
+    // IngestControl's dependencies are not the subject: listeners that never fire.
+    const services = { registry: { onStarted: off, onEnded: off, list: () => [] }, recorder: { onLifecycle: off, onManifestChange: off }, clips: { onCreated: off }, ingest: {}, ai: undefined, catalog: {}, maxTags: 10, maxPreRollMs: 0 } as unknown as Parameters<typeof GrpcControlServer.start>[0]["services"];
+    const server = await GrpcControlServer.start({
+      host: "127.0.0.1", port: 0, authenticator: auth.auth, anonymousNetworks: [], anonymousPermissions: [],
+      rateLimit: { store: auth.rateLimits, perMinute: 0 }, audit: { record: () => undefined }, services, log: silent, shutdownGraceMs: 500,
+      cameraStream: { pool: w.pool, log: silent },
+    });
+    closers.push(() => server.close());
+    const big = await sharp({ create: { width: 1280, height: 720, channels: 3, background: "#808080", noise: { type: "gaussian", mean: 128, sigma: 60 } } }).jpeg({ quality: 100 }).toBuffer();
+    expect(big.length).toBeGreaterThan(1024 * 1024);
+    const client = new CameraStreamServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure(), { "grpc.max_send_message_length": 64 * 1024 * 1024 });
+    closers.push(() => client.close());
+    const s = open(client);
+    s.call.write(frame(big, 5));
+    await s.results(1);
+    expect(s.got[0]).toMatchObject({ sequence: 1, streamId: "cam-a" });
+    expect(server.cameraStream?.sessionCount).toBe(1);
+    s.call.end();
+    expect((await s.done).code).toBe(status.OK);
   });
 });
