@@ -162,8 +162,15 @@ export class CameraStreamService {
       session.accept({ frameData: frame.frameData, timestampMs: Number(frame.timestampMs), metadata: frame.metadata });
     });
     call.on("end", () => {
-      // The client is done sending: answer what is in progress, then end with OK.
-      void session.idle().then(() => finish());
+      // The client is done sending: answer what is in progress, then end with OK; a worker
+      // that never answers cannot hold the call open past the session's result timeout.
+      const limitMs = this.opts.session?.resultTimeoutMs ?? FRAME_SESSION_DEFAULTS.resultTimeoutMs;
+      const timer = setTimeout(() => finish(new GrpcError(status.DEADLINE_EXCEEDED, `no result for the last frames within ${limitMs} ms`)), limitMs);
+      timer.unref();
+      void session.idle().then(() => {
+        clearTimeout(timer);
+        finish();
+      });
     });
     call.on("cancelled", () => {
       ended = true;
