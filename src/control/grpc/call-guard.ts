@@ -2,6 +2,7 @@ import {
   status,
   type Metadata,
   type sendUnaryData,
+  type ServerDuplexStream,
   type ServerUnaryCall,
   type ServerWritableStream,
 } from "@grpc/grpc-js";
@@ -103,6 +104,37 @@ export class CallGuard {
       void (async () => {
         const ctx = await this.admit(method, auth, call.request, call.metadata, client, (p) => (principal = p));
         await run(call.request, ctx, call);
+      })().catch((err: unknown) => {
+        if (done) return;
+        done = true;
+        const e = this.failed(method, err, client, principal, started);
+        call.emit("error", serviceError(e.code, e.message, e.trailers));
+      });
+    };
+  }
+
+  /**
+   * A bidirectional-streaming method: the checks run before `run` sees the call, and messages
+   * the client sends meanwhile wait in the (paused) stream. `run` attaches its listeners and
+   * returns; the call lasts until the handler ends it, the client cancels or the server closes.
+   */
+  bidiStream<Req, Res>(method: string, auth: MethodAuth<undefined>, run: (ctx: CallContext, call: ServerDuplexStream<Req, Res>) => void | Promise<void>) {
+    return (call: ServerDuplexStream<Req, Res>): void => {
+      const started = process.hrtime.bigint();
+      const client = peerAddress(call.getPeer());
+      let principal: Principal | undefined;
+      let done = false;
+      const end = (code: status) => {
+        if (done) return;
+        done = true;
+        this.finish(method, code, started);
+      };
+      call.on("cancelled", () => end(status.CANCELLED));
+      call.on("error", (err: { code?: status }) => end(err.code ?? status.UNKNOWN));
+      call.on("finish", () => end(status.OK));
+      void (async () => {
+        const ctx = await this.admit(method, auth, undefined, call.metadata, client, (p) => (principal = p));
+        await run(ctx, call);
       })().catch((err: unknown) => {
         if (done) return;
         done = true;

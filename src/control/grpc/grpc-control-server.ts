@@ -7,6 +7,8 @@ import type { Authenticator } from "../auth/authenticator.js";
 import type { AuditSink } from "../auth/principal.js";
 import { authServiceImplementation } from "./auth-service.js";
 import { CallGuard } from "./call-guard.js";
+import { CameraStreamService, type CameraStreamServiceOptions } from "./camera-stream-service.js";
+import { CameraStreamServiceService } from "../../generated/imageflow/v1/camera_stream.js";
 import { grpcMetrics, type GrpcMetrics } from "./grpc-metrics.js";
 import { IngestControlService, type IngestControlDeps } from "./ingest-control-service.js";
 import { NetworkList } from "../auth/networks.js";
@@ -30,6 +32,8 @@ export interface GrpcControlOptions {
   metrics?: GrpcMetrics;
   /** How long close() lets calls in flight finish before cutting them. */
   shutdownGraceMs?: number;
+  /** Serve CameraStreamService (the frame API for native clients); off when unset. */
+  cameraStream?: CameraStreamServiceOptions;
 }
 
 /** Small control messages only: a bigger one is a mistake or an attack. */
@@ -53,6 +57,8 @@ export class GrpcControlServer {
     readonly metrics: Registry,
     private readonly log: Logger,
     private readonly graceMs: number,
+    /** The frame API's service, when served. */
+    readonly cameraStream: CameraStreamService | undefined,
   ) {}
 
   static async start(opts: GrpcControlOptions): Promise<GrpcControlServer> {
@@ -68,8 +74,12 @@ export class GrpcControlServer {
     });
     const feed = new StreamEventFeed(opts.services);
     const service = new IngestControlService({ ...opts.services, feed });
-    const server = new Server({ "grpc.max_receive_message_length": MAX_MESSAGE_BYTES, "grpc.max_send_message_length": 16 * MAX_MESSAGE_BYTES });
+    const cameraStream = opts.cameraStream ? new CameraStreamService(opts.cameraStream) : undefined;
+    // grpc-js has one receive limit per server: client frames need more than control messages.
+    const maxReceive = Math.max(MAX_MESSAGE_BYTES, cameraStream?.maxMessageBytes ?? 0);
+    const server = new Server({ "grpc.max_receive_message_length": maxReceive, "grpc.max_send_message_length": 16 * MAX_MESSAGE_BYTES });
     server.addService(IngestControlDefinition, service.implementation(guard));
+    if (cameraStream) server.addService(CameraStreamServiceService, cameraStream.implementation(guard));
     server.addService(AuthServiceService, authServiceImplementation(guard, opts.authenticator));
     const credentials = opts.tls ? await ReloadableTlsCredentials.load(opts.tls) : undefined;
     const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
@@ -84,7 +94,7 @@ export class GrpcControlServer {
       throw err;
     }
     opts.log.info({ host: opts.host, port, tls: credentials !== undefined }, "gRPC control listening");
-    return new GrpcControlServer(server, service, feed, credentials, port, metrics.registry, opts.log, opts.shutdownGraceMs ?? 5000);
+    return new GrpcControlServer(server, service, feed, credentials, port, metrics.registry, opts.log, opts.shutdownGraceMs ?? 5000, cameraStream);
   }
 
   get tls(): boolean {
@@ -105,6 +115,7 @@ export class GrpcControlServer {
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       this.service.endWatchers();
+      this.cameraStream?.endAll();
       this.feed.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
