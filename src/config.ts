@@ -232,6 +232,10 @@ export const CONFIG_SPEC = {
   pipelineFallbackConsumers: int("IFC_PIPELINE_FALLBACK_CONSUMERS", 2, "Executions the fallback consumers (topic `image-processing-requests`) run at once while the direct path is down.", 1, 256),
   filesMaxBytes: int("IFC_FILES_MAX_BYTES", 32 * 1024 * 1024, "Largest uploaded file (POST /api/v1/files, /api/v1/executions); bigger gets 413.", 1),
   filesMaxCount: int("IFC_FILES_MAX_COUNT", 10, "Files in one upload request; more gets 413.", 1, 1000),
+  frameApiMaxPending: int("IFC_FRAME_API_MAX_PENDING", 2, "Frame API (gRPC CameraStreamService, WS /ws/camera-stream): decoded frames a session holds while waiting for an AI worker's credit; more are dropped and counted.", 1, 64),
+  frameApiMaxFrameBytes: int("IFC_FRAME_API_MAX_FRAME_BYTES", 8 * 1024 * 1024, "Frame API: the largest JPEG/PNG frame a client may send.", 1024),
+  frameApiMaxSessions: int("IFC_FRAME_API_MAX_SESSIONS", 16, "Frame API: client sessions at once per transport (gRPC, WebSocket); one more is refused (RESOURCE_EXHAUSTED / 503).", 1, 10_000),
+  frameApiArchiveEveryNth: int("IFC_FRAME_API_ARCHIVE_EVERY_NTH", 0, "Frame API: also archive every Nth frame of a session to `video-stream-archive/` (0: only frames whose metadata says `archive: true`).", 0),
   filesAllowedTypes: list("IFC_FILES_ALLOWED_TYPES", ["image/jpeg", "image/png", "image/webp"], "Content types an upload may have; others get 415."),
 } as const;
 

@@ -15,7 +15,7 @@ import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
 import { buildRtsp } from "./composition/rtsp.js";
 import { buildSources } from "./composition/sources.js";
-import { buildPipelines } from "./composition/pipelines.js";
+import { buildFrameApi, buildPipelines } from "./composition/pipelines.js";
 import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
@@ -144,6 +144,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry, bus }));
     const sources = at("pull sources", () => buildSources(config, logger, stack, { registry }));
     const pipelines = await at("pipelines", () => buildPipelines(config, logger, stack, { store, bus, nodeId: nodeIdOf(config) }));
+    const frameApi = buildFrameApi(config, { pool: ai?.pool, store });
     // One store of rate-limit counters for every limiter (REST, login, gRPC).
     const { rateLimits } = state;
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit, ...(state.sessions ? { sessions: state.sessions } : {}) }));
@@ -156,7 +157,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     await at("routes", () =>
       registerRoutes(app, config, {
         ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry], httpAuth,
-        cluster: cluster.view, readinessChecks: { ...state.readinessChecks, ...events.readinessChecks }, pipelines,
+        cluster: cluster.view, readinessChecks: { ...state.readinessChecks, ...events.readinessChecks }, pipelines, ...(frameApi ? { frameApi } : {}),
       }),
     );
     // Plugins register when the app gets ready: only then is the route table complete.
@@ -168,6 +169,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
       buildGrpcControl(config, logger, stack, {
         registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai,
         authenticator: auth.authenticator, audit, rateLimitStore: rateLimits, metrics: grpcCalls, onRateLimited: () => limited.limited("grpc"),
+        ...(frameApi ? { frameApi } : {}),
       }),
     );
     // After the registry and auth; closed before them (its publishers' recordings close first).

@@ -8,6 +8,7 @@ import type { GrpcMetrics } from "../control/grpc/grpc-metrics.js";
 import type { IngestControlDeps } from "../control/grpc/ingest-control-service.js";
 import type { RateLimitStore } from "../ports/rate-limit-store.js";
 import type { CloseStack } from "./close-stack.js";
+import type { FrameApiParts } from "./pipelines.js";
 
 export interface GrpcControlDeps extends Omit<IngestControlDeps, "feed" | "maxTags" | "maxPreRollMs"> {
   /** The one Authenticator of every surface; without it every credential is refused (anonymous networks only). */
@@ -20,6 +21,8 @@ export interface GrpcControlDeps extends Omit<IngestControlDeps, "feed" | "maxTa
   metrics?: GrpcMetrics;
   /** Each call refused by the rate limit (`ifc_rate_limited_total{surface="grpc"}`). */
   onRateLimited?: () => void;
+  /** The frame API for native clients (CameraStreamService); absent without AI workers. */
+  frameApi?: FrameApiParts;
 }
 
 /** Until an Authenticator is wired: no credential is valid, no password either. */
@@ -41,7 +44,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
   if (!config.grpcEnabled) return undefined;
   const log = logger.child({ component: "grpc-control" });
   if ((config.tlsCert === "") !== (config.tlsKey === "")) throw new Error("IFC_TLS_CERT and IFC_TLS_KEY must be set together");
-  const { authenticator, audit, rateLimitStore, metrics, onRateLimited, ...services } = deps;
+  const { authenticator, audit, rateLimitStore, metrics, onRateLimited, frameApi, ...services } = deps;
   if (!authenticator) log.warn("no authenticator: gRPC accepts only anonymous calls from IFC_AUTH_ANONYMOUS_NETWORKS");
   const server = await GrpcControlServer.start({
     host: config.grpcHost,
@@ -54,6 +57,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
     audit: audit ?? { record: (entry) => log.info({ audit: entry }, `audit ${entry.action}`) },
     services: { ...services, maxTags: config.maxTags, maxPreRollMs: config.streamBufferMs },
     ...(metrics ? { metrics } : {}),
+    ...(frameApi ? { cameraStream: { pool: frameApi.pool, archiver: frameApi.archiver, session: frameApi.session, maxSessions: frameApi.maxSessions, log: log.child({ component: "frame-api" }) } } : {}),
     log,
   });
   stack.push("grpc control server", () => server.close());

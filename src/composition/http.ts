@@ -34,6 +34,8 @@ import type { WhipIngest } from "../ingest/whip-ingest.js";
 import { sourceRoutes } from "../control/source-routes.js";
 import { executionFeed, pipelineRoutes } from "../control/pipeline-routes.js";
 import type { PipelinesRuntime } from "../pipelines/runtime.js";
+import { registerCameraStreamWs } from "../control/camera-stream-ws.js";
+import type { FrameApiParts } from "./pipelines.js";
 import type { WhipSession } from "../ingest/whip-session.js";
 import type { WhepSession } from "../distributor/whep/whep-session.js";
 import type { EventBus } from "../ports/event-bus.js";
@@ -112,6 +114,8 @@ export interface HttpServices {
   readinessChecks?: Record<string, () => Promise<void>>;
   /** The batch pipelines (/api/v1/pipelines, executions, files; /ws/execution/{id}). */
   pipelines?: PipelinesRuntime;
+  /** The frame API for browsers (WS /ws/camera-stream); absent without AI workers. */
+  frameApi?: FrameApiParts;
 }
 
 /** A live stream's `stream_stats` figures (WebSocket), or undefined when it is not live here. */
@@ -150,6 +154,21 @@ export function* localStreamFigures(s: Pick<HttpServices, "registry" | "recorder
 }
 
 /** Registers every route plugin on the one HTTP server (WHIP, WHEP, REST, HLS, metrics, AI, pages, WebSocket). */
+/** WS /ws/camera-stream, registered in the WebSocket routes' scope (one @fastify/websocket per server). */
+function cameraStreamRoutes(config: Config, f: FrameApiParts, onRateLimited: () => void): { maxMessageBytes: number; register(scope: FastifyInstance): Promise<void> } {
+  const maxFrameBytes = f.session.maxFrameBytes ?? 8 * 1024 * 1024;
+  // base64 grows 4/3, plus the JSON around it.
+  const maxMessageBytes = Math.ceil(maxFrameBytes / 3) * 4 + 16 * 1024;
+  return {
+    maxMessageBytes,
+    register: (scope) =>
+      registerCameraStreamWs(scope, {
+        pool: f.pool, archiver: f.archiver, session: f.session, maxSessions: f.maxSessions, maxMessageBytes,
+        statsIntervalMs: config.wsStatsIntervalMs, allowedOrigins: config.corsOrigins, onRateLimited,
+      }),
+  };
+}
+
 export async function registerRoutes(app: FastifyInstance, config: Config, s: HttpServices): Promise<void> {
   const { registry, store, recorder, catalog, ai } = s;
   const iceLinks = iceServerLinks(config.iceServers, config.iceUsername, config.iceCredential);
@@ -217,6 +236,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     channel: { maxBufferedBytes: config.wsMaxBufferedBytes, maxMessagesPerMinute: config.wsMaxMessagesPerMinute, onRateLimited: () => limits.limited("ws") },
     statsIntervalMs: config.wsStatsIntervalMs,
     ...(s.pipelines ? { executions: executionFeed(s.pipelines) } : {}),
+    ...(s.frameApi ? { largeMessageRoutes: cameraStreamRoutes(config, s.frameApi, () => limits.limited("ws")) } : {}),
     maxClients: config.wsMaxClients,
     maxClientMessageBytes: config.wsMaxMessageBytes,
   });

@@ -25,6 +25,9 @@ import type { ObjectStore } from "../ports/object-store.js";
 import { ImageServices } from "../worker/services/image-services.js";
 import { spawnImageServices } from "../worker/spawn-image-services.js";
 import type { CloseStack } from "./close-stack.js";
+import { FrameArchiver } from "../pipelines/frame-api/frame-archiver.js";
+import type { FrameSessionOptions } from "../pipelines/frame-api/frame-session.js";
+import type { FrameWorkerPool } from "../pipelines/frame-api/frame-worker-pool.js";
 import { PIPELINE_BUCKET, PipelinesRuntime, type PipelineParts } from "../pipelines/runtime.js";
 
 function resourceUsageMeter(): () => ResourceUsage {
@@ -38,6 +41,25 @@ function resourceUsageMeter(): () => ResourceUsage {
     lastAt = now;
     return { cpu: Math.round(((cpu.user + cpu.system) / wallUs) * 1000) / 10, memory: Math.round((process.memoryUsage.rss() / totalmem()) * 1000) / 10 };
   };
+}
+
+/** What both frame API transports share: the AI workers, the archive, the per-session limits. */
+export interface FrameApiParts {
+  pool: FrameWorkerPool;
+  archiver: FrameArchiver;
+  session: FrameSessionOptions;
+  maxSessions: number;
+}
+
+/**
+ * The frame API (gRPC CameraStreamService, WS /ws/camera-stream) runs client frames on the AI
+ * workers of the video feed, so it exists only when that feed does (IFC_AI_ENABLED).
+ */
+export function buildFrameApi(config: Config, deps: { pool: FrameWorkerPool | undefined; store: ObjectStore }): FrameApiParts | undefined {
+  const session: FrameSessionOptions = { maxPending: config.frameApiMaxPending, maxFrameBytes: config.frameApiMaxFrameBytes, archiveEveryNth: config.frameApiArchiveEveryNth };
+  const maxSessions = config.frameApiMaxSessions;
+  if (!deps.pool) return undefined;
+  return { pool: deps.pool, archiver: new FrameArchiver(deps.store), session, maxSessions };
 }
 
 export async function buildPipelines(config: Config, logger: Logger, stack: CloseStack, deps: { store: ObjectStore; bus: EventBus; nodeId: string }): Promise<PipelinesRuntime> {

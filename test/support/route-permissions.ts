@@ -82,6 +82,7 @@ export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: Aud
   "GET /api/v1/executions/:id": { auth: { permission: "pipeline:view" } },
   "POST /api/v1/executions/:id/cancel": { auth: { permission: "pipeline:execute" } },
   "GET /ws/execution/:id": { auth: { permission: "pipeline:view" } },
+  "GET /ws/camera-stream": { auth: { permission: "pipeline:execute" } },
 
   "GET /metrics": { auth: { permission: "system:view", metricsNetworks: true } },
   "GET /api/v1/ai/workers": { auth: { permission: "system:view" } },

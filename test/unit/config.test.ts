@@ -52,6 +52,7 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   databaseUrl: "postgres://ifc:pw@db.example.com:5432/ifc", pipelineServices: "AIDetectionService=10.0.0.7:50052", pipelineEmbeddedServices: "off",
   pipelineBalancing: "random", pipelineHealthIntervalMs: "5000", pipelinePoolSize: "4", pipelineCallTimeoutMs: "2000", pipelineMaxConcurrent: "8",
   pipelineQueueMax: "10", pipelineFallbackConsumers: "4", filesMaxBytes: "1048576", filesMaxCount: "3", filesAllowedTypes: "image/png",
+  frameApiMaxPending: "4", frameApiMaxFrameBytes: "1048576", frameApiMaxSessions: "4", frameApiArchiveEveryNth: "10",
 };
 
 /** Keys whose cross-field rule needs a partner set with them. */

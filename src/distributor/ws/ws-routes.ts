@@ -18,6 +18,12 @@ export interface ExecutionFeed {
 
 export interface WsRoutesOptions {
   bus: EventBus;
+  /**
+   * Routes that take large client messages (the frame API's base64 frames), registered in this
+   * scope: one @fastify/websocket per server. Its ws server then accepts up to `maxMessageBytes`,
+   * and the routes above keep `maxClientMessageBytes` by checking each message themselves.
+   */
+  largeMessageRoutes?: { maxMessageBytes: number; register(scope: FastifyInstance): Promise<void> };
   /** Pipeline executions' progress (absent: no /ws/execution route). */
   executions?: ExecutionFeed;
   /** The stream's figures for `stream_stats`, or undefined when it is not live. */
@@ -42,7 +48,7 @@ export interface WsRoutesOptions {
 export async function wsRoutes(fastify: FastifyInstance, opts: WsRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   await app.register(websocket, {
-    options: { maxPayload: opts.maxClientMessageBytes },
+    options: { maxPayload: Math.max(opts.maxClientMessageBytes, opts.largeMessageRoutes?.maxMessageBytes ?? 0) },
     errorHandler: (error, socket, request) => {
       // A client breaking the protocol (a message over maxPayload, a bad frame) is its own fault:
       // ws has already sent the close code (1009, 1002…), so no stack trace in our error log.
@@ -62,6 +68,11 @@ export async function wsRoutes(fastify: FastifyInstance, opts: WsRoutesOptions):
     const ch = new WsChannel(socket, opts.channel);
     clients.add(ch);
     socket.on("message", (data: Buffer) => {
+      // 1009 as ws itself would, when the server-wide payload limit is raised for the frame API.
+      if (data.length > opts.maxClientMessageBytes) {
+        socket.close(1009, "message too big");
+        return;
+      }
       if (!ch.admitClientMessage()) return;
       let msg: { type?: unknown } | undefined;
       try {
@@ -193,6 +204,8 @@ export async function wsRoutes(fastify: FastifyInstance, opts: WsRoutesOptions):
     }
     await admit();
   }
+
+  if (opts.largeMessageRoutes) await opts.largeMessageRoutes.register(app);
 
   app.addHook("onClose", async () => {
     for (const ch of clients) ch.close(WS_CLOSE.goingAway, "server shutting down");
