@@ -60,26 +60,13 @@ export interface ExecutionFilter {
   toMs?: number;
 }
 
-interface Row {
-  execution_id: string;
-  pipeline_id: string;
-  pipeline_version: string;
-  status: ExecutionStatus;
-  execution_mode: ExecutionRoute;
+/** A row as the database returns it: the priority as its rank, times as Dates. */
+type Row = Omit<ExecutionRecord, "priority" | "created_at" | "started_at" | "finished_at"> & {
   priority: number;
-  parameters: Record<string, unknown>;
-  input_file_ids: string[];
-  output_file_ids: string[];
-  progress: number;
-  error: ExecutionError | null;
-  attempts: number;
-  node_id: string | null;
-  submitted_by: string | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
-  processing_time_ms: number | null;
-}
+};
 
 const RANK_PRIORITY: readonly Priority[] = ["low", "normal", "high"];
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
