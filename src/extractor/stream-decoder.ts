@@ -10,7 +10,7 @@ import { decoderArgs, outputGeometry, rawFrameBytes, type OutputGeometry } from 
 import { DecoderProcess } from "./decoder-process.js";
 import { FrameSampler } from "./frame-sampler.js";
 import { JpegFrameSplitter, RawFrameSplitter } from "./frame-splitter.js";
-import { grayFromRgb } from "./gray-from-rgb.js";
+import { grayFromRgb } from "../media/gray-from-rgb.js";
 import { keepEvery, SourceRateMeter } from "./source-rate.js";
 
 export interface StreamDecoderOptions {

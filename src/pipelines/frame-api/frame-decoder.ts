@@ -1,5 +1,5 @@
 import sharp from "sharp";
-import { grayFromRgb } from "../../extractor/gray-from-rgb.js";
+import { grayFromRgb } from "../../media/gray-from-rgb.js";
 import { InvalidFrameError } from "./frame-errors.js";
 
 export type ClientImageFormat = "jpeg" | "png";

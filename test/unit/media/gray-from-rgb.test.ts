@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { grayFromRgb } from "../../../src/extractor/gray-from-rgb.js";
+import { grayFromRgb } from "../../../src/media/gray-from-rgb.js";
 
 describe("grayFromRgb", () => {
   it("BT.601 luma per pixel", () => {
