@@ -1,3 +1,5 @@
+import { readdir } from "node:fs/promises";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { boxError, partImage, type PartImage } from "../support/part-image.js";
@@ -154,7 +156,13 @@ describe("image pipelines end to end (bundled services, PGlite, in-process bus)"
     expect(jsonBody.status).toBe(415);
     const list = (await (await api("/api/v1/executions")).json()) as { total: number };
     expect(list.total).toBe(1);
-    // At the edge: exactly filesMaxCount files of an accepted type are taken.
+    const files = await readdir(path.join(ts.dataDir, "files")).catch(() => []);
+    // Only the first test's upload is stored: nothing of a refused request was kept.
+    expect(files).toHaveLength(1);
+    // At the edges: a file of exactly IFC_FILES_MAX_BYTES (a JPEG with trailing padding, still
+    // readable), and exactly filesMaxCount files of an accepted type, are taken.
+    const atMax = await upload([{ data: big.subarray(0, max), type: "image/jpeg", name: "max.jpg" }]);
+    expect(atMax.status).toBe(202);
     const two = await upload([0, 1].map((i) => ({ data: img.data, type: "image/jpeg", name: `p${i}.jpg` })));
     expect(two.status).toBe(202);
   });
