@@ -87,30 +87,11 @@ export class CallGuard {
    * the handler ends it, or the server closes.
    */
   serverStream<Req, Res>(method: string, auth: MethodAuth<Req>, run: (req: Req, ctx: CallContext, call: ServerWritableStream<Req, Res>) => Promise<void>) {
-    return (call: ServerWritableStream<Req, Res>): void => {
-      const started = process.hrtime.bigint();
-      const client = peerAddress(call.getPeer());
-      let principal: Principal | undefined;
-      let done = false;
-      const end = (code: status) => {
-        if (done) return;
-        done = true;
-        this.finish(method, code, started);
-      };
-      call.on("cancelled", () => end(status.CANCELLED));
-      // A handler ending the stream with an error (a watcher too far behind) counts as that code.
-      call.on("error", (err: { code?: status }) => end(err.code ?? status.UNKNOWN));
-      call.on("finish", () => end(status.OK));
-      void (async () => {
-        const ctx = await this.admit(method, auth, call.request, call.metadata, client, (p) => (principal = p));
+    return (call: ServerWritableStream<Req, Res>): void =>
+      this.guardStream(method, call, async (client, identified) => {
+        const ctx = await this.admit(method, auth, call.request, call.metadata, client, identified);
         await run(call.request, ctx, call);
-      })().catch((err: unknown) => {
-        if (done) return;
-        done = true;
-        const e = this.failed(method, err, client, principal, started);
-        call.emit("error", serviceError(e.code, e.message, e.trailers));
       });
-    };
   }
 
   /**
@@ -119,29 +100,41 @@ export class CallGuard {
    * returns; the call lasts until the handler ends it, the client cancels or the server closes.
    */
   bidiStream<Req, Res>(method: string, auth: MethodAuth<undefined>, run: (ctx: CallContext, call: ServerDuplexStream<Req, Res>) => void | Promise<void>) {
-    return (call: ServerDuplexStream<Req, Res>): void => {
-      const started = process.hrtime.bigint();
-      const client = peerAddress(call.getPeer());
-      let principal: Principal | undefined;
-      let done = false;
-      const end = (code: status) => {
-        if (done) return;
-        done = true;
-        this.finish(method, code, started);
-      };
-      call.on("cancelled", () => end(status.CANCELLED));
-      call.on("error", (err: { code?: status }) => end(err.code ?? status.UNKNOWN));
-      call.on("finish", () => end(status.OK));
-      void (async () => {
-        const ctx = await this.admit(method, auth, undefined, call.metadata, client, (p) => (principal = p));
+    return (call: ServerDuplexStream<Req, Res>): void =>
+      this.guardStream(method, call, async (client, identified) => {
+        const ctx = await this.admit(method, auth, undefined, call.metadata, client, identified);
         await run(ctx, call);
-      })().catch((err: unknown) => {
-        if (done) return;
-        done = true;
-        const e = this.failed(method, err, client, principal, started);
-        call.emit("error", serviceError(e.code, e.message, e.trailers));
       });
+  }
+
+  /**
+   * What every streaming call shares: its outcome counted once (cancelled, ended with an error
+   * — a watcher too far behind counts as that code — or finished), and a failure before or
+   * while setting up the stream sent as the stream's error.
+   */
+  private guardStream(
+    method: string,
+    call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+    setUp: (client: string, identified: (p: Principal) => void) => Promise<void>,
+  ): void {
+    const started = process.hrtime.bigint();
+    const client = peerAddress(call.getPeer());
+    let principal: Principal | undefined;
+    let done = false;
+    const end = (code: status) => {
+      if (done) return;
+      done = true;
+      this.finish(method, code, started);
     };
+    call.on("cancelled", () => end(status.CANCELLED));
+    call.on("error", (err: { code?: status }) => end(err.code ?? status.UNKNOWN));
+    call.on("finish", () => end(status.OK));
+    setUp(client, (p) => (principal = p)).catch((err: unknown) => {
+      if (done) return;
+      done = true;
+      const e = this.failed(method, err, client, principal, started);
+      call.emit("error", serviceError(e.code, e.message, e.trailers));
+    });
   }
 
   /** `identified` learns the principal as soon as it is known, so a refusal's log line names the user. */
