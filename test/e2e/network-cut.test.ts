@@ -175,6 +175,9 @@ async function cutAndCome(way: Way, stream: string): Promise<void> {
       if (f.kind === "video") hubFrames.push(f.arrivalMs);
       if (f.kind === "video" && f.isKeyframe) hubKeyframes.push(f.arrivalMs);
     });
+    // The publisher's side can see ICE connected before the server has marked the stream live
+    // (a busy machine): a WHEP offer before that is a 404 by design.
+    await waitFor(async () => (await streamState(stream))?.state === "live", { what: "the stream live on the server", timeoutMs: 20_000 });
     viewer = await whepWatch(`${ts.url}/whep/${stream}`, { audio: false });
     await viewer.waitUnits(30, 20_000);
     await waitFor(() => detections.events.length >= 10, { what: "AI events before the cut", timeoutMs: 20_000 });
