@@ -134,7 +134,13 @@ describe("RTSP pull from gst-rtsp-server", () => {
       const bad = (await (await fetch(`${url}/api/v1/sources`)).json() as typeof list).sources.find((s) => s.name === "badpass");
       return bad?.status.state === "retrying" && bad.status.lastError?.kind === "auth";
     }, { timeoutMs: 10_000, what: "the wrong password refused as auth" });
-    expect(await stream(url, "badpass")).toMatchObject({ state: "connecting", source: { state: "retrying" } });
+    // The stream entry is read on its own: the retry timer (200–1000 ms) may have moved the source back to
+    // "connecting" since the listing above, so wait for the entry to show a refusal too.
+    await waitFor(async () => {
+      const s = await stream(url, "badpass");
+      expect(s?.state, "a source refused for auth never goes live").not.toBe("live");
+      return s?.state === "connecting" && s.source?.state === "retrying";
+    }, { timeoutMs: 10_000, what: "the stream entry awaiting its retrying source" });
 
     // Config sources are read-only over REST.
     expect((await fetch(`${url}/api/v1/sources/config-udpcam`, { method: "DELETE" })).status).toBe(409);
