@@ -237,6 +237,18 @@ export const CONFIG_SPEC = {
   frameApiMaxSessions: int("IFC_FRAME_API_MAX_SESSIONS", 16, "Frame API: client sessions at once per transport (gRPC, WebSocket); one more is refused (RESOURCE_EXHAUSTED / 503).", 1, 10_000),
   frameApiArchiveEveryNth: int("IFC_FRAME_API_ARCHIVE_EVERY_NTH", 0, "Frame API: also archive every Nth frame of a session to `video-stream-archive/` (0: only frames whose metadata says `archive: true`).", 0),
   filesAllowedTypes: list("IFC_FILES_ALLOWED_TYPES", ["image/jpeg", "image/png", "image/webp"], "Content types an upload may have; others get 415."),
+
+  cache: oneOf("IFC_CACHE", "memory", ["memory", "redis"] as const, "The product and inspection-rule cache: an in-process LRU (`memory`) or Redis (`redis`, at IFC_REDIS_URL). Same TTLs either way; when Redis fails, reads go to the database and the error is counted."),
+  cacheMaxEntries: int("IFC_CACHE_MAX_ENTRIES", 100_000, "With IFC_CACHE=memory: entries kept before the least recently used are evicted.", 1, 10_000_000),
+  productQrFormat: oneOf("IFC_PRODUCT_QR_FORMAT", "auto", ["auto", "standard", "custom"] as const, "How GET /api/v1/products/by-qr reads a payload: `standard` (the project's `IFC1;wo=…` format), `custom` (IFC_PRODUCT_QR_CUSTOM_PATTERN), or `auto` (standard, then custom)."),
+  productQrCustomPattern: str("IFC_PRODUCT_QR_CUSTOM_PATTERN", "", "A regular expression with named groups (`work_order_id`, `instruction_id`, `product_type`, `machine_number`, `production_date`, `monthly_sequence`) for a site's own QR payloads; `work_order_id` is required. Empty: no custom format."),
+  productsBatchMax: int("IFC_PRODUCTS_BATCH_MAX", 100, "Product ids in one batch get (REST and gRPC); more gets 400 / INVALID_ARGUMENT.", 1, 10_000),
+  productsImportMaxBytes: int("IFC_PRODUCTS_IMPORT_MAX_BYTES", 64 * 1024 * 1024, "Largest body of POST /api/v1/products/import (JSON array or CSV); bigger gets 413.", 1024),
+  productsImportMaxRows: int("IFC_PRODUCTS_IMPORT_MAX_ROWS", 200_000, "Rows in one import; the rows past it are reported as refused, the ones before are kept.", 1),
+  qualityAlertNgRate: int("IFC_QUALITY_ALERT_NG_RATE", 5, "Percent (whole) of NG inspections over IFC_QUALITY_WINDOW_MS above which a `quality_alert` is raised (the documents' example: 5 % over the last hour).", 0, 100),
+  qualityWindowMs: int("IFC_QUALITY_WINDOW_MS", 3_600_000, "The window of the real-time quality figures and alerts.", 1000),
+  qualityUpdateIntervalMs: int("IFC_QUALITY_UPDATE_INTERVAL_MS", 5000, "WS /ws/quality-metrics pushes a `quality_update` this often while clients are connected (and at once after each result).", 100),
+  syncMaxChanges: int("IFC_SYNC_MAX_CHANGES", 1000, "Changes in one offline-device upload or changes page; more gets 413 (upload) or a next cursor (download).", 1, 100_000),
 } as const;
 
 

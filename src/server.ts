@@ -15,7 +15,8 @@ import { buildRecording } from "./composition/recording.js";
 import { buildRtc } from "./composition/rtc.js";
 import { buildRtsp } from "./composition/rtsp.js";
 import { buildSources } from "./composition/sources.js";
-import { buildFrameApi, buildPipelines } from "./composition/pipelines.js";
+import { buildFrameApi, buildMetadataDatabase, buildPipelines } from "./composition/pipelines.js";
+import { buildProductSide } from "./composition/products.js";
 import { buildStore } from "./composition/store.js";
 import type { Config } from "./config.js";
 import { createApp } from "./control/app.js";
@@ -143,12 +144,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry, bus }));
     const sources = at("pull sources", () => buildSources(config, logger, stack, { registry }));
-    const pipelines = await at("pipelines", () => buildPipelines(config, logger, stack, { store, bus, nodeId: nodeIdOf(config) }));
+    const metadata = buildMetadataDatabase(config, logger, stack);
+    const pipelines = await at("pipelines", () => buildPipelines(config, logger, stack, { store, bus, nodeId: nodeIdOf(config), metadata }));
     const frameApi = buildFrameApi(config, { pool: ai?.pool, store });
     // One store of rate-limit counters for every limiter (REST, login, gRPC).
     const { rateLimits } = state;
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit, ...(state.sessions ? { sessions: state.sessions } : {}) }));
     stack.push("auth sessions", () => auth.close());
+    const productSide = at("products and inspection", () =>
+      buildProductSide(config, logger, stack, { metadata, bus, store, pipelines, recorder: recording.recorder, catalog: recording.catalog, tokens: auth.tokens, nodeId: nodeIdOf(config) }),
+    );
     const httpAuth = await at("auth gate", () => prepareHttpAuth(app, config, auth.authenticator));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     const grpcCalls = grpcMetrics();
@@ -156,7 +161,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const rtspFigures = rtspMetrics();
     await at("routes", () =>
       registerRoutes(app, config, {
-        ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry], httpAuth,
+        ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry, ...productSide.metrics], httpAuth, productSide,
         cluster: cluster.view, readinessChecks: { ...state.readinessChecks, ...events.readinessChecks }, pipelines, ...(frameApi ? { frameApi } : {}),
       }),
     );
@@ -170,6 +175,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
         registry, recorder: recording.recorder, catalog: recording.catalog, clips: recording.clips, ingest, ai,
         authenticator: auth.authenticator, audit, rateLimitStore: rateLimits, metrics: grpcCalls, onRateLimited: () => limited.limited("grpc"),
         ...(frameApi ? { frameApi } : {}),
+        extraServices: productSide.grpc,
       }),
     );
     // After the registry and auth; closed before them (its publishers' recordings close first).

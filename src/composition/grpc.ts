@@ -3,7 +3,7 @@ import { MemoryRateLimitStore } from "../adapters/state/memory-rate-limit-store.
 import type { Config } from "../config.js";
 import { AuthError, type Authenticator } from "../control/auth/authenticator.js";
 import type { AuditSink } from "../control/auth/principal.js";
-import { GrpcControlServer } from "../control/grpc/grpc-control-server.js";
+import { GrpcControlServer, type GrpcServiceRegistration } from "../control/grpc/grpc-control-server.js";
 import type { GrpcMetrics } from "../control/grpc/grpc-metrics.js";
 import type { IngestControlDeps } from "../control/grpc/ingest-control-service.js";
 import type { RateLimitStore } from "../ports/rate-limit-store.js";
@@ -23,6 +23,8 @@ export interface GrpcControlDeps extends Omit<IngestControlDeps, "feed" | "maxTa
   onRateLimited?: () => void;
   /** The frame API for native clients (CameraStreamService); absent without AI workers. */
   frameApi?: FrameApiParts;
+  /** Other modules' services (products, offline sync). */
+  extraServices?: readonly GrpcServiceRegistration[];
 }
 
 /** Until an Authenticator is wired: no credential is valid, no password either. */
@@ -44,7 +46,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
   if (!config.grpcEnabled) return undefined;
   const log = logger.child({ component: "grpc-control" });
   if ((config.tlsCert === "") !== (config.tlsKey === "")) throw new Error("IFC_TLS_CERT and IFC_TLS_KEY must be set together");
-  const { authenticator, audit, rateLimitStore, metrics, onRateLimited, frameApi, ...services } = deps;
+  const { authenticator, audit, rateLimitStore, metrics, onRateLimited, frameApi, extraServices, ...services } = deps;
   if (!authenticator) log.warn("no authenticator: gRPC accepts only anonymous calls from IFC_AUTH_ANONYMOUS_NETWORKS");
   const server = await GrpcControlServer.start({
     host: config.grpcHost,
@@ -57,6 +59,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
     audit: audit ?? { record: (entry) => log.info({ audit: entry }, `audit ${entry.action}`) },
     services: { ...services, maxTags: config.maxTags, maxPreRollMs: config.streamBufferMs },
     ...(metrics ? { metrics } : {}),
+    ...(extraServices ? { extraServices } : {}),
     ...(frameApi ? { cameraStream: { pool: frameApi.pool, archiver: frameApi.archiver, session: frameApi.session, maxSessions: frameApi.maxSessions, log: log.child({ component: "frame-api" }) } } : {}),
     log,
   });

@@ -36,6 +36,7 @@ import { executionFeed, pipelineRoutes } from "../control/pipeline-routes.js";
 import type { PipelinesRuntime } from "../pipelines/runtime.js";
 import { registerCameraStreamWs } from "../control/camera-stream-ws.js";
 import type { FrameApiParts } from "./pipelines.js";
+import type { ModuleParts } from "./products.js";
 import type { WhipSession } from "../ingest/whip-session.js";
 import type { WhepSession } from "../distributor/whep/whep-session.js";
 import type { EventBus } from "../ports/event-bus.js";
@@ -116,6 +117,8 @@ export interface HttpServices {
   pipelines?: PipelinesRuntime;
   /** The frame API for browsers (WS /ws/camera-stream); absent without AI workers. */
   frameApi?: FrameApiParts;
+  /** Products, traceability, inspection, offline devices: their REST plugins and the quality feed. */
+  productSide?: Pick<ModuleParts, "routes" | "quality">;
 }
 
 /** A live stream's `stream_stats` figures (WebSocket), or undefined when it is not live here. */
@@ -216,6 +219,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
   const { sources } = s;
   if (sources) await app.register(sourceRoutes, { sources });
   if (s.pipelines) await app.register(pipelineRoutes, { runtime: s.pipelines });
+  for (const plugin of s.productSide?.routes ?? []) await app.register(plugin);
   // A player's playlist request starts an on-demand pulled camera (and keeps it up while it plays).
   await app.register(hlsRoutes, { ...(sources ? { demand: (st: string) => sources.demand(st) } : {}), ...(s.cluster ? { ownerElsewhere: s.cluster.ownerUrl } : {}), recorder, catalog, store, leases: s.leases, segmentDurationMs: config.segmentDurationMs, partDurationMs: config.partDurationMs, playMaxDurationMs: config.playMaxDurationMs, windowSegments: config.hlsWindowSegments, partSegments: config.hlsPartSegments, blockingReloadTimeoutMs: config.hlsBlockingTimeoutMs, maxBlockedRequests: config.hlsMaxBlockedRequests });
   await app.register(metricsRoutes, { registry, uploads: s.uploads, ai, disk: s.retention, events: s.bus, extra: [whepMetrics(s.whep), http, limits.registry, ...(s.extraMetrics ?? []), ...(s.httpAuth ? [s.httpAuth.metrics.registry] : [])] });
@@ -236,6 +240,7 @@ export async function registerRoutes(app: FastifyInstance, config: Config, s: Ht
     channel: { maxBufferedBytes: config.wsMaxBufferedBytes, maxMessagesPerMinute: config.wsMaxMessagesPerMinute, onRateLimited: () => limits.limited("ws") },
     statsIntervalMs: config.wsStatsIntervalMs,
     ...(s.pipelines ? { executions: executionFeed(s.pipelines) } : {}),
+    ...(s.productSide?.quality ? { quality: s.productSide.quality } : {}),
     ...(s.frameApi ? { largeMessageRoutes: cameraStreamRoutes(config, s.frameApi, () => limits.limited("ws")) } : {}),
     maxClients: config.wsMaxClients,
     maxClientMessageBytes: config.wsMaxMessageBytes,

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { totalmem } from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
-import { migrate } from "../adapters/db/migrate.js";
+import { LazyDatabase } from "../adapters/db/lazy-database.js";
 import { ALL_MIGRATIONS } from "../adapters/db/migrations/index.js";
 import { PgDatabase } from "../adapters/db/pg-database.js";
 import { PgliteDatabase } from "../adapters/db/pglite-database.js";
@@ -19,7 +19,6 @@ import { PipelineStore } from "../pipelines/pipeline-store.js";
 import { ProgressHub } from "../pipelines/progress-hub.js";
 import { ServiceRegistry } from "../pipelines/service-registry.js";
 import { parseInstanceList } from "../pipelines/service-names.js";
-import type { Database } from "../ports/database.js";
 import type { EventBus } from "../ports/event-bus.js";
 import type { ObjectStore } from "../ports/object-store.js";
 import { ImageServices } from "../worker/services/image-services.js";
@@ -62,7 +61,28 @@ export function buildFrameApi(config: Config, deps: { pool: FrameWorkerPool | un
   return { pool: deps.pool, archiver: new FrameArchiver(deps.store), session, maxSessions };
 }
 
-export async function buildPipelines(config: Config, logger: Logger, stack: CloseStack, deps: { store: ObjectStore; bus: EventBus; nodeId: string }): Promise<PipelinesRuntime> {
+/**
+ * The metadata database every module shares (pipelines, products, inspection): IFC_DATABASE_URL's
+ * PostgreSQL, or PGlite under `<IFC_DATA_DIR>/db`; opened at first use. Closed after its users.
+ */
+export function buildMetadataDatabase(config: Config, logger: Logger, stack: CloseStack): LazyDatabase {
+  const dbDir = path.join(config.dataDir, "db");
+  const databaseUrl = config.databaseUrl;
+  const db = new LazyDatabase(
+    async () => (databaseUrl ? new PgDatabase({ url: databaseUrl }) : await PgliteDatabase.open({ dataDir: dbDir })),
+    ALL_MIGRATIONS,
+    logger.child({ component: "metadata-db" }),
+  );
+  stack.push("metadata database", () => db.close());
+  return db;
+}
+
+/** True when the metadata database holds state to resume (so its users open it at start). */
+export function metadataStateExists(config: Config): boolean {
+  return config.databaseUrl !== "" || existsSync(path.join(config.dataDir, "db", "PG_VERSION"));
+}
+
+export async function buildPipelines(config: Config, logger: Logger, stack: CloseStack, deps: { store: ObjectStore; bus: EventBus; nodeId: string; metadata: LazyDatabase }): Promise<PipelinesRuntime> {
   const log = logger.child({ component: "pipelines" });
   const catalog = new ComponentCatalog();
   const registry = new ServiceRegistry({
@@ -75,17 +95,13 @@ export async function buildPipelines(config: Config, logger: Logger, stack: Clos
   stack.push("pipeline service registry", () => registry.close());
   const progress = new ProgressHub(deps.bus);
   stack.push("pipeline progress", () => progress.close());
-  const dbDir = path.join(config.dataDir, "db");
-  const databaseUrl = config.databaseUrl;
   const embedded = config.pipelineEmbeddedServices === "child" && config.store !== "fs" ? "in-process" : config.pipelineEmbeddedServices;
   const limits = { maxConcurrent: config.pipelineMaxConcurrent, queueMax: config.pipelineQueueMax, fallbackConsumers: config.pipelineFallbackConsumers };
   const stopServices: (() => Promise<void>)[] = [];
 
   const open = async (): Promise<PipelineParts> => {
-    const db: Database = databaseUrl ? new PgDatabase({ url: databaseUrl }) : await PgliteDatabase.open({ dataDir: dbDir });
+    const db = await deps.metadata.get();
     try {
-      const applied = await migrate(db, ALL_MIGRATIONS);
-      log.info({ engine: db.engine, applied }, "metadata database ready");
       if (embedded === "child") {
         const child = await spawnImageServices({ storeDir: config.dataDir, bucket: PIPELINE_BUCKET, log: logger.child({ component: "image-services" }) });
         stopServices.push(() => child.stop());
@@ -111,7 +127,6 @@ export async function buildPipelines(config: Config, logger: Logger, stack: Clos
       return { db, pipelines, executions, files, executor };
     } catch (err) {
       for (const stop of stopServices.splice(0)) await stop().catch(() => undefined);
-      await db.close().catch(() => undefined);
       throw err;
     }
   };
@@ -123,6 +138,6 @@ export async function buildPipelines(config: Config, logger: Logger, stack: Clos
   });
   stack.push("pipelines", () => runtime.close());
   // State to resume: open now, so accepted executions continue without waiting for a request.
-  if (databaseUrl || existsSync(path.join(dbDir, "PG_VERSION"))) await runtime.get();
+  if (metadataStateExists(config)) await runtime.get();
   return runtime;
 }

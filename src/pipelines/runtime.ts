@@ -62,8 +62,8 @@ export class PipelinesRuntime {
     this.closed = true;
     const parts = await this.parts?.catch(() => undefined);
     if (parts) {
+      // The database is shared (products, inspection) and closed after all its users.
       await parts.executor.close();
-      await parts.db.close();
     }
   }
 }

@@ -42,3 +42,9 @@ export class UniqueViolationError extends Error {
     super(message);
   }
 }
+
+/**
+ * The metadata database, opened (and migrated) at its first use and shared by every module that
+ * keeps metadata: a server that never touches pipelines or products pays nothing for it.
+ */
+export type OpenDatabase = () => Promise<Database>;

@@ -53,6 +53,8 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   pipelineBalancing: "random", pipelineHealthIntervalMs: "5000", pipelinePoolSize: "4", pipelineCallTimeoutMs: "2000", pipelineMaxConcurrent: "8",
   pipelineQueueMax: "10", pipelineFallbackConsumers: "4", filesMaxBytes: "1048576", filesMaxCount: "3", filesAllowedTypes: "image/png",
   frameApiMaxPending: "4", frameApiMaxFrameBytes: "1048576", frameApiMaxSessions: "4", frameApiArchiveEveryNth: "10",
+  cache: "redis", cacheMaxEntries: "500", productQrFormat: "custom", productQrCustomPattern: "^P(?<work_order_id>\\w+)$", productsBatchMax: "10",
+  productsImportMaxBytes: "4096", productsImportMaxRows: "10", qualityAlertNgRate: "10", qualityWindowMs: "60000", qualityUpdateIntervalMs: "1000", syncMaxChanges: "50",
 };
 
 /** Keys whose cross-field rule needs a partner set with them. */

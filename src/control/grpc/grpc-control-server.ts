@@ -1,4 +1,4 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { AuthServiceService, IngestControlService as IngestControlDefinition } from "../../generated/imageflow/v1/ingest_control.js";
@@ -34,6 +34,14 @@ export interface GrpcControlOptions {
   shutdownGraceMs?: number;
   /** Serve CameraStreamService (the frame API for native clients); off when unset. */
   cameraStream?: CameraStreamServiceOptions;
+  /** More services behind the same guard (ProductService, SyncService, …). */
+  extraServices?: readonly GrpcServiceRegistration[];
+}
+
+/** A service another module serves on the control port, its calls checked by the shared guard. */
+export interface GrpcServiceRegistration {
+  definition: ServiceDefinition;
+  implementation(guard: CallGuard): UntypedServiceImplementation;
 }
 
 /** Small control messages only: a bigger one is a mistake or an attack. */
@@ -81,6 +89,7 @@ export class GrpcControlServer {
     server.addService(IngestControlDefinition, service.implementation(guard));
     if (cameraStream) server.addService(CameraStreamServiceService, cameraStream.implementation(guard));
     server.addService(AuthServiceService, authServiceImplementation(guard, opts.authenticator));
+    for (const extra of opts.extraServices ?? []) server.addService(extra.definition, extra.implementation(guard));
     const credentials = opts.tls ? await ReloadableTlsCredentials.load(opts.tls) : undefined;
     const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
     let port: number;

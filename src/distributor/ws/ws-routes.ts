@@ -16,8 +16,16 @@ export interface ExecutionFeed {
   attach(id: string, send: (msg: Record<string, unknown>) => void): () => void;
 }
 
+/** Inspection quality figures for /ws/quality-metrics (`quality_update`, `quality_alert`). */
+export interface QualityFeed {
+  /** Sends the current figures at once and every later message; returns the function that stops it. */
+  attach(send: (msg: Record<string, unknown>) => void): () => void;
+}
+
 export interface WsRoutesOptions {
   bus: EventBus;
+  /** Inspection quality metrics (absent: no /ws/quality-metrics route). */
+  quality?: QualityFeed;
   /**
    * Routes that take large client messages (the frame API's base64 frames), registered in this
    * scope: one @fastify/websocket per server. Its ws server then accepts up to `maxMessageBytes`,
@@ -175,6 +183,25 @@ export async function wsRoutes(fastify: FastifyInstance, opts: WsRoutesOptions):
       wsHandler: (socket, req) => {
         const ch = attach(socket);
         const off = executions.attach((req.params as { id: string }).id, (msg) => {
+          if (ch.isOpen) ch.send(msg);
+        });
+        socket.on("close", off);
+      },
+    });
+  }
+
+  const quality = opts.quality;
+  if (quality) {
+    app.route({
+      method: "GET",
+      url: "/ws/quality-metrics",
+      config: { auth: { permission: "inspection:view" } },
+      schema: { ...wsSchema("Inspection quality: `quality_update` figures, and `quality_alert` when the NG rate over the window passes the threshold"), querystring: wsQuery },
+      preValidation: admitUpgrade,
+      handler: upgradeRequired,
+      wsHandler: (socket) => {
+        const ch = attach(socket);
+        const off = quality.attach((msg) => {
           if (ch.isOpen) ch.send(msg);
         });
         socket.on("close", off);
