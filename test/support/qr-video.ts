@@ -24,3 +24,23 @@ export async function qrVideo(dir: string, text: string, o: { width: number; hei
   ]);
   return { file, size };
 }
+
+/**
+ * The same scene as a raw Y4M file, for Chromium's fake camera (`--use-file-for-fake-video-capture`
+ * reads Y4M or MJPEG and loops it): a still grey background with the QR code, `frames` frames.
+ */
+export async function qrY4m(dir: string, text: string, o: { width: number; height: number; frames: number; x: number; y: number; scale: number }): Promise<{ file: string; size: number }> {
+  const png = path.join(dir, "qr-cam.png");
+  await QRCode.toFile(png, text, { errorCorrectionLevel: "M", scale: o.scale, margin: 4 });
+  const size = QRCode.create(text, { errorCorrectionLevel: "M" }).modules.size * o.scale;
+  const file = path.join(dir, "qr-cam.y4m");
+  await run("ffmpeg", [
+    "-hide_banner", "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", `color=c=0x808080:size=${o.width}x${o.height}:rate=30`,
+    "-i", png,
+    "-filter_complex", `[0:v][1:v]overlay=${o.x - 4 * o.scale}:${o.y - 4 * o.scale}`,
+    "-frames:v", String(o.frames), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe",
+    file,
+  ]);
+  return { file, size };
+}
