@@ -72,7 +72,10 @@ const result = (r: ResultRow): InspectionResult => ({ ...r, confidence: r.confid
  * item; among judgements of the same kind the latest wins. Shared by completion, statistics and
  * the quality monitor's seed, so they can never disagree.
  */
-export const FINAL_ORDER = "(source = 'human') DESC, created_at DESC, result_id DESC";
+export const finalOrder = (alias = ""): string => {
+  const a = alias ? `${alias}.` : "";
+  return `(${a}source = 'human') DESC, ${a}created_at DESC, ${a}result_id DESC`;
+};
 
 /** Inspection sessions (API design §6.1.2) and their judgements. */
 export class SessionStore {
@@ -162,7 +165,7 @@ export class SessionStore {
   /** The final judgement of each item of the session. */
   async finalResults(sessionId: string): Promise<InspectionResult[]> {
     const r = await this.db.query<ResultRow>(
-      `SELECT DISTINCT ON (COALESCE(item_id, '')) * FROM inspection_results WHERE session_id = $1 ORDER BY COALESCE(item_id, ''), ${FINAL_ORDER}`,
+      `SELECT DISTINCT ON (COALESCE(item_id, '')) * FROM inspection_results WHERE session_id = $1 ORDER BY COALESCE(item_id, ''), ${finalOrder()}`,
       [sessionId],
     );
     return r.rows.map(result);

@@ -1,6 +1,6 @@
 import { InvalidInput } from "../core/errors.js";
 import type { Queryable } from "../ports/database.js";
-import { FINAL_ORDER } from "./session-store.js";
+import { finalOrder } from "./session-store.js";
 
 /** Longest range one statistics request may cover (days, both ends included). */
 export const MAX_STATISTICS_DAYS = 366;
@@ -23,7 +23,7 @@ const FINALS = `
   ), finals AS (
     SELECT DISTINCT ON (r.session_id, COALESCE(r.item_id, '')) r.session_id, r.result, r.defect_types, r.created_by, f.at
       FROM inspection_results r JOIN firsts f ON f.session_id = r.session_id AND f.k = COALESCE(r.item_id, '')
-      ORDER BY r.session_id, COALESCE(r.item_id, ''), ${FINAL_ORDER.split(", ").map((o) => `r.${o}`).join(", ")}
+      ORDER BY r.session_id, COALESCE(r.item_id, ''), ${finalOrder("r")}
   )`;
 
 export interface Statistics {
