@@ -85,8 +85,10 @@ export class QualityMonitor {
 
   /** A final judgement of (session, item) now. */
   record(key: string, ng: boolean, inspector: string | null): void {
-    this.put(key, this.timers.now(), ng, inspector);
+    // The window may have slid since the last look (no client ticking): judge that state first, so a rate that fell re-arms.
     this.evict();
+    this.evaluate();
+    this.put(key, this.timers.now(), ng, inspector);
     this.evaluate();
     this.broadcast(this.update());
   }
