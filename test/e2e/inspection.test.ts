@@ -101,6 +101,12 @@ describe("inspection API end to end (bundled detection service, PGlite, auth on)
     const noDetect = await call("operator", "POST", `/api/v1/inspection/sessions/${sAi}/ai-inspection`, { item_id: "item-surface", file_id: fileId, pipeline_id: "insp-resize" });
     expect(noDetect.status).toBe(422);
     expect(noDetect.body.inspection_context).toEqual({ session_id: sAi, item_id: "item-surface", pipeline_id: "insp-resize" });
+    const gone = await call("operator", "POST", `/api/v1/inspection/sessions/${sAi}/ai-inspection`, { item_id: "item-surface", file_id: fileId, pipeline_id: "nowhere" });
+    expect(gone.body).toEqual({
+      type: "urn:imageflowcanvas:problem:inspection-error", title: "Inspection error", status: 422, detail: "pipeline nowhere does not exist",
+      instance: `/api/v1/inspection/sessions/${sAi}/ai-inspection`, reason: "pipeline-not-found",
+      inspection_context: { session_id: sAi, item_id: "item-surface", pipeline_id: "nowhere" },
+    });
 
     const ai = await call("operator", "POST", `/api/v1/inspection/sessions/${sAi}/ai-inspection`, { session_id: sAi, item_id: "item-surface", image_file_path: `/api/v1/files/${fileId}/download`, parameters: { confidence_threshold: 0.3 } });
     expect(ai.status, JSON.stringify(ai.body)).toBe(200);
