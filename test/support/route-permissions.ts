@@ -87,4 +87,11 @@ export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: Aud
   "GET /metrics": { auth: { permission: "system:view", metricsNetworks: true } },
   "GET /api/v1/ai/workers": { auth: { permission: "system:view" } },
   "GET /ws/system-status": { auth: { permission: "system:view" } },
+
+  // Traceability (issue 16): chains, details, explicit links, video search.
+  "GET /api/v1/products/:id/trace": { auth: { permission: "product:search" } },
+  "GET /api/v1/products/:id/details": { auth: { permission: "product:search" } },
+  "POST /api/v1/products/:id/links": { auth: { permission: "inspection:create" } },
+  "DELETE /api/v1/products/:id/links": { auth: { permission: "system:admin" } },
+  "GET /api/v1/videos/search": { auth: { permission: "recording:view" } },
 };
