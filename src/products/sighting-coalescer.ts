@@ -76,9 +76,14 @@ export class SightingCoalescer {
     }, this.opts.flushIntervalMs);
   }
 
+  /** Resolves once no flush is running (tests; close). */
+  async idle(): Promise<void> {
+    while (this.flushing) await this.flushing.catch(() => undefined);
+  }
+
   /** Writes what is pending now (waits for a flush already running first). */
   async flushNow(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    await this.idle();
     if (this.pending.size === 0) return;
     const batch = [...this.pending.values()];
     this.pending = new Map();
