@@ -6,6 +6,7 @@ import { BadRequestError, NotFoundError } from "../errors.js";
 import type { TraceService } from "../products/trace-service.js";
 import type { LinkKind, TraceStore } from "../products/trace-store.js";
 import { STREAM_NAME } from "../core/stream-name.js";
+import { callerMay } from "./rest-routes.js";
 import { empty, problems } from "./schemas.js";
 
 const tags = ["products"];
@@ -170,7 +171,7 @@ export async function traceRoutes(fastify: FastifyInstance, opts: TraceRoutesOpt
   });
 
   app.get("/api/v1/videos/search", {
-    // recording:view (what the hits play); product fields are searchable by whoever may watch the recordings.
+    // recording:view (what the hits play): whoever may watch the recordings may find them by product.
     config: { auth: { permission: "recording:view" } },
     schema: {
       tags, summary: "Recording spans of products by product fields, time and inspection result, oldest first, paged",
@@ -192,7 +193,7 @@ export async function traceRoutes(fastify: FastifyInstance, opts: TraceRoutesOpt
     const fromMs = q.from !== undefined ? parseTime(q.from, "from") : undefined;
     const toMs = q.to !== undefined ? parseTime(q.to, "to") : undefined;
     if (fromMs !== undefined && toMs !== undefined && toMs < fromMs) throw new BadRequestError("from must not be after to", "invalid-range");
-    return service.searchVideos(
+    const found = await service.searchVideos(
       {
         ...(q.work_order_id !== undefined ? { work_order_id: q.work_order_id } : {}),
         ...(q.work_order_prefix !== undefined ? { work_order_prefix: q.work_order_prefix } : {}),
@@ -205,5 +206,7 @@ export async function traceRoutes(fastify: FastifyInstance, opts: TraceRoutesOpt
       },
       { limit: q.limit ?? 50, ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) },
     );
+    // A grant scoped to some streams sees only their hits (the page may then hold fewer than `limit`; `total` counts all).
+    return { ...found, items: found.items.filter((h) => callerMay(req, "recording:view", h.stream)) };
   });
 }
