@@ -294,10 +294,13 @@ export class TraceStore {
     if (filter.machine_number !== undefined) add((p) => `p.machine_number = ${p}`, filter.machine_number);
     if (filter.fromMs !== undefined) add((p) => `l.last_seen_at >= ${p}::timestamptz`, new Date(filter.fromMs));
     if (filter.toMs !== undefined) add((p) => `l.first_seen_at <= ${p}::timestamptz`, new Date(filter.toMs));
+    let verdict = "";
     if (filter.inspection_result !== undefined) {
-      // The latest verdict: sessions still open (no overall_result) do not hide the last one.
-      add((p) => `(SELECT s.overall_result FROM inspection_sessions s WHERE s.product_id = l.product_id AND s.overall_result IS NOT NULL
-                      ORDER BY COALESCE(s.completed_at, s.started_at) DESC, s.session_id DESC LIMIT 1) = ${p}`, filter.inspection_result);
+      // The latest verdict per product (sessions still open, without overall_result, do not hide
+      // the last one), joined once: a correlated subquery per link row cost seconds at 100k rows.
+      params.push(filter.inspection_result);
+      verdict = `JOIN (SELECT DISTINCT ON (product_id) product_id, overall_result FROM inspection_sessions WHERE overall_result IS NOT NULL AND product_id IS NOT NULL
+                        ORDER BY product_id, COALESCE(completed_at, started_at) DESC, session_id DESC) v ON v.product_id = l.product_id AND v.overall_result = $${params.length}`;
     }
     const filtered = where.join(" AND ");
     const countParams = [...params];
@@ -310,12 +313,12 @@ export class TraceStore {
     params.push(page.limit + 1);
     const r = await this.db.query<{ product_id: string; work_order_id: string; ref_id: string; stream: string | null; first_seen_at: Date; last_seen_at: Date; at_us: number }>(
       `SELECT l.product_id, p.work_order_id, l.ref_id, l.stream, l.first_seen_at, l.last_seen_at, ${US("l.first_seen_at")} AS at_us
-         FROM product_links l JOIN products p ON p.product_id = l.product_id
+         FROM product_links l JOIN products p ON p.product_id = l.product_id ${verdict}
         WHERE ${where.join(" AND ")}
         ORDER BY l.first_seen_at, l.product_id, l.ref_id LIMIT $${params.length}`,
       params,
     );
-    const total = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM product_links l JOIN products p ON p.product_id = l.product_id WHERE ${filtered}`, countParams);
+    const total = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM product_links l JOIN products p ON p.product_id = l.product_id ${verdict} WHERE ${filtered}`, countParams);
     const rows = r.rows.slice(0, page.limit);
     const last = rows[rows.length - 1];
     return {
