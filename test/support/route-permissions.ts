@@ -113,4 +113,10 @@ export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: Aud
   "GET /api/v1/inspection/quality/trends": { auth: { permission: "inspection:view" } },
   "GET /api/v1/inspection/quality/alerts": { auth: { permission: "inspection:view" } },
   "GET /ws/quality-metrics": { auth: { permission: "inspection:view" } },
+  // Traceability (issue 16): chains, details, explicit links, video search.
+  "GET /api/v1/products/:id/trace": { auth: { permission: "product:search" } },
+  "GET /api/v1/products/:id/details": { auth: { permission: "product:search" } },
+  "POST /api/v1/products/:id/links": { auth: { permission: "inspection:create" } },
+  "DELETE /api/v1/products/:id/links": { auth: { permission: "system:admin" } },
+  "GET /api/v1/videos/search": { auth: { permission: "recording:view" } },
 };
