@@ -54,11 +54,18 @@ export class MemoryCache implements Cache {
   }
 
   getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
-    return Promise.resolve(keys.map((k) => this.read(k)));
+    // Counters read alike through get and getMany, as on Redis (MGET sees them).
+    return Promise.resolve(
+      keys.map((k) => {
+        const counter = this.counters.get(k);
+        return counter !== undefined ? String(counter) : this.read(k);
+      }),
+    );
   }
 
   set(key: string, value: string, ttlMs: number): Promise<void> {
     if (!(ttlMs > 0)) return Promise.reject(new RangeError(`ttlMs must be > 0, got ${ttlMs}`));
+    this.counters.delete(key); // a SET replaces a counter on Redis too
     this.write(key, { value, expiresAt: this.now() + ttlMs });
     return Promise.resolve();
   }
