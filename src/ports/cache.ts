@@ -12,6 +12,11 @@ export interface Cache {
   getMany(keys: readonly string[]): Promise<(string | undefined)[]>;
   /** Stores `value` for `ttlMs` (> 0) from now on the cache's clock. */
   set(key: string, value: string, ttlMs: number): Promise<void>;
+  /**
+   * Stores `value` only when `key` holds no live value, and says whether it did. A reader filling
+   * a miss uses it so that it never overwrites what a writer stored meanwhile (write-through wins).
+   */
+  add(key: string, value: string, ttlMs: number): Promise<boolean>;
   delete(keys: readonly string[]): Promise<void>;
   /**
    * Adds one to a counter that never expires and returns the new value (a missing counter is 0).

@@ -129,7 +129,7 @@ export class CachePolicy {
     }
     this.counters.miss(name);
     const value = await load();
-    if (value !== undefined && reachable) await this.write(name, key, value, ttlMs);
+    if (value !== undefined && reachable) await this.fill(name, key, value, ttlMs);
     return value;
   }
 
@@ -159,10 +159,24 @@ export class CachePolicy {
       for (let j = 0; j < missing.length; j++) {
         const v = loaded[j];
         out[missing[j]!] = v;
-        if (v !== undefined && reachable) await this.write(name, keys[missing[j]!]!, v, ttlMs);
+        if (v !== undefined && reachable) await this.fill(name, keys[missing[j]!]!, v, ttlMs);
       }
     }
     return out;
+  }
+
+  /**
+   * A reader stores what it loaded only if no writer stored a value meanwhile: the value it read
+   * from the database may be older than that write (write-through wins the race).
+   */
+  private async fill(name: string, key: string, value: unknown, ttlMs: number): Promise<void> {
+    try {
+      await this.cache.add(key, JSON.stringify(value), ttlMs);
+      this.ok();
+    } catch (err) {
+      this.failed(name, "set", err);
+      this.remember(this.pendingDeletes, key, ttlMs); // it may have been stored, and may be older than a racing write
+    }
   }
 
   async write(name: string, key: string, value: unknown, ttlMs: number): Promise<void> {

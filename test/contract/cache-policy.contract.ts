@@ -139,6 +139,23 @@ export function cachePolicyContract(name: string, make: () => Promise<CachePolic
       expect(counters).toMatchObject({ hits: { search: 3 }, misses: { search: 5 }, errors: {} });
     });
 
+    it("a reader that loaded before a write-through never overwrites it: the cached value is the last write's", async () => {
+      const { policy } = await setup();
+      let db = { id: "P1", rev: 1 };
+      const key = "product:P1";
+      // The reader misses and reads rev 1; before it stores that, a writer commits rev 2 and writes it through.
+      const racingLoad = async () => {
+        const seen = db;
+        db = { id: "P1", rev: 2 };
+        await policy.write("product", key, db, CACHE_TTL_MS.product);
+        return seen;
+      };
+      expect(await policy.read("product", key, CACHE_TTL_MS.product, racingLoad)).toEqual({ id: "P1", rev: 1 });
+      const src = source(() => db);
+      expect(await policy.read("product", key, CACHE_TTL_MS.product, src.load)).toEqual({ id: "P1", rev: 2 });
+      expect(src.calls).toBe(0);
+    });
+
     it("invalidate drops exactly the keys given: the next read loads them again", async () => {
       const { policy, counters } = await setup();
       const src = source(() => ({ id: "P1" }));

@@ -70,6 +70,25 @@ export function cacheContract(name: string, make: () => Promise<CacheFixture>): 
       await expect(cache.set("z", "v", 1)).resolves.toBeUndefined(); // the smallest TTL allowed
     });
 
+    it("add stores only where no live value is: not over a value nor a counter, but over an expired one", async () => {
+      const { cache, advance } = await fixture();
+      expect(await cache.add("k", "first", TTL)).toBe(true);
+      expect(await cache.add("k", "second", TTL)).toBe(false);
+      expect(await cache.get("k")).toBe("first");
+      await cache.increment("gen");
+      expect(await cache.add("gen", "x", TTL)).toBe(false);
+      expect(await cache.get("gen")).toBe("1");
+      advance(TTL - 1);
+      expect(await cache.add("k", "third", TTL)).toBe(false);
+      advance(1); // expired on the cache's clock (Redis may still hold it: its TTL runs in real time)
+      expect(await cache.add("k", "third", TTL)).toBe(true);
+      expect(await cache.get("k")).toBe("third");
+      advance(TTL - 1);
+      expect(await cache.get("k")).toBe("third"); // the TTL runs from the add
+      await expect(cache.add("z", "v", 0)).rejects.toBeInstanceOf(RangeError);
+      expect(await cache.get("z")).toBeUndefined();
+    });
+
     it("counters start at 1, count exactly, never expire, read back as their number and are removed by delete", async () => {
       const { cache, advance } = await fixture();
       expect(await cache.increment("gen")).toBe(1);

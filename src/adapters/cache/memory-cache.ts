@@ -70,6 +70,13 @@ export class MemoryCache implements Cache {
     return Promise.resolve();
   }
 
+  add(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (!(ttlMs > 0)) return Promise.reject(new RangeError(`ttlMs must be > 0, got ${ttlMs}`));
+    if (this.counters.has(key) || this.read(key) !== undefined) return Promise.resolve(false);
+    this.write(key, { value, expiresAt: this.now() + ttlMs });
+    return Promise.resolve(true);
+  }
+
   delete(keys: readonly string[]): Promise<void> {
     for (const k of keys) {
       this.entries.delete(k);

@@ -1,6 +1,6 @@
 import { CacheUnavailableError, type Cache } from "../../ports/cache.js";
 import { StateUnavailableError } from "../../ports/state-errors.js";
-import type { RedisConnection } from "../state/redis-connection.js";
+import { LuaScript, type RedisConnection } from "../state/redis-connection.js";
 
 export interface RedisCacheOptions {
   redis: RedisConnection;
@@ -9,6 +9,20 @@ export interface RedisCacheOptions {
   /** The clock expiry is judged on (tests inject one); Redis's own PX TTL bounds the memory. */
   now?: () => number;
 }
+
+/**
+ * SET unless the key holds a live value: a value is live when it is a counter (no `|`) or its
+ * `<expiresAt>` is past ARGV[3], the caller's clock (Redis's own TTL may lag an injected clock).
+ */
+const ADD = new LuaScript(`
+local raw = redis.call("GET", KEYS[1])
+if raw then
+  local bar = string.find(raw, "|", 1, true)
+  if not bar or tonumber(string.sub(raw, 1, bar - 1)) > tonumber(ARGV[3]) then return 0 end
+end
+redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+return 1
+`);
 
 /**
  * The cache shared by the cluster. Each value is stored as `<expiresAt>|<value>` with a PX TTL: the
@@ -57,6 +71,14 @@ export class RedisCache implements Cache {
     if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be > 0, got ${ttlMs}`);
     const ms = Math.ceil(ttlMs);
     await this.run("set", (c) => c.set(this.prefix + key, `${this.now() + ms}|${value}`, "PX", ms));
+  }
+
+  async add(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be > 0, got ${ttlMs}`);
+    const ms = Math.ceil(ttlMs);
+    const now = this.now();
+    const stored = await this.run("add", (c) => ADD.run(c, [this.prefix + key], [`${now + ms}|${value}`, ms, now]));
+    return stored === 1;
   }
 
   async delete(keys: readonly string[]): Promise<void> {
