@@ -19,7 +19,16 @@ export interface CachePolicyOptions {
    * the database for the longest TTL instead, so no entry a missed write made stale is ever read.
    */
   maxPendingInvalidations?: number;
+  /**
+   * How long an invalidated key refuses a reader's fill (default 10 000 ms): a reader that loaded
+   * before the write and stores after it would otherwise put the old value back. A load slower
+   * than this can still do so (for at most its TTL).
+   */
+  invalidationHoldMs?: number;
 }
+
+/** What an invalidated key holds while it is held: never the JSON of a value. */
+const TOMBSTONE = "\u0000invalidated";
 
 /** The longest TTL of the documents' strategy: what a missed write can leave behind at most. */
 const LONGEST_TTL_MS = Math.max(...Object.values(CACHE_TTL_MS));
@@ -28,7 +37,8 @@ const LONGEST_TTL_MS = Math.max(...Object.values(CACHE_TTL_MS));
  * The design documents' cache strategies over the Cache port, with the database as the truth:
  * - `read` is lazy-load / cache-aside: a miss loads and stores;
  * - `write` is write-through: the writer stores what it just wrote;
- * - `invalidate` drops keys a write made stale;
+ * - `invalidate` retires keys a write made stale: each holds a tombstone for a short while, read
+ *   as a miss, so a reader that loaded before the write cannot store the old value back;
  * - `generation`/`bump` version whole families of keys (search results), so one write retires
  *   every cached page at once without listing them.
  * An engine failure never fails a request: it is counted and logged once per outage, and the
@@ -40,6 +50,7 @@ export class CachePolicy {
   private failing = false;
   private readonly now: () => number;
   private readonly maxPending: number;
+  private readonly holdMs: number;
   private readonly pendingDeletes = new Set<string>();
   private readonly pendingBumps = new Set<string>();
   /** After an overflow of the pending set: the cache is not read before this (on `now`). */
@@ -53,6 +64,7 @@ export class CachePolicy {
   ) {
     this.now = opts.now ?? Date.now;
     this.maxPending = opts.maxPendingInvalidations ?? 10_000;
+    this.holdMs = opts.invalidationHoldMs ?? 10_000;
   }
 
   /** Writes missed and not yet replayed (for tests and logs). */
@@ -123,7 +135,7 @@ export class CachePolicy {
         reachable = false;
       }
     }
-    if (raw !== undefined) {
+    if (raw !== undefined && raw !== TOMBSTONE) {
       this.counters.hit(name);
       return JSON.parse(raw) as T;
     }
@@ -146,6 +158,7 @@ export class CachePolicy {
         reachable = false;
       }
     }
+    raws = raws.map((r) => (r === TOMBSTONE ? undefined : r));
     const out: (T | undefined)[] = raws.map((r) => (r === undefined ? undefined : (JSON.parse(r) as T)));
     const missing: number[] = [];
     raws.forEach((r, i) => {
@@ -192,7 +205,7 @@ export class CachePolicy {
   async invalidate(name: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     try {
-      await this.cache.delete(keys);
+      await Promise.all(keys.map((k) => this.cache.set(k, TOMBSTONE, this.holdMs)));
       this.ok();
     } catch (err) {
       this.failed(name, "delete", err);

@@ -170,6 +170,39 @@ export function cachePolicyContract(name: string, make: () => Promise<CachePolic
       expect(counters).toMatchObject({ hits: { product: 1 }, misses: { product: 1 }, errors: {} });
     });
 
+    it("a reader that loaded before an update and its invalidate never stores the old value back", async () => {
+      const { policy } = await setup();
+      let db = { id: "P1", rev: 1 };
+      const key = "product:P1";
+      const racingLoad = async () => {
+        const seen = db;
+        db = { id: "P1", rev: 2 };
+        await policy.invalidate("product", [key]);
+        return seen;
+      };
+      expect(await policy.read("product", key, CACHE_TTL_MS.product, racingLoad)).toEqual({ id: "P1", rev: 1 });
+      const src = source(() => db);
+      expect(await policy.read("product", key, CACHE_TTL_MS.product, src.load)).toEqual({ id: "P1", rev: 2 });
+      expect(src.calls).toBe(1);
+    });
+
+    it("an invalidated key refuses fills for exactly the hold (10 s by default), then caches again", async () => {
+      const { policy, counters, advance } = await setup();
+      const src = source(() => ({ id: "P1" }));
+      const read = () => policy.read("product", "product:P1", CACHE_TTL_MS.product, src.load);
+      await policy.write("product", "product:P1", { id: "P1" }, CACHE_TTL_MS.product);
+      await policy.invalidate("product", ["product:P1"]);
+      await read();
+      advance(10_000 - 1);
+      await read();
+      expect(src.calls).toBe(2); // held: read from the database, not stored
+      advance(1);
+      await read();
+      await read();
+      expect(src.calls).toBe(3); // stored, then a hit
+      expect(counters).toMatchObject({ hits: { product: 1 }, misses: { product: 3 }, errors: {} });
+    });
+
     it("readMany: hits and misses in the keys' order, the misses loaded in one call and then cached", async () => {
       const { policy, counters } = await setup();
       await policy.write("product", "p:b", "B", CACHE_TTL_MS.product);
