@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { CacheUnavailableError, type Cache } from "../ports/cache.js";
 import { CACHE_TTL_MS } from "./cache-ttl.js";
@@ -20,15 +21,15 @@ export interface CachePolicyOptions {
    */
   maxPendingInvalidations?: number;
   /**
-   * How long an invalidated key refuses a reader's fill (default 10 000 ms): a reader that loaded
-   * before the write and stores after it would otherwise put the old value back. A load slower
-   * than this can still do so (for at most its TTL).
+   * How long an invalidated key keeps its tombstone (default 10 000 ms): a reader that missed
+   * before the invalidation and loads for longer than this can still store the value it loaded.
    */
-  invalidationHoldMs?: number;
+  tombstoneMs?: number;
 }
 
-/** What an invalidated key holds while it is held: never the JSON of a value. */
-const TOMBSTONE = "\u0000invalidated";
+/** Tombstones start with this: never the JSON of a value. */
+const TOMBSTONE = "\u0000invalidated:";
+const isTombstone = (raw: string | undefined): boolean => raw !== undefined && raw.startsWith(TOMBSTONE);
 
 /** The longest TTL of the documents' strategy: what a missed write can leave behind at most. */
 const LONGEST_TTL_MS = Math.max(...Object.values(CACHE_TTL_MS));
@@ -37,8 +38,10 @@ const LONGEST_TTL_MS = Math.max(...Object.values(CACHE_TTL_MS));
  * The design documents' cache strategies over the Cache port, with the database as the truth:
  * - `read` is lazy-load / cache-aside: a miss loads and stores;
  * - `write` is write-through: the writer stores what it just wrote;
- * - `invalidate` retires keys a write made stale: each holds a tombstone for a short while, read
- *   as a miss, so a reader that loaded before the write cannot store the old value back;
+ * - `invalidate` retires keys a write made stale: each holds a tombstone of its own for a short
+ *   while, read as a miss. A reader stores what it loaded only if the key still holds what its
+ *   get saw (compare-and-set), so neither a write-through nor an invalidation made while it
+ *   loaded is ever overwritten with the older value;
  * - `generation`/`bump` version whole families of keys (search results), so one write retires
  *   every cached page at once without listing them.
  * An engine failure never fails a request: it is counted and logged once per outage, and the
@@ -50,7 +53,7 @@ export class CachePolicy {
   private failing = false;
   private readonly now: () => number;
   private readonly maxPending: number;
-  private readonly holdMs: number;
+  private readonly tombstoneMs: number;
   private readonly pendingDeletes = new Set<string>();
   private readonly pendingBumps = new Set<string>();
   /** After an overflow of the pending set: the cache is not read before this (on `now`). */
@@ -64,7 +67,7 @@ export class CachePolicy {
   ) {
     this.now = opts.now ?? Date.now;
     this.maxPending = opts.maxPendingInvalidations ?? 10_000;
-    this.holdMs = opts.invalidationHoldMs ?? 10_000;
+    this.tombstoneMs = opts.tombstoneMs ?? 10_000;
   }
 
   /** Writes missed and not yet replayed (for tests and logs). */
@@ -135,13 +138,13 @@ export class CachePolicy {
         reachable = false;
       }
     }
-    if (raw !== undefined && raw !== TOMBSTONE) {
+    if (raw !== undefined && !isTombstone(raw)) {
       this.counters.hit(name);
       return JSON.parse(raw) as T;
     }
     this.counters.miss(name);
     const value = await load();
-    if (value !== undefined && reachable) await this.fill(name, key, value, ttlMs);
+    if (value !== undefined && reachable) await this.fill(name, key, raw, value, ttlMs);
     return value;
   }
 
@@ -158,7 +161,8 @@ export class CachePolicy {
         reachable = false;
       }
     }
-    raws = raws.map((r) => (r === TOMBSTONE ? undefined : r));
+    const seen = raws;
+    raws = raws.map((r) => (isTombstone(r) ? undefined : r));
     const out: (T | undefined)[] = raws.map((r) => (r === undefined ? undefined : (JSON.parse(r) as T)));
     const missing: number[] = [];
     raws.forEach((r, i) => {
@@ -172,19 +176,19 @@ export class CachePolicy {
       for (let j = 0; j < missing.length; j++) {
         const v = loaded[j];
         out[missing[j]!] = v;
-        if (v !== undefined && reachable) await this.fill(name, keys[missing[j]!]!, v, ttlMs);
+        if (v !== undefined && reachable) await this.fill(name, keys[missing[j]!]!, seen[missing[j]!], v, ttlMs);
       }
     }
     return out;
   }
 
   /**
-   * A reader stores what it loaded only if no writer stored a value meanwhile: the value it read
-   * from the database may be older than that write (write-through wins the race).
+   * A reader stores what it loaded only if the key still holds what its get saw (`seen`): a write
+   * or an invalidation since then means the value it loaded may be older than the database.
    */
-  private async fill(name: string, key: string, value: unknown, ttlMs: number): Promise<void> {
+  private async fill(name: string, key: string, seen: string | undefined, value: unknown, ttlMs: number): Promise<void> {
     try {
-      await this.cache.add(key, JSON.stringify(value), ttlMs);
+      await this.cache.compareAndSet(key, seen, JSON.stringify(value), ttlMs);
       this.ok();
     } catch (err) {
       this.failed(name, "set", err);
@@ -205,7 +209,8 @@ export class CachePolicy {
   async invalidate(name: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     try {
-      await Promise.all(keys.map((k) => this.cache.set(k, TOMBSTONE, this.holdMs)));
+      const tombstone = TOMBSTONE + randomUUID(); // its own: a reader that saw an earlier one must not match it
+      await this.cache.setMany(keys.map((k) => [k, tombstone] as const), this.tombstoneMs);
       this.ok();
     } catch (err) {
       this.failed(name, "delete", err);

@@ -186,21 +186,33 @@ export function cachePolicyContract(name: string, make: () => Promise<CachePolic
       expect(src.calls).toBe(1);
     });
 
-    it("an invalidated key refuses fills for exactly the hold (10 s by default), then caches again", async () => {
+    it("after an invalidate the next reader caches again at once; a racing reader is refused while the tombstone lives (10 s)", async () => {
       const { policy, counters, advance } = await setup();
       const src = source(() => ({ id: "P1" }));
       const read = () => policy.read("product", "product:P1", CACHE_TTL_MS.product, src.load);
       await policy.write("product", "product:P1", { id: "P1" }, CACHE_TTL_MS.product);
       await policy.invalidate("product", ["product:P1"]);
       await read();
-      advance(10_000 - 1);
       await read();
-      expect(src.calls).toBe(2); // held: read from the database, not stored
-      advance(1);
-      await read();
-      await read();
-      expect(src.calls).toBe(3); // stored, then a hit
-      expect(counters).toMatchObject({ hits: { product: 1 }, misses: { product: 3 }, errors: {} });
+      expect(src.calls).toBe(1); // loaded over the tombstone, then a hit
+      expect(counters).toMatchObject({ hits: { product: 1 }, misses: { product: 1 } });
+
+      // A reader misses, then an invalidation lands while it loads for (tombstone - 1 ms), then exactly the tombstone's life.
+      for (const [loadMs, stored] of [
+        [10_000 - 1, false],
+        [10_000, true],
+      ] as const) {
+        const key = `product:slow${loadMs}`;
+        const slow = async () => {
+          await policy.invalidate("product", [key]);
+          advance(loadMs);
+          return { id: "old" };
+        };
+        await policy.read("product", key, CACHE_TTL_MS.product, slow);
+        const after = source(() => ({ id: "new" }));
+        expect(await policy.read("product", key, CACHE_TTL_MS.product, after.load)).toEqual(stored ? { id: "old" } : { id: "new" });
+        expect(after.calls).toBe(stored ? 0 : 1);
+      }
     });
 
     it("readMany: hits and misses in the keys' order, the misses loaded in one call and then cached", async () => {

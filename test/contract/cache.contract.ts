@@ -70,22 +70,42 @@ export function cacheContract(name: string, make: () => Promise<CacheFixture>): 
       await expect(cache.set("z", "v", 1)).resolves.toBeUndefined(); // the smallest TTL allowed
     });
 
-    it("add stores only where no live value is: not over a value nor a counter, but over an expired one", async () => {
+    it("setMany stores every entry with one TTL", async () => {
       const { cache, advance } = await fixture();
-      expect(await cache.add("k", "first", TTL)).toBe(true);
-      expect(await cache.add("k", "second", TTL)).toBe(false);
+      await cache.increment("n");
+      await cache.setMany([["a", "1"], ["b", "2"], ["n", "3"]], TTL);
+      await cache.setMany([], TTL);
+      expect(await cache.getMany(["a", "b", "n"])).toEqual(["1", "2", "3"]);
+      advance(TTL - 1);
+      expect(await cache.getMany(["a", "b"])).toEqual(["1", "2"]);
+      advance(1);
+      expect(await cache.getMany(["a", "b", "n"])).toEqual([undefined, undefined, undefined]);
+      await expect(cache.setMany([["c", "v"]], 0)).rejects.toBeInstanceOf(RangeError);
+      expect(await cache.get("c")).toBeUndefined();
+    });
+
+    it("compareAndSet stores only while the key holds the expected value (undefined: none live)", async () => {
+      const { cache, advance } = await fixture();
+      expect(await cache.compareAndSet("k", undefined, "first", TTL)).toBe(true);
+      expect(await cache.compareAndSet("k", undefined, "second", TTL)).toBe(false);
+      expect(await cache.compareAndSet("k", "other", "second", TTL)).toBe(false);
       expect(await cache.get("k")).toBe("first");
+      expect(await cache.compareAndSet("k", "first", "second", TTL)).toBe(true);
+      expect(await cache.get("k")).toBe("second");
+      expect(await cache.compareAndSet("none", "x", "y", TTL)).toBe(false);
+      expect(await cache.get("none")).toBeUndefined();
       await cache.increment("gen");
-      expect(await cache.add("gen", "x", TTL)).toBe(false);
+      expect(await cache.compareAndSet("gen", undefined, "x", TTL)).toBe(false);
+      expect(await cache.compareAndSet("gen", "1", "x", TTL)).toBe(false); // a counter is never a value
       expect(await cache.get("gen")).toBe("1");
       advance(TTL - 1);
-      expect(await cache.add("k", "third", TTL)).toBe(false);
+      expect(await cache.compareAndSet("k", undefined, "third", TTL)).toBe(false);
       advance(1); // expired on the cache's clock (Redis may still hold it: its TTL runs in real time)
-      expect(await cache.add("k", "third", TTL)).toBe(true);
-      expect(await cache.get("k")).toBe("third");
+      expect(await cache.compareAndSet("k", "second", "third", TTL)).toBe(false);
+      expect(await cache.compareAndSet("k", undefined, "third", TTL)).toBe(true);
       advance(TTL - 1);
-      expect(await cache.get("k")).toBe("third"); // the TTL runs from the add
-      await expect(cache.add("z", "v", 0)).rejects.toBeInstanceOf(RangeError);
+      expect(await cache.get("k")).toBe("third"); // the TTL runs from the store
+      await expect(cache.compareAndSet("z", undefined, "v", 0)).rejects.toBeInstanceOf(RangeError);
       expect(await cache.get("z")).toBeUndefined();
     });
 

@@ -70,9 +70,18 @@ export class MemoryCache implements Cache {
     return Promise.resolve();
   }
 
-  add(key: string, value: string, ttlMs: number): Promise<boolean> {
+  setMany(entries: readonly (readonly [string, string])[], ttlMs: number): Promise<void> {
     if (!(ttlMs > 0)) return Promise.reject(new RangeError(`ttlMs must be > 0, got ${ttlMs}`));
-    if (this.counters.has(key) || this.read(key) !== undefined) return Promise.resolve(false);
+    for (const [k, v] of entries) {
+      this.counters.delete(k);
+      this.write(k, { value: v, expiresAt: this.now() + ttlMs });
+    }
+    return Promise.resolve();
+  }
+
+  compareAndSet(key: string, expected: string | undefined, value: string, ttlMs: number): Promise<boolean> {
+    if (!(ttlMs > 0)) return Promise.reject(new RangeError(`ttlMs must be > 0, got ${ttlMs}`));
+    if (this.counters.has(key) || this.read(key) !== expected) return Promise.resolve(false);
     this.write(key, { value, expiresAt: this.now() + ttlMs });
     return Promise.resolve(true);
   }
