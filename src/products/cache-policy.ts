@@ -91,7 +91,7 @@ export class CachePolicy {
   private remember(set: Set<string>, key: string, ttlMs: number): void {
     if (set.has(key)) return;
     if (this.pendingInvalidations >= this.maxPending) {
-      if (this.bypassUntil < this.now() + ttlMs) this.log.warn({ pending: this.pendingInvalidations, ttlMs }, "too many missed cache writes: reading the database until their entries expire");
+      if (this.bypassUntil <= this.now()) this.log.warn({ pending: this.pendingInvalidations, ttlMs }, "too many missed cache writes: reading the database until their entries expire");
       this.bypassUntil = Math.max(this.bypassUntil, this.now() + ttlMs);
       return;
     }
