@@ -12,6 +12,14 @@ export interface Cache {
   getMany(keys: readonly string[]): Promise<(string | undefined)[]>;
   /** Stores `value` for `ttlMs` (> 0) from now on the cache's clock. */
   set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Several entries with one TTL (one round trip on Redis). */
+  setMany(entries: readonly (readonly [key: string, value: string])[], ttlMs: number): Promise<void>;
+  /**
+   * Stores `value` only while `key` still holds `expected` (undefined: no live value), and says
+   * whether it did. A reader filling a miss passes what its get saw, so it never overwrites what
+   * a writer stored or invalidated meanwhile.
+   */
+  compareAndSet(key: string, expected: string | undefined, value: string, ttlMs: number): Promise<boolean>;
   delete(keys: readonly string[]): Promise<void>;
   /**
    * Adds one to a counter that never expires and returns the new value (a missing counter is 0).

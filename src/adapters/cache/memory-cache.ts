@@ -54,13 +54,36 @@ export class MemoryCache implements Cache {
   }
 
   getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
-    return Promise.resolve(keys.map((k) => this.read(k)));
+    // Counters read alike through get and getMany, as on Redis (MGET sees them).
+    return Promise.resolve(
+      keys.map((k) => {
+        const counter = this.counters.get(k);
+        return counter !== undefined ? String(counter) : this.read(k);
+      }),
+    );
   }
 
   set(key: string, value: string, ttlMs: number): Promise<void> {
     if (!(ttlMs > 0)) return Promise.reject(new RangeError(`ttlMs must be > 0, got ${ttlMs}`));
+    this.counters.delete(key); // a SET replaces a counter on Redis too
     this.write(key, { value, expiresAt: this.now() + ttlMs });
     return Promise.resolve();
+  }
+
+  setMany(entries: readonly (readonly [string, string])[], ttlMs: number): Promise<void> {
+    if (!(ttlMs > 0)) return Promise.reject(new RangeError(`ttlMs must be > 0, got ${ttlMs}`));
+    for (const [k, v] of entries) {
+      this.counters.delete(k);
+      this.write(k, { value: v, expiresAt: this.now() + ttlMs });
+    }
+    return Promise.resolve();
+  }
+
+  compareAndSet(key: string, expected: string | undefined, value: string, ttlMs: number): Promise<boolean> {
+    if (!(ttlMs > 0)) return Promise.reject(new RangeError(`ttlMs must be > 0, got ${ttlMs}`));
+    if (this.counters.has(key) || this.read(key) !== expected) return Promise.resolve(false);
+    this.write(key, { value, expiresAt: this.now() + ttlMs });
+    return Promise.resolve(true);
   }
 
   delete(keys: readonly string[]): Promise<void> {

@@ -1,6 +1,6 @@
 import { CacheUnavailableError, type Cache } from "../../ports/cache.js";
 import { StateUnavailableError } from "../../ports/state-errors.js";
-import type { RedisConnection } from "../state/redis-connection.js";
+import { LuaScript, type RedisConnection } from "../state/redis-connection.js";
 
 export interface RedisCacheOptions {
   redis: RedisConnection;
@@ -9,6 +9,28 @@ export interface RedisCacheOptions {
   /** The clock expiry is judged on (tests inject one); Redis's own PX TTL bounds the memory. */
   now?: () => number;
 }
+
+/**
+ * SET while the key holds the expected value: ARGV[4] is "1" when a value is expected (ARGV[5]),
+ * "0" for none. A counter (no `|`) never matches; an entry whose `<expiresAt>` is not past
+ * ARGV[3], the caller's clock, counts as absent (Redis's own TTL may lag an injected clock).
+ */
+const CAS = new LuaScript(`
+local raw = redis.call("GET", KEYS[1])
+local live = nil
+if raw then
+  local bar = string.find(raw, "|", 1, true)
+  if not bar then return 0 end
+  if tonumber(string.sub(raw, 1, bar - 1)) > tonumber(ARGV[3]) then live = string.sub(raw, bar + 1) end
+end
+if ARGV[4] == "1" then
+  if live ~= ARGV[5] then return 0 end
+elseif live then
+  return 0
+end
+redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+return 1
+`);
 
 /**
  * The cache shared by the cluster. Each value is stored as `<expiresAt>|<value>` with a PX TTL: the
@@ -57,6 +79,28 @@ export class RedisCache implements Cache {
     if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be > 0, got ${ttlMs}`);
     const ms = Math.ceil(ttlMs);
     await this.run("set", (c) => c.set(this.prefix + key, `${this.now() + ms}|${value}`, "PX", ms));
+  }
+
+  async setMany(entries: readonly (readonly [string, string])[], ttlMs: number): Promise<void> {
+    if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be > 0, got ${ttlMs}`);
+    if (entries.length === 0) return;
+    const ms = Math.ceil(ttlMs);
+    const at = this.now() + ms;
+    await this.run("set", async (c) => {
+      const multi = c.multi();
+      for (const [k, v] of entries) multi.set(this.prefix + k, `${at}|${v}`, "PX", ms);
+      const replies = await multi.exec();
+      const failed = replies?.find(([err]) => err);
+      if (!replies || failed) throw failed?.[0] ?? new Error("MULTI aborted");
+    });
+  }
+
+  async compareAndSet(key: string, expected: string | undefined, value: string, ttlMs: number): Promise<boolean> {
+    if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be > 0, got ${ttlMs}`);
+    const ms = Math.ceil(ttlMs);
+    const now = this.now();
+    const args = [`${now + ms}|${value}`, ms, now, expected === undefined ? "0" : "1", expected ?? ""];
+    return (await this.run("cas", (c) => CAS.run(c, [this.prefix + key], args))) === 1;
   }
 
   async delete(keys: readonly string[]): Promise<void> {
