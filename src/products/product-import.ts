@@ -22,6 +22,17 @@ export interface ImportOptions {
   batchSize?: number;
 }
 
+/** The import stopped part-way (the body was cut, too big, or not the format): what was written before. */
+export class ImportInterrupted extends Error {
+  override name = "ImportInterrupted";
+  constructor(
+    readonly report: ImportReport,
+    override readonly cause: unknown,
+  ) {
+    super(`import interrupted after ${report.imported} rows: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
 /** A report of 200 000 bad rows would be bigger than the import: the first ones say enough. */
 export const MAX_REPORTED_FAILURES = 1000;
 export const IMPORT_BATCH_SIZE = 500;
@@ -49,6 +60,14 @@ export async function importProducts(service: ProductService, rows: AsyncIterabl
     await service.upsertMany(pending.map((b) => b.input));
     report.imported += pending.length;
   };
+  try {
+    await readAll();
+  } catch (err) {
+    throw new ImportInterrupted(report, err);
+  }
+  return report;
+
+  async function readAll(): Promise<void> {
   for await (const row of rows) {
     if (++seen > opts.maxRows) {
       report.refused.count++;
@@ -79,5 +98,5 @@ export async function importProducts(service: ProductService, rows: AsyncIterabl
     if (batch.length >= batchSize) await flush();
   }
   await flush();
-  return report;
+  }
 }

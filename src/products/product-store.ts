@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { InvalidInput } from "../core/errors.js";
-import type { Database, Queryable } from "../ports/database.js";
+import type { Database, OpenDatabase, Queryable } from "../ports/database.js";
 import { InvalidCursor, ProductNotFound, RevisionConflict } from "./product-errors.js";
 import { isValidDate, OPTIONAL_TEXT, type Product, type ProductInput, type ProductPatch } from "./product-fields.js";
 
@@ -111,7 +111,12 @@ const likePrefix = (prefix: string): string => `${prefix.replace(/[\\%_]/g, (c) 
  * every read here and an upsert of its id brings it back.
  */
 export class ProductStore {
-  constructor(private readonly db: Database) {}
+  /** `db`: the database, or its opener (the shared metadata database opens at its first use). */
+  constructor(private readonly db: Database | OpenDatabase) {}
+
+  private conn(): Promise<Database> {
+    return typeof this.db === "function" ? this.db() : Promise.resolve(this.db);
+  }
 
   private async specsOf(q: Queryable, ids: readonly string[]): Promise<Map<string, Record<string, string>>> {
     const out = new Map<string, Record<string, string>>(ids.map((id) => [id, {}]));
@@ -134,12 +139,12 @@ export class ProductStore {
 
   /** The product, or undefined when it does not exist or was deleted. */
   async get(productId: string): Promise<Product | undefined> {
-    return (await this.rows(this.db, [productId]))[0];
+    return (await this.rows(await this.conn(), [productId]))[0];
   }
 
   /** The live products among `ids`, in the order of `ids` (missing ones left out). */
   async getMany(ids: readonly string[]): Promise<Product[]> {
-    const found = new Map((await this.rows(this.db, [...new Set(ids)])).map((p) => [p.product_id, p]));
+    const found = new Map((await this.rows(await this.conn(), [...new Set(ids)])).map((p) => [p.product_id, p]));
     return ids.flatMap((id) => (found.has(id) ? [found.get(id)!] : []));
   }
 
@@ -158,7 +163,7 @@ export class ProductStore {
     if (inputs.length === 0) return [];
     const ids = inputs.map((p) => p.product_id);
     if (new Set(ids).size !== ids.length) throw new InvalidInput("duplicate-product-id", "a batch of products names one id twice");
-    return this.db.transaction(async (tx) => {
+    return (await this.conn()).transaction(async (tx) => {
       const before = new Map((await this.rows(tx, ids, { forUpdate: true, withDeleted: true })).map((p) => [p.product_id, p]));
       const col = <K extends keyof ProductInput>(k: K) => inputs.map((p) => p[k] ?? null);
       await tx.query(
@@ -197,7 +202,7 @@ export class ProductStore {
 
   /** Changes the fields present in `patch`; with `expectedRevision`, only if the product is still at it (RevisionConflict otherwise). */
   async update(productId: string, patch: ProductPatch, expectedRevision?: number): Promise<ProductWrite> {
-    return this.db.transaction(async (tx) => {
+    return (await this.conn()).transaction(async (tx) => {
       const previous = await this.current(tx, productId, expectedRevision);
       const sets: string[] = [];
       const params: unknown[] = [productId];
@@ -216,7 +221,7 @@ export class ProductStore {
 
   /** Soft delete (revision + 1): gone from every read; offline devices see it in "changes since". */
   async delete(productId: string, expectedRevision?: number): Promise<Product> {
-    return this.db.transaction(async (tx) => {
+    return (await this.conn()).transaction(async (tx) => {
       const previous = await this.current(tx, productId, expectedRevision);
       await tx.query("UPDATE products SET deleted_at = now(), updated_at = now(), revision = revision + 1 WHERE product_id = $1", [productId]);
       return previous;
@@ -238,8 +243,9 @@ export class ProductStore {
     if (fields.instruction_id !== undefined) add("p.instruction_id", fields.instruction_id);
     if (fields.machine_number !== undefined) add("p.machine_number", fields.machine_number);
     if (fields.monthly_sequence !== undefined) add("p.monthly_sequence", fields.monthly_sequence);
-    const r = await this.db.query<Row>(`SELECT ${COLUMNS} FROM products p WHERE ${where.join(" AND ")} ORDER BY p.production_date DESC NULLS LAST, p.updated_at DESC, p.product_id LIMIT 1`, params);
-    return (await this.withSpecs(this.db, r.rows))[0];
+    const db = await this.conn();
+    const r = await db.query<Row>(`SELECT ${COLUMNS} FROM products p WHERE ${where.join(" AND ")} ORDER BY p.production_date DESC NULLS LAST, p.updated_at DESC, p.product_id LIMIT 1`, params);
+    return (await this.withSpecs(db, r.rows))[0];
   }
 
   /**
@@ -277,13 +283,14 @@ export class ProductStore {
       }
     }
     params.push(q.limit + 1);
+    const db = await this.conn();
     const [rows, count] = await Promise.all([
-      this.db.query<Row>(`SELECT ${COLUMNS} FROM products p WHERE ${page.join(" AND ")} ORDER BY p.production_date ASC NULLS LAST, p.product_id ASC LIMIT $${params.length}`, params),
-      this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM products p WHERE ${filter}`, countParams),
+      db.query<Row>(`SELECT ${COLUMNS} FROM products p WHERE ${page.join(" AND ")} ORDER BY p.production_date ASC NULLS LAST, p.product_id ASC LIMIT $${params.length}`, params),
+      db.query<{ n: number }>(`SELECT count(*)::int AS n FROM products p WHERE ${filter}`, countParams),
     ]);
     const more = rows.rows.length > q.limit;
-    const products = await this.withSpecs(this.db, rows.rows.slice(0, q.limit));
-    const aggregates = await this.aggregates(products.map((p) => p.product_id));
+    const products = await this.withSpecs(db, rows.rows.slice(0, q.limit));
+    const aggregates = await this.aggregates(db, products.map((p) => p.product_id));
     const last = products[products.length - 1];
     return {
       items: products.map((p) => ({ ...p, ...(aggregates.get(p.product_id) ?? { quality_score: null, inspection_count: 0 }) })),
@@ -296,10 +303,10 @@ export class ProductStore {
    * Per product: its judgements (AI and pipeline results; a person's verification is not one
    * more, it overrides the result it verifies) and the OK share of them.
    */
-  private async aggregates(ids: readonly string[]): Promise<Map<string, { quality_score: number | null; inspection_count: number }>> {
+  private async aggregates(db: Queryable, ids: readonly string[]): Promise<Map<string, { quality_score: number | null; inspection_count: number }>> {
     const out = new Map<string, { quality_score: number | null; inspection_count: number }>();
     if (ids.length === 0) return out;
-    const r = await this.db.query<{ product_id: string; n: number; ok: number }>(
+    const r = await db.query<{ product_id: string; n: number; ok: number }>(
       `SELECT s.product_id, count(*)::int AS n, (count(*) FILTER (WHERE upper(coalesce(h.result, r.result)) = 'OK'))::int AS ok
        FROM inspection_sessions s
        JOIN inspection_results r ON r.session_id = s.session_id AND r.source <> 'human'
@@ -319,8 +326,8 @@ export class ProductStore {
   }
 
   /** The live rules of a product type, by category. */
-  async rules(productType: string, q: Queryable = this.db): Promise<InspectionRule[]> {
-    const r = await q.query<Omit<InspectionRule, "updated_at"> & { updated_at: Date }>(
+  async rules(productType: string, q?: Queryable): Promise<InspectionRule[]> {
+    const r = await (q ?? (await this.conn())).query<Omit<InspectionRule, "updated_at"> & { updated_at: Date }>(
       "SELECT rule_id, product_type, category, threshold, enabled, parameters, revision, updated_at FROM inspection_rules WHERE product_type = $1 AND deleted_at IS NULL ORDER BY category",
       [productType],
     );
@@ -334,7 +341,7 @@ export class ProductStore {
   async putRules(productType: string, rules: readonly InspectionRuleInput[]): Promise<InspectionRule[]> {
     const categories = rules.map((r) => r.category);
     if (new Set(categories).size !== categories.length) throw new InvalidInput("duplicate-category", "a rule set names one category twice");
-    return this.db.transaction(async (tx) => {
+    return (await this.conn()).transaction(async (tx) => {
       for (const r of rules) {
         await tx.query(
           `INSERT INTO inspection_rules (rule_id, product_type, category, threshold, enabled, parameters) VALUES ($1, $2, $3, $4, $5, $6)
@@ -355,8 +362,8 @@ export class ProductStore {
 
   // --- quality standards (per product type) -----------------------------------------------
 
-  async standards(productType: string, q: Queryable = this.db): Promise<QualityStandard[]> {
-    const r = await q.query<Omit<QualityStandard, "updated_at"> & { updated_at: Date }>(
+  async standards(productType: string, q?: Queryable): Promise<QualityStandard[]> {
+    const r = await (q ?? (await this.conn())).query<Omit<QualityStandard, "updated_at"> & { updated_at: Date }>(
       "SELECT standard_id, product_type, name, metric, min_value, max_value, unit, parameters, revision, updated_at FROM quality_standards WHERE product_type = $1 AND deleted_at IS NULL ORDER BY name, standard_id",
       [productType],
     );
@@ -371,7 +378,7 @@ export class ProductStore {
     const withIds = standards.map((s) => ({ ...s, standard_id: s.standard_id ?? newId() }));
     const ids = withIds.map((s) => s.standard_id);
     if (new Set(ids).size !== ids.length) throw new InvalidInput("duplicate-standard-id", "a standard set names one standard_id twice");
-    return this.db.transaction(async (tx) => {
+    return (await this.conn()).transaction(async (tx) => {
       const other = await tx.query<{ standard_id: string }>("SELECT standard_id FROM quality_standards WHERE standard_id = ANY($1::text[]) AND product_type <> $2", [ids, productType]);
       if (other.rows.length > 0) throw new InvalidInput("standard-of-another-type", `standard "${other.rows[0]!.standard_id}" belongs to another product type`);
       for (const s of withIds) {
