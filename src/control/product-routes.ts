@@ -194,7 +194,7 @@ export async function productRoutes(fastify: FastifyInstance, opts: ProductRoute
 
   app.get("/api/v1/products/rules/:product_type", {
     config: { auth: { permission: "product:search" } },
-    schema: { tags, summary: "A product type's inspection rules (category thresholds, enabled, custom parameters)", params: TypeParams, response: { 200: Type.Object({ product_type: Type.String(), rules: Type.Array(RuleJson) }) } },
+    schema: { tags, summary: "A product type's inspection rules (category thresholds, enabled, custom parameters)", params: TypeParams, response: { 200: Type.Object({ product_type: Type.String(), rules: Type.Array(RuleJson) }), ...problems(400) } },
   }, async (req) => ({ product_type: req.params.product_type, rules: await service.rules(req.params.product_type) }));
 
   app.put("/api/v1/products/rules/:product_type", {
@@ -209,7 +209,7 @@ export async function productRoutes(fastify: FastifyInstance, opts: ProductRoute
 
   app.get("/api/v1/products/quality-standards/:product_type", {
     config: { auth: { permission: "product:search" } },
-    schema: { tags, summary: "A product type's quality standards", params: TypeParams, response: { 200: Type.Object({ product_type: Type.String(), standards: Type.Array(StandardJson) }) } },
+    schema: { tags, summary: "A product type's quality standards", params: TypeParams, response: { 200: Type.Object({ product_type: Type.String(), standards: Type.Array(StandardJson) }), ...problems(400) } },
   }, async (req) => ({ product_type: req.params.product_type, standards: await service.standards(req.params.product_type) }));
 
   app.put("/api/v1/products/quality-standards/:product_type", {
