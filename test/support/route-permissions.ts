@@ -84,6 +84,20 @@ export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: Aud
   "GET /ws/execution/:id": { auth: { permission: "pipeline:view" } },
   "GET /ws/camera-stream": { auth: { permission: "pipeline:execute" } },
 
+  // Products (product master: src/control/product-routes.ts).
+  "GET /api/v1/products": { auth: { permission: "product:search" } },
+  "GET /api/v1/products/by-qr": { auth: { permission: "product:search" } },
+  "POST /api/v1/products/batch-get": { auth: { permission: "product:search" } },
+  "GET /api/v1/products/:id": { auth: { permission: "product:search" } },
+  "POST /api/v1/products": { auth: { permission: "system:admin" } },
+  "PUT /api/v1/products/:id": { auth: { permission: "system:admin" } },
+  "DELETE /api/v1/products/:id": { auth: { permission: "system:admin" } },
+  "POST /api/v1/products/import": { auth: { permission: "system:admin" } },
+  "GET /api/v1/products/rules/:product_type": { auth: { permission: "product:search" } },
+  "PUT /api/v1/products/rules/:product_type": { auth: { permission: "system:admin" } },
+  "GET /api/v1/products/quality-standards/:product_type": { auth: { permission: "product:search" } },
+  "PUT /api/v1/products/quality-standards/:product_type": { auth: { permission: "system:admin" } },
+
   "GET /metrics": { auth: { permission: "system:view", metricsNetworks: true } },
   "GET /api/v1/ai/workers": { auth: { permission: "system:view" } },
   "GET /ws/system-status": { auth: { permission: "system:view" } },
