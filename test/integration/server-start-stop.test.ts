@@ -97,7 +97,7 @@ describe("server start and stop", () => {
     await server.close();
 
     const closed = lines.filter((l) => l.msg === "closed").map((l) => l.resource);
-    expect(closed).toEqual(["rtsp server", "grpc control server", "auth sessions", "pipelines", "embedded image services", "pipeline progress", "pipeline service registry", "metadata database", "pull sources", "whep egress", "whip ingest", "ai feed", "decoders", "reference worker", "clip expiry", "retention", "recorder", "cluster registry", "event bus", "http server"]);
+    expect(closed).toEqual(["rtsp server", "grpc control server", "inspection quality monitor", "product links", "auth sessions", "pipelines", "embedded image services", "pipeline progress", "pipeline service registry", "metadata database", "pull sources", "whep egress", "whip ingest", "ai feed", "decoders", "reference worker", "clip expiry", "retention", "recorder", "cluster registry", "event bus", "http server"]);
     expect(referenceWorkers()).toEqual([]);
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
     await waitFor(() => Object.keys(leakedSince(before)).length === 0, { what: "no handle left open after close", timeoutMs: 5000 }).catch(() => undefined);
