@@ -9,6 +9,7 @@ import { InspectionFailed } from "../inspection/errors.js";
 import { InspectionService } from "../inspection/inspection-service.js";
 import { MasterStore } from "../inspection/master-store.js";
 import { QualityMonitor } from "../inspection/quality-monitor.js";
+import { CACHE_KEYS } from "../products/product-service.js";
 import { SessionStore } from "../inspection/session-store.js";
 import { InspectionStatistics } from "../inspection/statistics.js";
 import type { PipelineDefinition } from "../pipelines/definition.js";
@@ -142,7 +143,11 @@ export function buildInspection(config: Config, deps: ModuleDeps, stack: CloseSt
   const runner = pipelinesAiRunner(deps.pipelines);
   const service = new InspectionService({ master, sessions, runner, monitor: seededMonitor });
   const routes: FastifyPluginAsync = (app) =>
-    inspectionRoutes(app, { master, sessions, statistics, service, runner, monitor: seededMonitor, onResult: (source, result) => judgements.inc({ source, result }) });
+    inspectionRoutes(app, { master, sessions, statistics, service, runner, monitor: seededMonitor, onResult: (source, result) => {
+      judgements.inc({ source, result });
+      // Search pages carry each product's quality score and inspection count: a judgement retires them.
+      deps.cache.bump("search", CACHE_KEYS.searchGeneration).catch((err: unknown) => deps.log.warn({ err }, "search cache not retired after an inspection result"));
+    } });
   return {
     routes: [routes],
     grpc: [],
