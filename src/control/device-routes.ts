@@ -37,10 +37,13 @@ const DeviceView = Type.Object({
 });
 const ConfigView = Type.Object({ device_id: Type.String(), config: AnyObject, config_revision: Type.Integer() });
 
-/** The device the caller's token names; any other caller has no device config (403). */
+/**
+ * The device the caller's token names. Any other caller holds the permission but has no device
+ * config to read: 404 (the gate's 403 stays the answer for a missing permission alone).
+ */
 export function callerDevice(req: FastifyRequest): string {
   const id = req.principal?.kind === "device" ? deviceIdOf(req.principal.subject) : undefined;
-  if (id === undefined) throw new ProblemError(403, "not-a-device", "Forbidden", "this route answers a device about itself: log in with POST /api/v1/tauri/auth/login");
+  if (id === undefined) throw new ProblemError(404, "not-a-device", "Not found", "this route answers a device about itself: log in with POST /api/v1/tauri/auth/login");
   return id;
 }
 
@@ -136,7 +139,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptio
 
   r.get("/api/v1/tauri/config", {
     config: { auth: { permission: "inspection:view" } },
-    schema: { tags, summary: "The calling device's own config", response: { 200: ConfigView, ...problems(401, 403) } },
+    schema: { tags, summary: "The calling device's own config", response: { 200: ConfigView, ...problems(401, 403, 404) } },
   }, async (req) => {
     const d = await devices.get(callerDevice(req));
     return { device_id: d.device_id, config: d.config, config_revision: d.config_revision };
@@ -148,7 +151,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptio
       tags,
       summary: "Replace the calling device's config; config_revision must be the one read (else 409)",
       body: Type.Object({ config: AnyObject, config_revision: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
-      response: { 200: ConfigView, ...problems(400, 401, 403, 409) },
+      response: { 200: ConfigView, ...problems(400, 401, 403, 404, 409) },
     },
   }, async (req) => {
     const d = await devices.putConfig(callerDevice(req), req.body.config, req.body.config_revision);

@@ -108,7 +108,13 @@ describe("offline devices: two devices, one item, the documented conflict rule (
     const [a] = devices;
     expect((await call("POST", "/api/v1/tauri/devices/register", { name: "rogue" }, a!.token)).status).toBe(403);
     expect((await call("GET", "/api/v1/inspection/sync/conflicts", undefined, a!.token)).status).toBe(403);
-    expect((await call("GET", "/api/v1/tauri/config", undefined, admin)).json.type).toContain("not-a-device");
+    const notDevice = await call("GET", "/api/v1/tauri/config", undefined, admin);
+    expect(notDevice.status).toBe(404);
+    expect(notDevice.json.type).toContain("not-a-device");
+    // A device token can never carry more than the device grants, whatever it claims.
+    const { token } = await ts.server.auth.tokens.signAccess(`device:${a!.id}`, "admin", ["system:admin", "inspection:view"]);
+    expect((await call("POST", "/api/v1/tauri/devices/register", { name: "rogue" }, token)).status).toBe(403);
+    expect((await call("GET", "/api/v1/tauri/config", undefined, token)).status).toBe(200);
     expect((await call("GET", "/api/v1/inspection/sync/download")).status).toBe(401);
   });
 
