@@ -264,6 +264,27 @@ describe("offline devices: two devices, one item, the documented conflict rule (
     expect(rows("products")).toEqual(rest.products);
     expect(chunks.every((c) => c.rowsJson.length <= PAGE)).toBe(true);
     expect(chunks.at(-1)!.last).toBe(true);
+    // With last_sync_timestamp: the changes since, as /changes answers them.
+    const since = new Date(Date.now() - 3_600_000).toISOString();
+    const restChanges = await call("GET", `/api/v1/inspection/sync/changes?since=${encodeURIComponent(since)}&limit=500`, undefined, a!.token);
+    const changed = await new Promise<MasterDataChunk[]>((resolve, reject) => {
+      const got: MasterDataChunk[] = [];
+      const stream = client.getMasterData({ lastSyncTimestamp: since }, md);
+      stream.on("data", (c: MasterDataChunk) => got.push(c));
+      stream.on("error", reject);
+      stream.on("end", () => resolve(got));
+    });
+    expect(changed.every((c) => c.kind === "changes")).toBe(true);
+    // The REST page is capped at IFC_SYNC_MAX_CHANGES; the stream goes on to the end.
+    const streamed = changed.flatMap((c) => c.rowsJson.map((j) => JSON.parse(j) as Json));
+    expect(streamed.slice(0, PAGE)).toEqual(restChanges.json.items);
+    expect(streamed.length).toBeGreaterThan(PAGE);
+    const bad = await new Promise<ServiceError>((resolve) => {
+      const stream = client.getMasterData({ lastSyncTimestamp: "yesterday" }, md);
+      stream.on("data", () => undefined);
+      stream.on("error", resolve);
+    });
+    expect(bad.code).toBe(3);
     // Without credentials: refused.
     const refused = await new Promise<ServiceError>((resolve) => {
       const stream = client.getMasterData({ lastSyncTimestamp: "" });
