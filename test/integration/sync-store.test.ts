@@ -71,6 +71,20 @@ function syncStoreSuite(engine: string, open: () => Promise<{ db: Database; clea
       await expect(sync.changes({ since: "yesterday", limit: 10 })).rejects.toBeInstanceOf(InvalidInput);
     });
 
+    it("pages rows sharing one updated_at (a bulk import) without a gap or a repeat", async () => {
+      const since = new Date(Date.now() - 1000).toISOString();
+      await db.query("INSERT INTO products (product_id, work_order_id) SELECT 'B' || g, 'WO-B' || g FROM generate_series(1, 7) g");
+      const ids: string[] = [];
+      let page = await sync.changes({ since, limit: 2 });
+      for (;;) {
+        ids.push(...page.items.filter((c) => c.id.startsWith("B")).map((c) => c.id));
+        if (!page.next_cursor) break;
+        page = await sync.changes({ cursor: page.next_cursor, limit: 2 });
+      }
+      expect(ids).toEqual(["B1", "B2", "B3", "B4", "B5", "B6", "B7"]);
+      await db.query("DELETE FROM products WHERE product_id LIKE 'B%'");
+    });
+
     it("rejects, records and reports a change the database refuses; a retry answers the same", async () => {
       const orphan = change("inspection_item", "I9", { target_id: "NOPE", name: "x" });
       const r = await sync.apply("device:d1", [orphan]);

@@ -83,8 +83,8 @@ export class SyncStore {
     server_time: string; masters: Record<string, Record<string, unknown>[]> | undefined; products: Record<string, unknown>[]; next_cursor: string | null; total_products: number;
   }> {
     const db = await this.db();
-    const c = opts.cursor ? decodeCursor(opts.cursor, ["after", "t"] as const) : undefined;
-    if (c && !isMicros(c.t)) throw invalidCursor();
+    const c = opts.cursor ? decodeCursor(opts.cursor, ["after", "t", "n"] as const) : undefined;
+    if (c && (!isMicros(c.t) || !/^[0-9]{1,12}$/.test(c.n))) throw invalidCursor();
     const t = c?.t ?? (await this.serverMicros(db));
     let masters: Record<string, Record<string, unknown>[]> | undefined;
     if (!c) {
@@ -100,13 +100,14 @@ export class SyncStore {
       [c?.after ?? "", opts.pageSize + 1],
     );
     const page = r.rows.slice(0, opts.pageSize);
-    const total = await db.query<{ n: string }>("SELECT count(*)::text AS n FROM products WHERE deleted_at IS NULL");
+    // Counted once per download (the first page) and carried on: a count per page of 100 000 rows adds up.
+    const n = c?.n ?? (await db.query<{ n: string }>("SELECT count(*)::text AS n FROM products WHERE deleted_at IS NULL")).rows[0]!.n;
     return {
       server_time: isoOfMicros(t),
       masters,
       products: page.map((x) => x.row),
-      next_cursor: r.rows.length > opts.pageSize ? encodeCursor({ after: page[page.length - 1]!.id, t }) : null,
-      total_products: Number(total.rows[0]!.n),
+      next_cursor: r.rows.length > opts.pageSize ? encodeCursor({ after: page[page.length - 1]!.id, t, n }) : null,
+      total_products: Number(n),
     };
   }
 
@@ -123,15 +124,18 @@ export class SyncStore {
       // Strictly after `since`: from the next microsecond on, every entity and id.
       after = { u: String(ms * 1000 + 1), e: "", i: "", t: await this.serverMicros(db) };
     }
-    const unions = MASTER.map((def) =>
-      `SELECT '${def.entity}'::text AS entity, ${def.idColumn}::text AS id, revision, ${micros("updated_at")} AS us, deleted_at IS NOT NULL AS deleted, to_jsonb(t) AS row
-       FROM ${def.table} t WHERE updated_at >= ${fromMicros(1)}`,
-    );
+    // Each table answers its own first limit+1 rows after the cursor (its keyset comparison made
+    // here, the entity being a constant per table), so a page costs a top-N per table, not a sort
+    // of every row after the cursor: a bulk import shares one updated_at over 100 000 rows.
+    const unions = MASTER.map((def) => {
+      const cmp = def.entity > after.e ? `updated_at >= ${fromMicros(1)}` : def.entity === after.e ? `(updated_at > ${fromMicros(1)} OR (updated_at = ${fromMicros(1)} AND ${def.idColumn} > $2::text))` : `updated_at > ${fromMicros(1)}`;
+      return `(SELECT '${def.entity}'::text AS entity, ${def.idColumn}::text AS id, revision, ${micros("updated_at")} AS us, deleted_at IS NOT NULL AS deleted, to_jsonb(t) AS row
+       FROM ${def.table} t WHERE ${cmp} ORDER BY updated_at, ${def.idColumn} LIMIT $3)`;
+    });
     const r = await db.query<{ entity: string; id: string; revision: number; us: string; deleted: boolean; row: Record<string, unknown> }>(
-      `SELECT * FROM (${unions.join(" UNION ALL ")}) c
-       WHERE (c.us::bigint, c.entity, c.id) > ($1::bigint, $2::text, $3::text)
-       ORDER BY c.us::bigint, c.entity, c.id LIMIT $4`,
-      [after.u, after.e, after.i, opts.limit + 1],
+      // ($2 is typed here as well: on a first page no table compares ids.)
+      `SELECT * FROM (${unions.join(" UNION ALL ")}) c WHERE $2::text IS NOT NULL ORDER BY c.us::bigint, c.entity COLLATE "C", c.id LIMIT $3`,
+      [after.u, after.i, opts.limit + 1],
     );
     const page = r.rows.slice(0, opts.limit);
     const last = page[page.length - 1];
