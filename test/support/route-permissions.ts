@@ -98,6 +98,20 @@ export const ROUTE_TABLE: Readonly<Record<string, { auth: RouteAuth; audit?: Aud
   "GET /api/v1/products/quality-standards/:product_type": { auth: { permission: "product:search" } },
   "PUT /api/v1/products/quality-standards/:product_type": { auth: { permission: "system:admin" } },
 
+  // Offline devices and sync (issue 16 item 6): device login is public (rate limited like user login).
+  "POST /api/v1/tauri/devices/register": { auth: { permission: "system:admin" } },
+  "GET /api/v1/tauri/devices": { auth: { permission: "system:admin" } },
+  "DELETE /api/v1/tauri/devices/:id": { auth: { permission: "system:admin" } },
+  "POST /api/v1/tauri/auth/login": { auth: PUBLIC },
+  "GET /api/v1/tauri/config": { auth: { permission: "inspection:view" } },
+  "PUT /api/v1/tauri/config": { auth: { permission: "inspection:view" } },
+  "GET /api/v1/inspection/sync/download": { auth: { permission: "inspection:view" } },
+  "GET /api/v1/inspection/sync/changes": { auth: { permission: "inspection:view" } },
+  "POST /api/v1/inspection/sync/upload": { auth: { permission: "inspection:create" } },
+  "POST /api/v1/inspection/sync/apply-changes": { auth: { permission: "inspection:create" } },
+  "GET /api/v1/inspection/sync/conflicts": { auth: { permission: "system:admin" } },
+  "POST /api/v1/inspection/sync/conflicts/:id/resolve": { auth: { permission: "system:admin" } },
+
   "GET /metrics": { auth: { permission: "system:view", metricsNetworks: true } },
   "GET /api/v1/ai/workers": { auth: { permission: "system:view" } },
   "GET /ws/system-status": { auth: { permission: "system:view" } },

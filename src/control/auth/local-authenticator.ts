@@ -4,6 +4,7 @@ import type { RateLimitStore } from "../../ports/rate-limit-store.js";
 import { AuthError, type Authenticator, type TokenPair } from "./authenticator.js";
 import type { ExternalJwks } from "./external-jwks.js";
 import { DummyHash, verifyPassword, type ScryptParams } from "./password.js";
+import { devicePermissions, isDeviceSubject } from "./device-principal.js";
 import type { AuditEntry, AuditSink, Principal } from "./principal.js";
 import { isPublishKey, type PublishKeys } from "./publish-keys.js";
 import type { SessionStore } from "./session-store.js";
@@ -64,6 +65,8 @@ export class LocalAuthenticator implements Authenticator {
     if (this.d.external && !this.d.tokens.isOurs(header)) return this.d.external.verify(token, client);
     const claims = await this.d.tokens.verifyAccess(token);
     if (await this.d.sessions.isDenied(claims.jti)) throw new AuthError("revoked", "access token was revoked (logout)");
+    // A device has no user record: its grants are the token's, never more than a device may hold.
+    if (isDeviceSubject(claims.sub)) return { kind: "device", subject: claims.sub, permissions: devicePermissions(claims.permissions), client, credentialId: claims.jti };
     const user = await this.activeUser(claims.sub);
     return { kind: "user", subject: user.username, permissions: userPermissions(user), client, credentialId: claims.jti };
   }

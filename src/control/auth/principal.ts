@@ -5,9 +5,10 @@ export interface Principal {
   /**
    * `user`: a local user's access token (or the pages' cookie); `external`: a token of the
    * identity provider at IFC_AUTH_JWKS_URL; `publish-key`: a stream's publish key; `view-token`:
-   * a short-lived signed token for players; `anonymous`: no credentials, from an anonymous network.
+   * a short-lived signed token for players; `device`: an offline inspection device's access token
+   * (subject `device:<id>`); `anonymous`: no credentials, from an anonymous network.
    */
-  kind: "user" | "external" | "publish-key" | "view-token" | "anonymous";
+  kind: "user" | "external" | "publish-key" | "view-token" | "device" | "anonymous";
   /** User name, key id or `anonymous`: what logs and the audit trail name. */
   subject: string;
   /** Grant strings (see permissions.ts). */
