@@ -154,6 +154,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const productSide = at("products and inspection", () =>
       buildProductSide(config, logger, stack, { metadata, bus, store, pipelines, recorder: recording.recorder, catalog: recording.catalog, tokens: auth.tokens, nodeId: nodeIdOf(config) }),
     );
+    if (productSide.deviceActive) auth.authenticator.useDeviceCheck(productSide.deviceActive);
     const httpAuth = await at("auth gate", () => prepareHttpAuth(app, config, auth.authenticator));
     await at("auth routes", () => app.register(auth.routes.plugin, auth.routes.opts));
     const grpcCalls = grpcMetrics();

@@ -26,5 +26,6 @@ export function buildOfflineSync(config: Config, deps: ModuleDeps, stack: CloseS
     ],
     grpc: [syncService({ sync, devices, pageSize: maxChanges })],
     metrics: [],
+    deviceActive: (deviceId) => devices.isActive(deviceId),
   };
 }

@@ -33,6 +33,8 @@ export interface ModuleParts {
   metrics: Registry[];
   /** WS /ws/quality-metrics (the inspection module). */
   quality?: QualityFeed;
+  /** Whether a device (offline-devices module) is registered and not revoked: every route's auth asks it. */
+  deviceActive?: (deviceId: string) => Promise<boolean>;
 }
 
 /** What every product-side module may use: nothing module-specific, so the four build apart. */
@@ -110,5 +112,6 @@ export function buildProductSide(config: Config, logger: Logger, stack: CloseSta
     grpc: parts.flatMap((p) => p.grpc),
     metrics: [registry, ...parts.flatMap((p) => p.metrics)],
     ...(parts.find((p) => p.quality)?.quality ? { quality: parts.find((p) => p.quality)!.quality! } : {}),
+    ...(parts.find((p) => p.deviceActive)?.deviceActive ? { deviceActive: parts.find((p) => p.deviceActive)!.deviceActive! } : {}),
   };
 }

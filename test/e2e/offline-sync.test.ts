@@ -295,12 +295,16 @@ describe("offline devices: two devices, one item, the documented conflict rule (
     client.close();
   });
 
-  it("a revoked device cannot log in, and its token stops at the sync routes; device login is rate limited at its edge", async () => {
+  it("a revoked device cannot log in, and its token stops on every route; device login is rate limited at its edge", async () => {
     const [a, b] = devices;
     expect((await call("DELETE", `/api/v1/tauri/devices/${b!.id}`, undefined, admin)).json.revoked_at).not.toBeNull();
     const refused = await call("POST", "/api/v1/tauri/auth/login", { device_id: b!.id, secret: b!.secret });
     expect(refused.status).toBe(401);
     expect((await call("GET", "/api/v1/inspection/sync/download", undefined, b!.token)).status).toBe(401);
+    // Every route, not only the sync ones: the authenticator asks the device list on each request.
+    expect((await call("GET", "/api/v1/products?limit=1", undefined, b!.token)).status).toBe(401);
+    expect((await call("GET", "/api/v1/inspection/targets", undefined, b!.token)).status).toBe(401);
+    expect((await call("GET", "/api/v1/products?limit=1", undefined, a!.token)).status).toBe(200);
     // loginMaxFailuresPerUser = 3: the 3rd bad secret is still a 401, the 4th attempt is 429 (even with the right secret).
     for (let i = 0; i < 3; i++) expect((await call("POST", "/api/v1/tauri/auth/login", { device_id: a!.id, secret: "ifcds_wrong" })).status).toBe(401);
     const limited = await call("POST", "/api/v1/tauri/auth/login", { device_id: a!.id, secret: a!.secret });

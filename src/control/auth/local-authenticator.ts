@@ -4,7 +4,7 @@ import type { RateLimitStore } from "../../ports/rate-limit-store.js";
 import { AuthError, type Authenticator, type TokenPair } from "./authenticator.js";
 import type { ExternalJwks } from "./external-jwks.js";
 import { DummyHash, verifyPassword, type ScryptParams } from "./password.js";
-import { devicePermissions, isDeviceSubject } from "./device-principal.js";
+import { deviceIdOf, devicePermissions, isDeviceSubject } from "./device-principal.js";
 import type { AuditEntry, AuditSink, Principal } from "./principal.js";
 import { isPublishKey, type PublishKeys } from "./publish-keys.js";
 import type { SessionStore } from "./session-store.js";
@@ -53,10 +53,20 @@ const clientKey = (client: string): string => `login:client:${client}`;
 export class LocalAuthenticator implements Authenticator {
   private readonly now: () => number;
   private readonly dummy: DummyHash;
+  /** Whether a device may still act (not revoked); set by the offline-devices module when it exists. */
+  private deviceActive: ((deviceId: string) => Promise<boolean>) | undefined;
 
   constructor(private readonly d: LocalAuthenticatorDeps) {
     this.now = d.now ?? Date.now;
     this.dummy = new DummyHash(d.scrypt);
+  }
+
+  /**
+   * Device tokens are checked against the device list on every request, so revoking a device
+   * stops its token on every route at once, not when the token expires.
+   */
+  useDeviceCheck(active: (deviceId: string) => Promise<boolean>): void {
+    this.deviceActive = active;
   }
 
   async verifyBearer(token: string, client: string): Promise<Principal> {
@@ -66,7 +76,11 @@ export class LocalAuthenticator implements Authenticator {
     const claims = await this.d.tokens.verifyAccess(token);
     if (await this.d.sessions.isDenied(claims.jti)) throw new AuthError("revoked", "access token was revoked (logout)");
     // A device has no user record: its grants are the token's, never more than a device may hold.
-    if (isDeviceSubject(claims.sub)) return { kind: "device", subject: claims.sub, permissions: devicePermissions(claims.permissions), client, credentialId: claims.jti };
+    if (isDeviceSubject(claims.sub)) {
+      const deviceId = deviceIdOf(claims.sub)!;
+      if (!this.deviceActive || !(await this.deviceActive(deviceId))) throw new AuthError("revoked", `device ${deviceId} is revoked or unknown`);
+      return { kind: "device", subject: claims.sub, permissions: devicePermissions(claims.permissions), client, credentialId: claims.jti };
+    }
     const user = await this.activeUser(claims.sub);
     return { kind: "user", subject: user.username, permissions: userPermissions(user), client, credentialId: claims.jti };
   }

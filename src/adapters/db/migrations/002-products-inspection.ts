@@ -36,7 +36,7 @@ export const productsInspectionMigration: Migration = {
     "CREATE INDEX products_type_date ON products (product_type, production_date)",
     "CREATE INDEX products_date ON products (production_date, product_id)",
     "CREATE INDEX products_status_date ON products (status, production_date)",
-    "CREATE INDEX products_updated ON products (updated_at)",
+    "CREATE INDEX products_updated ON products (updated_at, product_id)",
     `CREATE TABLE product_specs (
       product_id TEXT NOT NULL REFERENCES products(product_id) ON DELETE CASCADE,
       key TEXT NOT NULL,
@@ -55,7 +55,7 @@ export const productsInspectionMigration: Migration = {
       deleted_at TIMESTAMPTZ,
       UNIQUE (product_type, category)
     )`,
-    "CREATE INDEX inspection_rules_updated ON inspection_rules (updated_at)",
+    "CREATE INDEX inspection_rules_updated ON inspection_rules (updated_at, rule_id)",
     `CREATE TABLE quality_standards (
       standard_id TEXT PRIMARY KEY,
       product_type TEXT NOT NULL,
@@ -70,6 +70,8 @@ export const productsInspectionMigration: Migration = {
       deleted_at TIMESTAMPTZ
     )`,
     "CREATE INDEX quality_standards_type ON quality_standards (product_type)",
+    // Devices page "changes since" per table in (updated_at, id) order.
+    "CREATE INDEX quality_standards_updated ON quality_standards (updated_at, standard_id)",
     // A product's links to what was made of it: recordings (with the span its code was seen),
     // clips, pipeline executions, files. Inspections link through inspection_sessions.product_id.
     `CREATE TABLE product_links (
@@ -95,7 +97,7 @@ export const productsInspectionMigration: Migration = {
       updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
       deleted_at TIMESTAMPTZ
     )`,
-    "CREATE INDEX inspection_targets_updated ON inspection_targets (updated_at)",
+    "CREATE INDEX inspection_targets_updated ON inspection_targets (updated_at, target_id)",
     `CREATE TABLE inspection_items (
       item_id TEXT PRIMARY KEY,
       target_id TEXT NOT NULL REFERENCES inspection_targets(target_id),
@@ -112,7 +114,7 @@ export const productsInspectionMigration: Migration = {
       deleted_at TIMESTAMPTZ
     )`,
     "CREATE INDEX inspection_items_target ON inspection_items (target_id, order_index)",
-    "CREATE INDEX inspection_items_updated ON inspection_items (updated_at)",
+    "CREATE INDEX inspection_items_updated ON inspection_items (updated_at, item_id)",
     `CREATE TABLE inspection_sessions (
       session_id TEXT PRIMARY KEY,
       target_id TEXT NOT NULL REFERENCES inspection_targets(target_id),
