@@ -1,5 +1,6 @@
 import type { Queryable } from "../ports/database.js";
 import { decodeCursor, encodeCursor } from "./trace-cursor.js";
+import type { Product } from "./product-fields.js";
 
 /** What a product is linked to (product_links.kind). Inspections link through inspection_sessions.product_id. */
 export const LINK_KINDS = ["recording", "clip", "execution", "file"] as const;
@@ -24,24 +25,8 @@ export interface LinkRow {
   detail: Record<string, unknown>;
 }
 
-export interface ProductRow {
-  product_id: string;
-  work_order_id: string;
-  instruction_id: string | null;
-  product_type: string | null;
-  machine_number: string | null;
-  /** YYYY-MM-DD */
-  production_date: string | null;
-  monthly_sequence: number | null;
-  model: string | null;
-  version: string | null;
-  batch: string | null;
-  status: string;
-  revision: number;
-  created_at: string;
-  updated_at: string;
-  specifications: Record<string, string>;
-}
+/** A product as the trace reads it: the master's own shape. */
+export type ProductRow = Product;
 
 export interface SessionRow {
   session_id: string;

@@ -12,6 +12,7 @@ import { sharedPostgresDatabase } from "../support/postgres-server.js";
 import { qrVideo } from "../support/qr-video.js";
 import { startTestServer, type TestServer } from "../support/server-harness.js";
 import { waitFor, waitForValue } from "../support/wait-for.js";
+import type { VideoSearchHit } from "../../src/products/trace-service.js";
 
 /**
  * Traceability end to end: a published stream showing a product's QR code → the AI feed reads it →
@@ -22,15 +23,7 @@ import { waitFor, waitForValue } from "../support/wait-for.js";
 const PRODUCT = { work_order: "WO123456", instruction: "INST789", product_type: "TYPE-ABC", machine_number: "MACH001", production_date: "2026-11-23", monthly_sequence: "42" };
 const T = (s: string) => `2026-11-20T${s}Z`;
 
-interface Hit {
-  product_id: string;
-  work_order_id: string;
-  stream: string;
-  recording_id: string;
-  from: string;
-  to: string;
-  play_url: string;
-}
+type Hit = VideoSearchHit;
 interface HitPage {
   items: Hit[];
   next_cursor: string | null;
