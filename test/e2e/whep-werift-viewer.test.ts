@@ -86,18 +86,25 @@ describe("WHEP viewer (werift)", () => {
     const needsBeforeJoin = whepNeeds();
     // this join's PLI is the subject: the next-keyframe policy (a cached-GOP join asks for none)
     ts.server.whep.join = "next-keyframe";
-    // 8 packets, every 25th from the 40th, each on its first arrival; never a retransmission
-    // (one that real loss caused), so that each is dropped exactly once
+    // 8 packets, the first in-order arrival at or after every 25th from the 40th: never a
+    // retransmission (one that real loss on a busy machine caused), so each is dropped exactly once
     let newest = -1;
+    let drops = 0;
+    let nextDropAt = 40;
     const viewer = await whepWatch(`${ts.url}/whep/cam2`, {
       dropVideo: (seq, n) => {
         const inOrder = newest < 0 || ((seq - newest) & 0xffff) < 0x8000;
         if (inOrder) newest = seq;
-        return inOrder && n >= 40 && n < 240 && n % 25 === 15;
+        if (!inOrder || drops >= 8 || n < nextDropAt) return false;
+        drops++;
+        nextDropAt = n + 25;
+        return true;
       },
     });
     try {
       await viewer.waitUnits(90, 30_000);
+      // All 8 drops made (counted in packets, not frames: how many packets a frame takes varies).
+      await waitFor(() => drops === 8, { what: "the viewer's 8 drops made", timeoutMs: 30_000 });
       await waitFor(() => viewer.recovered.length === viewer.dropped.length, { what: "every dropped packet recovered" });
       console.log(`dropped ${viewer.dropped.length} packets, NACKs sent ${viewer.nacksSent()}, recovered ${viewer.recovered.length}`);
       expect(viewer.dropped.length).toBe(8);
