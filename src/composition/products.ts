@@ -41,6 +41,11 @@ export interface ModuleParts {
 export interface ModuleDeps {
   /** The shared metadata database, opened at first use. */
   db: OpenDatabase;
+  /**
+   * Whether it is open already. Background work (live sightings) checks this instead of opening
+   * it: PGlite's start is seconds of CPU on this thread, and with no database there is no master.
+   */
+  dbReady: () => boolean;
   bus: EventBus;
   store: ObjectStore;
   /** The cache strategies over IFC_CACHE. */
@@ -95,12 +100,12 @@ export function buildCache(config: Config, logger: Logger, stack: CloseStack): C
  * Products, traceability, inspection and offline devices (issue 16), each built by its own
  * composition file on the shared deps, merged into one set of surfaces.
  */
-export function buildProductSide(config: Config, logger: Logger, stack: CloseStack, deps: Omit<ModuleDeps, "db" | "cache" | "log"> & { metadata: LazyDatabase }): ModuleParts {
+export function buildProductSide(config: Config, logger: Logger, stack: CloseStack, deps: Omit<ModuleDeps, "db" | "dbReady" | "cache" | "log"> & { metadata: LazyDatabase }): ModuleParts {
   const cache = buildCache(config, logger, stack);
   const { counters, registry } = cacheCounters();
   const log = logger.child({ component: "products" });
   const { metadata, ...rest } = deps;
-  const shared: ModuleDeps = { ...rest, db: metadata.get, cache: new CachePolicy(cache, counters, log), log };
+  const shared: ModuleDeps = { ...rest, db: metadata.get, dbReady: () => metadata.current !== undefined, cache: new CachePolicy(cache, counters, log), log };
   const parts = [
     buildProductCatalog(config, shared, stack),
     buildTraceability(config, shared, stack),

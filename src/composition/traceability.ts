@@ -54,7 +54,8 @@ export function buildTraceability(config: Config, deps: ModuleDeps, stack: Close
     return store;
   };
   const log = deps.log.child({ component: "traceability" });
-  const linker = new LiveProductLinker(traceStore, linkerMetrics(registry), log, systemTimers);
+  // Live sightings never open the database: with none open there is no product to link to.
+  const linker = new LiveProductLinker(async () => (deps.dbReady() ? traceStore() : undefined), linkerMetrics(registry), log, systemTimers);
   linker.start(deps.bus);
   stack.push("product links", () => linker.close());
 

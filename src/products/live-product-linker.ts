@@ -57,7 +57,8 @@ export class LiveProductLinker {
   private readonly unknownLogged = new Set<string>();
 
   constructor(
-    private readonly store: () => Promise<TraceStore>,
+    /** The store, or undefined while no product master is open (then no product can match). */
+    private readonly store: () => Promise<TraceStore | undefined>,
     private readonly metrics: LinkerMetrics,
     private readonly log: Logger,
     timers: Timers,
@@ -103,6 +104,12 @@ export class LiveProductLinker {
 
   private async write(batch: Sighting[]): Promise<void> {
     const store = await this.store();
+    if (!store) {
+      // No metadata database open: there is no product master to match, and opening one here
+      // (PGlite's WASM start) would stall this process's media for seconds.
+      this.metrics.unknown.inc(batch.length);
+      return;
+    }
     const resolved = new Map<string, string | undefined>();
     const rows = [];
     for (const s of batch) {
