@@ -19,7 +19,7 @@ const UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 const IdParams = Type.Object({ id: ID });
 const Paging = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: 50 })),
-  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  cursor: Type.Optional(Type.String({ maxLength: 2048 })),
 });
 const AnyObject = Type.Object({}, { additionalProperties: true });
 const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: "Free-form JSON object" });

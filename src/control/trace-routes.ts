@@ -13,7 +13,7 @@ const tags = ["products"];
 const ProductIdParams = Type.Object({ id: Type.String({ pattern: "^[A-Za-z0-9_.:-]{1,128}$", description: "A product id" }) });
 const Paging = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
-  cursor: Type.Optional(Type.String({ maxLength: 512, description: "Opaque: the next_cursor of the previous page (anything else: 400)" })),
+  cursor: Type.Optional(Type.String({ maxLength: 2048, description: "Opaque: the next_cursor of the previous page (anything else: 400)" })),
 };
 const Field = (description: string) => Type.Optional(Type.String({ minLength: 1, maxLength: 64, description }));
 const Time = (description: string) => Type.Optional(Type.String({ maxLength: 64, description: `${description}: ISO 8601 time or epoch ms` }));

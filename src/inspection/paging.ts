@@ -10,24 +10,8 @@ export interface Page<T> {
   total: number;
 }
 
-/** An opaque cursor: the sort key of the last row served. */
-export function encodeCursor(key: readonly (string | number)[]): string {
-  return Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
-}
-
-/** The key inside a cursor; a cursor this server did not write is a 400, not a silent first page. */
-export function decodeCursor(cursor: string, shape: readonly ("string" | "number")[]): (string | number)[] {
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    v = undefined;
-  }
-  if (!Array.isArray(v) || v.length !== shape.length || !v.every((x, i) => typeof x === shape[i])) {
-    throw new InvalidInput("invalid-cursor", "the cursor is not one this server issued", { field: "cursor" });
-  }
-  return v as (string | number)[];
-}
+/** Opaque keyset cursors, shared with the product side. */
+export { decodeCursor, encodeCursor } from "../core/keyset-cursor.js";
 
 export function checkLimit(limit: number | undefined): number {
   const l = limit ?? DEFAULT_PAGE_LIMIT;

@@ -1,5 +1,5 @@
 import { NotFound } from "../core/errors.js";
-import { decodeCursor, encodeCursor } from "./trace-cursor.js";
+import { decodeCursor, encodeCursor } from "../core/keyset-cursor.js";
 import { splitRecordingRef, type LinkRow, type Page, type ProductRow, type ResultRow, type SessionRow, type TraceStore, type VideoFilter } from "./trace-store.js";
 
 /** A recording as the recorder's catalog lists it (only what traceability needs). */
@@ -189,7 +189,7 @@ export class TraceService {
 
   /** The chain, a page at a time (keyset on (at, kind, id) over the sorted chain). */
   async trace(productId: string, page: { limit: number; cursor?: string }): Promise<Page<TraceEntry> & { product_id: string; truncated: boolean }> {
-    const after = page.cursor ? (decodeCursor(page.cursor, ["s", "s", "s"]) as [string, string, string]) : undefined;
+    const after = page.cursor ? (decodeCursor(page.cursor, ["string", "string", "string"]) as [string, string, string]) : undefined;
     const { entries, truncated } = await this.chain(productId);
     const rest = after ? entries.filter((e) => byTime(e, { at: after[0], kind: after[1] as TraceKind, id: after[2] }) > 0) : entries;
     const items = rest.slice(0, page.limit);

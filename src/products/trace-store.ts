@@ -1,5 +1,5 @@
 import type { Queryable } from "../ports/database.js";
-import { decodeCursor, encodeCursor } from "./trace-cursor.js";
+import { decodeCursor, encodeCursor } from "../core/keyset-cursor.js";
 import type { Product } from "./product-fields.js";
 
 /** What a product is linked to (product_links.kind). Inspections link through inspection_sessions.product_id. */
@@ -216,7 +216,7 @@ export class TraceStore {
     const params: unknown[] = [productId];
     let after = "";
     if (page.cursor) {
-      const [us, id] = decodeCursor(page.cursor, ["n", "s"]);
+      const [us, id] = decodeCursor(page.cursor, ["number", "string"]);
       params.push(us, id);
       after = `AND (started_at, session_id) < (${FROM_US("$2")}, $3)`;
     }
@@ -290,7 +290,7 @@ export class TraceStore {
     const filtered = where.join(" AND ");
     const countParams = [...params];
     if (page.cursor) {
-      const [us, pid, ref] = decodeCursor(page.cursor, ["n", "s", "s"]);
+      const [us, pid, ref] = decodeCursor(page.cursor, ["number", "string", "string"]);
       params.push(us, pid, ref);
       const n = params.length;
       where.push(`(l.first_seen_at, l.product_id, l.ref_id) > (${FROM_US(`$${n - 2}`)}, $${n - 1}, $${n})`);
