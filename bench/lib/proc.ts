@@ -2,7 +2,7 @@
  * CPU time and child processes from Linux /proc: the benchmarks measure the server and its
  * ffmpeg decoders from outside, as an operator's tools would.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /** Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on every architecture's ABI. */
 const CLK_TCK = 100;
@@ -90,4 +90,46 @@ export function rssBytes(pid: number): number {
 export function openFilesLimit(pid: number | "self" = "self"): number {
   const m = /^Max open files\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
   return !m || m[1] === "unlimited" ? Infinity : Number(m[1]);
+}
+
+/** Socket inodes a process holds open (from the links in /proc/<pid>/fd). */
+function socketInodes(pid: number): Set<string> {
+  const out = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m?.[1]) out.add(m[1]);
+      } catch {
+        // closed while we looked
+      }
+    }
+  } catch {
+    // the process has exited
+  }
+  return out;
+}
+
+/**
+ * Datagrams the kernel dropped on each UDP socket of a process (receive buffer full), by socket
+ * inode, from the `drops` column of /proc/net/udp and udp6. Sample it while sockets live: a
+ * closed socket's count is gone.
+ */
+export function udpDrops(pid: number): Map<string, number> {
+  const mine = socketInodes(pid);
+  const out = new Map<string, number>();
+  for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const inode = f[9];
+      if (inode && mine.has(inode)) out.set(inode, Number(f[12] ?? 0));
+    }
+  }
+  return out;
 }

@@ -50,9 +50,9 @@ export interface ServerProcess {
 }
 
 /** The real server as its own process (`src/main.ts`), for signal and crash tests. */
-export async function spawnServer(env: Record<string, string>, dataDir?: string): Promise<ServerProcess> {
+export async function spawnServer(env: Record<string, string>, dataDir?: string, opts: { nodeArgs?: string[] } = {}): Promise<ServerProcess> {
   const dir = dataDir ?? (await mkdtemp(path.join(tmpdir(), "ifc-data-")));
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", "src/main.ts"], {
     cwd: path.resolve(import.meta.dirname, "../.."),
     // info level at least: the "listening" line is how the harness learns the URL.
     env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_RTSP_PORT: "0", IFC_DATA_DIR: dir, IFC_AI_ENABLED: "false", IFC_GRPC_ENABLED: "false", ...env, IFC_LOG_LEVEL: "info" },

@@ -1,0 +1,281 @@
+/**
+ * Cost per stream of the whole server (issue 17's table), the server in its own process pinned
+ * to core 0 and the publishers in another pinned to core 1, so their SRTP and ffmpeg cost stays
+ * out of the server's figure. Per N publishers of one 1280×720@30 H.264 clip at ~3 Mbit/s sent
+ * as it is (no encoder in the loop), joining 250 ms apart, recording on (fMP4, 1 s parts, 4 s
+ * segments), AI feed off:
+ *  - idle CPU (ms/s) before any stream;
+ *  - server CPU per stream (ms per second of video per stream) over the steady window;
+ *  - RSS: base (idle), steady, per stream;
+ *  - WHIP POST → connected (median, max);
+ *  - the event loop's longest stall during the joins (the server's own
+ *    ifc_nodejs_eventloop_lag_max_seconds, reset by the scrape before the joins);
+ *  - frames recorded / frames sent (ffprobe of every recording), RTP packets the server counted
+ *    lost, and datagrams the kernel dropped on the server's UDP sockets (/proc/net/udp).
+ * With --profile, a CPU profile of the server over the joins and the steady window at N=8
+ * (Chrome DevTools protocol on the inspector), split by stage (bench/lib/cpuprofile.ts).
+ *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--short]
+ */
+import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import WebSocket from "ws";
+import { spawnServer, type ServerProcess } from "../test/support/server-harness.js";
+import { assemble, probeStreams, readManifests } from "../test/support/recording-probe.js";
+import type { SentStats } from "../test/helpers/ffmpeg-rtp-source.js";
+import { cpuMs, rssBytes, udpDrops } from "./lib/proc.js";
+import { summarizeProfile, type ProfileSummary } from "./lib/cpuprofile.js";
+import type { FleetReport, FleetStart } from "./lib/publisher-fleet.js";
+import { listArg, machine, numArg, SHORT, sleep, writeResults } from "./lib/results.js";
+import { max, median, round } from "./lib/stats.js";
+
+const run = promisify(execFile);
+const counts = listArg(0, [1, 4, 8, 16], [1, 4]);
+const seconds = numArg(1, 30, 12);
+const PROFILE = process.argv.includes("--profile");
+const JOIN_INTERVAL_MS = 250;
+const IDLE_WINDOW_MS = SHORT ? 3000 : 10_000;
+const WIDTH = 1280;
+const HEIGHT = 720;
+const m = machine();
+const MiB = 1024 * 1024;
+const pinned = existsSync("/usr/bin/taskset") && m.nproc >= 2;
+
+/** The clip, encoded once and kept in a cache: 10 s of testsrc2 at 3 Mbit/s, IDR every second, no B-frames; MPEG-TS repeats SPS/PPS in-band. */
+async function clip(): Promise<string> {
+  const dir = path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "ifc-bench");
+  const file = path.join(dir, `clip-${WIDTH}x${HEIGHT}p30-3M.ts`);
+  if (existsSync(file)) return file;
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.ts`;
+  await run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", `testsrc2=size=${WIDTH}x${HEIGHT}:rate=30`, "-t", "10",
+    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0",
+    "-pix_fmt", "yuv420p", "-b:v", "3M", "-maxrate", "3M", "-bufsize", "1M", tmp]);
+  await run("mv", [tmp, file]);
+  return file;
+}
+
+async function metric(url: string, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, "m").exec(text);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+/** The inspector's WebSocket URL, printed on the server's stderr when started with --inspect=0. */
+async function inspectorUrl(server: ServerProcess): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const m = /Debugger listening on (ws:\/\/\S+)/.exec(server.output());
+    if (m?.[1]) return m[1];
+    await sleep(100);
+  }
+  throw new Error("no inspector URL from the server");
+}
+
+/** Profiler.start / Profiler.stop over the Chrome DevTools protocol. */
+async function startProfiler(wsUrl: string): Promise<() => Promise<unknown>> {
+  const ws = new WebSocket(wsUrl);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  let id = 0;
+  const call = (method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const my = ++id;
+      const onMessage = (d: Buffer): void => {
+        const msg = JSON.parse(d.toString()) as { id?: number; result?: Record<string, unknown>; error?: unknown };
+        if (msg.id !== my) return;
+        ws.off("message", onMessage);
+        if (msg.error) reject(new Error(JSON.stringify(msg.error)));
+        else resolve(msg.result ?? {});
+      };
+      ws.on("message", onMessage);
+      ws.send(JSON.stringify({ id: my, method, params }));
+    });
+  await call("Profiler.enable");
+  await call("Profiler.setSamplingInterval", { interval: 500 });
+  await call("Profiler.start");
+  return async () => {
+    const r = await call("Profiler.stop");
+    ws.close();
+    return r.profile;
+  };
+}
+
+interface Fleet {
+  next(type: FleetReport["type"]): Promise<FleetReport>;
+  stop(): void;
+  exited: Promise<void>;
+}
+
+function startFleet(start: FleetStart): Fleet {
+  const script = path.resolve(import.meta.dirname, "lib/publisher-fleet.ts");
+  const argv = [process.execPath, "--import", "tsx", script];
+  const child = spawn(pinned ? "taskset" : (argv.shift() as string), pinned ? ["-c", "1", ...argv] : argv, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const waiting = new Map<string, (r: FleetReport) => void>();
+  const got = new Map<string, FleetReport>();
+  child.on("message", (r: FleetReport) => {
+    const w = waiting.get(r.type);
+    if (w) w(r);
+    else got.set(r.type, r);
+  });
+  child.send(start);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    next: (type) => {
+      const have = got.get(type);
+      if (have) return Promise.resolve(have);
+      return new Promise((resolve, reject) => {
+        waiting.set(type, resolve);
+        void exited.then(() => reject(new Error(`publisher fleet exited before "${type}"`)));
+      });
+    },
+    stop: () => void child.send({ type: "stop" }),
+    exited,
+  };
+}
+
+interface Row {
+  [k: string]: string | number | null;
+}
+
+async function measure(n: number, clipFile: string, profileDir?: string): Promise<{ row: Row; profile?: ProfileSummary }> {
+  const server = await spawnServer(
+    { IFC_AI_ENABLED: "false", IFC_RECORD: "true", IFC_PART_DURATION_MS: "1000", IFC_SEGMENT_DURATION_MS: "4000" },
+    undefined,
+    profileDir ? { nodeArgs: ["--inspect=127.0.0.1:0"] } : {},
+  );
+  const pid = server.child.pid as number;
+  if (pinned) await run("taskset", ["-a", "-p", "-c", "0", String(pid)]);
+  try {
+    await sleep(3000); // past start-up's lazy work
+    const idle0 = cpuMs(pid);
+    const idleT0 = performance.now();
+    await sleep(IDLE_WINDOW_MS);
+    const idleMsPerS = (cpuMs(pid) - idle0) / ((performance.now() - idleT0) / 1000);
+    const baseRss = rssBytes(pid);
+
+    const names = Array.from({ length: n }, (_, i) => `cost${n}-${i}`);
+    const stopProfiler = profileDir ? await startProfiler(await inspectorUrl(server)) : undefined;
+    await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds"); // the scrape resets the window
+    const fleet = startFleet({ type: "start", urls: names.map((s) => `${server.url}/whip/${s}`), clip: clipFile, width: WIDTH, height: HEIGHT, seconds, joinIntervalMs: JOIN_INTERVAL_MS });
+    const drops = new Map<string, number>();
+    let peakRss = 0;
+    const sampler = setInterval(() => {
+      for (const [inode, d] of udpDrops(pid)) drops.set(inode, Math.max(d, drops.get(inode) ?? 0));
+      peakRss = Math.max(peakRss, rssBytes(pid));
+    }, 250);
+    try {
+      const joined = (await fleet.next("joined")) as Extract<FleetReport, { type: "joined" }>;
+      const joinLagS = (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN;
+      // The steady window: from 2 s after the last join to 2 s before the first publisher ends.
+      const steadyMs = Math.max(2000, seconds * 1000 - (n - 1) * JOIN_INTERVAL_MS - 6000);
+      await sleep(2000);
+      const cpu0 = cpuMs(pid);
+      const t0 = performance.now();
+      await sleep(steadyMs);
+      const wallS = (performance.now() - t0) / 1000;
+      const cpu = cpuMs(pid) - cpu0;
+      const steadyRss = rssBytes(pid);
+      const steadyLagS = (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN;
+      const profile = stopProfiler ? await stopProfiler() : undefined;
+      const sent = ((await fleet.next("sent")) as Extract<FleetReport, { type: "sent" }>).sent;
+      // Every packet accounted for (received or given up as lost) while the streams are live.
+      const lost = await Promise.all(names.map(async (s, i) => {
+        const want = (sent[i] as SentStats).videoPackets;
+        for (let k = 0; k < 100; k++) {
+          const res = await fetch(`${server.url}/api/v1/streams/${s}`);
+          if (res.status !== 200) return NaN;
+          const c = (await res.json()) as { packetsReceived: number; packetsLost: number };
+          if (c.packetsReceived + c.packetsLost >= want) return c.packetsLost;
+          await sleep(100);
+        }
+        return NaN;
+      }));
+      clearInterval(sampler);
+      fleet.stop();
+      await fleet.next("stopped");
+      await fleet.exited;
+      // Recordings close when their publisher leaves; count the frames each holds.
+      const recorded = await Promise.all(names.map(async (s) => {
+        for (let k = 0; k < 100; k++) {
+          const ms = await readManifests(server.dataDir, s).catch(() => []);
+          if (ms.length > 0 && ms.every((x) => x.endedAt != null)) {
+            let frames = 0;
+            for (const mf of ms) {
+              const file = await assemble(server.dataDir, mf);
+              frames += Number((await probeStreams(file)).find((x) => x.codec_type === "video")?.nb_read_packets ?? 0);
+              await rm(file, { force: true });
+            }
+            return frames;
+          }
+          await sleep(200);
+        }
+        return 0;
+      }));
+      const framesSent = sent.reduce((k, x) => k + x.videoFrames, 0);
+      const framesRecorded = recorded.reduce((a, b) => a + b, 0);
+      const packetsSent = sent.reduce((k, x) => k + x.videoPackets, 0);
+      let summary: ProfileSummary | undefined;
+      if (profile && profileDir) {
+        const file = path.join(profileDir, `server-n${n}.cpuprofile`);
+        await writeFile(file, JSON.stringify(profile));
+        summary = await summarizeProfile(file);
+      }
+      const row: Row = {
+        "streams": n,
+        "idle CPU ms/s": round(idleMsPerS, 1),
+        "CPU ms/s per stream": round(cpu / wallS / n, 1),
+        "server CPU % core": round((cpu / (wallS * 1000)) * 100, 0),
+        "RSS base MiB": round(baseRss / MiB, 0),
+        "RSS steady MiB": round(steadyRss / MiB, 0),
+        "RSS peak MiB": round(peakRss / MiB, 0),
+        "RSS per stream MiB": round((steadyRss - baseRss) / MiB / n, 1),
+        "POST→connected median ms": round(median(joined.connectMs), 0),
+        "POST→connected max ms": round(max(joined.connectMs), 0),
+        "loop stall max during joins ms": round(joinLagS * 1000, 0),
+        "loop stall max steady ms": round(steadyLagS * 1000, 0),
+        "frames recorded": framesRecorded,
+        "frames sent": framesSent,
+        "frames lost %": round(framesSent > 0 ? ((framesSent - framesRecorded) / framesSent) * 100 : null, 2),
+        "packets sent": packetsSent,
+        "packets lost (server count)": lost.reduce((a, b) => a + b, 0),
+        "UDP drops (kernel)": [...drops.values()].reduce((a, b) => a + b, 0),
+        "failed joins": joined.failed.length,
+      };
+      console.log(JSON.stringify(row));
+      return { row, ...(summary ? { profile: summary } : {}) };
+    } finally {
+      clearInterval(sampler);
+    }
+  } finally {
+    server.child.kill("SIGTERM");
+    await server.exited;
+    await rm(server.dataDir, { recursive: true, force: true });
+  }
+}
+
+const clipFile = await clip();
+const rows: Row[] = [];
+let profile: ProfileSummary | undefined;
+const profileDir = PROFILE ? await mkdtemp(path.join(tmpdir(), "ifc-prof-")) : undefined;
+try {
+  for (const n of counts) rows.push((await measure(n, clipFile)).row);
+  if (profileDir) {
+    const r = await measure(8, clipFile, profileDir);
+    profile = r.profile;
+  }
+} finally {
+  if (profileDir && !process.env.IFC_BENCH_KEEP_PROFILE) await rm(profileDir, { recursive: true, force: true });
+}
+console.log(`ingest-cost bench: ${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${WIDTH}x${HEIGHT}p30 ~3 Mbit/s sent as is; server ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}`);
+console.table(rows);
+if (profile) {
+  console.log(`server profile at N=8 over the joins and steady window (${profile.sampledMs} ms of CPU sampled in ${profile.wallMs} ms):`);
+  console.table(profile.stages);
+  console.table(profile.topFunctions);
+}
+console.log(`wrote ${await writeResults("ingest-cost", m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, rows, ...(profile ? { profile } : {}) })}`);
