@@ -6,6 +6,8 @@ import { WhepEgress } from "../distributor/whep/whep-egress.js";
 import { WhipIngest } from "../ingest/whip-ingest.js";
 import { RtcPortBudget } from "../rtc/port-budget.js";
 import { icePortsPerSession, peerOptionsFrom } from "../rtc/werift-peer.js";
+import { installFastRtpHeaderParsing } from "../rtc/werift-fast-rtp.js";
+import { installNativeX25519 } from "../rtc/werift-native-x25519.js";
 import type { CloseStack } from "./close-stack.js";
 
 export interface BuiltRtc {
@@ -18,6 +20,11 @@ export interface BuiltRtc {
  * Closing ends viewers first, then publishers (whose streams end, so recordings close).
  */
 export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps: { registry: StreamRegistry; bus: EventBus }): BuiltRtc {
+  // werift's RTP header parse is 9 % of the ingest CPU (werift-fast-rtp.ts); a werift whose parse
+  // changed keeps its own, and says so.
+  if (installFastRtpHeaderParsing() === "disagrees") logger.warn({ component: "rtc" }, "werift's RTP header parse differs from the one checked against: the fast parse is not installed");
+  // A DTLS handshake's X25519 in pure JS stalled the loop ~40 ms per joining peer (werift-native-x25519.ts).
+  if (installNativeX25519() === "disagrees") logger.warn({ component: "rtc" }, "OpenSSL's X25519 disagrees with tweetnacl's: DTLS keeps tweetnacl");
   // Stream lifecycle (published, reconnecting, resumed, unpublished) onto the bus, keyed by stream.
   deps.registry.onLifecycle((e) => {
     const value: StreamLifecycleEvent = { ...e };
