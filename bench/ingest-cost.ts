@@ -26,7 +26,7 @@ import WebSocket from "ws";
 import { spawnServer, type ServerProcess } from "../test/support/server-harness.js";
 import { assemble, probeStreams, readManifests } from "../test/support/recording-probe.js";
 import type { SentStats } from "../test/helpers/ffmpeg-rtp-source.js";
-import { cpuMs, rssBytes, udpDrops } from "./lib/proc.js";
+import { cpuMs, rssBytes, threadCpu, udpDrops } from "./lib/proc.js";
 import { summarizeProfile, type ProfileSummary } from "./lib/cpuprofile.js";
 import type { FleetReport, FleetStart } from "./lib/publisher-fleet.js";
 import { listArg, machine, numArg, SHORT, sleep, writeResults } from "./lib/results.js";
@@ -175,10 +175,22 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
       const steadyMs = Math.max(2000, seconds * 1000 - (n - 1) * JOIN_INTERVAL_MS - 6000);
       await sleep(2000);
       const cpu0 = cpuMs(pid);
+      const threads0 = threadCpu(pid);
       const t0 = performance.now();
       await sleep(steadyMs);
       const wallS = (performance.now() - t0) / 1000;
       const cpu = cpuMs(pid) - cpu0;
+      // Where the CPU went by thread: the main loop (user/system) and the rest (V8's GC helpers
+      // and libuv's pool for fs; Node 20 names them all "node", so they are one group).
+      const split = new Map<string, number>();
+      for (const [name, t] of threadCpu(pid)) {
+        const b = threads0.get(name) ?? { user: 0, sys: 0 };
+        if (name === "main") {
+          split.set("main user", t.user - b.user);
+          split.set("main sys", t.sys - b.sys);
+        } else split.set("other threads", (split.get("other threads") ?? 0) + t.user - b.user + t.sys - b.sys);
+      }
+      const perStream = (k: string): number | null => round((split.get(k) ?? 0) / wallS / n, 1);
       const steadyRss = rssBytes(pid);
       const steadyLagS = (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN;
       const profile = stopProfiler ? await stopProfiler() : undefined;
@@ -229,6 +241,9 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
         "streams": n,
         "idle CPU ms/s": round(idleMsPerS, 1),
         "CPU ms/s per stream": round(cpu / wallS / n, 1),
+        "main user": perStream("main user"),
+        "main sys": perStream("main sys"),
+        "other threads": perStream("other threads"),
         "server CPU % core": round((cpu / (wallS * 1000)) * 100, 0),
         "RSS base MiB": round(baseRss / MiB, 0),
         "RSS steady MiB": round(steadyRss / MiB, 0),

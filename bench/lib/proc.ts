@@ -133,3 +133,32 @@ export function udpDrops(pid: number): Map<string, number> {
   }
   return out;
 }
+
+/**
+ * CPU time (ms) of a process's threads grouped by thread name (/proc/<pid>/task/<tid>/stat), the
+ * process's first thread as "main", split in user and system time.
+ */
+export function threadCpu(pid: number): Map<string, { user: number; sys: number }> {
+  const out = new Map<string, { user: number; sys: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const key = tid === String(pid) ? "main" : name;
+      const cur = out.get(key) ?? { user: 0, sys: 0 };
+      cur.user += (Number(f[11]) * 1000) / CLK_TCK;
+      cur.sys += (Number(f[12]) * 1000) / CLK_TCK;
+      out.set(key, cur);
+    } catch {
+      // the thread ended while we looked
+    }
+  }
+  return out;
+}

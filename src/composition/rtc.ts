@@ -8,6 +8,7 @@ import { RtcPortBudget } from "../rtc/port-budget.js";
 import { icePortsPerSession, peerOptionsFrom } from "../rtc/werift-peer.js";
 import { installFastRtpHeaderParsing } from "../rtc/werift-fast-rtp.js";
 import { installNativeX25519 } from "../rtc/werift-native-x25519.js";
+import { installReceivePathFastPaths } from "../rtc/werift-receive-path.js";
 import type { CloseStack } from "./close-stack.js";
 
 export interface BuiltRtc {
@@ -25,6 +26,8 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
   if (installFastRtpHeaderParsing() === "disagrees") logger.warn({ component: "rtc" }, "werift's RTP header parse differs from the one checked against: the fast parse is not installed");
   // A DTLS handshake's X25519 in pure JS stalled the loop ~40 ms per joining peer (werift-native-x25519.ts).
   if (installNativeX25519() === "disagrees") logger.warn({ component: "rtc" }, "OpenSSL's X25519 disagrees with tweetnacl's: DTLS keeps tweetnacl");
+  const receivePath = installReceivePathFastPaths();
+  if (Object.values(receivePath).includes(false)) logger.warn({ component: "rtc", ...receivePath }, "werift's receive path differs from the one checked against: parts marked false keep werift's own");
   // Stream lifecycle (published, reconnecting, resumed, unpublished) onto the bus, keyed by stream.
   deps.registry.onLifecycle((e) => {
     const value: StreamLifecycleEvent = { ...e };
