@@ -26,6 +26,7 @@ import type { AuditSink } from "./control/auth/principal.js";
 import type { GrpcControlServer } from "./control/grpc/grpc-control-server.js";
 import { grpcMetrics } from "./control/grpc/grpc-metrics.js";
 import { rateLimitMetrics } from "./control/rate-limit.js";
+import { dropMetrics } from "./control/drop-metrics.js";
 import { rtspMetrics } from "./control/rtsp-metrics.js";
 import { httpsOptions, installHsts, loadCertificate, tlsReloader, tlsSettings } from "./control/tls.js";
 import { StreamRegistry } from "./core/stream-registry.js";
@@ -164,7 +165,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const rtspFigures = rtspMetrics();
     await at("routes", () =>
       registerRoutes(app, config, {
-        ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry, admission.metrics, ...productSide.metrics], httpAuth, productSide,
+        ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry, admission.metrics, dropMetrics({ registry, recorder: recording.recorder, decoders }), ...productSide.metrics], httpAuth, productSide,
         cluster: cluster.view, readinessChecks: { ...state.readinessChecks, ...events.readinessChecks }, pipelines, ...(frameApi ? { frameApi } : {}),
       }),
     );

@@ -104,6 +104,11 @@ describe("admission on CPU headroom", () => {
     // The publisher already live lost nothing: every packet reached the server, every frame is in the recording.
     await pub.done;
     await expectNoIngestLoss(url, "first", pub.stats);
+    // Every drop on its media path is counted on /metrics, and none happened.
+    for (const series of [
+      'ifc_stream_frames_dropped_total{stream="first"}', 'ifc_stream_socket_drops_total{stream="first"}',
+      'ifc_reader_frames_dropped_total{stream="first",reader="recorder"}', "ifc_recording_frames_dropped_total", "ifc_recording_breaks_total",
+    ]) expect(await metric(url, series), series).toBe(0);
     const sent = pub.stats.videoFrames;
     await pub.stop();
     pub = undefined;
