@@ -29,7 +29,7 @@ export function buildAdmission(config: Config, logger: Logger, stack: CloseStack
     return { gate: undefined, metrics: admissionMetrics({ refused: { whip: 0, whep: 0, rtsp: 0 }, cpuPercent: () => 0, maxCpuPercent }) };
   }
   const log = logger.child({ component: "admission" });
-  const meter = new CpuMeter({ windowMs: CPU_WINDOW_MS, sampleEveryMs: CPU_SAMPLE_EVERY_MS, cores: availableParallelism() });
+  const meter = new CpuMeter({ windowMs: CPU_WINDOW_MS, sampleEveryMs: CPU_SAMPLE_EVERY_MS, cores: availableParallelism });
   const follow = (): void => {
     if (deps.registry.list().length > 0) meter.start();
     else meter.stop();

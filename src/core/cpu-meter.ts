@@ -8,8 +8,8 @@ export interface CpuMeterOptions {
   windowMs: number;
   /** How often a sample is taken while the meter runs (ms). */
   sampleEveryMs: number;
-  /** Cores the process may use (os.availableParallelism()): 100 % is all of them busy. */
-  cores: number;
+  /** Cores the process may use (os.availableParallelism()), read at each reading so that a changed affinity counts: 100 % is all of them busy. */
+  cores: () => number;
   /** Injected by tests; process.cpuUsage() by default. */
   cpu?: CpuClock;
   /** Injected by tests: the clock and the sampling timer. */
@@ -38,7 +38,7 @@ export class CpuMeter {
   private readonly timers: Timers;
 
   constructor(private readonly opts: CpuMeterOptions) {
-    if (opts.windowMs <= 0 || opts.sampleEveryMs <= 0 || opts.cores <= 0) throw new RangeError("CpuMeter: window, sample period and cores must be positive");
+    if (opts.windowMs <= 0 || opts.sampleEveryMs <= 0) throw new RangeError("CpuMeter: window and sample period must be positive");
     this.cpu = opts.cpu ?? processCpu;
     this.timers = opts.timers ?? systemTimers;
   }
@@ -68,7 +68,8 @@ export class CpuMeter {
     const first = this.samples[0];
     const last = this.samples[this.samples.length - 1];
     if (!first || !last || last.atMs <= first.atMs) return 0;
-    return ((last.cpuUs - first.cpuUs) * 100) / ((last.atMs - first.atMs) * 1000 * this.opts.cores);
+    const cores = Math.max(1, this.opts.cores());
+    return ((last.cpuUs - first.cpuUs) * 100) / ((last.atMs - first.atMs) * 1000 * cores);
   }
 
   private sample(): Sample {

@@ -8,7 +8,7 @@ import { ManualTimers } from "../../support/manual-timers.js";
 function meterAt(cores = 2): { meter: CpuMeter; timers: ManualTimers; cpu: { us: number } } {
   const timers = new ManualTimers();
   const cpu = { us: 0 };
-  const meter = new CpuMeter({ windowMs: 2000, sampleEveryMs: 250, cores, cpu: () => cpu.us, timers });
+  const meter = new CpuMeter({ windowMs: 2000, sampleEveryMs: 250, cores: () => cores, cpu: () => cpu.us, timers });
   return { meter, timers, cpu };
 }
 
