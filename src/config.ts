@@ -67,6 +67,7 @@ export const CONFIG_SPEC = {
   ffmpegPath: str("IFC_FFMPEG_PATH", "ffmpeg", "ffmpeg executable (readiness check, decoding)."),
 
   maxPublishers: int("IFC_MAX_PUBLISHERS", 64, "Most live publishing sessions at once; more are refused with 503.", 1),
+  maxCpuPercent: int("IFC_MAX_CPU_PERCENT", 0, "Admission on measured CPU headroom: while the server's own CPU use (user + system, all its threads, not its ffmpeg children) averaged over the last 2 s is above this percentage of the cores it may use, new WHIP and RTSP publishers and new WHEP viewers are refused with 503 and Retry-After; ICE restarts and reconnects of live streams are never refused. Measured only while a stream is live. 0: off.", 0, 100),
   whipMaxOfferBytes: int("IFC_WHIP_MAX_OFFER_BYTES", 32_768, "Largest SDP offer or trickle fragment accepted (bytes); larger gets 413.", 256),
   whipConnectTimeoutMs: int("IFC_WHIP_CONNECT_TIMEOUT_MS", 15_000, "ICE+DTLS must connect within this time after the answer, or the session ends.", 1000),
   rtpSilenceTimeoutMs: int("IFC_RTP_SILENCE_TIMEOUT_MS", 10_000, "A connected publisher that sends no RTP for this long is disconnected.", 500),

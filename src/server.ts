@@ -2,6 +2,7 @@ import type { Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { SpoolingObjectStore } from "./adapters/storage/spooling-object-store.js";
+import { buildAdmission } from "./composition/admission.js";
 import { buildAi } from "./composition/ai.js";
 import { buildAuth, type AuthParts } from "./composition/auth.js";
 import { buildGrpcControl } from "./composition/grpc.js";
@@ -25,6 +26,7 @@ import type { AuditSink } from "./control/auth/principal.js";
 import type { GrpcControlServer } from "./control/grpc/grpc-control-server.js";
 import { grpcMetrics } from "./control/grpc/grpc-metrics.js";
 import { rateLimitMetrics } from "./control/rate-limit.js";
+import { dropMetrics } from "./control/drop-metrics.js";
 import { rtspMetrics } from "./control/rtsp-metrics.js";
 import { httpsOptions, installHsts, loadCertificate, tlsReloader, tlsSettings } from "./control/tls.js";
 import { StreamRegistry } from "./core/stream-registry.js";
@@ -142,7 +144,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const audit = createAuditSink(logger, bus);
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry, bus }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
-    const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry, bus }));
+    const admission = at("admission", () => buildAdmission(config, logger, stack, { registry }));
+    const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry, bus, admission: admission.gate }));
     const sources = at("pull sources", () => buildSources(config, logger, stack, { registry }));
     const metadata = buildMetadataDatabase(config, logger, stack);
     const pipelines = await at("pipelines", () => buildPipelines(config, logger, stack, { store, bus, nodeId: nodeIdOf(config), metadata }));
@@ -162,7 +165,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const rtspFigures = rtspMetrics();
     await at("routes", () =>
       registerRoutes(app, config, {
-        ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry, ...productSide.metrics], httpAuth, productSide,
+        ...recording, registry, store, uploads: spool, ingest, whep, sources, bus, audit, rateLimits, rateLimitMetrics: limited, decoders, ai, extraMetrics: [grpcCalls.registry, rtspFigures.registry, admission.metrics, dropMetrics({ registry, recorder: recording.recorder, decoders }), ...productSide.metrics], httpAuth, productSide,
         cluster: cluster.view, readinessChecks: { ...state.readinessChecks, ...events.readinessChecks }, pipelines, ...(frameApi ? { frameApi } : {}),
       }),
     );
@@ -181,7 +184,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     );
     // After the registry and auth; closed before them (its publishers' recordings close first).
     const rtsp = await at(`rtsp listen on ${config.rtspHost}:${config.rtspPort}`, () =>
-      buildRtsp(config, logger, stack, { registry, checks: auth.authenticator, demand: (stream) => sources.demand(stream), ownerElsewhere: cluster.view.ownerRtspUrl }),
+      buildRtsp(config, logger, stack, { registry, checks: auth.authenticator, demand: (stream) => sources.demand(stream), ownerElsewhere: cluster.view.ownerRtspUrl, admission: admission.gate }),
     );
     if (rtsp) rtspFigures.attach(() => rtsp.stats());
     await at(`http listen on ${config.httpHost}:${config.httpPort}`, () => app.listen({ host: config.httpHost, port: config.httpPort }));

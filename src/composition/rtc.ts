@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
+import type { AdmissionGate } from "../core/admission.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { STREAM_EVENTS_TOPIC, type EventBus, type StreamLifecycleEvent } from "../ports/event-bus.js";
 import { WhepEgress } from "../distributor/whep/whep-egress.js";
@@ -20,7 +21,7 @@ export interface BuiltRtc {
  * WebRTC in and out: WHIP publishers and WHEP viewers, sharing one budget of ICE ports.
  * Closing ends viewers first, then publishers (whose streams end, so recordings close).
  */
-export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps: { registry: StreamRegistry; bus: EventBus }): BuiltRtc {
+export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps: { registry: StreamRegistry; bus: EventBus; admission?: AdmissionGate | undefined }): BuiltRtc {
   // werift's RTP header parse is 9 % of the ingest CPU (werift-fast-rtp.ts); a werift whose parse
   // changed keeps its own, and says so.
   if (installFastRtpHeaderParsing() === "disagrees") logger.warn({ component: "rtc" }, "werift's RTP header parse differs from the one checked against: the fast parse is not installed");
@@ -46,7 +47,7 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
     pliMinIntervalMs: config.pliMinIntervalMs,
     rembBitrateBps: config.rembBitrateBps,
     reorderWindowPackets: config.reorderWindowPackets,
-  }, rtcPorts, logger.child({ component: "whip" }));
+  }, rtcPorts, logger.child({ component: "whip" }), deps.admission);
   stack.push("whip ingest", () => ingest.shutdown());
   const whep = new WhepEgress(deps.registry, {
     peer: peerOptionsFrom(config, socketWarn),
@@ -59,7 +60,7 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
     streamBufferBytes: config.streamBufferBytes,
     join: config.whepJoin,
     strictProfile: config.whepStrictProfile,
-  }, rtcPorts, logger.child({ component: "whep" }));
+  }, rtcPorts, logger.child({ component: "whep" }), deps.admission);
   stack.push("whep egress", () => whep.shutdown());
   return { ingest, whep };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
+import type { AdmissionGate } from "../core/admission.js";
 import { ControlRtspAuthorizer, type RtspCredentialChecks } from "../control/rtsp-authorizer.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { RtspServer } from "../ingest/rtsp/server.js";
@@ -17,7 +18,7 @@ export async function buildRtsp(
   config: Config,
   logger: Logger,
   stack: CloseStack,
-  deps: { registry: StreamRegistry; checks: RtspCredentialChecks; demand?: (stream: string) => Promise<void>; ownerElsewhere?: (stream: string) => Promise<string | undefined> },
+  deps: { registry: StreamRegistry; checks: RtspCredentialChecks; demand?: (stream: string) => Promise<void>; ownerElsewhere?: (stream: string) => Promise<string | undefined>; admission?: AdmissionGate | undefined },
 ): Promise<RtspServer | undefined> {
   if (!config.rtspEnabled) return undefined;
   const log = logger.child({ component: "rtsp" });
@@ -43,6 +44,7 @@ export async function buildRtsp(
       realm: "ifc",
       ...(deps.demand ? { demand: deps.demand } : {}),
       ...(deps.ownerElsewhere ? { ownerElsewhere: deps.ownerElsewhere } : {}),
+      ...(deps.admission ? { admission: deps.admission } : {}),
     },
     {
       host: config.rtspHost, min: config.rtspUdpPortMin, max: config.rtspUdpPortMax, recvBufferBytes: config.rtspUdpRecvBufferBytes,

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { AdmissionGate } from "../core/admission.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { assertStreamName } from "../core/stream-name.js";
 import { ServiceUnavailableError } from "../errors.js";
@@ -19,6 +20,8 @@ export class WhipIngest {
     /** Shared with WHEP: publishers and viewers take ports of one ICE range. */
     private readonly ports: RtcPortBudget,
     private readonly log: Logger,
+    /** IFC_MAX_CPU_PERCENT: new publishers wait while the server has no CPU headroom. */
+    private readonly admission?: AdmissionGate,
   ) {}
 
   /**
@@ -30,6 +33,9 @@ export class WhipIngest {
     assertStreamName(streamName);
     if (!this.accepting) throw new ServiceUnavailableError("server is shutting down", 5, "shutting-down");
     const codecs = selectCodecs(parseOffer(offerSdp));
+    // Only a newcomer costs headroom: the identity already holding the stream (a re-POST after a
+    // break, a takeover) is never refused, so a reconnect cannot lose its stream to admission.
+    if (this.registry.get(streamName)?.identity !== identity) this.admission?.admit("whip");
     const releasePorts = this.ports.tryClaim();
     if (!releasePorts) {
       throw new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, 5, "rtc-ports-exhausted");

@@ -6,7 +6,7 @@ import type { ObjectStore } from "../ports/object-store.js";
 import { newRecordingId, type RecordingManifest } from "./manifest.js";
 import { ManifestStore, type ManifestChange } from "./manifest-store.js";
 import { RecordingWriter } from "./recording-writer.js";
-import { Segmenter, type SegmenterAudio, type SegmenterOptions } from "./segmenter.js";
+import { Segmenter, type SegmenterAudio, type SegmenterOptions, type SegmenterStats } from "./segmenter.js";
 
 export interface RecorderOptions extends Omit<SegmenterOptions, "audio"> {
   recordByDefault: boolean;
@@ -90,6 +90,8 @@ export class Recorder {
   private readonly closing = new Set<Promise<void>>();
   private readonly changeListeners = new Set<(stream: string, manifest: RecordingManifest) => void>();
   private readonly lifecycleListeners = new Set<(event: RecordingLifecycleEvent) => void>();
+  /** Breaks and units dropped at them by recordings already closed (for /metrics, kept past them). */
+  private readonly closedBreaks: SegmenterStats = { gaps: 0, droppedAtBreaks: 0 };
   /** Every change to a recording's manifest goes through this (live ones through their writer). */
   readonly manifests: ManifestStore;
   private readonly maxTags: number;
@@ -214,12 +216,24 @@ export class Recorder {
     this.cancelPendingStop(rec);
     rec.reader.detach();
     rec.segmenter.finish();
+    this.closedBreaks.gaps += rec.segmenter.stats.gaps;
+    this.closedBreaks.droppedAtBreaks += rec.segmenter.stats.droppedAtBreaks;
     if (this.active.get(rec.stream.name) === rec) this.active.delete(rec.stream.name);
     await rec.writer.close(Date.now());
     // Its last version is stored: later changes read it from the store.
     rec.detach();
     this.log.info({ stream: rec.stream.name, recording: rec.writer.manifest.recordingId, ...rec.writer.stats, ...rec.segmenter.stats }, "recording closed");
     this.emitLifecycle({ kind: "stopped", stream: rec.stream.name, recordingId: rec.writer.manifest.recordingId });
+  }
+
+  /** Breaks in recordings and the video units dropped at them waiting for an IDR, since start. */
+  breakStats(): SegmenterStats {
+    const t = { ...this.closedBreaks };
+    for (const rec of this.active.values()) {
+      t.gaps += rec.segmenter.stats.gaps;
+      t.droppedAtBreaks += rec.segmenter.stats.droppedAtBreaks;
+    }
+    return t;
   }
 
   /** Recording started/stopped events (gRPC WatchStreams); returns a function that removes the listener. */

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { AdmissionGate } from "../../core/admission.js";
 import { assertStreamName } from "../../core/stream-name.js";
 import type { StreamHub } from "../../core/stream-hub.js";
 import type { LiveStream, StreamRegistry } from "../../core/stream-registry.js";
@@ -78,6 +79,8 @@ export class WhepEgress {
     /** Shared with WHIP: publishers and viewers take ports of one ICE range. */
     private readonly ports: RtcPortBudget,
     private readonly log: Logger,
+    /** IFC_MAX_CPU_PERCENT: new viewers wait while the server has no CPU headroom (viewers go before recordings). */
+    private readonly admission?: AdmissionGate,
   ) {
     this.join = opts.join;
     // The GOP cache must be filling before the first viewer comes: with cached-gop every live
@@ -99,6 +102,11 @@ export class WhepEgress {
       throw this.reject("stream-not-found", new NotFoundError(`stream "${streamName}" is not live`, "stream-not-found"));
     }
     const codecs = selectViewerCodecs(media, stream.hub.tracks, { strictProfile: this.opts.strictProfile });
+    try {
+      this.admission?.admit("whep");
+    } catch (err) {
+      throw this.reject("cpu-saturated", err as Error);
+    }
     if (this.sessions.size >= this.opts.maxViewers) {
       throw this.reject("server-full", new ServiceUnavailableError(`the server already has ${this.sessions.size} WHEP viewers (IFC_WHEP_MAX_VIEWERS)`, RETRY_AFTER_S, "too-many-viewers"));
     }

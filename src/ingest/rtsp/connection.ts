@@ -339,6 +339,8 @@ export class RtspConnection implements TcpLink {
     if (sdp.tracks.length === 0) {
       throw new RtspStatus(415, `unsupported codecs: ${unsupported || "no media"}; this server takes ${SUPPORTED_CODECS}`, { "X-Supported-Codecs": SUPPORTED_CODECS });
     }
+    // Only a newcomer costs headroom: the identity already holding the stream (a reconnect) is never refused.
+    if (this.ctx.registry.get(target.stream)?.identity !== identity) this.admitPublisher();
     const base = req.headers.get("Content-Base") ?? req.headers.get("Content-Location") ?? req.uri;
     const paths = sdp.tracks.map((t) => pathOf(resolveControl(base, t.control)));
     // A camera's G.711 beside its H.264 must not cost the video: such tracks are set up and dropped.
@@ -381,6 +383,16 @@ export class RtspConnection implements TcpLink {
     session.state = "announced";
     headers.set("Session", this.sessionHeader(session));
     this.log.info({ stream: target.stream, session: session.id, tracks: sdp.tracks.map((t) => `${t.kind}/${t.codec}`) }, "rtsp publisher announced");
+  }
+
+  /** The CPU admission check (IFC_MAX_CPU_PERCENT) as RTSP's 503 with Retry-After. */
+  private admitPublisher(): void {
+    try {
+      this.ctx.opts.admission?.admit("rtsp");
+    } catch (err) {
+      if (err instanceof CapacityExceeded) throw new RtspStatus(503, err.message, { "Retry-After": String(err.retryAfterSeconds) });
+      throw err;
+    }
   }
 
   private record(session: RtspSession): void {

@@ -1,3 +1,4 @@
+import type { AdmissionGate } from "../../core/admission.js";
 import type { StreamRegistry } from "../../core/stream-registry.js";
 import type { RtpTracksIngestOptions } from "../rtp-track-ingest.js";
 import type { RtspAuthorizer } from "./authorizer.js";
@@ -28,6 +29,8 @@ export interface RtspServerOptions {
   demand?: (stream: string) => Promise<void>;
   /** In a cluster: the rtsp:// base of the node that owns `stream` when it is not this one (readers are redirected there). */
   ownerElsewhere?: (stream: string) => Promise<string | undefined>;
+  /** IFC_MAX_CPU_PERCENT: a new publisher's ANNOUNCE waits (503) while the server has no CPU headroom. */
+  admission?: AdmissionGate;
 }
 
 /** Bad input counted across connections (each one also keeps its own). */
