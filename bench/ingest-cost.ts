@@ -14,7 +14,8 @@
  *    lost, and datagrams the kernel dropped on the server's UDP sockets (/proc/net/udp).
  * With --profile, a CPU profile of the server over the joins and the steady window at N=8
  * (Chrome DevTools protocol on the inspector), split by stage (bench/lib/cpuprofile.ts).
- *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--short]
+ *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short]
+ * (--no-pin writes ingest-cost-unpinned.json)
  */
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -26,6 +27,7 @@ import WebSocket from "ws";
 import { spawnServer, type ServerProcess } from "../test/support/server-harness.js";
 import { assemble, probeStreams, readManifests } from "../test/support/recording-probe.js";
 import type { SentStats } from "../test/helpers/ffmpeg-rtp-source.js";
+import { whepWatch } from "../test/helpers/whep-client.js";
 import { cpuMs, rssBytes, threadCpu, udpDrops } from "./lib/proc.js";
 import { summarizeProfile, type ProfileSummary } from "./lib/cpuprofile.js";
 import type { FleetReport, FleetStart } from "./lib/publisher-fleet.js";
@@ -37,12 +39,14 @@ const counts = listArg(0, [1, 4, 8, 16], [1, 4]);
 const seconds = numArg(1, 30, 12);
 const PROFILE = process.argv.includes("--profile");
 const JOIN_INTERVAL_MS = 250;
+const WHEP_VIEWERS = 8;
 const IDLE_WINDOW_MS = SHORT ? 3000 : 10_000;
 const WIDTH = 1280;
 const HEIGHT = 720;
 const m = machine();
 const MiB = 1024 * 1024;
-const pinned = existsSync("/usr/bin/taskset") && m.nproc >= 2;
+/** --no-pin: server and publishers share every core, as on a machine that runs out of CPU (the issue's "saturated" row). */
+const pinned = existsSync("/usr/bin/taskset") && m.nproc >= 2 && !process.argv.includes("--no-pin");
 
 /** The clip, encoded once and kept in a cache: 10 s of testsrc2 at 3 Mbit/s, IDR every second, no B-frames; MPEG-TS repeats SPS/PPS in-band. */
 async function clip(): Promise<string> {
@@ -172,7 +176,8 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
       const joined = (await fleet.next("joined")) as Extract<FleetReport, { type: "joined" }>;
       const joinLagS = (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN;
       // The steady window: from 2 s after the last join to 2 s before the first publisher ends.
-      const steadyMs = Math.max(2000, seconds * 1000 - (n - 1) * JOIN_INTERVAL_MS - 6000);
+      // At N=1, 3 s of it are left for WHEP viewers to connect while the stream is live.
+      const steadyMs = Math.max(2000, seconds * 1000 - (n - 1) * JOIN_INTERVAL_MS - 6000 - (n === 1 ? WHEP_VIEWERS * 300 : 0));
       await sleep(2000);
       const cpu0 = cpuMs(pid);
       const threads0 = threadCpu(pid);
@@ -194,6 +199,15 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
       const steadyRss = rssBytes(pid);
       const steadyLagS = (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN;
       const profile = stopProfiler ? await stopProfiler() : undefined;
+      // WHEP POST → connected for a werift viewer (this process, unpinned), one after another.
+      const whepMs: number[] = [];
+      if (n === 1 && !profileDir) {
+        for (let i = 0; i < WHEP_VIEWERS; i++) {
+          const v = await whepWatch(`${server.url}/whep/${names[0]}`, { audio: false });
+          whepMs.push(v.timings.connectedAt - v.timings.postSentAt);
+          await v.close();
+        }
+      }
       const sent = ((await fleet.next("sent")) as Extract<FleetReport, { type: "sent" }>).sent;
       // Every packet accounted for (received or given up as lost) while the streams are live.
       const lost = await Promise.all(names.map(async (s, i) => {
@@ -251,6 +265,7 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
         "RSS per stream MiB": round((steadyRss - baseRss) / MiB / n, 1),
         "POST→connected median ms": round(median(joined.connectMs), 0),
         "POST→connected max ms": round(max(joined.connectMs), 0),
+        "WHEP POST→connected median ms": round(median(whepMs), 0),
         "loop stall max during joins ms": round(joinLagS * 1000, 0),
         "loop stall max steady ms": round(steadyLagS * 1000, 0),
         "frames recorded": framesRecorded,
@@ -293,4 +308,4 @@ if (profile) {
   console.table(profile.stages);
   console.table(profile.topFunctions);
 }
-console.log(`wrote ${await writeResults("ingest-cost", m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, rows, ...(profile ? { profile } : {}) })}`);
+console.log(`wrote ${await writeResults(pinned ? "ingest-cost" : "ingest-cost-unpinned", m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, rows, ...(profile ? { profile } : {}) })}`);
