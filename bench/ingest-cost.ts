@@ -13,6 +13,7 @@
  *  - frames recorded / frames sent (ffprobe of every recording), RTP packets the server counted
  *    lost, and datagrams the kernel dropped on the server's UDP sockets (/proc/net/udp).
  * With --profile, a CPU profile of the server over the joins and the steady window at N=8
+ * (IFC_BENCH_PROFILE_N)
  * (Chrome DevTools protocol on the inspector), split by stage (bench/lib/cpuprofile.ts).
  *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short]
  * (--no-pin writes ingest-cost-unpinned.json)
@@ -38,6 +39,8 @@ const run = promisify(execFile);
 const counts = listArg(0, [1, 4, 8, 16], [1, 4]);
 const seconds = numArg(1, 30, 12);
 const PROFILE = process.argv.includes("--profile");
+/** The N profiled (IFC_BENCH_PROFILE_N, default 8, the issue's). */
+const PROFILE_N = Number(process.env.IFC_BENCH_PROFILE_N ?? 8);
 const JOIN_INTERVAL_MS = 250;
 const WHEP_VIEWERS = 8;
 const IDLE_WINDOW_MS = SHORT ? 3000 : 10_000;
@@ -295,7 +298,7 @@ const profileDir = PROFILE ? await mkdtemp(path.join(tmpdir(), "ifc-prof-")) : u
 try {
   for (const n of counts) rows.push((await measure(n, clipFile)).row);
   if (profileDir) {
-    const r = await measure(8, clipFile, profileDir);
+    const r = await measure(PROFILE_N, clipFile, profileDir);
     profile = r.profile;
   }
 } finally {
@@ -304,7 +307,7 @@ try {
 console.log(`ingest-cost bench: ${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${WIDTH}x${HEIGHT}p30 ~3 Mbit/s sent as is; server ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}`);
 console.table(rows);
 if (profile) {
-  console.log(`server profile at N=8 over the joins and steady window (${profile.sampledMs} ms of CPU sampled in ${profile.wallMs} ms):`);
+  console.log(`server profile at N=${PROFILE_N} over the joins and steady window (${profile.sampledMs} ms of CPU sampled in ${profile.wallMs} ms):`);
   console.table(profile.stages);
   console.table(profile.topFunctions);
 }
