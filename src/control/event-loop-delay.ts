@@ -23,6 +23,11 @@ export class EventLoopDelay {
   private total = 0;
   private sumS = 0;
 
+  /** Samples in the current window (not reset by reading). */
+  get sampled(): number {
+    return this.histogram.count;
+  }
+
   get active(): boolean {
     return this.enabled;
   }
