@@ -15,7 +15,10 @@
  * With --profile, a CPU profile of the server over the joins and the steady window at N=8
  * (IFC_BENCH_PROFILE_N)
  * (Chrome DevTools protocol on the inspector), split by stage (bench/lib/cpuprofile.ts).
- *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short]
+ * The server runs as `npm start` runs it: compiled (`npm run build:server`, done here first),
+ * `node dist/main.js`. --tsx runs src/main.ts under tsx instead (~70 MiB more resident);
+ * the --profile run always does, so its stages map to src/.
+ *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short] [--tsx]
  * (--no-pin writes ingest-cost-unpinned.json)
  */
 import { execFile, spawn } from "node:child_process";
@@ -41,6 +44,7 @@ const seconds = numArg(1, 30, 12);
 const PROFILE = process.argv.includes("--profile");
 /** The N profiled (IFC_BENCH_PROFILE_N, default 8, the issue's). */
 const PROFILE_N = Number(process.env.IFC_BENCH_PROFILE_N ?? 8);
+const TSX = process.argv.includes("--tsx");
 const JOIN_INTERVAL_MS = 250;
 const WHEP_VIEWERS = 8;
 const IDLE_WINDOW_MS = SHORT ? 3000 : 10_000;
@@ -153,7 +157,7 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
   const server = await spawnServer(
     { IFC_AI_ENABLED: "false", IFC_RECORD: "true", IFC_PART_DURATION_MS: "1000", IFC_SEGMENT_DURATION_MS: "4000" },
     undefined,
-    profileDir ? { nodeArgs: ["--inspect=127.0.0.1:0"] } : {},
+    profileDir ? { nodeArgs: ["--inspect=127.0.0.1:0"] } : { compiled: !TSX },
   );
   const pid = server.child.pid as number;
   if (pinned) await run("taskset", ["-a", "-p", "-c", "0", String(pid)]);
@@ -291,6 +295,7 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
   }
 }
 
+if (!TSX) await run("npm", ["run", "--silent", "build:server"], { cwd: path.resolve(import.meta.dirname, "..") });
 const clipFile = await clip();
 const rows: Row[] = [];
 let profile: ProfileSummary | undefined;
@@ -304,11 +309,11 @@ try {
 } finally {
   if (profileDir && !process.env.IFC_BENCH_KEEP_PROFILE) await rm(profileDir, { recursive: true, force: true });
 }
-console.log(`ingest-cost bench: ${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${WIDTH}x${HEIGHT}p30 ~3 Mbit/s sent as is; server ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}`);
+console.log(`ingest-cost bench: ${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${WIDTH}x${HEIGHT}p30 ~3 Mbit/s sent as is; server ${TSX ? "under tsx" : "compiled (node dist/main.js)"}, ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}`);
 console.table(rows);
 if (profile) {
   console.log(`server profile at N=${PROFILE_N} over the joins and steady window (${profile.sampledMs} ms of CPU sampled in ${profile.wallMs} ms):`);
   console.table(profile.stages);
   console.table(profile.topFunctions);
 }
-console.log(`wrote ${await writeResults(pinned ? "ingest-cost" : "ingest-cost-unpinned", m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, rows, ...(profile ? { profile } : {}) })}`);
+console.log(`wrote ${await writeResults(pinned ? "ingest-cost" : "ingest-cost-unpinned", m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, server: TSX ? "tsx src/main.ts" : "node dist/main.js", rows, ...(profile ? { profile } : {}) })}`);

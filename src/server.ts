@@ -154,7 +154,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const { rateLimits } = state;
     const auth = await at("auth", () => buildAuth(config, logger, { rateLimits, audit, ...(state.sessions ? { sessions: state.sessions } : {}) }));
     stack.push("auth sessions", () => auth.close());
-    const productSide = at("products and inspection", () =>
+    const productSide = await at("products and inspection", () =>
       buildProductSide(config, logger, stack, { metadata, bus, store, pipelines, recorder: recording.recorder, catalog: recording.catalog, tokens: auth.tokens, nodeId: nodeIdOf(config) }),
     );
     if (productSide.deviceActive) auth.authenticator.useDeviceCheck(productSide.deviceActive);

@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
 import { InProcessEventBus } from "../adapters/events/in-process-event-bus.js";
-import { KafkaEventBus } from "../adapters/events/kafka/index.js";
 import type { Config } from "../config.js";
 import type { EventBus } from "../ports/event-bus.js";
 import type { CloseStack } from "./close-stack.js";
@@ -23,6 +22,8 @@ export async function buildEvents(config: Config, logger: Logger, stack: CloseSt
     stack.push("event bus", () => bus.close());
     return { bus, readinessChecks: {} };
   }
+  // Loaded only for Kafka (kafkajs and its codecs: ~13 MiB resident).
+  const { KafkaEventBus } = await import("../adapters/events/kafka/index.js");
   const bus = new KafkaEventBus({
     brokers: config.kafkaBrokers,
     nodeId: nodeIdOf(config),

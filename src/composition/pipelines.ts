@@ -4,8 +4,6 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { LazyDatabase } from "../adapters/db/lazy-database.js";
 import { ALL_MIGRATIONS } from "../adapters/db/migrations/index.js";
-import { PgDatabase } from "../adapters/db/pg-database.js";
-import { PgliteDatabase } from "../adapters/db/pglite-database.js";
 import type { Config } from "../config.js";
 import { ComponentCatalog } from "../pipelines/components.js";
 import { DagExecutor } from "../pipelines/dag-executor.js";
@@ -21,8 +19,6 @@ import { ServiceRegistry } from "../pipelines/service-registry.js";
 import { parseInstanceList } from "../pipelines/service-names.js";
 import type { EventBus } from "../ports/event-bus.js";
 import type { ObjectStore } from "../ports/object-store.js";
-import { ImageServices } from "../worker/services/image-services.js";
-import { spawnImageServices } from "../worker/spawn-image-services.js";
 import type { CloseStack } from "./close-stack.js";
 import { FrameArchiver } from "../pipelines/frame-api/frame-archiver.js";
 import type { FrameSessionOptions } from "../pipelines/frame-api/frame-session.js";
@@ -69,7 +65,10 @@ export function buildMetadataDatabase(config: Config, logger: Logger, stack: Clo
   const dbDir = path.join(config.dataDir, "db");
   const databaseUrl = config.databaseUrl;
   const db = new LazyDatabase(
-    async () => (databaseUrl ? new PgDatabase({ url: databaseUrl }) : await PgliteDatabase.open({ dataDir: dbDir })),
+    // The engine's module is loaded at first use too (pg ~15 MiB, PGlite more): most nodes never open it.
+    async () => databaseUrl
+      ? new (await import("../adapters/db/pg-database.js")).PgDatabase({ url: databaseUrl })
+      : await (await import("../adapters/db/pglite-database.js")).PgliteDatabase.open({ dataDir: dbDir }),
     ALL_MIGRATIONS,
     logger.child({ component: "metadata-db" }),
   );
@@ -102,11 +101,14 @@ export async function buildPipelines(config: Config, logger: Logger, stack: Clos
   const open = async (): Promise<PipelineParts> => {
     const db = await deps.metadata.get();
     try {
+      // The embedded services' modules (sharp, the detectors) load with the first pipeline, not at start.
       if (embedded === "child") {
+        const { spawnImageServices } = await import("../worker/spawn-image-services.js");
         const child = await spawnImageServices({ storeDir: config.dataDir, bucket: PIPELINE_BUCKET, log: logger.child({ component: "image-services" }) });
         stopServices.push(() => child.stop());
         for (const s of ["ResizeService", "AIDetectionService", "FilterService"]) registry.register(s, child.address);
       } else if (embedded === "in-process") {
+        const { ImageServices } = await import("../worker/services/image-services.js");
         const services = new ImageServices({ store: deps.store, bucket: PIPELINE_BUCKET });
         const port = await services.listen("127.0.0.1:0");
         stopServices.push(() => services.close());

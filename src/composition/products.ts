@@ -2,9 +2,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Logger } from "pino";
 import { Counter, Registry } from "prom-client";
 import { MemoryCache } from "../adapters/cache/memory-cache.js";
-import { RedisCache } from "../adapters/cache/redis-cache.js";
 import type { LazyDatabase } from "../adapters/db/lazy-database.js";
-import { RedisConnection } from "../adapters/state/redis-connection.js";
 import type { Config } from "../config.js";
 import type { TokenIssuer } from "../control/auth/tokens.js";
 import type { GrpcServiceRegistration } from "../control/grpc/grpc-control-server.js";
@@ -76,9 +74,11 @@ function cacheCounters(): { counters: CacheCounters; registry: Registry } {
 }
 
 /** IFC_CACHE: the in-process LRU, or Redis at IFC_REDIS_URL (its own fail-fast connection). */
-export function buildCache(config: Config, logger: Logger, stack: CloseStack): Cache {
+export async function buildCache(config: Config, logger: Logger, stack: CloseStack): Promise<Cache> {
   const maxEntries = config.cacheMaxEntries;
   if (config.cache === "memory") return new MemoryCache({ maxEntries });
+  // Loaded only for a Redis cache (ioredis: ~24 MiB resident).
+  const [{ RedisConnection }, { RedisCache }] = await Promise.all([import("../adapters/state/redis-connection.js"), import("../adapters/cache/redis-cache.js")]);
   const log = logger.child({ component: "cache-redis" });
   let down = false;
   const redis = new RedisConnection({
@@ -100,8 +100,8 @@ export function buildCache(config: Config, logger: Logger, stack: CloseStack): C
  * Products, traceability, inspection and offline devices (issue 16), each built by its own
  * composition file on the shared deps, merged into one set of surfaces.
  */
-export function buildProductSide(config: Config, logger: Logger, stack: CloseStack, deps: Omit<ModuleDeps, "db" | "dbReady" | "cache" | "log"> & { metadata: LazyDatabase }): ModuleParts {
-  const cache = buildCache(config, logger, stack);
+export async function buildProductSide(config: Config, logger: Logger, stack: CloseStack, deps: Omit<ModuleDeps, "db" | "dbReady" | "cache" | "log"> & { metadata: LazyDatabase }): Promise<ModuleParts> {
+  const cache = await buildCache(config, logger, stack);
   const { counters, registry } = cacheCounters();
   const log = logger.child({ component: "products" });
   const { metadata, ...rest } = deps;

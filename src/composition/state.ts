@@ -2,10 +2,6 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { MemoryRateLimitStore } from "../adapters/state/memory-rate-limit-store.js";
 import { MemorySessionRegistry } from "../adapters/state/memory-session-registry.js";
-import { RedisConnection } from "../adapters/state/redis-connection.js";
-import { RedisRateLimitStore } from "../adapters/state/redis-rate-limit-store.js";
-import { RedisSessionRegistry } from "../adapters/state/redis-session-registry.js";
-import { RedisSessionStore } from "../adapters/state/redis-session-store.js";
 import type { Config } from "../config.js";
 import type { RateLimitStore } from "../ports/rate-limit-store.js";
 import type { SessionRegistry } from "../ports/session-registry.js";
@@ -33,6 +29,13 @@ export async function buildState(config: Config, logger: Logger, stack: CloseSta
   if (config.state === "memory") {
     return { rateLimits: new MemoryRateLimitStore(), streamOwners: new MemorySessionRegistry({ ttlMs: config.registryTtlMs }), readinessChecks: {} };
   }
+  // Loaded only for Redis (ioredis: ~24 MiB resident).
+  const [{ RedisConnection }, { RedisRateLimitStore }, { RedisSessionRegistry }, { RedisSessionStore }] = await Promise.all([
+    import("../adapters/state/redis-connection.js"),
+    import("../adapters/state/redis-rate-limit-store.js"),
+    import("../adapters/state/redis-session-registry.js"),
+    import("../adapters/state/redis-session-store.js"),
+  ]);
   const log = logger.child({ component: "redis" });
   // ioredis reports every failed reconnect (one a second while Redis is away): the first of an outage is a warning, the rest debug.
   let down = false;

@@ -7,6 +7,10 @@ import type { EventBusStats } from "../ports/event-bus.js";
 import type { DiskSpaceStats } from "../ports/free-space.js";
 import type { UploadStats } from "../ports/upload-stats.js";
 import { liveSocketDrops } from "../rtc/socket-buffer.js";
+import { DEFAULT_LAG_METRICS, EventLoopDelay, registerEventLoopMetrics } from "./event-loop-delay.js";
+
+/** A sample period that never comes (2^31−1 ms, the longest a timer takes): prom-client's own monitor stays asleep. */
+const DORMANT_MS = 2_147_483_647;
 
 export interface MetricsOptions {
   registry: StreamRegistry;
@@ -45,7 +49,21 @@ function cumulativeCounter(reg: Registry, name: string, help: string, labelNames
  */
 export async function metricsRoutes(app: FastifyInstance, opts: MetricsOptions): Promise<void> {
   const reg = new Registry();
-  collectDefaultMetrics({ register: reg, prefix: "ifc_" });
+  // prom-client's event-loop monitor would sample every 10 ms for good, the main cost of an idle
+  // server: its timer is pushed out of reach and its series replaced by a monitor that runs only
+  // while a stream is live.
+  collectDefaultMetrics({ register: reg, prefix: "ifc_", eventLoopMonitoringPrecision: DORMANT_MS });
+  for (const name of DEFAULT_LAG_METRICS) reg.removeSingleMetric(name);
+  const loop = new EventLoopDelay();
+  registerEventLoopMetrics(reg, loop);
+  const follow = (): void => loop.setActive(!closed && opts.registry.list().length > 0);
+  let closed = false;
+  opts.registry.onClaimed(follow);
+  opts.registry.onEnded(follow);
+  app.addHook("onClose", async () => {
+    closed = true;
+    loop.close();
+  });
 
   new Gauge({
     name: "ifc_live_streams", help: "Live publishing sessions", registers: [reg],

@@ -2,7 +2,8 @@ import multipart from "@fastify/multipart";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { randomUUID } from "node:crypto";
-import sharp from "sharp";
+import type sharp from "sharp";
+import { loadSharp } from "../pipelines/load-sharp.js";
 import { Type } from "typebox";
 import type { PipelineParts, PipelinesRuntime } from "../pipelines/runtime.js";
 import { ProblemError } from "../errors.js";
@@ -99,7 +100,7 @@ export async function pipelineRoutes(fastify: FastifyInstance, opts: { runtime: 
     const data = await part.toBuffer();
     let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
     try {
-      meta = await sharp(data).metadata();
+      meta = await (await loadSharp())(data).metadata();
     } catch {
       throw new ProblemError(400, "invalid-image", "Bad request", `file "${part.filename}" is not a readable image`);
     }

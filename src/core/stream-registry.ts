@@ -165,6 +165,7 @@ export interface StreamRegistryOptions {
  */
 export class StreamRegistry {
   private readonly streams = new Map<string, StreamSlot>();
+  private readonly claimedListeners: Listener[] = [];
   private readonly startedListeners: Listener[] = [];
   private readonly endedListeners: Listener[] = [];
   private readonly lifecycleListeners: LifecycleListener[] = [];
@@ -219,6 +220,7 @@ export class StreamRegistry {
     const hub = new StreamHub(name, tracks, this.opts.readerQueueFrames, this.opts.readerWatch, this.opts.streamBuffer);
     const stream = new StreamSlot(name, publisher, hub, this.opts.rtpMaxJumpMs ?? 2000);
     this.streams.set(name, stream);
+    for (const l of this.claimedListeners) l(stream);
     return { stream };
   }
 
@@ -343,6 +345,11 @@ export class StreamRegistry {
 
   list(): LiveStream[] {
     return [...this.streams.values()];
+  }
+
+  /** A new stream was claimed (before its publisher connects); onEnded follows for every one. */
+  onClaimed(l: Listener): void {
+    this.claimedListeners.push(l);
   }
 
   onStarted(l: Listener): void {

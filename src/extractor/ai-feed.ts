@@ -152,7 +152,6 @@ export class AiFeed {
     this.registry.onStarted((s) => this.add(s));
     this.registry.onEnded((s) => this.remove(s.name));
     for (const s of this.registry.list()) this.add(s);
-    this.tickTimer = this.clock.setInterval(() => this.tick(), this.opts.tickMs);
   }
 
   stats(stream: string): AiStreamStats | undefined {
@@ -225,6 +224,8 @@ export class AiFeed {
     }
     const session = new AiStreamSession(stream, this, this.frames, this.log.child({ stream: stream.name, component: "ai" }));
     this.sessions.set(stream.name, session);
+    // The QoS tick runs only while a stream is fed: an idle server has no timer of its own.
+    this.tickTimer ??= this.clock.setInterval(() => this.tick(), this.opts.tickMs);
     session.start();
   }
 
@@ -236,6 +237,10 @@ export class AiFeed {
     s.close();
     this.sessions.delete(name);
     this.scheduler.release(name);
+    if (this.sessions.size === 0 && this.tickTimer) {
+      this.clock.clearInterval(this.tickTimer);
+      this.tickTimer = undefined;
+    }
     const next = this.waiting.shift();
     if (next) this.add(next);
   }

@@ -155,6 +155,7 @@ export class SourceManager {
     if (e.decl.mode === "on-demand" && !e.source.isRunning && !this.closed) {
       e.source.start();
       starting = true;
+      this.scheduleIdleCheck();
     }
     // A camera known to be down (retrying) does not hold every player's request for its timeout.
     if (!starting && e.source.status().state !== "connecting") return;
@@ -202,11 +203,16 @@ export class SourceManager {
     return next;
   }
 
-  /** On-demand sources with no reader (no WHEP viewer, no demand) for the close-after period stop. */
+  /**
+   * On-demand sources with no reader (no WHEP viewer, no demand) for the close-after period stop.
+   * The check runs only while an on-demand source runs: an idle server has no timer of its own.
+   */
   private scheduleIdleCheck(): void {
-    if (this.closed) return;
+    if (this.closed || this.idleTimer !== undefined) return;
+    if (![...this.byId.values()].some((e) => e.decl.mode === "on-demand" && e.source.isRunning)) return;
     const every = Math.max(200, Math.min(1000, this.opts.onDemandCloseAfterMs / 2));
     this.idleTimer = this.timers.setTimeout(() => {
+      this.idleTimer = undefined;
       this.stopIdle();
       this.scheduleIdleCheck();
     }, every);

@@ -49,10 +49,14 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** The real server as its own process (`src/main.ts`), for signal and crash tests. */
-export async function spawnServer(env: Record<string, string>, dataDir?: string, opts: { nodeArgs?: string[] } = {}): Promise<ServerProcess> {
+/**
+ * The real server as its own process (`src/main.ts` under tsx), for signal and crash tests.
+ * `compiled`: `node dist/main.js` as `npm start` runs it (benchmarks; build first with `npm run build:server`).
+ */
+export async function spawnServer(env: Record<string, string>, dataDir?: string, opts: { nodeArgs?: string[]; compiled?: boolean } = {}): Promise<ServerProcess> {
   const dir = dataDir ?? (await mkdtemp(path.join(tmpdir(), "ifc-data-")));
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", "src/main.ts"], {
+  const entry = opts.compiled ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"];
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...entry], {
     cwd: path.resolve(import.meta.dirname, "../.."),
     // info level at least: the "listening" line is how the harness learns the URL.
     env: { ...process.env, IFC_HTTP_HOST: "127.0.0.1", IFC_HTTP_PORT: "0", IFC_RTSP_PORT: "0", IFC_DATA_DIR: dir, IFC_AI_ENABLED: "false", IFC_GRPC_ENABLED: "false", ...env, IFC_LOG_LEVEL: "info" },

@@ -74,10 +74,6 @@ export class RtspServer implements RtspServerContext {
     });
     const address = this.server.address();
     this.boundPort = typeof address === "object" && address ? address.port : this.opts.port;
-    // Timeouts are checked a few times per period, off the media path.
-    const every = Math.max(250, Math.min(5000, Math.floor(Math.min(this.opts.sessionTimeoutMs, this.opts.rtpSilenceTimeoutMs) / 4)));
-    this.sweep = setInterval(() => this.expire(), every);
-    this.sweep.unref();
     this.log.info({ host: this.opts.host, port: this.boundPort, udp: this.udp.enabled ? `${this.udp.capacity} pairs` : "off" }, "rtsp server listening");
     return this.boundPort;
   }
@@ -98,8 +94,19 @@ export class RtspServer implements RtspServerContext {
 
   addSession(session: RtspSession): void {
     this.table.set(session.id, session);
+    // Timeouts are checked a few times per period, off the media path, and only while there is a
+    // session to check: an idle server has no timer of its own.
+    if (!this.sweep && this.accepting) {
+      const every = Math.max(250, Math.min(5000, Math.floor(Math.min(this.opts.sessionTimeoutMs, this.opts.rtpSilenceTimeoutMs) / 4)));
+      this.sweep = setInterval(() => this.expire(), every);
+      this.sweep.unref();
+    }
     session.onEnd((reason) => {
       this.table.delete(session.id);
+      if (this.table.size === 0 && this.sweep) {
+        clearInterval(this.sweep);
+        this.sweep = undefined;
+      }
       // A TCP publisher whose stream was ended for it (kick, takeover): close its connection so it notices.
       if ((reason === "stream-ended" || reason === "taken-over" || reason === "kicked") && session.usesTcp) session.owner.close();
     });

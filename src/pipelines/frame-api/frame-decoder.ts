@@ -1,4 +1,4 @@
-import sharp from "sharp";
+import { loadSharp } from "../load-sharp.js";
 import { grayFromRgb } from "../../media/gray-from-rgb.js";
 import { InvalidFrameError } from "./frame-errors.js";
 
@@ -24,6 +24,7 @@ export function sniffFormat(bytes: Uint8Array): ClientImageFormat | undefined {
  */
 export async function decodeToGray(bytes: Buffer, maxPixels: number): Promise<GrayImage> {
   if (!sniffFormat(bytes)) throw new InvalidFrameError("frame_data must be a JPEG or PNG image");
+  const sharp = await loadSharp();
   try {
     // Decoded as it is, luma computed here: libvips' grayscale() goes through a colourspace
     // conversion that costs ~3× the decode of a 1080p frame (24 vs 8 ms measured).
