@@ -9,8 +9,8 @@ import { ProtectionProfileAeadAes128Gcm, RTCRtpCodecParameters, RTCRtpReceiver, 
  *   the plaintext into (`Buffer.alloc`: 140 ms); the replacement allocates it unfilled, as every
  *   byte is written;
  * - the receiver's `nackEnabled` / `twccEnabled` getters copy and sort its codec table per
- *   packet to find the lowest payload type (56 ms); integer keys already enumerate in ascending
- *   order, so the first one is it;
+ *   packet to find the lowest payload type (56 ms); the replacement finds it when the table is
+ *   written (enumerating the table per packet instead cost 174 ms);
  * - `codec.name` splits the MIME type per call, twice per packet (80 ms); the replacement
  *   caches the split per MIME type.
  * Each is compared with werift's own on the same input before it is put in place.
@@ -25,36 +25,64 @@ interface ReceiverLike {
   codecs: Record<number, CodecLike>;
 }
 
-/** The lowest payload type's codec: what werift's `codecArray[0]` is, without the copy and sort. */
+/** werift's `codecArray[0]`: the codec with the lowest payload type. */
 function lowestCodec(codecs: Record<number, CodecLike>): CodecLike | undefined {
-  // Integer-like keys enumerate in ascending numeric order (ECMA-262 OrdinaryOwnPropertyKeys).
-  for (const k in codecs) return codecs[k as unknown as number];
-  return undefined;
+  return Object.values(codecs).sort((a, b) => a.payloadType - b.payloadType)[0];
 }
 
-const FLAG_TYPES = { nackEnabled: "nack", twccEnabled: "transport-cc" } as const;
+/**
+ * The lowest codec per codec table, computed when werift changes the table (prepareReceive and
+ * resyncCodecs are the only writers in 0.25.2) instead of per packet. A table not seen through
+ * them is computed on each read, as werift does.
+ */
+const lowestByTable = new WeakMap<object, CodecLike | null>();
 
-/** Receivers to check the flags on: no codec, one, several out of order, with and without feedback. */
+const FLAG_TYPES = { nackEnabled: "nack", twccEnabled: "transport-cc" } as const;
+const TABLE_WRITERS = ["prepareReceive", "resyncCodecs"] as const;
+
+function cachedLowest(r: ReceiverLike): CodecLike | undefined {
+  const hit = lowestByTable.get(r.codecs);
+  return hit === undefined ? lowestCodec(r.codecs) : (hit ?? undefined);
+}
+
+type Params = { codecs: CodecLike[]; encodings: { ssrc?: number }[] };
+
+/** Receivers to check the flags on: tables written by prepareReceive (cached) and by hand (not). */
 function sampleReceivers(proto: object): ReceiverLike[] {
   const codec = (payloadType: number, types: string[]): CodecLike => ({ payloadType, rtcpFeedback: types.map((type) => ({ type })) });
-  const tables: Record<number, CodecLike>[] = [
-    {},
-    { 96: codec(96, ["nack", "transport-cc"]) },
-    { 111: codec(111, []), 96: codec(96, ["nack"]), 102: codec(102, ["transport-cc"]) },
-    { 120: codec(120, ["nack"]), 100: codec(100, []) },
-  ];
-  return tables.map((codecs) => Object.assign(Object.create(proto) as ReceiverLike, { codecs }));
+  const tables: CodecLike[][] = [[], [codec(96, ["nack", "transport-cc"])], [codec(111, []), codec(96, ["nack"]), codec(102, ["transport-cc"])], [codec(120, ["nack"]), codec(100, [])]];
+  const out: ReceiverLike[] = [];
+  for (const codecs of tables) {
+    const viaWriter = Object.assign(Object.create(proto) as ReceiverLike & { prepareReceive(p: Params): void }, { codecs: {}, ssrcByRtx: {} });
+    viaWriter.prepareReceive({ codecs, encodings: [] });
+    out.push(viaWriter, Object.assign(Object.create(proto) as ReceiverLike, { codecs: Object.fromEntries(codecs.map((c) => [c.payloadType, c])) }));
+  }
+  return out;
 }
 
 function installReceiverFlags(): boolean {
-  const proto = RTCRtpReceiver.prototype as object;
+  const proto = RTCRtpReceiver.prototype as unknown as Record<string, unknown>;
   const originals = Object.fromEntries(Object.keys(FLAG_TYPES).map((k) => [k, Object.getOwnPropertyDescriptor(proto, k)?.get]));
   if (Object.values(originals).some((g) => typeof g !== "function")) return false;
+  if (TABLE_WRITERS.some((w) => typeof proto[w] !== "function")) return false;
+  const writers = Object.fromEntries(TABLE_WRITERS.map((w) => [w, proto[w] as (this: ReceiverLike, ...args: unknown[]) => unknown]));
+  for (const w of TABLE_WRITERS) {
+    const original = writers[w] as (this: ReceiverLike, ...args: unknown[]) => unknown;
+    proto[w] = function (this: ReceiverLike, ...args: unknown[]): unknown {
+      const result = original.apply(this, args);
+      lowestByTable.set(this.codecs, lowestCodec(this.codecs) ?? null);
+      return result;
+    };
+  }
   const fast = Object.fromEntries(
-    Object.entries(FLAG_TYPES).map(([k, type]) => [k, function (this: ReceiverLike) { return lowestCodec(this.codecs)?.rtcpFeedback.find((f) => f.type === type); }]),
+    Object.entries(FLAG_TYPES).map(([k, type]) => [k, function (this: ReceiverLike) { return cachedLowest(this)?.rtcpFeedback.find((f) => f.type === type); }]),
   );
   for (const r of sampleReceivers(proto)) {
-    for (const k of Object.keys(FLAG_TYPES)) if ((originals[k] as () => unknown).call(r) !== (fast[k] as () => unknown).call(r)) return false;
+    for (const k of Object.keys(FLAG_TYPES)) {
+      if ((originals[k] as () => unknown).call(r) === (fast[k] as () => unknown).call(r)) continue;
+      for (const w of TABLE_WRITERS) proto[w] = writers[w]; // undo
+      return false;
+    }
   }
   for (const k of Object.keys(FLAG_TYPES)) Object.defineProperty(proto, k, { get: fast[k], configurable: true });
   return true;

@@ -38,6 +38,20 @@ describe("werift receive path fast paths", () => {
     );
   });
 
+  it("receiver flags follow the table through prepareReceive (cached when werift writes it), write after write", () => {
+    fc.assert(
+      fc.property(fc.array(codecTable, { minLength: 1, maxLength: 3 }), (writes) => {
+        const r = Object.assign(Object.create(receiverProto) as { nackEnabled: unknown; twccEnabled: unknown; codecs: object; prepareReceive(p: unknown): void }, { codecs: {}, ssrcByRtx: {} });
+        for (const table of writes) {
+          r.prepareReceive({ codecs: Object.values(table), encodings: [] });
+          expect(r.nackEnabled).toBe(originalNack.call(r));
+          expect(r.twccEnabled).toBe(originalTwcc.call(r));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("codec name: the MIME subtype, as werift's split gave, for any MIME type", () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 20 }), (mimeType) => {
