@@ -280,6 +280,9 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
         "frames lost %": round(framesSent > 0 ? ((framesSent - framesRecorded) / framesSent) * 100 : null, 2),
         "packets sent": packetsSent,
         "packets lost (server count)": lost.reduce((a, b) => a + b, 0),
+        // Lost before the server: the publishers' own input from their ffmpeg (a saturated
+        // machine starves them too); werift keeps those gaps in the sequence numbers it sends.
+        "publisher input gaps": sent.reduce((k, x) => k + x.inputGaps, 0),
         "UDP drops (kernel)": [...drops.values()].reduce((a, b) => a + b, 0),
         "failed joins": joined.failed.length,
       };

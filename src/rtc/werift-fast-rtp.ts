@@ -1,4 +1,5 @@
 import { RtpHeader } from "werift";
+import { markReplacement, originalOf, unpatched } from "./werift-patch.js";
 
 /**
  * werift 0.25.2 parses every RTP header twice per received packet (once to find the SRTP
@@ -131,9 +132,12 @@ function referencePackets(): Buffer[] {
   return hex.map((h) => Buffer.from(h, "hex"));
 }
 
-const installed = new WeakSet<object>();
-
 export type FastRtpInstall = "installed" | "already" | "disagrees";
+
+/** werift's own `RtpHeader.deSerialize`, installed or not (for equivalence tests). */
+export function weriftRtpHeaderParse(): (raw: Buffer) => RtpHeader {
+  return unpatched(RtpHeader.deSerialize).bind(RtpHeader);
+}
 
 /**
  * Replaces werift's `RtpHeader.deSerialize` with the fast parse after checking both agree on
@@ -141,10 +145,9 @@ export type FastRtpInstall = "installed" | "already" | "disagrees";
  */
 export function installFastRtpHeaderParsing(): FastRtpInstall {
   const target = RtpHeader as unknown as { deSerialize: (raw: Buffer) => RtpHeader };
-  if (installed.has(target)) return "already";
-  const original = target.deSerialize.bind(RtpHeader);
-  if (!referencePackets().every((raw) => sameParse(original, raw))) return "disagrees";
-  target.deSerialize = fastRtpHeaderDeSerialize;
-  installed.add(target);
+  if (originalOf(target.deSerialize)) return "already";
+  const original = target.deSerialize;
+  if (!referencePackets().every((raw) => sameParse(original.bind(RtpHeader), raw))) return "disagrees";
+  target.deSerialize = markReplacement((raw: Buffer) => fastRtpHeaderDeSerialize(raw), original);
   return "installed";
 }

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { createRequire } from "node:module";
+import { markReplacement, originalOf } from "./werift-patch.js";
 
 /**
  * werift 0.25.2 does its DTLS key exchange on X25519 (the curve Chromium, OBS and werift offer
@@ -64,13 +65,11 @@ export function weriftNacl(): NaclLike {
   return fromWerift("tweetnacl") as NaclLike;
 }
 
-const patched = new WeakSet<object>();
-
 export type NativeX25519Install = "installed" | "already" | "disagrees";
 
 /** Puts the native X25519 in place of tweetnacl's in `nacl` (werift's, by default), after checking they agree. */
 export function installNativeX25519(nacl: NaclLike = weriftNacl()): NativeX25519Install {
-  if (patched.has(nacl)) return "already";
+  if (originalOf(nacl.scalarMult)) return "already";
   const originalMult = nacl.scalarMult;
   const originalKeyPair = nacl.box.keyPair;
   // Agreement on fresh keys both ways: tweetnacl's pair through OpenSSL, OpenSSL's through tweetnacl.
@@ -81,9 +80,8 @@ export function installNativeX25519(nacl: NaclLike = weriftNacl()): NativeX25519
   if (!same(nativeScalarMult(b.secretKey, a.publicKey), originalMult(b.secretKey, a.publicKey))) return "disagrees";
   if (!same(rawPublic(createPublicKey(privateKeyOf(b.secretKey))), originalMult.call(nacl, b.secretKey, basePoint()))) return "disagrees";
   // The replacements keep the originals' properties (scalarMult.base, box.keyPair.fromSecretKey...).
-  nacl.scalarMult = Object.assign((n: Uint8Array, p: Uint8Array): Uint8Array => nativeScalarMult(n, p) ?? originalMult(n, p), originalMult);
-  nacl.box.keyPair = Object.assign(() => nativeKeyPair(), originalKeyPair);
-  patched.add(nacl);
+  nacl.scalarMult = markReplacement(Object.assign((n: Uint8Array, p: Uint8Array): Uint8Array => nativeScalarMult(n, p) ?? originalMult(n, p), originalMult), originalMult);
+  nacl.box.keyPair = markReplacement(Object.assign(() => nativeKeyPair(), originalKeyPair), originalKeyPair);
   return "installed";
 }
 

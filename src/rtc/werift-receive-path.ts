@@ -1,5 +1,6 @@
 import { createDecipheriv, randomBytes } from "node:crypto";
 import { ProtectionProfileAeadAes128Gcm, RTCRtpCodecParameters, RTCRtpReceiver, RtpHeader, SrtpAuthenticationError, SrtpSession } from "werift";
+import { markReplacement, originalOf, unpatched } from "./werift-patch.js";
 
 /**
  * Per-packet costs of werift 0.25.2's receive path that a checked replacement removes, each
@@ -62,20 +63,22 @@ function sampleReceivers(proto: object): ReceiverLike[] {
 
 function installReceiverFlags(): boolean {
   const proto = RTCRtpReceiver.prototype as unknown as Record<string, unknown>;
+  const current = Object.getOwnPropertyDescriptor(proto, "nackEnabled")?.get;
+  if (current && originalOf(current)) return true; // installed by another copy of this module
   const originals = Object.fromEntries(Object.keys(FLAG_TYPES).map((k) => [k, Object.getOwnPropertyDescriptor(proto, k)?.get]));
   if (Object.values(originals).some((g) => typeof g !== "function")) return false;
   if (TABLE_WRITERS.some((w) => typeof proto[w] !== "function")) return false;
   const writers = Object.fromEntries(TABLE_WRITERS.map((w) => [w, proto[w] as (this: ReceiverLike, ...args: unknown[]) => unknown]));
   for (const w of TABLE_WRITERS) {
     const original = writers[w] as (this: ReceiverLike, ...args: unknown[]) => unknown;
-    proto[w] = function (this: ReceiverLike, ...args: unknown[]): unknown {
+    proto[w] = markReplacement(function (this: ReceiverLike, ...args: unknown[]): unknown {
       const result = original.apply(this, args);
       lowestByTable.set(this.codecs, lowestCodec(this.codecs) ?? null);
       return result;
-    };
+    }, original);
   }
   const fast = Object.fromEntries(
-    Object.entries(FLAG_TYPES).map(([k, type]) => [k, function (this: ReceiverLike) { return cachedLowest(this)?.rtcpFeedback.find((f) => f.type === type); }]),
+    Object.entries(FLAG_TYPES).map(([k, type]) => [k, markReplacement(function (this: ReceiverLike) { return cachedLowest(this)?.rtcpFeedback.find((f) => f.type === type); }, originals[k] as () => unknown)]),
   );
   for (const r of sampleReceivers(proto)) {
     for (const k of Object.keys(FLAG_TYPES)) {
@@ -95,7 +98,8 @@ function installCodecName(): boolean {
   const proto = RTCRtpCodecParameters.prototype as object;
   const original = Object.getOwnPropertyDescriptor(proto, "name")?.get;
   if (typeof original !== "function") return false;
-  const fast = function (this: { mimeType: string }): string | undefined {
+  if (originalOf(original)) return true;
+  const fast = markReplacement(function (this: { mimeType: string }): string | undefined {
     const mime = this.mimeType;
     let name = names.get(mime);
     if (name === undefined && !names.has(mime)) {
@@ -103,7 +107,7 @@ function installCodecName(): boolean {
       if (names.size < MAX_CACHED_NAMES) names.set(mime, name);
     }
     return name;
-  };
+  }, original);
   for (const mimeType of ["video/H264", "audio/opus", "video/rtx", "audio/red", "video/VP8", "text", ""]) {
     const c = Object.assign(Object.create(proto) as { mimeType: string }, { mimeType });
     if (original.call(c) !== fast.call(c)) return false;
@@ -186,8 +190,6 @@ function gcmAgrees(Ctor: GcmCtor, original: GcmCipher["decryptRtp"], fast: GcmCi
   return true;
 }
 
-const gcmPatched = new WeakSet<object>();
-
 /** werift's AES-GCM SRTP cipher class (not exported), from a throwaway session's context. */
 export function weriftGcmCipher(): GcmCipher | undefined {
   const key = randomBytes(16);
@@ -201,12 +203,11 @@ function installFastSrtpDecrypt(): boolean {
   const cipher = weriftGcmCipher();
   if (!cipher) return false;
   const proto = Object.getPrototypeOf(cipher) as { decryptRtp: GcmCipher["decryptRtp"]; constructor: GcmCtor };
-  if (gcmPatched.has(proto)) return true;
+  if (originalOf(proto.decryptRtp)) return true;
   const original = proto.decryptRtp;
-  const fast = fastGcmDecrypt(original);
+  const fast = markReplacement(fastGcmDecrypt(original), original);
   if (!gcmAgrees(proto.constructor, original, fast)) return false;
   proto.decryptRtp = fast;
-  gcmPatched.add(proto);
   return true;
 }
 
@@ -216,13 +217,24 @@ export interface ReceivePathInstall {
   codecName: boolean;
 }
 
-const installedOnce = { done: false, result: { srtpDecrypt: false, receiverFlags: false, codecName: false } as ReceivePathInstall };
-
-/** Installs the three, once per process; false for a part whose werift original differs (it keeps werift's). */
+/** Installs the three (each once per process); false for a part whose werift original differs (it keeps werift's). */
 export function installReceivePathFastPaths(): ReceivePathInstall {
-  if (!installedOnce.done) {
-    installedOnce.result = { srtpDecrypt: installFastSrtpDecrypt(), receiverFlags: installReceiverFlags(), codecName: installCodecName() };
-    installedOnce.done = true;
-  }
-  return installedOnce.result;
+  return { srtpDecrypt: installFastSrtpDecrypt(), receiverFlags: installReceiverFlags(), codecName: installCodecName() };
+}
+
+/** werift's own code behind each replacement, installed or not (for equivalence tests). */
+export function weriftReceivePathOriginals(): {
+  nackEnabled: () => unknown;
+  twccEnabled: () => unknown;
+  codecName: () => unknown;
+  gcmDecrypt: GcmCipher["decryptRtp"] | undefined;
+} {
+  const getter = (proto: object, k: string): (() => unknown) => unpatched(Object.getOwnPropertyDescriptor(proto, k)?.get as () => unknown);
+  const cipher = weriftGcmCipher();
+  return {
+    nackEnabled: getter(RTCRtpReceiver.prototype, "nackEnabled"),
+    twccEnabled: getter(RTCRtpReceiver.prototype, "twccEnabled"),
+    codecName: getter(RTCRtpCodecParameters.prototype, "name"),
+    gcmDecrypt: cipher ? unpatched((Object.getPrototypeOf(cipher) as GcmCipher).decryptRtp) : undefined,
+  };
 }

@@ -1,6 +1,8 @@
 import { createRequire } from "node:module";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+// werift first: its tweetnacl is then the cached instance, apart from the fresh copies below.
+import "werift";
 import { installNativeX25519, nativeKeyPair, nativeScalarMult, weriftNacl } from "../../../src/rtc/werift-native-x25519.js";
 
 interface Nacl {
@@ -18,6 +20,7 @@ function freshNacl(): Nacl {
     return req("tweetnacl") as Nacl;
   } finally {
     if (saved) req.cache[id] = saved;
+    else delete req.cache[id];
   }
 }
 
@@ -66,10 +69,10 @@ describe("native X25519 for werift's DTLS (in place of tweetnacl's pure-JS scala
 
   it("is installed on werift's own tweetnacl instance once, and werift's calls then go to OpenSSL", () => {
     const nacl = weriftNacl() as unknown as Nacl;
-    const before = nacl.scalarMult;
-    expect(installNativeX25519()).toBe("installed");
+    // "already" when an earlier test file in this process installed it
+    expect(["installed", "already"]).toContain(installNativeX25519());
     expect(installNativeX25519()).toBe("already");
-    expect(nacl.scalarMult).not.toBe(before);
+    expect(nacl.scalarMult).not.toBe(reference.scalarMult);
     const a = nacl.box.keyPair();
     const b = reference.box.keyPair();
     expect(hex(nacl.scalarMult(a.secretKey, b.publicKey))).toBe(hex(reference.scalarMult(b.secretKey, a.publicKey)));

@@ -2,16 +2,16 @@ import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { RTCRtpCodecParameters, RTCRtpReceiver, RtpHeader, SrtpAuthenticationError } from "werift";
-import { installReceivePathFastPaths, weriftGcmCipher } from "../../../src/rtc/werift-receive-path.js";
+import { installReceivePathFastPaths, weriftGcmCipher, weriftReceivePathOriginals } from "../../../src/rtc/werift-receive-path.js";
 
-// werift's own, taken before this file installs anything.
+// werift's own code, whether or not an earlier test file in this process installed the fast paths.
 const receiverProto = RTCRtpReceiver.prototype as object;
-const originalFlag = (k: string): (() => unknown) => Object.getOwnPropertyDescriptor(receiverProto, k)?.get as () => unknown;
-const originalNack = originalFlag("nackEnabled");
-const originalTwcc = originalFlag("twccEnabled");
-const originalName = Object.getOwnPropertyDescriptor(RTCRtpCodecParameters.prototype, "name")?.get as () => unknown;
+const originals = weriftReceivePathOriginals();
+const originalNack = originals.nackEnabled;
+const originalTwcc = originals.twccEnabled;
+const originalName = originals.codecName;
 const cipher = weriftGcmCipher();
-const originalDecrypt = cipher ? Object.getPrototypeOf(cipher).decryptRtp as (c: Buffer, roc: number, h: RtpHeader) => [Buffer, RtpHeader] : undefined;
+const originalDecrypt = originals.gcmDecrypt as ((c: Buffer, roc: number, h: RtpHeader) => [Buffer, RtpHeader]) | undefined;
 
 const installed = installReceivePathFastPaths();
 
@@ -25,6 +25,10 @@ describe("werift receive path fast paths", () => {
   it("installs all three parts (each agreed with werift's own first)", () => {
     expect(installed).toEqual({ srtpDecrypt: true, receiverFlags: true, codecName: true });
     expect(cipher).toBeDefined();
+    // each replacement is in place and knows werift's original
+    expect(Object.getOwnPropertyDescriptor(receiverProto, "nackEnabled")?.get).not.toBe(originalNack);
+    expect(Object.getOwnPropertyDescriptor(RTCRtpCodecParameters.prototype, "name")?.get).not.toBe(originalName);
+    expect(cipher?.decryptRtp).not.toBe(originalDecrypt);
   });
 
   it("receiver nackEnabled/twccEnabled: the lowest payload type's feedback, as werift's sorted copy gave, for any codec table", () => {
