@@ -16,7 +16,11 @@ const NS_PER_S = 1e9;
  * the cumulative histogram and resets it.
  */
 export class EventLoopDelay {
-  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_SAMPLE_MS });
+  /**
+   * Made at the first enable: on Node 20 a monitor created and never enabled is an active
+   * handle ("IntervalHistogram") that outlives the server.
+   */
+  private histogram: IntervalHistogram | undefined;
   private enabled = false;
   /** Cumulative count per bucket (non-cumulative across buckets: one slot per bound, last is +Inf). */
   private readonly counts = new Array<number>(EVENT_LOOP_DELAY_BUCKETS_S.length + 1).fill(0);
@@ -25,7 +29,7 @@ export class EventLoopDelay {
 
   /** Samples in the current window (not reset by reading). */
   get sampled(): number {
-    return this.histogram.count;
+    return this.histogram?.count ?? 0;
   }
 
   get active(): boolean {
@@ -35,8 +39,8 @@ export class EventLoopDelay {
   setActive(on: boolean): void {
     if (on === this.enabled) return;
     this.enabled = on;
-    if (on) this.histogram.enable();
-    else this.histogram.disable();
+    if (on) (this.histogram ??= monitorEventLoopDelay({ resolution: EVENT_LOOP_SAMPLE_MS })).enable();
+    else this.histogram?.disable();
   }
 
   /**
@@ -46,7 +50,7 @@ export class EventLoopDelay {
    */
   takeWindow(): { min: number; max: number; mean: number; stddev: number; p50: number; p90: number; p99: number } | undefined {
     const h = this.histogram;
-    if (h.count === 0) return undefined;
+    if (!h || h.count === 0) return undefined;
     const window = { min: h.min, max: h.max, mean: h.mean, stddev: h.stddev, p50: h.percentile(50), p90: h.percentile(90), p99: h.percentile(99) };
     this.fold(h);
     h.reset();
