@@ -35,7 +35,7 @@ import { whepWatch } from "../test/helpers/whep-client.js";
 import { cpuMs, rssBytes, threadCpu, udpDrops } from "./lib/proc.js";
 import { summarizeProfile, type ProfileSummary } from "./lib/cpuprofile.js";
 import type { FleetReport, FleetStart } from "./lib/publisher-fleet.js";
-import { listArg, machine, numArg, SHORT, sleep, writeResults } from "./lib/results.js";
+import { listArg, machine, numArg, pollFor, SHORT, sleep, writeResults } from "./lib/results.js";
 import { max, median, round } from "./lib/stats.js";
 
 const run = promisify(execFile);
@@ -77,12 +77,7 @@ async function metric(url: string, name: string): Promise<number | undefined> {
 
 /** The inspector's WebSocket URL, printed on the server's stderr when started with --inspect=0. */
 async function inspectorUrl(server: ServerProcess): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const m = /Debugger listening on (ws:\/\/\S+)/.exec(server.output());
-    if (m?.[1]) return m[1];
-    await sleep(100);
-  }
-  throw new Error("no inspector URL from the server");
+  return pollFor("the inspector URL on the server's stderr", () => Promise.resolve(/Debugger listening on (ws:\/\/\S+)/.exec(server.output())?.[1]), 10_000);
 }
 
 /** Profiler.start / Profiler.stop over the Chrome DevTools protocol. */
@@ -219,14 +214,12 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
       // Every packet accounted for (received or given up as lost) while the streams are live.
       const lost = await Promise.all(names.map(async (s, i) => {
         const want = (sent[i] as SentStats).videoPackets;
-        for (let k = 0; k < 100; k++) {
+        return pollFor(`${s}: the server accounting for all ${want} packets sent`, async () => {
           const res = await fetch(`${server.url}/api/v1/streams/${s}`);
-          if (res.status !== 200) return NaN;
+          if (res.status !== 200) throw new Error(`GET /api/v1/streams/${s}: ${res.status}`);
           const c = (await res.json()) as { packetsReceived: number; packetsLost: number };
-          if (c.packetsReceived + c.packetsLost >= want) return c.packetsLost;
-          await sleep(100);
-        }
-        return NaN;
+          return c.packetsReceived + c.packetsLost >= want ? c.packetsLost : undefined;
+        }, 10_000);
       }));
       clearInterval(sampler);
       fleet.stop();
@@ -234,20 +227,17 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
       await fleet.exited;
       // Recordings close when their publisher leaves; count the frames each holds.
       const recorded = await Promise.all(names.map(async (s) => {
-        for (let k = 0; k < 100; k++) {
-          const ms = await readManifests(server.dataDir, s).catch(() => []);
-          if (ms.length > 0 && ms.every((x) => x.endedAt != null)) {
-            let frames = 0;
-            for (const mf of ms) {
-              const file = await assemble(server.dataDir, mf);
-              frames += Number((await probeStreams(file)).find((x) => x.codec_type === "video")?.nb_read_packets ?? 0);
-              await rm(file, { force: true });
-            }
-            return frames;
-          }
-          await sleep(200);
+        const ms = await pollFor(`${s}: its recordings closed`, async () => {
+          const found = await readManifests(server.dataDir, s).catch(() => []);
+          return found.length > 0 && found.every((x) => x.endedAt != null) ? found : undefined;
+        }, 20_000, 200);
+        let frames = 0;
+        for (const mf of ms) {
+          const file = await assemble(server.dataDir, mf);
+          frames += Number((await probeStreams(file)).find((x) => x.codec_type === "video")?.nb_read_packets ?? 0);
+          await rm(file, { force: true });
         }
-        return 0;
+        return frames;
       }));
       const framesSent = sent.reduce((k, x) => k + x.videoFrames, 0);
       const framesRecorded = recorded.reduce((a, b) => a + b, 0);
