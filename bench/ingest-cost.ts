@@ -27,7 +27,7 @@
  * that only our server has (its event-loop stalls, its thread split) are "n/a" for MediaMTX.
  */
 import { execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
@@ -245,7 +245,10 @@ async function startOurs(profileDir?: string): Promise<Target> {
       return frames;
     },
     stop,
-    kill: () => void server.child.kill("SIGKILL"),
+    kill: () => {
+      server.child.kill("SIGKILL");
+      rmSync(server.dataDir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -410,6 +413,12 @@ function sideBySide(ours: Row[], theirs: Row[]): Row[] {
   return out;
 }
 
+/**
+ * MediaMTX's fMP4 recorder writes a sample once the next one arrives (that gives its duration),
+ * so the last frame of every recording is never written: "frames lost %" counts it.
+ */
+const MEDIAMTX_LAST_FRAME = "MediaMTX's recorder writes each sample when the next arrives (its duration), so every recording lacks its last frame (1 per stream per recording); frames lost % includes it";
+
 /** Issue 17's target: CPU per stream at N=8 at most 29 ms/s, or at most 1.0x MediaMTX side by side. */
 const ISSUE17 = { n: 8, msPerS: 29, ratio: 1.0 };
 
@@ -466,6 +475,7 @@ console.log(`wrote ${await writeResults(pinned ? "ingest-cost" : "ingest-cost-un
 if (MEDIAMTX_BIN) {
   console.log(`MediaMTX ${mtxVersion ?? "?"} (MEDIAMTX_BIN), same sweep; "n/a": a column only our server has`);
   console.table(mtxRows);
+  console.log(`note: ${MEDIAMTX_LAST_FRAME}`);
   const side = sideBySide(rows, mtxRows);
   console.log("side by side, ours / MediaMTX per N:");
   console.table(side);
@@ -486,7 +496,7 @@ if (MEDIAMTX_BIN) {
   console.log(`wrote ${await writeResults(pinned ? "ingest-cost-mediamtx" : "ingest-cost-mediamtx-unpinned", m, {
     seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned,
     server: TSX ? "tsx src/main.ts" : "node dist/main.js",
-    mediamtx: { version: mtxVersion ?? null, config: "generated per run (bench/lib/mediamtx.ts): WebRTC on 127.0.0.1 (one UDP mux port), record fmp4, 1 s parts, 4 s segments; RTSP/RTMP/HLS/SRT/MoQ off; API on 127.0.0.1" },
+    mediamtx: { version: mtxVersion ?? null, config: "generated per run (bench/lib/mediamtx.ts): WebRTC on 127.0.0.1 (one UDP mux port), record fmp4, 1 s parts, 4 s segments; RTSP/RTMP/HLS/SRT/MoQ off; API on 127.0.0.1", note: MEDIAMTX_LAST_FRAME },
     ours: rows, mediamtxRows: mtxRows, sideBySide: side, ...(issue17 ? { issue17 } : {}),
   })}`);
 }

@@ -8,6 +8,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
+import { rmSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -42,7 +43,7 @@ export interface Mediamtx {
   output(): string;
   /** SIGTERM, SIGKILL after 5 s; removes the temp dir. */
   stop(): Promise<void>;
-  /** SIGKILL at once (signal handlers: synchronous). */
+  /** SIGKILL at once and the temp dir removed (for signal handlers: synchronous). */
   kill(): void;
 }
 
@@ -120,6 +121,7 @@ export async function startMediamtx(opts: MediamtxOptions): Promise<Mediamtx> {
   void exited.then(() => (gone = true));
   const kill = (): void => {
     if (!gone) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
   };
   const stop = async (): Promise<void> => {
     if (!gone) {
