@@ -20,9 +20,14 @@
  * the --profile run always does, so its stages map to src/.
  *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short] [--tsx]
  * (--no-pin writes ingest-cost-unpinned.json)
+ * With MEDIAMTX_BIN set (a MediaMTX binary built outside this repository; --mediamtx insists on
+ * it), each N runs against MediaMTX too, right after ours and under the same conditions (same
+ * pinning, publishers, clip, recording settings, WHEP viewers; bench/lib/mediamtx.ts), and a
+ * side-by-side table gives ours/MediaMTX per N; written to ingest-cost-mediamtx.json. Columns
+ * that only our server has (its event-loop stalls, its thread split) are "n/a" for MediaMTX.
  */
 import { execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
@@ -33,6 +38,7 @@ import { assemble, probeStreams, readManifests } from "../test/support/recording
 import type { SentStats } from "../test/helpers/ffmpeg-rtp-source.js";
 import { whepWatch } from "../test/helpers/whep-client.js";
 import { cpuMs, rssBytes, threadCpu, udpDrops } from "./lib/proc.js";
+import { startMediamtx } from "./lib/mediamtx.js";
 import { summarizeProfile, type ProfileSummary } from "./lib/cpuprofile.js";
 import type { FleetReport, FleetStart } from "./lib/publisher-fleet.js";
 import { listArg, machine, numArg, pollFor, SHORT, sleep, writeResults } from "./lib/results.js";
@@ -111,16 +117,31 @@ async function startProfiler(wsUrl: string): Promise<() => Promise<unknown>> {
   };
 }
 
+/**
+ * Children to end at once if the bench itself is interrupted (SIGINT/SIGTERM); normal and failed
+ * runs end them in their finally blocks.
+ */
+const killers = new Set<() => void>();
+for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.once(sig, () => {
+    for (const k of killers) k();
+    process.exit(code);
+  });
+}
+
 interface Fleet {
   next(type: FleetReport["type"]): Promise<FleetReport>;
   stop(): void;
+  /** SIGKILL to the fleet's process group: the fleet and its publishers' ffmpeg children. */
+  kill(): void;
   exited: Promise<void>;
 }
 
 function startFleet(start: FleetStart): Fleet {
   const script = path.resolve(import.meta.dirname, "lib/publisher-fleet.ts");
   const argv = [process.execPath, "--import", "tsx", script];
-  const child = spawn(pinned ? "taskset" : (argv.shift() as string), pinned ? ["-c", "1", ...argv] : argv, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  // A process group of its own, so a failed run can end every publisher with one kill.
+  const child = spawn(pinned ? "taskset" : (argv.shift() as string), pinned ? ["-c", "1", ...argv] : argv, { stdio: ["ignore", "inherit", "inherit", "ipc"], detached: true });
   const waiting = new Map<string, (r: FleetReport) => void>();
   const got = new Map<string, FleetReport>();
   child.on("message", (r: FleetReport) => {
@@ -140,6 +161,13 @@ function startFleet(start: FleetStart): Fleet {
       });
     },
     stop: () => void child.send({ type: "stop" }),
+    kill: () => {
+      try {
+        process.kill(-(child.pid as number), "SIGKILL");
+      } catch {
+        // the group is gone already (ESRCH)
+      }
+    },
     exited,
   };
 }
@@ -148,14 +176,108 @@ interface Row {
   [k: string]: string | number | null;
 }
 
-async function measure(n: number, clipFile: string, profileDir?: string): Promise<{ row: Row; profile?: ProfileSummary }> {
+/** A column that does not apply to the server measured (MediaMTX has no event loop or metrics of ours). */
+const NA = "n/a";
+
+/** What the sweep needs of the server under test, ours or MediaMTX. */
+interface Target {
+  pid: number;
+  whipUrl(stream: string): string;
+  whepUrl(stream: string): string;
+  /** The event loop's longest stall since the previous call (our server's metric; the scrape resets its window). */
+  loopStallS?: () => Promise<number>;
+  /** Our server's inspector URL (--profile). */
+  inspectorUrl?: () => Promise<string>;
+  /** Thread split main/other: meaningful for Node's one JS thread, not for Go's scheduler. */
+  threadSplit: boolean;
+  /** RTP packets the server counted lost on `stream`, once it has accounted for `sent` of them (received or lost). */
+  packetsLost(stream: string, sent: number): Promise<number>;
+  /** Video frames in the recordings of `stream`, once they are closed. */
+  framesRecorded(stream: string): Promise<number>;
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+async function startOurs(profileDir?: string): Promise<Target> {
   const server = await spawnServer(
     { IFC_AI_ENABLED: "false", IFC_RECORD: "true", IFC_PART_DURATION_MS: "1000", IFC_SEGMENT_DURATION_MS: "4000" },
     undefined,
     profileDir ? { nodeArgs: ["--inspect=127.0.0.1:0"] } : { compiled: !TSX },
   );
   const pid = server.child.pid as number;
-  if (pinned) await run("taskset", ["-a", "-p", "-c", "0", String(pid)]);
+  const stop = async (): Promise<void> => {
+    server.child.kill("SIGTERM");
+    await server.exited;
+    await rm(server.dataDir, { recursive: true, force: true });
+  };
+  try {
+    if (pinned) await run("taskset", ["-a", "-p", "-c", "0", String(pid)]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    pid,
+    whipUrl: (s) => `${server.url}/whip/${s}`,
+    whepUrl: (s) => `${server.url}/whep/${s}`,
+    loopStallS: async () => (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN,
+    inspectorUrl: () => inspectorUrl(server),
+    threadSplit: true,
+    packetsLost: (s, want) =>
+      pollFor(`${s}: the server accounting for all ${want} packets sent`, async () => {
+        const res = await fetch(`${server.url}/api/v1/streams/${s}`);
+        if (res.status !== 200) throw new Error(`GET /api/v1/streams/${s}: ${res.status}`);
+        const c = (await res.json()) as { packetsReceived: number; packetsLost: number };
+        return c.packetsReceived + c.packetsLost >= want ? c.packetsLost : undefined;
+      }, 10_000),
+    // Recordings close when their publisher leaves; count the frames each holds.
+    framesRecorded: async (s) => {
+      const ms = await pollFor(`${s}: its recordings closed`, async () => {
+        const found = await readManifests(server.dataDir, s).catch(() => []);
+        return found.length > 0 && found.every((x) => x.endedAt != null) ? found : undefined;
+      }, 20_000, 200);
+      let frames = 0;
+      for (const mf of ms) {
+        const file = await assemble(server.dataDir, mf);
+        frames += Number((await probeStreams(file)).find((x) => x.codec_type === "video")?.nb_read_packets ?? 0);
+        await rm(file, { force: true });
+      }
+      return frames;
+    },
+    stop,
+    kill: () => {
+      server.child.kill("SIGKILL");
+      rmSync(server.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startMediamtxTarget(bin: string): Promise<Target & { version: string }> {
+  const mtx = await startMediamtx({ bin, ...(pinned ? { core: 0 } : {}), partSeconds: 1, segmentSeconds: 4 });
+  return {
+    pid: mtx.pid,
+    version: mtx.version,
+    whipUrl: mtx.whipUrl,
+    whepUrl: mtx.whepUrl,
+    threadSplit: false,
+    // MediaMTX's own count of the publishing session (its API), polled as ours is.
+    packetsLost: (s, want) =>
+      pollFor(`${s}: MediaMTX accounting for all ${want} packets sent`, async () => {
+        const c = await mtx.inbound(s);
+        return c && c.packets + c.lost >= want ? c.lost : undefined;
+      }, 10_000),
+    framesRecorded: async (s) => {
+      await pollFor(`${s}: MediaMTX's recordings closed`, async () => ((await mtx.pathClosed(s)) && (await mtx.recordings(s)).length > 0 ? true : undefined), 20_000, 200);
+      return mtx.framesRecorded(s);
+    },
+    stop: mtx.stop,
+    kill: mtx.kill,
+  };
+}
+
+async function measure(n: number, clipFile: string, target: Target, profileDir?: string): Promise<{ row: Row; profile?: ProfileSummary }> {
+  const pid = target.pid;
+  let fleet: Fleet | undefined;
   try {
     await sleep(3000); // past start-up's lazy work
     const idle0 = cpuMs(pid);
@@ -165,9 +287,11 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
     const baseRss = rssBytes(pid);
 
     const names = Array.from({ length: n }, (_, i) => `cost${n}-${i}`);
-    const stopProfiler = profileDir ? await startProfiler(await inspectorUrl(server)) : undefined;
-    await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds"); // the scrape resets the window
-    const fleet = startFleet({ type: "start", urls: names.map((s) => `${server.url}/whip/${s}`), clip: clipFile, width: WIDTH, height: HEIGHT, seconds, joinIntervalMs: JOIN_INTERVAL_MS });
+    const stopProfiler = profileDir && target.inspectorUrl ? await startProfiler(await target.inspectorUrl()) : undefined;
+    await target.loopStallS?.(); // the scrape resets the window
+    const f = startFleet({ type: "start", urls: names.map((s) => target.whipUrl(s)), clip: clipFile, width: WIDTH, height: HEIGHT, seconds, joinIntervalMs: JOIN_INTERVAL_MS });
+    fleet = f;
+    killers.add(f.kill);
     const drops = new Map<string, number>();
     let peakRss = 0;
     const sampler = setInterval(() => {
@@ -175,8 +299,8 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
       peakRss = Math.max(peakRss, rssBytes(pid));
     }, 250);
     try {
-      const joined = (await fleet.next("joined")) as Extract<FleetReport, { type: "joined" }>;
-      const joinLagS = (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN;
+      const joined = (await f.next("joined")) as Extract<FleetReport, { type: "joined" }>;
+      const joinLagS = await target.loopStallS?.();
       // The steady window: from 2 s after the last join to 2 s before the first publisher ends.
       // At N=1, 3 s of it are left for WHEP viewers to connect while the stream is live.
       const steadyMs = Math.max(2000, seconds * 1000 - (n - 1) * JOIN_INTERVAL_MS - 6000 - (n === 1 ? WHEP_VIEWERS * 300 : 0));
@@ -197,48 +321,27 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
           split.set("main sys", t.sys - b.sys);
         } else split.set("other threads", (split.get("other threads") ?? 0) + t.user - b.user + t.sys - b.sys);
       }
-      const perStream = (k: string): number | null => round((split.get(k) ?? 0) / wallS / n, 1);
+      const perStream = (k: string): number | string | null => (target.threadSplit ? round((split.get(k) ?? 0) / wallS / n, 1) : NA);
       const steadyRss = rssBytes(pid);
-      const steadyLagS = (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN;
+      const steadyLagS = await target.loopStallS?.();
       const profile = stopProfiler ? await stopProfiler() : undefined;
       // WHEP POST → connected for a werift viewer (this process, unpinned), one after another.
       const whepMs: number[] = [];
       if (n === 1 && !profileDir) {
         for (let i = 0; i < WHEP_VIEWERS; i++) {
-          const v = await whepWatch(`${server.url}/whep/${names[0]}`, { audio: false });
+          const v = await whepWatch(target.whepUrl(names[0] as string), { audio: false });
           whepMs.push(v.timings.connectedAt - v.timings.postSentAt);
           await v.close();
         }
       }
-      const sent = ((await fleet.next("sent")) as Extract<FleetReport, { type: "sent" }>).sent;
+      const sent = ((await f.next("sent")) as Extract<FleetReport, { type: "sent" }>).sent;
       // Every packet accounted for (received or given up as lost) while the streams are live.
-      const lost = await Promise.all(names.map(async (s, i) => {
-        const want = (sent[i] as SentStats).videoPackets;
-        return pollFor(`${s}: the server accounting for all ${want} packets sent`, async () => {
-          const res = await fetch(`${server.url}/api/v1/streams/${s}`);
-          if (res.status !== 200) throw new Error(`GET /api/v1/streams/${s}: ${res.status}`);
-          const c = (await res.json()) as { packetsReceived: number; packetsLost: number };
-          return c.packetsReceived + c.packetsLost >= want ? c.packetsLost : undefined;
-        }, 10_000);
-      }));
+      const lost = await Promise.all(names.map((s, i) => target.packetsLost(s, (sent[i] as SentStats).videoPackets)));
       clearInterval(sampler);
-      fleet.stop();
-      await fleet.next("stopped");
-      await fleet.exited;
-      // Recordings close when their publisher leaves; count the frames each holds.
-      const recorded = await Promise.all(names.map(async (s) => {
-        const ms = await pollFor(`${s}: its recordings closed`, async () => {
-          const found = await readManifests(server.dataDir, s).catch(() => []);
-          return found.length > 0 && found.every((x) => x.endedAt != null) ? found : undefined;
-        }, 20_000, 200);
-        let frames = 0;
-        for (const mf of ms) {
-          const file = await assemble(server.dataDir, mf);
-          frames += Number((await probeStreams(file)).find((x) => x.codec_type === "video")?.nb_read_packets ?? 0);
-          await rm(file, { force: true });
-        }
-        return frames;
-      }));
+      f.stop();
+      await f.next("stopped");
+      await f.exited;
+      const recorded = await Promise.all(names.map((s) => target.framesRecorded(s)));
       const framesSent = sent.reduce((k, x) => k + x.videoFrames, 0);
       const framesRecorded = recorded.reduce((a, b) => a + b, 0);
       const packetsSent = sent.reduce((k, x) => k + x.videoPackets, 0);
@@ -263,8 +366,8 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
         "POST→connected median ms": round(median(joined.connectMs), 0),
         "POST→connected max ms": round(max(joined.connectMs), 0),
         "WHEP POST→connected median ms": round(median(whepMs), 0),
-        "loop stall max during joins ms": round(joinLagS * 1000, 0),
-        "loop stall max steady ms": round(steadyLagS * 1000, 0),
+        "loop stall max during joins ms": joinLagS === undefined ? NA : round(joinLagS * 1000, 0),
+        "loop stall max steady ms": steadyLagS === undefined ? NA : round(steadyLagS * 1000, 0),
         "frames recorded": framesRecorded,
         "frames sent": framesSent,
         "frames lost %": round(framesSent > 0 ? ((framesSent - framesRecorded) / framesSent) * 100 : null, 2),
@@ -282,21 +385,80 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
       clearInterval(sampler);
     }
   } finally {
-    server.child.kill("SIGTERM");
-    await server.exited;
-    await rm(server.dataDir, { recursive: true, force: true });
+    if (fleet) {
+      fleet.kill(); // a no-op after a clean stop; on failure it ends every publisher
+      killers.delete(fleet.kill);
+    }
+    await target.stop();
   }
 }
+
+/** The columns set side by side (the rest are ours only, or counts that do not compare as a ratio). */
+const COMPARED = [
+  "idle CPU ms/s", "CPU ms/s per stream", "server CPU % core", "RSS base MiB", "RSS steady MiB", "RSS peak MiB", "RSS per stream MiB",
+  "POST→connected median ms", "POST→connected max ms", "WHEP POST→connected median ms", "frames lost %", "packets lost (server count)", "UDP drops (kernel)", "failed joins",
+];
+
+function sideBySide(ours: Row[], theirs: Row[]): Row[] {
+  const out: Row[] = [];
+  for (const o of ours) {
+    const t = theirs.find((r) => r.streams === o.streams);
+    if (!t) continue;
+    for (const k of COMPARED) {
+      const a = o[k] ?? null;
+      const b = t[k] ?? null;
+      out.push({ streams: o.streams ?? null, measure: k, ours: a, MediaMTX: b, "ours/MediaMTX": typeof a === "number" && typeof b === "number" && b !== 0 ? round(a / b, 2) : NA });
+    }
+  }
+  return out;
+}
+
+/**
+ * MediaMTX's fMP4 recorder writes a sample once the next one arrives (that gives its duration),
+ * so the last frame of every recording is never written: "frames lost %" counts it.
+ */
+const MEDIAMTX_LAST_FRAME = "MediaMTX's recorder writes each sample when the next arrives (its duration), so every recording lacks its last frame (1 per stream per recording); frames lost % includes it";
+
+/** Issue 17's target: CPU per stream at N=8 at most 29 ms/s, or at most 1.0x MediaMTX side by side. */
+const ISSUE17 = { n: 8, msPerS: 29, ratio: 1.0 };
+
+const MEDIAMTX_BIN = process.env.MEDIAMTX_BIN || undefined;
+if (process.argv.includes("--mediamtx") && !MEDIAMTX_BIN) throw new Error("--mediamtx: set MEDIAMTX_BIN to a MediaMTX binary (built outside this repository)");
 
 if (!TSX) await run("npm", ["run", "--silent", "build:server"], { cwd: path.resolve(import.meta.dirname, "..") });
 const clipFile = await clip();
 const rows: Row[] = [];
+const mtxRows: Row[] = [];
+let mtxVersion: string | undefined;
 let profile: ProfileSummary | undefined;
 const profileDir = PROFILE ? await mkdtemp(path.join(tmpdir(), "ifc-prof-")) : undefined;
+
+/** Starts a target, keeps it killable from a signal while it lives, and measures. */
+async function measureOn(start: () => Promise<Target>, n: number, dir?: string): Promise<{ row: Row; profile?: ProfileSummary }> {
+  const target = await start();
+  killers.add(target.kill);
+  try {
+    return await measure(n, clipFile, target, dir);
+  } finally {
+    killers.delete(target.kill);
+  }
+}
+
 try {
-  for (const n of counts) rows.push((await measure(n, clipFile)).row);
+  for (const n of counts) {
+    rows.push((await measureOn(() => startOurs(), n)).row);
+    // MediaMTX right after ours at the same N: the two see the same machine load as near as can be.
+    if (MEDIAMTX_BIN) {
+      const bin = MEDIAMTX_BIN;
+      mtxRows.push((await measureOn(async () => {
+        const t = await startMediamtxTarget(bin);
+        mtxVersion = t.version;
+        return t;
+      }, n)).row);
+    }
+  }
   if (profileDir) {
-    const r = await measure(PROFILE_N, clipFile, profileDir);
+    const r = await measureOn(() => startOurs(profileDir), PROFILE_N, profileDir);
     profile = r.profile;
   }
 } finally {
@@ -310,3 +472,31 @@ if (profile) {
   console.table(profile.topFunctions);
 }
 console.log(`wrote ${await writeResults(pinned ? "ingest-cost" : "ingest-cost-unpinned", m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, server: TSX ? "tsx src/main.ts" : "node dist/main.js", rows, ...(profile ? { profile } : {}) })}`);
+if (MEDIAMTX_BIN) {
+  console.log(`MediaMTX ${mtxVersion ?? "?"} (MEDIAMTX_BIN), same sweep; "n/a": a column only our server has`);
+  console.table(mtxRows);
+  console.log(`note: ${MEDIAMTX_LAST_FRAME}`);
+  const side = sideBySide(rows, mtxRows);
+  console.log("side by side, ours / MediaMTX per N:");
+  console.table(side);
+  const cpuAt = side.find((r) => r.streams === ISSUE17.n && r.measure === "CPU ms/s per stream");
+  const issue17 = cpuAt
+    ? {
+        n: ISSUE17.n,
+        oursMsPerS: cpuAt.ours,
+        mediamtxMsPerS: cpuAt.MediaMTX,
+        ratio: cpuAt["ours/MediaMTX"],
+        underMsPerS: typeof cpuAt.ours === "number" && cpuAt.ours <= ISSUE17.msPerS,
+        underRatio: typeof cpuAt["ours/MediaMTX"] === "number" && cpuAt["ours/MediaMTX"] <= ISSUE17.ratio,
+      }
+    : undefined;
+  if (issue17) {
+    console.log(`issue 17 at N=${issue17.n}: ours ${String(issue17.oursMsPerS)} ms/s per stream (≤ ${ISSUE17.msPerS}: ${issue17.underMsPerS ? "yes" : "no"}), MediaMTX ${String(issue17.mediamtxMsPerS)}, ratio ${String(issue17.ratio)} (≤ ${ISSUE17.ratio}: ${issue17.underRatio ? "yes" : "no"})`);
+  }
+  console.log(`wrote ${await writeResults(pinned ? "ingest-cost-mediamtx" : "ingest-cost-mediamtx-unpinned", m, {
+    seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned,
+    server: TSX ? "tsx src/main.ts" : "node dist/main.js",
+    mediamtx: { version: mtxVersion ?? null, config: "generated per run (bench/lib/mediamtx.ts): WebRTC on 127.0.0.1 (one UDP mux port), record fmp4, 1 s parts, 4 s segments; RTSP/RTMP/HLS/SRT/MoQ off; API on 127.0.0.1", note: MEDIAMTX_LAST_FRAME },
+    ours: rows, mediamtxRows: mtxRows, sideBySide: side, ...(issue17 ? { issue17 } : {}),
+  })}`);
+}
