@@ -26,10 +26,10 @@
  * side-by-side table gives ours/MediaMTX per N; written to ingest-cost-mediamtx.json. Columns
  * that only our server has (its event-loop stalls, its thread split) are "n/a" for MediaMTX.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import WebSocket from "ws";
@@ -40,7 +40,8 @@ import { whepWatch } from "../test/helpers/whep-client.js";
 import { cpuMs, rssBytes, threadCpu, udpDrops } from "./lib/proc.js";
 import { startMediamtx } from "./lib/mediamtx.js";
 import { summarizeProfile, type ProfileSummary } from "./lib/cpuprofile.js";
-import type { FleetReport, FleetStart } from "./lib/publisher-fleet.js";
+import type { FleetReport } from "./lib/publisher-fleet.js";
+import { benchClip, CLIP_HEIGHT, CLIP_WIDTH, startFleet, type Fleet } from "./lib/fleet.js";
 import { listArg, machine, numArg, pollFor, SHORT, sleep, writeResults } from "./lib/results.js";
 import { max, median, round } from "./lib/stats.js";
 
@@ -54,26 +55,12 @@ const TSX = process.argv.includes("--tsx");
 const JOIN_INTERVAL_MS = 250;
 const WHEP_VIEWERS = 8;
 const IDLE_WINDOW_MS = SHORT ? 3000 : 10_000;
-const WIDTH = 1280;
-const HEIGHT = 720;
+const WIDTH = CLIP_WIDTH;
+const HEIGHT = CLIP_HEIGHT;
 const m = machine();
 const MiB = 1024 * 1024;
 /** --no-pin: server and publishers share every core, as on a machine that runs out of CPU (the issue's "saturated" row). */
 const pinned = existsSync("/usr/bin/taskset") && m.nproc >= 2 && !process.argv.includes("--no-pin");
-
-/** The clip, encoded once and kept in a cache: 10 s of testsrc2 at 3 Mbit/s, IDR every second, no B-frames; MPEG-TS repeats SPS/PPS in-band. */
-async function clip(): Promise<string> {
-  const dir = path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "ifc-bench");
-  const file = path.join(dir, `clip-${WIDTH}x${HEIGHT}p30-3M.ts`);
-  if (existsSync(file)) return file;
-  await mkdir(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.ts`;
-  await run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", `testsrc2=size=${WIDTH}x${HEIGHT}:rate=30`, "-t", "10",
-    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0",
-    "-pix_fmt", "yuv420p", "-b:v", "3M", "-maxrate", "3M", "-bufsize", "1M", tmp]);
-  await run("mv", [tmp, file]);
-  return file;
-}
 
 async function metric(url: string, name: string): Promise<number | undefined> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -127,49 +114,6 @@ for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     for (const k of killers) k();
     process.exit(code);
   });
-}
-
-interface Fleet {
-  next(type: FleetReport["type"]): Promise<FleetReport>;
-  stop(): void;
-  /** SIGKILL to the fleet's process group: the fleet and its publishers' ffmpeg children. */
-  kill(): void;
-  exited: Promise<void>;
-}
-
-function startFleet(start: FleetStart): Fleet {
-  const script = path.resolve(import.meta.dirname, "lib/publisher-fleet.ts");
-  const argv = [process.execPath, "--import", "tsx", script];
-  // A process group of its own, so a failed run can end every publisher with one kill.
-  const child = spawn(pinned ? "taskset" : (argv.shift() as string), pinned ? ["-c", "1", ...argv] : argv, { stdio: ["ignore", "inherit", "inherit", "ipc"], detached: true });
-  const waiting = new Map<string, (r: FleetReport) => void>();
-  const got = new Map<string, FleetReport>();
-  child.on("message", (r: FleetReport) => {
-    const w = waiting.get(r.type);
-    if (w) w(r);
-    else got.set(r.type, r);
-  });
-  child.send(start);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  return {
-    next: (type) => {
-      const have = got.get(type);
-      if (have) return Promise.resolve(have);
-      return new Promise((resolve, reject) => {
-        waiting.set(type, resolve);
-        void exited.then(() => reject(new Error(`publisher fleet exited before "${type}"`)));
-      });
-    },
-    stop: () => void child.send({ type: "stop" }),
-    kill: () => {
-      try {
-        process.kill(-(child.pid as number), "SIGKILL");
-      } catch {
-        // the group is gone already (ESRCH)
-      }
-    },
-    exited,
-  };
 }
 
 interface Row {
@@ -289,7 +233,7 @@ async function measure(n: number, clipFile: string, target: Target, profileDir?:
     const names = Array.from({ length: n }, (_, i) => `cost${n}-${i}`);
     const stopProfiler = profileDir && target.inspectorUrl ? await startProfiler(await target.inspectorUrl()) : undefined;
     await target.loopStallS?.(); // the scrape resets the window
-    const f = startFleet({ type: "start", urls: names.map((s) => target.whipUrl(s)), clip: clipFile, width: WIDTH, height: HEIGHT, seconds, joinIntervalMs: JOIN_INTERVAL_MS });
+    const f = startFleet({ type: "start", urls: names.map((s) => target.whipUrl(s)), clip: clipFile, width: WIDTH, height: HEIGHT, seconds, joinIntervalMs: JOIN_INTERVAL_MS }, pinned);
     fleet = f;
     killers.add(f.kill);
     const drops = new Map<string, number>();
@@ -426,7 +370,7 @@ const MEDIAMTX_BIN = process.env.MEDIAMTX_BIN || undefined;
 if (process.argv.includes("--mediamtx") && !MEDIAMTX_BIN) throw new Error("--mediamtx: set MEDIAMTX_BIN to a MediaMTX binary (built outside this repository)");
 
 if (!TSX) await run("npm", ["run", "--silent", "build:server"], { cwd: path.resolve(import.meta.dirname, "..") });
-const clipFile = await clip();
+const clipFile = await benchClip();
 const rows: Row[] = [];
 const mtxRows: Row[] = [];
 let mtxVersion: string | undefined;

@@ -105,6 +105,9 @@ async function measure(kind: TransportKind, n: number, clip: string): Promise<Ro
       };
       console.log(JSON.stringify(row));
       return row;
+    } catch (err) {
+      fleet.kill();
+      throw err;
     } finally {
       // The fleet takes "stop" once its publishers have ended (after "sent").
       await fleet.next("sent").catch(() => undefined);

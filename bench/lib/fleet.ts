@@ -33,6 +33,8 @@ export async function benchClip(): Promise<string> {
 export interface Fleet {
   next(type: FleetReport["type"]): Promise<FleetReport>;
   stop(): void;
+  /** SIGKILL to the fleet's process group: the fleet and its publishers' ffmpeg children. */
+  kill(): void;
   exited: Promise<void>;
 }
 
@@ -40,7 +42,8 @@ export interface Fleet {
 export function startFleet(start: FleetStart, pinned: boolean): Fleet {
   const script = path.resolve(import.meta.dirname, "publisher-fleet.ts");
   const argv = [process.execPath, "--import", "tsx", script];
-  const child = spawn(pinned ? "taskset" : (argv.shift() as string), pinned ? ["-c", "1", ...argv] : argv, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  // A process group of its own, so a failed run can end every publisher with one kill.
+  const child = spawn(pinned ? "taskset" : (argv.shift() as string), pinned ? ["-c", "1", ...argv] : argv, { stdio: ["ignore", "inherit", "inherit", "ipc"], detached: true });
   const waiting = new Map<string, (r: FleetReport) => void>();
   const got = new Map<string, FleetReport>();
   child.on("message", (r: FleetReport) => {
@@ -60,6 +63,13 @@ export function startFleet(start: FleetStart, pinned: boolean): Fleet {
       });
     },
     stop: () => void child.send({ type: "stop" }),
+    kill: () => {
+      try {
+        process.kill(-(child.pid as number), "SIGKILL");
+      } catch {
+        // the group is gone already (ESRCH)
+      }
+    },
     exited,
   };
 }
