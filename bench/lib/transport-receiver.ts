@@ -30,7 +30,7 @@ async function weriftAnswerer(): Promise<Answerer> {
   // The same werift the server runs: its checked replacements in place.
   const installed = [installFastRtpHeaderParsing(), installNativeX25519(), ...Object.values(installReceivePathFastPaths())];
   if (installed.some((r) => r === "disagrees" || r === false)) throw new Error(`werift's replacements not all installed: ${JSON.stringify(installed)}`);
-  const peer = { config: { iceServers: [], iceUseIpv4: true, iceUseIpv6: false }, hasStun: false, recvBufferBytes: 4 * 1024 * 1024, iceRestartTimeoutMs: 10_000 };
+  const peer = { config: { iceServers: [], iceUseIpv4: true, iceUseIpv6: false }, hasStun: false, recvBufferBytes: 4 * 1024 * 1024, iceRestartTimeoutMs: 10_000, dtlsStartDelayMs: Number(process.env.IFC_DTLS_START_DELAY_MS ?? 10) };
   return async (offer, count) => {
     const pc = new RTCPeerConnection({
       ...peer.config,

@@ -2,6 +2,7 @@ import { getHostAddresses, type RTCPeerConnection, type RTCPeerConnectionConfig,
 import type { Config } from "../config.js";
 import { invalidSdp } from "./sdp-offer.js";
 import { orderDtlsHandshakes } from "./werift-dtls-order.js";
+import { startDtlsClientSooner } from "./werift-dtls-start.js";
 import { sizePeerRecvBuffers, type SocketWarn } from "./socket-buffer.js";
 import { holdSelectedPairs, startRestartedChecks, watchRestart, type RestartWatch } from "./werift-ice-restart.js";
 
@@ -13,6 +14,8 @@ export interface PeerOptions {
   recvBufferBytes: number;
   /** An ICE restart not completed within this ends the session (IFC_ICE_RESTART_TIMEOUT_MS). */
   iceRestartTimeoutMs: number;
+  /** IFC_DTLS_START_DELAY_MS: our ClientHello this long after ICE connects (werift-dtls-start.ts). */
+  dtlsStartDelayMs: number;
   /** Where the once-per-process "buffer capped by the kernel" warning goes. */
   warn?: SocketWarn;
 }
@@ -26,6 +29,7 @@ export function peerOptionsFrom(cfg: Config, warn?: SocketWarn): PeerOptions {
     hasStun: iceServers.length > 0,
     recvBufferBytes: cfg.rtcRecvBufferBytes,
     iceRestartTimeoutMs: cfg.iceRestartTimeoutMs,
+    dtlsStartDelayMs: cfg.dtlsStartDelayMs,
     ...(warn ? { warn } : {}),
     config: {
       iceServers,
@@ -94,6 +98,7 @@ export async function answerOffer(pc: RTCPeerConnection, offerSdp: string, peer:
   await pc.setLocalDescription(await pc.createAnswer());
   // Before ICE can connect (the client has no answer yet), so the gate is in place for the first record.
   orderDtlsHandshakes(pc);
+  startDtlsClientSooner(pc, peer.dtlsStartDelayMs);
   await waitIceGathered(pc);
   // Sockets exist once gathering is done; nothing has been received on them yet.
   sizePeerRecvBuffers(pc, peer.recvBufferBytes, peer.warn);

@@ -16,7 +16,7 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   s3Bucket: "bucket", s3Region: "eu-west-1", s3PathStyle: "false", spoolDir: "/var/spool/ifc", uploadQueueBytes: "1048576",
   uploadConcurrency: "8", uploadMinBackoffMs: "500", uploadMaxBackoffMs: "120000", ffmpegPath: "/usr/local/bin/ffmpeg",
   maxPublishers: "8", maxCpuPercent: "80", whipMaxOfferBytes: "65536", whipConnectTimeoutMs: "5000", rtpSilenceTimeoutMs: "3000",
-  rtcpSilenceTimeoutMs: "5000", iceDisconnectedTimeoutMs: "1000", reconnectGraceMs: "0", iceRestartTimeoutMs: "5000", rtcRecvBufferBytes: "0",
+  rtcpSilenceTimeoutMs: "5000", iceDisconnectedTimeoutMs: "1000", reconnectGraceMs: "0", iceRestartTimeoutMs: "5000", dtlsStartDelayMs: "100", rtcRecvBufferBytes: "0",
   rtpMaxJumpMs: "5000", clockDriftToleranceMs: "40", whepJoin: "next-keyframe", whepStrictProfile: "true", streamBufferMs: "4000",
   streamBufferBytes: "1048576", recordOnDetection: "qr_code,motion", recordOnDetectionPreRollMs: "2000", recordOnDetectionPostRollMs: "3000",
   retentionMinFreeBytes: "0",
@@ -111,6 +111,14 @@ describe("config", () => {
     expect([...c.aiPriorities]).toEqual([["line1", 10], ["dock", 1]]);
     expect(c.publicUrl).toBe("https://x.example.com/ingest");
     expect(loadConfig({ IFC_PUBLIC_URL: "http://10.0.0.1:8080" }).publicUrl).toBe("http://10.0.0.1:8080");
+  });
+
+  it("IFC_DTLS_START_DELAY_MS takes 0 to 1000 ms and nothing beyond", () => {
+    expect(loadConfig({}).dtlsStartDelayMs).toBe(10);
+    expect(loadConfig({ IFC_DTLS_START_DELAY_MS: "0" }).dtlsStartDelayMs).toBe(0);
+    expect(loadConfig({ IFC_DTLS_START_DELAY_MS: "1000" }).dtlsStartDelayMs).toBe(1000);
+    expect(() => loadConfig({ IFC_DTLS_START_DELAY_MS: "1001" })).toThrow(/IFC_DTLS_START_DELAY_MS/);
+    expect(() => loadConfig({ IFC_DTLS_START_DELAY_MS: "-1" })).toThrow(/IFC_DTLS_START_DELAY_MS/);
   });
 
   it("IFC_MAX_CPU_PERCENT takes 0 (off) to 100 and nothing beyond", () => {
