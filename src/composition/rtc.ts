@@ -5,6 +5,8 @@ import type { StreamRegistry } from "../core/stream-registry.js";
 import { STREAM_EVENTS_TOPIC, type EventBus, type StreamLifecycleEvent } from "../ports/event-bus.js";
 import { WhepEgress } from "../distributor/whep/whep-egress.js";
 import { WhipIngest } from "../ingest/whip-ingest.js";
+import { ldcPeerOptionsFrom, ldcWhipPeers, loadNodeDatachannel } from "../ingest/ldc-whip-peer.js";
+import { weriftWhipPeers } from "../ingest/werift-whip-peer.js";
 import { RtcPortBudget } from "../rtc/port-budget.js";
 import { icePortsPerSession, peerOptionsFrom } from "../rtc/werift-peer.js";
 import { installFastRtpHeaderParsing } from "../rtc/werift-fast-rtp.js";
@@ -37,8 +39,12 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
   // The kernel-cap warning is given once per process, whichever session sizes a socket first.
   const socketWarn = (obj: Record<string, unknown>, msg: string): void => logger.warn({ component: "rtc", ...obj }, msg);
   const rtcPorts = config.rtcPortMin > 0 ? RtcPortBudget.forRange(config.rtcPortMin, config.rtcPortMax, icePortsPerSession(config)) : RtcPortBudget.unlimited();
+  // IFC_RTC_INGEST_TRANSPORT: libdatachannel is native and opt-in, so it is loaded only when chosen.
+  const libdatachannel = config.rtcIngestTransport === "libdatachannel";
+  if (libdatachannel) loadNodeDatachannel().catch((err: unknown) => logger.error({ component: "whip", err }, "IFC_RTC_INGEST_TRANSPORT=libdatachannel: node-datachannel does not load; WHIP publishers will fail"));
   const ingest = new WhipIngest(deps.registry, {
-    peer: peerOptionsFrom(config, socketWarn),
+    peers: libdatachannel ? ldcWhipPeers(ldcPeerOptionsFrom(config)) : weriftWhipPeers(peerOptionsFrom(config, socketWarn)),
+    iceRestartTimeoutMs: config.iceRestartTimeoutMs,
     connectTimeoutMs: config.whipConnectTimeoutMs,
     rtpSilenceTimeoutMs: config.rtpSilenceTimeoutMs,
     rtcpSilenceTimeoutMs: config.rtcpSilenceTimeoutMs,

@@ -102,6 +102,7 @@ const STATUS_TEXT: Record<number, string> = {
   412: "Precondition failed",
   413: "Payload too large",
   415: "Unsupported media type",
+  422: "Unprocessable content",
   426: "Upgrade required",
   429: "Too many requests",
   503: "Service unavailable",

@@ -1,17 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type {
-  MediaStreamTrack} from "werift";
-import {
-  ReceiverEstimatedMaxBitrate,
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  RtcpPayloadSpecificFeedback,
-  RtcpSrPacket,
-  type RtcpPacket,
-  type RTCRtpTransceiver,
-  type RtpPacket,
-} from "werift";
+import { Unsupported } from "../core/errors.js";
+import type { TappedRtpPacket } from "../core/stream-hub.js";
 import type { DisconnectCause, LiveStream, Publisher, ResumeReason, SessionStats, StreamRegistry, UnpublishReason } from "../core/stream-registry.js";
 import { H264Depacketizer } from "../media/h264-depacketizer.js";
 import { DEFAULT_OPUS_REORDER_WINDOW, OpusDepacketizer } from "../media/opus-depacketizer.js";
@@ -20,15 +10,16 @@ import { OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ } from "../media/types.js";
 import { DisconnectDetector } from "./disconnect-detector.js";
 import { KeyframeRequester } from "./keyframe-requester.js";
 import { RtpWallClock } from "./rtp-clock.js";
-import type { CodecSelection, OfferedCodec } from "../rtc/sdp-offer.js";
+import type { CodecSelection } from "../rtc/sdp-offer.js";
 import { RateMeter } from "./rate-meter.js";
-import { answerOffer, restartIceWith, type PeerOptions } from "../rtc/werift-peer.js";
 import { newSessionId } from "../rtc/session-id.js";
-import { closePeerGracefully } from "../rtc/peer-close.js";
-import { peerSocketDrops } from "../rtc/socket-buffer.js";
+import type { WhipPeer, WhipPeerEvents, WhipPeerFactory } from "./whip-peer.js";
 
 export interface WhipSessionOptions {
-  peer: PeerOptions;
+  /** The WebRTC transport (IFC_RTC_INGEST_TRANSPORT): werift by default. */
+  peers: WhipPeerFactory;
+  /** IFC_ICE_RESTART_TIMEOUT_MS */
+  iceRestartTimeoutMs: number;
   connectTimeoutMs: number;
   rtpSilenceTimeoutMs: number;
   /** IFC_RTCP_SILENCE_TIMEOUT_MS: counted once the publisher has sent RTCP at all (some never do). */
@@ -46,15 +37,15 @@ export interface WhipSessionOptions {
 export type SessionEndReason = DisconnectCause | UnpublishReason | "taken-over";
 
 /**
- * One WHIP publisher: a werift PeerConnection that only receives, turning RTP into access
- * units on the stream's hub. RTP callbacks run synchronously on the packet path and never
- * await; feedback to the publisher (PLI, REMB) goes out fire-and-forget.
+ * One WHIP publisher: a PeerConnection that only receives (its transport behind the WhipPeer
+ * port), turning RTP into access units on the stream's hub. RTP callbacks run synchronously on
+ * the packet path and never await; feedback to the publisher (PLI, REMB) goes out fire-and-forget.
  */
-export class WhipSession implements Publisher {
+export class WhipSession implements Publisher, WhipPeerEvents {
   readonly id = newSessionId();
   etag = `"${randomUUID()}"`;
   readonly createdAt = Date.now();
-  private pc: RTCPeerConnection | undefined;
+  private peer: WhipPeer | undefined;
   private stream: LiveStream | undefined;
   private state: "new" | "connecting" | "connected" | "ended" = "new";
   private ended = false;
@@ -153,20 +144,9 @@ export class WhipSession implements Publisher {
     // The stream ended while this session waited for its publisher (grace expired, kick): end too.
     this.unwatchHub = this.stream.hub.onClose(() => void this.end(this.lostCause ? "grace-expired" : "deleted"));
     try {
-      const pc = new RTCPeerConnection({
-        ...this.opts.peer.config,
-        codecs: {
-          // Pinned to the exact H.264 variant chosen from the offer: werift matches codecs by
-          // mime type only, so a looser list could accept a profile we did not select.
-          video: [toWeriftCodec(this.codecs.video, [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "goog-remb" }])],
-          audio: audio ? [toWeriftCodec(audio, [])] : [],
-        },
-      });
-      this.pc = pc;
-      pc.onTrack.subscribe((track) => this.onTrack(track));
-      pc.connectionStateChange.subscribe((s) => this.onConnectionState(s));
-      pc.iceConnectionStateChange.subscribe((s) => this.onIceState(s));
-      const answer = await answerOffer(pc, offerSdp, this.opts.peer, (ts) => this.mustReceiveOnly(ts));
+      const peer = this.opts.peers(this.codecs, this, this.log);
+      this.peer = peer;
+      const answer = await peer.answer(offerSdp);
       this.state = "connecting";
       this.timers.push(setTimeout(() => {
         if (this.state !== "connected") void this.end("connect-timeout");
@@ -178,35 +158,31 @@ export class WhipSession implements Publisher {
     }
   }
 
-  private mustReceiveOnly(transceivers: RTCRtpTransceiver[]): void {
-    for (const t of transceivers) t.setDirection("recvonly");
+  /** WhipPeerEvents: one RTP packet, on the packet path (synchronous, never awaits). */
+  rtp(isVideo: boolean, rtp: TappedRtpPacket): void {
+    const now = Date.now();
+    this.liveness.rtp(now);
+    const h = rtp.header;
+    this.bitrate.add(rtp.payload.length * 8, now);
+    if (isVideo) {
+      if (this.videoSsrc !== h.ssrc) this.onVideoSsrc(h.ssrc);
+      this.videoClock.start(h.timestamp, now);
+      this.video.push(h.sequenceNumber, h.timestamp, h.marker, rtp.payload, now);
+    } else {
+      this.audioClock.start(h.timestamp, now);
+      this.audio.push(h.sequenceNumber, h.timestamp, rtp.payload, now);
+    }
+    // The packet as received, for WHEP viewers (forwarded without re-packetizing).
+    this.stream?.hub.publishRtp(isVideo ? "video" : "audio", rtp);
   }
 
-  private onTrack(track: MediaStreamTrack): void {
-    const isVideo = track.kind === "video";
-    track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
-      const now = Date.now();
-      this.liveness.rtp(now);
-      const h = rtp.header;
-      this.bitrate.add(rtp.payload.length * 8, now);
-      if (isVideo) {
-        if (this.videoSsrc !== h.ssrc) this.onVideoSsrc(h.ssrc);
-        this.videoClock.start(h.timestamp, now);
-        this.video.push(h.sequenceNumber, h.timestamp, h.marker, rtp.payload, now);
-      } else {
-        this.audioClock.start(h.timestamp, now);
-        this.audio.push(h.sequenceNumber, h.timestamp, rtp.payload, now);
-      }
-      // The packet as received, for WHEP viewers (forwarded without re-packetizing).
-      this.stream?.hub.publishRtp(isVideo ? "video" : "audio", rtp);
-    });
-    track.onReceiveRtcp.subscribe((packet: RtcpPacket) => {
-      this.liveness.rtcp(Date.now());
-      if (packet instanceof RtcpSrPacket) {
-        const clock = isVideo ? this.videoClock : this.audioClock;
-        clock.onSenderReport(packet.senderInfo.ntpTimestamp, packet.senderInfo.rtpTimestamp);
-      }
-    });
+  rtcp(_isVideo: boolean): void {
+    this.liveness.rtcp(Date.now());
+  }
+
+  senderReport(isVideo: boolean, ntpTimestamp: bigint, rtpTimestamp: number): void {
+    const clock = isVideo ? this.videoClock : this.audioClock;
+    clock.onSenderReport(ntpTimestamp, rtpTimestamp);
   }
 
   /** A new video SSRC: the first, or one changed mid-session (an encoder restarted after an ICE restart). */
@@ -225,7 +201,7 @@ export class WhipSession implements Publisher {
     }
   }
 
-  private onConnectionState(s: string): void {
+  connectionState(s: string): void {
     if (this.ended) return;
     if (s === "connected" && this.state !== "connected") {
       this.state = "connected";
@@ -246,7 +222,7 @@ export class WhipSession implements Publisher {
   }
 
   /** ICE `disconnected` shows the stream `reconnecting` and counts as gone after IFC_ICE_DISCONNECTED_TIMEOUT_MS (see tick); `connected` again resumes. */
-  private onIceState(s: string): void {
+  iceState(s: string): void {
     if (this.ended || this.state !== "connected") return;
     if (s === "disconnected") {
       if (this.liveness.isIceDisconnected) return;
@@ -295,48 +271,34 @@ export class WhipSession implements Publisher {
 
   private sendPli(): void {
     const ssrc = this.videoSsrc;
-    const receiver = this.videoReceiver();
-    if (ssrc === undefined || !receiver) return;
-    receiver.sendRtcpPLI(ssrc).catch((err: unknown) => this.log.debug({ err }, "PLI send failed"));
+    if (ssrc === undefined || !this.peer) return;
+    this.peer.sendPli(ssrc);
   }
 
   private sendRemb(bps: number): void {
-    const receiver = this.videoReceiver();
-    if (!receiver || this.videoSsrc === undefined) return;
-    let exp = 0;
-    let mantissa = bps;
-    while (mantissa >= 1 << 18) {
-      mantissa = Math.floor(mantissa / 2);
-      exp++;
-    }
-    const remb = new ReceiverEstimatedMaxBitrate({
-      senderSsrc: receiver.rtcpSsrc,
-      mediaSsrc: 0,
-      brExp: exp,
-      brMantissa: mantissa,
-      ssrcNum: 1,
-      ssrcFeedbacks: [this.videoSsrc],
-    });
-    const packet = new RtcpPayloadSpecificFeedback({ feedback: remb });
-    receiver.dtlsTransport.sendRtcp([packet]).catch((err: unknown) => this.log.debug({ err }, "REMB send failed"));
-  }
-
-  private videoReceiver() {
-    return this.pc?.getTransceivers().find((t) => t.kind === "video")?.receiver;
+    if (!this.peer || this.videoSsrc === undefined) return;
+    this.peer.sendRemb(this.videoSsrc, bps);
   }
 
   /** Trickled candidates from the publisher (RFC 9725 §4.4). */
   async addRemoteCandidates(candidates: { candidate: string; sdpMid?: string; sdpMLineIndex?: number }[]): Promise<void> {
-    if (!this.pc) return;
-    for (const c of candidates) await this.pc.addIceCandidate(c);
+    if (!this.peer) return;
+    await this.peer.addRemoteCandidates(candidates);
   }
 
   /** ICE restart (RFC 9725 §4.4.2): new remote credentials, returns our new ones and candidates. */
   async restartIce(ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[], offerSdp: string): Promise<string> {
-    const pc = this.pc;
-    if (!pc) throw new Error("session not started");
+    const peer = this.peer;
+    if (!peer) throw new Error("session not started");
     this.iceRestarted = true;
-    const answer = await restartIceWith(pc, offerSdp, ufrag, pwd, candidates, { timeoutMs: this.opts.peer.iceRestartTimeoutMs, onTimeout: () => void this.end("ice-failed") });
+    let answer: string;
+    try {
+      answer = await peer.restartIce(ufrag, pwd, candidates, offerSdp, { timeoutMs: this.opts.iceRestartTimeoutMs, onTimeout: () => void this.end("ice-failed") });
+    } catch (err) {
+      // A transport that cannot restart ICE (libdatachannel) leaves the session as it was.
+      if (err instanceof Unsupported) this.iceRestarted = false;
+      throw err;
+    }
     this.etag = `"${randomUUID()}"`;
     return answer;
   }
@@ -383,10 +345,10 @@ export class WhipSession implements Publisher {
     if (this.stream && reason !== "taken-over") this.registry.sessionEnded(this.stream, this.id, reason);
     // Packets still in flight until the peer closes must not reach a stream another session carries now.
     this.stream = undefined;
-    const pc = this.pc;
-    this.pc = undefined;
+    const peer = this.peer;
+    this.peer = undefined;
     for (const l of this.endListeners) l(reason);
-    if (pc) await closePeerGracefully(pc);
+    if (peer) await peer.close();
   }
 
   stats(): SessionStats {
@@ -417,22 +379,10 @@ export class WhipSession implements Publisher {
   /** Kernel drops at this session's sockets (/proc/net/udp), read at most once a second: stats are polled per stream. */
   private socketDrops(): number | undefined {
     const now = Date.now();
-    if (this.pc && now - this.dropsReadAt >= 1000) {
+    if (this.peer && now - this.dropsReadAt >= 1000) {
       this.dropsReadAt = now;
-      this.dropsSeen = peerSocketDrops(this.pc);
+      this.dropsSeen = this.peer.socketDrops();
     }
     return this.dropsSeen;
   }
-}
-
-function toWeriftCodec(c: OfferedCodec, rtcpFeedback: { type: string; parameter?: string }[]): RTCRtpCodecParameters {
-  const isVideo = c.clockRate === VIDEO_CLOCK_HZ;
-  return new RTCRtpCodecParameters({
-    mimeType: `${isVideo ? "video" : "audio"}/${c.name}`,
-    clockRate: c.clockRate,
-    payloadType: c.payloadType,
-    ...(c.channels ? { channels: c.channels } : {}),
-    ...(c.fmtpLine ? { parameters: c.fmtpLine } : {}),
-    rtcpFeedback,
-  });
 }
