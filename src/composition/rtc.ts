@@ -3,13 +3,13 @@ import type { Config } from "../config.js";
 import type { AdmissionGate } from "../core/admission.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
 import { STREAM_EVENTS_TOPIC, type EventBus, type StreamLifecycleEvent } from "../ports/event-bus.js";
+import { loadOnce } from "../core/load-once.js";
+import type { WhepSession } from "../distributor/whep/whep-session.js";
 import { WhepEgress } from "../distributor/whep/whep-egress.js";
+import type { WhipSession } from "../ingest/whip-session.js";
 import { WhipIngest } from "../ingest/whip-ingest.js";
+import { peerOptionsFrom } from "../rtc/peer-options.js";
 import { RtcPortBudget } from "../rtc/port-budget.js";
-import { icePortsPerSession, peerOptionsFrom } from "../rtc/werift-peer.js";
-import { installFastRtpHeaderParsing } from "../rtc/werift-fast-rtp.js";
-import { installNativeX25519 } from "../rtc/werift-native-x25519.js";
-import { installReceivePathFastPaths } from "../rtc/werift-receive-path.js";
 import type { CloseStack } from "./close-stack.js";
 
 export interface BuiltRtc {
@@ -21,14 +21,10 @@ export interface BuiltRtc {
  * WebRTC in and out: WHIP publishers and WHEP viewers, sharing one budget of ICE ports.
  * Closing ends viewers first, then publishers (whose streams end, so recordings close).
  */
-export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps: { registry: StreamRegistry; bus: EventBus; admission?: AdmissionGate | undefined }): BuiltRtc {
-  // werift's RTP header parse is 9 % of the ingest CPU (werift-fast-rtp.ts); a werift whose parse
-  // changed keeps its own, and says so.
-  if (installFastRtpHeaderParsing() === "disagrees") logger.warn({ component: "rtc" }, "werift's RTP header parse differs from the one checked against: the fast parse is not installed");
-  // A DTLS handshake's X25519 in pure JS stalled the loop ~40 ms per joining peer (werift-native-x25519.ts).
-  if (installNativeX25519() === "disagrees") logger.warn({ component: "rtc" }, "OpenSSL's X25519 disagrees with tweetnacl's: DTLS keeps tweetnacl");
-  const receivePath = installReceivePathFastPaths();
-  if (Object.values(receivePath).includes(false)) logger.warn({ component: "rtc", ...receivePath }, "werift's receive path differs from the one checked against: parts marked false keep werift's own");
+export async function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps: { registry: StreamRegistry; bus: EventBus; admission?: AdmissionGate | undefined }): Promise<BuiltRtc> {
+  // werift (~33 MiB resident) is loaded by the first WHIP or WHEP POST, not at start: a node
+  // that only records RTSP cameras, or has no publisher yet, does not carry it.
+  const loadSessions = loadOnce(() => loadWebRtc(logger));
   // Stream lifecycle (published, reconnecting, resumed, unpublished) onto the bus, keyed by stream.
   deps.registry.onLifecycle((e) => {
     const value: StreamLifecycleEvent = { ...e };
@@ -36,7 +32,10 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
   });
   // The kernel-cap warning is given once per process, whichever session sizes a socket first.
   const socketWarn = (obj: Record<string, unknown>, msg: string): void => logger.warn({ component: "rtc", ...obj }, msg);
-  const rtcPorts = config.rtcPortMin > 0 ? RtcPortBudget.forRange(config.rtcPortMin, config.rtcPortMax, icePortsPerSession(config)) : RtcPortBudget.unlimited();
+  // A port range is sized by the host addresses werift gathers on: only then is werift loaded at start.
+  const rtcPorts = config.rtcPortMin > 0
+    ? RtcPortBudget.forRange(config.rtcPortMin, config.rtcPortMax, (await import("../rtc/werift-peer.js")).icePortsPerSession(config))
+    : RtcPortBudget.unlimited();
   const ingest = new WhipIngest(deps.registry, {
     peer: peerOptionsFrom(config, socketWarn),
     connectTimeoutMs: config.whipConnectTimeoutMs,
@@ -47,7 +46,7 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
     pliMinIntervalMs: config.pliMinIntervalMs,
     rembBitrateBps: config.rembBitrateBps,
     reorderWindowPackets: config.reorderWindowPackets,
-  }, rtcPorts, logger.child({ component: "whip" }), deps.admission);
+  }, rtcPorts, logger.child({ component: "whip" }), async () => (await loadSessions()).WhipSession, deps.admission);
   stack.push("whip ingest", () => ingest.shutdown());
   const whep = new WhepEgress(deps.registry, {
     peer: peerOptionsFrom(config, socketWarn),
@@ -60,7 +59,34 @@ export function buildRtc(config: Config, logger: Logger, stack: CloseStack, deps
     streamBufferBytes: config.streamBufferBytes,
     join: config.whepJoin,
     strictProfile: config.whepStrictProfile,
-  }, rtcPorts, logger.child({ component: "whep" }), deps.admission);
+  }, rtcPorts, logger.child({ component: "whep" }), async () => (await loadSessions()).WhepSession, deps.admission);
   stack.push("whep egress", () => whep.shutdown());
   return { ingest, whep };
+}
+
+/**
+ * Loads werift and installs the checked replacements of its functions (src/rtc/werift-*.ts)
+ * before the session modules, so that no peer is ever made with werift's own. A failure rejects
+ * the POST that asked (a 500 problem), and the next POST tries again.
+ */
+async function loadWebRtc(logger: Logger): Promise<{ WhipSession: typeof WhipSession; WhepSession: typeof WhepSession }> {
+  try {
+    const [fastRtp, x25519, receive] = await Promise.all([
+      import("../rtc/werift-fast-rtp.js"),
+      import("../rtc/werift-native-x25519.js"),
+      import("../rtc/werift-receive-path.js"),
+    ]);
+    // werift's RTP header parse is 9 % of the ingest CPU (werift-fast-rtp.ts); a werift whose parse
+    // changed keeps its own, and says so.
+    if (fastRtp.installFastRtpHeaderParsing() === "disagrees") logger.warn({ component: "rtc" }, "werift's RTP header parse differs from the one checked against: the fast parse is not installed");
+    // A DTLS handshake's X25519 in pure JS stalled the loop ~40 ms per joining peer (werift-native-x25519.ts).
+    if (x25519.installNativeX25519() === "disagrees") logger.warn({ component: "rtc" }, "OpenSSL's X25519 disagrees with tweetnacl's: DTLS keeps tweetnacl");
+    const receivePath = receive.installReceivePathFastPaths();
+    if (Object.values(receivePath).includes(false)) logger.warn({ component: "rtc", ...receivePath }, "werift's receive path differs from the one checked against: parts marked false keep werift's own");
+    const [whip, whep] = await Promise.all([import("../ingest/whip-session.js"), import("../distributor/whep/whep-session.js")]);
+    return { WhipSession: whip.WhipSession, WhepSession: whep.WhepSession };
+  } catch (err) {
+    logger.error({ component: "rtc", err }, "WebRTC (werift) could not be loaded");
+    throw new Error(`WebRTC could not be loaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
 }
