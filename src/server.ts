@@ -145,7 +145,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Serve
     const recording = await at("recording", () => buildRecording(config, logger, stack, { store, registry, bus }));
     const { decoders, ai, embeddedWorker } = await at("ai", () => buildAi(config, logger, stack, { registry, bus, recorder: recording.recorder }));
     const admission = at("admission", () => buildAdmission(config, logger, stack, { registry }));
-    const { ingest, whep } = at("webrtc", () => buildRtc(config, logger, stack, { registry, bus, admission: admission.gate }));
+    const { ingest, whep } = await at("webrtc", () => buildRtc(config, logger, stack, { registry, bus, admission: admission.gate }));
     const sources = at("pull sources", () => buildSources(config, logger, stack, { registry }));
     const metadata = buildMetadataDatabase(config, logger, stack);
     const pipelines = await at("pipelines", () => buildPipelines(config, logger, stack, { store, bus, nodeId: nodeIdOf(config), metadata }));

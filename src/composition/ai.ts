@@ -1,9 +1,8 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { StreamRegistry } from "../core/stream-registry.js";
-import { AiFeed, type FrameSource } from "../extractor/ai-feed.js";
+import type { AiFeed, FrameSource } from "../extractor/ai-feed.js";
 import { DecoderManager } from "../extractor/decoder-manager.js";
-import { WorkerPool } from "../extractor/worker-pool.js";
 import type { EventBus } from "../ports/event-bus.js";
 import type { Recorder } from "../recorder/recorder.js";
 import { spawnReferenceWorker, type EmbeddedWorker } from "../worker/spawn-worker.js";
@@ -47,6 +46,8 @@ export async function buildAi(config: Config, logger: Logger, stack: CloseStack,
   });
   stack.push("decoders", () => decoders.close());
   if (!config.aiEnabled) return { decoders, ai: undefined, embeddedWorker };
+  // The pool talks gRPC to the workers (~13 MiB resident with the generated code): loaded only with AI on.
+  const [{ WorkerPool }, { AiFeed }] = await Promise.all([import("../extractor/worker-pool.js"), import("../extractor/ai-feed.js")]);
 
   const pool = new WorkerPool({
     endpoints,

@@ -3,7 +3,7 @@ import { MemoryRateLimitStore } from "../adapters/state/memory-rate-limit-store.
 import type { Config } from "../config.js";
 import { AuthError, type Authenticator } from "../control/auth/authenticator.js";
 import type { AuditSink } from "../control/auth/principal.js";
-import { GrpcControlServer, type GrpcServiceRegistration } from "../control/grpc/grpc-control-server.js";
+import type { GrpcControlServer, GrpcServiceLoader } from "../control/grpc/grpc-control-server.js";
 import type { GrpcMetrics } from "../control/grpc/grpc-metrics.js";
 import type { IngestControlDeps } from "../control/grpc/ingest-control-service.js";
 import type { RateLimitStore } from "../ports/rate-limit-store.js";
@@ -23,8 +23,8 @@ export interface GrpcControlDeps extends Omit<IngestControlDeps, "feed" | "maxTa
   onRateLimited?: () => void;
   /** The frame API for native clients (CameraStreamService); absent without AI workers. */
   frameApi?: FrameApiParts;
-  /** Other modules' services (products, offline sync). */
-  extraServices?: readonly GrpcServiceRegistration[];
+  /** Other modules' services (products, offline sync), loaded here. */
+  extraServices?: readonly GrpcServiceLoader[];
 }
 
 /** Until an Authenticator is wired: no credential is valid, no password either. */
@@ -48,6 +48,9 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
   if ((config.tlsCert === "") !== (config.tlsKey === "")) throw new Error("IFC_TLS_CERT and IFC_TLS_KEY must be set together");
   const { authenticator, audit, rateLimitStore, metrics, onRateLimited, frameApi, extraServices, ...services } = deps;
   if (!authenticator) log.warn("no authenticator: gRPC accepts only anonymous calls from IFC_AUTH_ANONYMOUS_NETWORKS");
+  // gRPC (@grpc/grpc-js and the generated code, ~13 MiB resident) is loaded only when enabled.
+  const { GrpcControlServer } = await import("../control/grpc/grpc-control-server.js");
+  const extra = extraServices ? await Promise.all(extraServices.map((load) => load())) : undefined;
   const server = await GrpcControlServer.start({
     host: config.grpcHost,
     port: config.grpcPort,
@@ -59,7 +62,7 @@ export async function buildGrpcControl(config: Config, logger: Logger, stack: Cl
     audit: audit ?? { record: (entry) => log.info({ audit: entry }, `audit ${entry.action}`) },
     services: { ...services, maxTags: config.maxTags, maxPreRollMs: config.streamBufferMs },
     ...(metrics ? { metrics } : {}),
-    ...(extraServices ? { extraServices } : {}),
+    ...(extra ? { extraServices: extra } : {}),
     ...(frameApi ? { cameraStream: { pool: frameApi.pool, archiver: frameApi.archiver, session: frameApi.session, maxSessions: frameApi.maxSessions, log: log.child({ component: "frame-api" }) } } : {}),
     log,
   });

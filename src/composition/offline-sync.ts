@@ -2,7 +2,6 @@ import type { FastifyInstance } from "fastify";
 import { MemoryRateLimitStore } from "../adapters/state/memory-rate-limit-store.js";
 import type { Config } from "../config.js";
 import { deviceRoutes } from "../control/device-routes.js";
-import { syncService } from "../control/grpc/sync-service.js";
 import { syncRoutes } from "../control/sync-routes.js";
 import { DeviceStore } from "../inspection/sync/device-store.js";
 import { SyncStore } from "../inspection/sync/sync-store.js";
@@ -24,7 +23,7 @@ export function buildOfflineSync(config: Config, deps: ModuleDeps, stack: CloseS
       async (app: FastifyInstance) => deviceRoutes(app, { devices, tokens: deps.tokens, rateLimits, limits }),
       async (app: FastifyInstance) => syncRoutes(app, { sync, devices, maxChanges }),
     ],
-    grpc: [syncService({ sync, devices, pageSize: maxChanges })],
+    grpc: [async () => (await import("../control/grpc/sync-service.js")).syncService({ sync, devices, pageSize: maxChanges })],
     metrics: [],
     deviceActive: (deviceId) => devices.isActive(deviceId),
   };

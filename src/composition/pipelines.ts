@@ -12,7 +12,6 @@ import type { PipelineDefinition } from "../pipelines/definition.js";
 import { ExecutionService, type ResourceUsage } from "../pipelines/execution-service.js";
 import { ExecutionStore } from "../pipelines/execution-store.js";
 import { FileStore } from "../pipelines/file-store.js";
-import { GrpcStepInvoker } from "../pipelines/grpc-step-invoker.js";
 import { PipelineStore } from "../pipelines/pipeline-store.js";
 import { ProgressHub } from "../pipelines/progress-hub.js";
 import { ServiceRegistry } from "../pipelines/service-registry.js";
@@ -118,6 +117,8 @@ export async function buildPipelines(config: Config, logger: Logger, stack: Clos
       const pipelines = new PipelineStore<PipelineDefinition>(db);
       const executions = new ExecutionStore(db);
       const files = new FileStore(db);
+      // The invoker and its generated clients load with the first pipeline, like the services.
+      const { GrpcStepInvoker } = await import("../pipelines/grpc-step-invoker.js");
       const invoker = new GrpcStepInvoker(registry);
       const dag = new DagExecutor({ invoker, catalog });
       const runner = new DagPipelineRunner({ executor: dag, store: deps.store, files, bucket: PIPELINE_BUCKET });

@@ -1,5 +1,4 @@
 import { ConfigError, type Config } from "../config.js";
-import { productGrpcService } from "../control/grpc/product-service.js";
 import { productRoutes } from "../control/product-routes.js";
 import { ProductService } from "../products/product-service.js";
 import { ProductStore } from "../products/product-store.js";
@@ -23,7 +22,7 @@ export function buildProductCatalog(config: Config, deps: ModuleDeps, _stack: Cl
   const service = new ProductService(new ProductStore(deps.db), deps.cache, decoderOf(config), { batchMax: config.productsBatchMax });
   return {
     routes: [(app) => productRoutes(app, { service, importMaxBytes: config.productsImportMaxBytes, importMaxRows: config.productsImportMaxRows })],
-    grpc: [productGrpcService(service)],
+    grpc: [async () => (await import("../control/grpc/product-service.js")).productGrpcService(service)],
     metrics: [],
   };
 }

@@ -5,7 +5,7 @@ import { MemoryCache } from "../adapters/cache/memory-cache.js";
 import type { LazyDatabase } from "../adapters/db/lazy-database.js";
 import type { Config } from "../config.js";
 import type { TokenIssuer } from "../control/auth/tokens.js";
-import type { GrpcServiceRegistration } from "../control/grpc/grpc-control-server.js";
+import type { GrpcServiceLoader } from "../control/grpc/grpc-control-server.js";
 import type { QualityFeed } from "../distributor/ws/ws-routes.js";
 import type { PipelinesRuntime } from "../pipelines/runtime.js";
 import type { Cache } from "../ports/cache.js";
@@ -25,8 +25,8 @@ import { buildTraceability } from "./traceability.js";
 export interface ModuleParts {
   /** REST plugins, registered on the root app (their routes carry `config.auth`). */
   routes: FastifyPluginAsync[];
-  /** Services on the gRPC control port, behind its guard. */
-  grpc: GrpcServiceRegistration[];
+  /** Services on the gRPC control port, behind its guard: loaded only when gRPC is enabled (gRPC ~13 MiB resident). */
+  grpc: GrpcServiceLoader[];
   /** Merged into /metrics. */
   metrics: Registry[];
   /** WS /ws/quality-metrics (the inspection module). */

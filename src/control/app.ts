@@ -8,6 +8,7 @@ import { clientErrorHandler, frameworkErrors, MethodIndex, sendProblem, toProble
 import { openApiPlugin, type OpenApiOptions } from "./openapi.js";
 import { addSharedSchemas } from "./schemas.js";
 import { lazyChildLoggerFactory } from "./lazy-logger.js";
+import { attachSchemaCompilers, lazySchemaCompilers } from "./lazy-schema-compilers.js";
 
 export interface AppOptions {
   logger: Logger;
@@ -62,6 +63,7 @@ export function serverTimingOptions(opts: Pick<AppOptions, "headersTimeoutMs" | 
  */
 export function createApp(opts: AppOptions): FastifyInstance {
   const timing = serverTimingOptions(opts);
+  const schemaCompilers = lazySchemaCompilers();
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     childLoggerFactory: lazyChildLoggerFactory,
@@ -83,7 +85,10 @@ export function createApp(opts: AppOptions): FastifyInstance {
     },
     frameworkErrors,
     clientErrorHandler,
+    // Each route's schemas are compiled at its first request, not at ready (lazy-schema-compilers.ts).
+    schemaController: { compilersFactory: schemaCompilers.compilersFactory },
   }) as unknown as FastifyInstance;
+  attachSchemaCompilers(app, schemaCompilers);
   app.server.headersTimeout = timing.headersTimeout;
   if (opts.maxConnectionsPerClient !== undefined) {
     capConnectionsPerClient(app.server, opts.maxConnectionsPerClient, (client) => opts.logger.warn({ client }, "connection refused: too many open connections from this client"));

@@ -7,7 +7,11 @@ import type { RtcPortBudget } from "../rtc/port-budget.js";
 import { RtcSessions } from "../rtc/rtc-sessions.js";
 import { iceRemoteOf, type SdpFrag } from "../rtc/sdp-frag.js";
 import { parseOffer, selectCodecs } from "../rtc/sdp-offer.js";
-import { WhipSession, type WhipSessionOptions } from "./whip-session.js";
+// Types only: the session module carries werift (~33 MiB resident), loaded at the first publisher.
+import type { WhipSession, WhipSessionOptions } from "./whip-session.js";
+
+/** Loads the session class (and werift with it) once; the composition installs werift's replacements first. */
+export type WhipSessionLoader = () => Promise<typeof WhipSession>;
 
 /** The WHIP publishers of this server: creation, lookup and shutdown of sessions. */
 export class WhipIngest {
@@ -20,6 +24,7 @@ export class WhipIngest {
     /** Shared with WHEP: publishers and viewers take ports of one ICE range. */
     private readonly ports: RtcPortBudget,
     private readonly log: Logger,
+    private readonly loadSession: WhipSessionLoader,
     /** IFC_MAX_CPU_PERCENT: new publishers wait while the server has no CPU headroom. */
     private readonly admission?: AdmissionGate,
   ) {}
@@ -31,6 +36,8 @@ export class WhipIngest {
    */
   async publish(streamName: string, offerSdp: string, identity: string): Promise<{ session: WhipSession; answer: string }> {
     assertStreamName(streamName);
+    // Before the checks of state below: they must hold after this await.
+    const Session = await this.loadSession();
     if (!this.accepting) throw new ServiceUnavailableError("server is shutting down", 5, "shutting-down");
     const codecs = selectCodecs(parseOffer(offerSdp));
     // Only a newcomer costs headroom: the identity already holding the stream (a re-POST after a
@@ -40,7 +47,7 @@ export class WhipIngest {
     if (!releasePorts) {
       throw new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, 5, "rtc-ports-exhausted");
     }
-    const session = new WhipSession(streamName, identity, codecs, this.registry, this.opts, this.log.child({ stream: streamName }));
+    const session = new Session(streamName, identity, codecs, this.registry, this.opts, this.log.child({ stream: streamName }));
     const entry = { session, remote: iceRemoteOf(offerSdp) };
     session.onEnd(() => {
       this.sessions.delete(session.id);

@@ -38,6 +38,9 @@ export interface GrpcControlOptions {
   extraServices?: readonly GrpcServiceRegistration[];
 }
 
+/** Makes a module's registration when the control server starts: its gRPC modules load only then. */
+export type GrpcServiceLoader = () => Promise<GrpcServiceRegistration>;
+
 /** A service another module serves on the control port, its calls checked by the shared guard. */
 export interface GrpcServiceRegistration {
   definition: ServiceDefinition;

@@ -11,7 +11,11 @@ import { StreamFanout } from "./stream-fanout.js";
 import { selectViewerCodecs } from "./viewer-offer.js";
 import type { CatchUp, WhepJoin } from "./viewer-forwarder.js";
 import type { RtcPortBudget } from "../../rtc/port-budget.js";
-import { WhepSession, type WhepSessionOptions } from "./whep-session.js";
+// Types only: the session module carries werift (~33 MiB resident), loaded at the first viewer.
+import type { WhepSession, WhepSessionOptions } from "./whep-session.js";
+
+/** Loads the session class (and werift with it) once; the composition installs werift's replacements first. */
+export type WhepSessionLoader = () => Promise<typeof WhepSession>;
 
 export interface WhepEgressOptions extends WhepSessionOptions {
   maxViewersPerStream: number;
@@ -79,6 +83,7 @@ export class WhepEgress {
     /** Shared with WHIP: publishers and viewers take ports of one ICE range. */
     private readonly ports: RtcPortBudget,
     private readonly log: Logger,
+    private readonly loadSession: WhepSessionLoader,
     /** IFC_MAX_CPU_PERCENT: new viewers wait while the server has no CPU headroom (viewers go before recordings). */
     private readonly admission?: AdmissionGate,
   ) {
@@ -94,6 +99,8 @@ export class WhepEgress {
   /** Validates the offer against the live stream, admits the viewer and answers. */
   async watch(streamName: string, offerSdp: string): Promise<{ session: WhepSession; answer: string }> {
     assertStreamName(streamName);
+    // Before the checks of state below (stream live, limits): they must hold after this await.
+    const Session = await this.loadSession();
     if (!this.accepting) throw this.reject("shutting-down", new ServiceUnavailableError("server is shutting down", RETRY_AFTER_S, "shutting-down"));
     const media = parseOffer(offerSdp);
     const stream = this.registry.get(streamName);
@@ -118,7 +125,7 @@ export class WhepEgress {
       throw this.reject("rtc-ports", new ServiceUnavailableError(`the ICE port range IFC_RTC_PORT_MIN..IFC_RTC_PORT_MAX holds ${this.ports.capacity} WebRTC sessions (publishers and viewers) and all are in use`, RETRY_AFTER_S, "rtc-ports-exhausted"));
     }
     const fanout = this.fanoutOf(stream);
-    const session = new WhepSession(stream, fanout, codecs, { ...this.opts, join: this.join, catchUp: this.catchUp }, this.log.child({ stream: streamName }));
+    const session = new Session(stream, fanout, codecs, { ...this.opts, join: this.join, catchUp: this.catchUp }, this.log.child({ stream: streamName }));
     const entry: SessionEntry = { session, remote: { ...iceRemoteOf(offerSdp), offerSdp: session.pinnedOffer(offerSdp) }, firstFrameTaken: false, releasePorts };
     // Counted from the POST, so concurrent POSTs cannot overshoot the limits.
     this.sessions.set(session.id, entry);

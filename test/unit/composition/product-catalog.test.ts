@@ -26,9 +26,11 @@ describe("product catalog composition", () => {
     }
   });
 
-  it("builds the routes and the gRPC service without opening the database", () => {
+  it("builds the routes and the gRPC service without opening the database", async () => {
     const parts = build({ productQrFormat: "custom", productQrCustomPattern: "^P(?<work_order_id>\\w+)$" })();
     expect(parts.routes).toHaveLength(1);
-    expect(parts.grpc.map((g) => Object.keys(g.definition))).toEqual([["getProductByQr", "searchProducts", "getProduct", "batchGetProducts", "upsertProduct"]]);
+    // The service is made when the gRPC server starts (its modules load only then).
+    const services = await Promise.all(parts.grpc.map((load) => load()));
+    expect(services.map((g) => Object.keys(g.definition))).toEqual([["getProductByQr", "searchProducts", "getProduct", "batchGetProducts", "upsertProduct"]]);
   });
 });

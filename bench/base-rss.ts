@@ -1,0 +1,98 @@
+/**
+ * Base resident memory of the compiled server (issue 17): `node dist/main.js` on the embedded
+ * defaults with IFC_AI_ENABLED=false, no stream, started N times (default 3); VmRSS is read a
+ * few times after it settles and the median of the starts is reported. Configurations: the
+ * defaults (gRPC on) and gRPC off. Then what single modules cost when imported alone into a bare
+ * node (RSS after the import minus a bare node's), to show where the base goes.
+ * Build first: `npm run build:server`. Usage: tsx bench/base-rss.ts [starts] [--short]
+ */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+import { spawnServer } from "../test/support/server-harness.js";
+import { rssBytes } from "./lib/proc.js";
+import { machine, numArg, sleep, writeResults } from "./lib/results.js";
+import { median, round } from "./lib/stats.js";
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, "..");
+const STARTS = numArg(0, 3, 1);
+/** Past start-up's lazy work and the first GC cycles. */
+const SETTLE_MS = 3000;
+const SAMPLES = 5;
+const SAMPLE_INTERVAL_MS = 500;
+const MiB = 1024 * 1024;
+
+/** The median of samples that exist (every caller has some). */
+const med = (xs: readonly number[]): number => median(xs) ?? NaN;
+
+if (!existsSync(path.join(ROOT, "dist/main.js"))) throw new Error("dist/main.js is missing: run `npm run build:server` first");
+
+const configs: { name: string; env: Record<string, string> }[] = [
+  { name: "defaults (gRPC on)", env: { IFC_GRPC_ENABLED: "true", IFC_GRPC_HOST: "127.0.0.1", IFC_GRPC_PORT: "0" } },
+  { name: "gRPC off", env: { IFC_GRPC_ENABLED: "false" } },
+];
+
+/** One start: the median of SAMPLES VmRSS readings after SETTLE_MS, in MiB. */
+async function oneStart(env: Record<string, string>): Promise<number> {
+  const server = await spawnServer({ IFC_AI_ENABLED: "false", ...env }, undefined, { compiled: true });
+  const pid = server.child.pid as number;
+  try {
+    await sleep(SETTLE_MS);
+    const readings: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const rss = rssBytes(pid);
+      if (rss === 0) throw new Error(`server exited while measured:\n${server.output()}`);
+      readings.push(rss / MiB);
+      await sleep(SAMPLE_INTERVAL_MS);
+    }
+    return med(readings);
+  } finally {
+    server.child.kill("SIGTERM");
+    await server.exited;
+    await rm(server.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** RSS (MiB) of a bare node after importing `specifiers` (from the repository's root). */
+async function importedRss(specifiers: readonly string[]): Promise<number> {
+  const code = `${specifiers.map((s) => `await import(${JSON.stringify(s)});`).join("")}globalThis.gc?.();process.stdout.write(String(process.memoryUsage().rss));`;
+  const { stdout } = await run(process.execPath, ["--expose-gc", "--input-type=module", "-e", code], { cwd: ROOT });
+  return Number(stdout) / MiB;
+}
+
+const modules: { name: string; specifiers: string[] }[] = [
+  { name: "werift", specifiers: ["werift"] },
+  { name: "fastify", specifiers: ["fastify"] },
+  { name: "@fastify/swagger + swagger-ui", specifiers: ["@fastify/swagger", "@fastify/swagger-ui"] },
+  { name: "@grpc/grpc-js", specifiers: ["@grpc/grpc-js"] },
+  { name: "prom-client", specifiers: ["prom-client"] },
+  { name: "pino", specifiers: ["pino"] },
+  { name: "dist/composition/rtc.js", specifiers: ["./dist/composition/rtc.js"] },
+  { name: "dist/composition/grpc.js", specifiers: ["./dist/composition/grpc.js"] },
+  { name: "dist/server.js (all start-up imports)", specifiers: ["./dist/server.js"] },
+];
+
+const m = machine();
+console.log(`base-rss bench: node dist/main.js, IFC_AI_ENABLED=false, no stream; ${STARTS} start(s) per configuration, median of ${SAMPLES} readings ${SETTLE_MS} ms after listening`);
+const rows: { config: string; startsMiB: number[]; medianMiB: number }[] = [];
+for (const c of configs) {
+  const starts: number[] = [];
+  for (let i = 0; i < STARTS; i++) starts.push(await oneStart(c.env));
+  rows.push({ config: c.name, startsMiB: starts.map((x) => round(x) ?? 0), medianMiB: round(med(starts)) ?? 0 });
+}
+console.table(rows.map((r) => ({ config: r.config, "starts (MiB)": r.startsMiB.join(" / "), "median (MiB)": r.medianMiB })));
+
+const bare = med(await Promise.all([importedRss([]), importedRss([]), importedRss([])]));
+const moduleRows: { module: string; addedMiB: number }[] = [];
+for (const mod of modules) {
+  // Sequential: each import runs alone on a shared 2-core machine.
+  const readings = [await importedRss(mod.specifiers), await importedRss(mod.specifiers), await importedRss(mod.specifiers)];
+  moduleRows.push({ module: mod.name, addedMiB: round(med(readings) - bare) ?? 0 });
+}
+console.log(`bare node: ${bare.toFixed(1)} MiB; RSS each import adds alone (median of 3, after a forced GC):`);
+console.table(moduleRows.map((r) => ({ module: r.module, "added (MiB)": r.addedMiB })));
+
+console.log(`wrote ${await writeResults("base-rss", m, { starts: STARTS, settleMs: SETTLE_MS, samples: SAMPLES, rows, bareNodeMiB: round(bare), modules: moduleRows })}`);
