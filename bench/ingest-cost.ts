@@ -18,6 +18,7 @@
  * The server runs as `npm start` runs it: compiled (`npm run build:server`, done here first),
  * `node dist/main.js`. --tsx runs src/main.ts under tsx instead (~70 MiB more resident);
  * the --profile run always does, so its stages map to src/.
+ * Attribution (stalls): IFC_BENCH_NODE_ARGS and IFC_BENCH_SERVER_LOG, below.
  *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short] [--tsx]
  * (--no-pin writes ingest-cost-unpinned.json)
  */
@@ -45,6 +46,13 @@ const PROFILE = process.argv.includes("--profile");
 /** The N profiled (IFC_BENCH_PROFILE_N, default 8, the issue's). */
 const PROFILE_N = Number(process.env.IFC_BENCH_PROFILE_N ?? 8);
 const TSX = process.argv.includes("--tsx");
+/**
+ * IFC_BENCH_NODE_ARGS: extra node flags for the server, space-separated (attribution runs:
+ * "--trace-gc", "--cpu-prof --cpu-prof-dir=/tmp/x"); IFC_BENCH_SERVER_LOG: a directory that
+ * gets each server's stdout+stderr (where --trace-gc writes).
+ */
+const EXTRA_NODE_ARGS = (process.env.IFC_BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+const SERVER_LOG_DIR = process.env.IFC_BENCH_SERVER_LOG;
 const JOIN_INTERVAL_MS = 250;
 const WHEP_VIEWERS = 8;
 const IDLE_WINDOW_MS = SHORT ? 3000 : 10_000;
@@ -69,10 +77,15 @@ async function clip(): Promise<string> {
   return file;
 }
 
-async function metric(url: string, name: string): Promise<number | undefined> {
+/** One scrape (each resets the server's event-loop window): the loop's longest stall and the count of stalls over 20 ms. */
+async function loopScrape(url: string): Promise<{ maxS: number; over20: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, "m").exec(text);
-  return m?.[1] === undefined ? undefined : Number(m[1]);
+  const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+  // Buckets count delays beyond the 10 ms sample period: le=0.01 is an interval of 20 ms.
+  return {
+    maxS: num(/^ifc_nodejs_eventloop_lag_max_seconds ([0-9.eE+-]+)$/m),
+    over20: num(/^ifc_event_loop_delay_seconds_count ([0-9.eE+-]+)$/m) - num(/^ifc_event_loop_delay_seconds_bucket\{le="0.01"\} ([0-9.eE+-]+)$/m),
+  };
 }
 
 /** The inspector's WebSocket URL, printed on the server's stderr when started with --inspect=0. */
@@ -152,7 +165,7 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
   const server = await spawnServer(
     { IFC_AI_ENABLED: "false", IFC_RECORD: "true", IFC_PART_DURATION_MS: "1000", IFC_SEGMENT_DURATION_MS: "4000" },
     undefined,
-    profileDir ? { nodeArgs: ["--inspect=127.0.0.1:0"] } : { compiled: !TSX },
+    profileDir ? { nodeArgs: ["--inspect=127.0.0.1:0", ...EXTRA_NODE_ARGS] } : { compiled: !TSX, nodeArgs: EXTRA_NODE_ARGS },
   );
   const pid = server.child.pid as number;
   if (pinned) await run("taskset", ["-a", "-p", "-c", "0", String(pid)]);
@@ -166,7 +179,7 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
 
     const names = Array.from({ length: n }, (_, i) => `cost${n}-${i}`);
     const stopProfiler = profileDir ? await startProfiler(await inspectorUrl(server)) : undefined;
-    await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds"); // the scrape resets the window
+    const loop0 = await loopScrape(server.url); // the scrape resets the window
     const fleet = startFleet({ type: "start", urls: names.map((s) => `${server.url}/whip/${s}`), clip: clipFile, width: WIDTH, height: HEIGHT, seconds, joinIntervalMs: JOIN_INTERVAL_MS });
     const drops = new Map<string, number>();
     let peakRss = 0;
@@ -176,11 +189,13 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
     }, 250);
     try {
       const joined = (await fleet.next("joined")) as Extract<FleetReport, { type: "joined" }>;
-      const joinLagS = (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN;
+      const joinLoop = await loopScrape(server.url);
+      const joinLagS = joinLoop.maxS;
       // The steady window: from 2 s after the last join to 2 s before the first publisher ends.
       // At N=1, 3 s of it are left for WHEP viewers to connect while the stream is live.
       const steadyMs = Math.max(2000, seconds * 1000 - (n - 1) * JOIN_INTERVAL_MS - 6000 - (n === 1 ? WHEP_VIEWERS * 300 : 0));
       await sleep(2000);
+      const steadyLoop0 = await loopScrape(server.url);
       const cpu0 = cpuMs(pid);
       const threads0 = threadCpu(pid);
       const t0 = performance.now();
@@ -199,7 +214,9 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
       }
       const perStream = (k: string): number | null => round((split.get(k) ?? 0) / wallS / n, 1);
       const steadyRss = rssBytes(pid);
-      const steadyLagS = (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN;
+      // Reset at the start of the steady window, so what the 2 s after the joins held is in neither.
+      const steadyLoop = await loopScrape(server.url);
+      const steadyLagS = steadyLoop.maxS;
       const profile = stopProfiler ? await stopProfiler() : undefined;
       // WHEP POST → connected for a werift viewer (this process, unpinned), one after another.
       const whepMs: number[] = [];
@@ -265,6 +282,8 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
         "WHEP POST→connected median ms": round(median(whepMs), 0),
         "loop stall max during joins ms": round(joinLagS * 1000, 0),
         "loop stall max steady ms": round(steadyLagS * 1000, 0),
+        "loop stalls >20 ms during joins": joinLoop.over20 - (Number.isNaN(loop0.over20) ? 0 : loop0.over20),
+        "loop stalls >20 ms steady": steadyLoop.over20 - steadyLoop0.over20,
         "frames recorded": framesRecorded,
         "frames sent": framesSent,
         "frames lost %": round(framesSent > 0 ? ((framesSent - framesRecorded) / framesSent) * 100 : null, 2),
@@ -284,6 +303,7 @@ async function measure(n: number, clipFile: string, profileDir?: string): Promis
   } finally {
     server.child.kill("SIGTERM");
     await server.exited;
+    if (SERVER_LOG_DIR) await writeFile(path.join(SERVER_LOG_DIR, `server-n${n}${profileDir ? "-profile" : ""}.log`), server.output());
     await rm(server.dataDir, { recursive: true, force: true });
   }
 }
