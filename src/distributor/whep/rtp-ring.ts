@@ -26,7 +26,10 @@ export function startsKeyframe(p: Buffer): boolean {
 export interface RtpRingLimits {
   /** Held whatever their age: the NACK cache and a lagging viewer's slack (IFC_WHEP_PACKET_CACHE_PACKETS). */
   minPackets: number;
-  /** Packets older than this (by arrival) go, except the newest GOP's (IFC_STREAM_BUFFER_MS). */
+  /**
+   * Packets older than this (by arrival) go, except the newest GOP's (IFC_STREAM_BUFFER_MS).
+   * Applies only while `keepByAge` is on; off, packets beyond `minPackets` and the newest GOP go.
+   */
   maxAgeMs: number;
   /**
    * Hard cap on held payload bytes, the newest GOP included (IFC_STREAM_BUFFER_BYTES): a GOP
@@ -74,6 +77,12 @@ export class RtpRing {
   publisher: PublisherMark = { index: 0 };
   /** Publisher changes seen (hub signal or an SSRC change on the tap). */
   publisherChanges = 0;
+  /**
+   * Whether packets are kept up to `maxAgeMs` (a lagging viewer's slack). The owner turns it off
+   * while nobody reads the ring: a cached join starts at the newest GOP, so older packets would
+   * only be live heap objects that every GC pass walks (issue 17: 10 s of packets per stream).
+   */
+  keepByAge = true;
   private auStart = -1;
   private auTimestamp = -1;
   private auIsKey = false;
@@ -131,7 +140,7 @@ export class RtpRing {
     while (this.tail < this.head - 1) {
       const slot = this.tail & this.mask;
       const overBytes = this.bytes > maxBytes;
-      const tooOld = this.head - this.tail > minPackets && this.tail < keepFrom && now - (this.arrivals[slot] as number) > maxAgeMs;
+      const tooOld = this.head - this.tail > minPackets && this.tail < keepFrom && (!this.keepByAge || now - (this.arrivals[slot] as number) > maxAgeMs);
       if (!overBytes && !tooOld) break;
       this.bytes -= (this.packets[slot] as TappedRtpPacket).payload.length;
       this.packets[slot] = undefined;
