@@ -50,8 +50,14 @@ export interface PublisherMark {
 const SEQ_SCAN = 512;
 /** Slots a ring starts with; it doubles when the limits let it hold more. */
 const INITIAL_SLOTS = 256;
-/** Payload bytes a ring starts with (an audio ring's 128 Opus packets fit); it doubles as needed. */
+/** Least payload bytes a ring starts with (an audio ring's 128 Opus packets fit); it doubles as needed. */
 const INITIAL_SLAB_BYTES = 64 * 1024;
+/**
+ * A full-size video packet, to size a video ring's first slab for `minPackets` of them: a slab
+ * that starts small doubles several times as a stream starts, each a copy of what it holds (seen
+ * in the profile of 16 joins as a 60 ms task). Audio packets are small: 64 KiB holds the floor.
+ */
+const VIDEO_PACKET_BYTES = 1200;
 
 /**
  * One stream's recent RTP packets of one kind, in arrival order, by a monotonically growing
@@ -129,7 +135,7 @@ export class RtpRing {
     this.offsets = new Float64Array(slots);
     this.lengths = new Uint32Array(slots);
     this.mask = slots - 1;
-    this.slab = Buffer.allocUnsafe(INITIAL_SLAB_BYTES);
+    this.slab = Buffer.allocUnsafe(pow2AtLeast(Math.max(INITIAL_SLAB_BYTES, trackKeyframes ? limits.minPackets * VIDEO_PACKET_BYTES : 0)));
   }
 
   push(p: TappedRtpPacket): void {

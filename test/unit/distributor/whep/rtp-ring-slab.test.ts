@@ -50,8 +50,9 @@ describe("RtpRing payload slab (packets copied in, not held by reference)", () =
   });
 
   it("grows (copying what it holds) when the held packets fill the slab from its start", () => {
-    const ring = new RtpRing({ minPackets: 1000, maxAgeMs: 500, maxBytes: 1e7 }, true, () => 0);
-    for (let i = 0; i < 200; i++) ring.push(pkt(i, 1000, i % 10 === 0)); // 200 kB through a 64 KiB first slab
+    // minPackets 50: a 64 KiB first slab; all 200 kept, by age (the clock stands still)
+    const ring = new RtpRing({ minPackets: 50, maxAgeMs: 500, maxBytes: 1e7 }, true, () => 0);
+    for (let i = 0; i < 200; i++) ring.push(pkt(i, 1000, i % 10 === 0)); // 200 kB through it
     expect([ring.tail, ring.size, ring.bytes]).toEqual([0, 200, 200_000]);
     for (let i = 0; i < 200; i++) expect(Buffer.compare(ring.payloadAt(i) as Buffer, pkt(i, 1000, i % 10 === 0).payload)).toBe(0);
   });
