@@ -18,6 +18,7 @@
  * The server runs as `npm start` runs it: compiled (`npm run build:server`, done here first),
  * `node dist/main.js`. --tsx runs src/main.ts under tsx instead (~70 MiB more resident);
  * the --profile run always does, so its stages map to src/.
+ * Attribution (stalls): IFC_BENCH_NODE_ARGS and IFC_BENCH_SERVER_LOG, below.
  *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short] [--tsx]
  * (--no-pin writes ingest-cost-unpinned.json)
  * --ingest=libdatachannel: our server with IFC_RTC_INGEST_TRANSPORT=libdatachannel (WHIP on
@@ -59,6 +60,13 @@ const INGEST = process.argv.find((a) => a.startsWith("--ingest="))?.slice("--ing
 if (INGEST !== "werift" && INGEST !== "libdatachannel") throw new Error(`--ingest=${INGEST}: expected werift or libdatachannel`);
 /** Results file suffix: the werift default keeps the names the earlier results have. */
 const INGEST_SUFFIX = INGEST === "werift" ? "" : `-${INGEST}`;
+/**
+ * IFC_BENCH_NODE_ARGS: extra node flags for the server, space-separated (attribution runs:
+ * "--trace-gc", "--cpu-prof --cpu-prof-dir=/tmp/x"); IFC_BENCH_SERVER_LOG: a directory that
+ * gets each server's stdout+stderr (where --trace-gc writes).
+ */
+const EXTRA_NODE_ARGS = (process.env.IFC_BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+const SERVER_LOG_DIR = process.env.IFC_BENCH_SERVER_LOG;
 const JOIN_INTERVAL_MS = 250;
 const WHEP_VIEWERS = 8;
 const IDLE_WINDOW_MS = SHORT ? 3000 : 10_000;
@@ -69,10 +77,15 @@ const MiB = 1024 * 1024;
 /** --no-pin: server and publishers share every core, as on a machine that runs out of CPU (the issue's "saturated" row). */
 const pinned = existsSync("/usr/bin/taskset") && m.nproc >= 2 && !process.argv.includes("--no-pin");
 
-async function metric(url: string, name: string): Promise<number | undefined> {
+/** One scrape (each resets the server's event-loop window): the loop's longest stall and the count of stalls over 20 ms. */
+async function loopScrape(url: string): Promise<{ maxS: number; over20: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, "m").exec(text);
-  return m?.[1] === undefined ? undefined : Number(m[1]);
+  const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+  // Buckets count delays beyond the 10 ms sample period: le=0.01 is an interval of 20 ms.
+  return {
+    maxS: num(/^ifc_nodejs_eventloop_lag_max_seconds ([0-9.eE+-]+)$/m),
+    over20: num(/^ifc_event_loop_delay_seconds_count ([0-9.eE+-]+)$/m) - num(/^ifc_event_loop_delay_seconds_bucket\{le="0.01"\} ([0-9.eE+-]+)$/m),
+  };
 }
 
 /** The inspector's WebSocket URL, printed on the server's stderr when started with --inspect=0. */
@@ -135,8 +148,8 @@ interface Target {
   pid: number;
   whipUrl(stream: string): string;
   whepUrl(stream: string): string;
-  /** The event loop's longest stall since the previous call (our server's metric; the scrape resets its window). */
-  loopStallS?: () => Promise<number>;
+  /** The event loop's longest stall and stalls over 20 ms since the previous call (our server's metrics; the scrape resets its window). */
+  loopScrape?: () => Promise<{ maxS: number; over20: number }>;
   /** Our server's inspector URL (--profile). */
   inspectorUrl?: () => Promise<string>;
   /** Thread split main/other: meaningful for Node's one JS thread, not for Go's scheduler. */
@@ -153,12 +166,13 @@ async function startOurs(profileDir?: string): Promise<Target> {
   const server = await spawnServer(
     { IFC_AI_ENABLED: "false", IFC_RECORD: "true", IFC_PART_DURATION_MS: "1000", IFC_SEGMENT_DURATION_MS: "4000", IFC_RTC_INGEST_TRANSPORT: INGEST },
     undefined,
-    profileDir ? { nodeArgs: ["--inspect=127.0.0.1:0"] } : { compiled: !TSX },
+    profileDir ? { nodeArgs: ["--inspect=127.0.0.1:0", ...EXTRA_NODE_ARGS] } : { compiled: !TSX, nodeArgs: EXTRA_NODE_ARGS },
   );
   const pid = server.child.pid as number;
   const stop = async (): Promise<void> => {
     server.child.kill("SIGTERM");
     await server.exited;
+    if (SERVER_LOG_DIR) await writeFile(path.join(SERVER_LOG_DIR, `server-${pid}${profileDir ? "-profile" : ""}.log`), server.output());
     await rm(server.dataDir, { recursive: true, force: true });
   };
   try {
@@ -171,7 +185,7 @@ async function startOurs(profileDir?: string): Promise<Target> {
     pid,
     whipUrl: (s) => `${server.url}/whip/${s}`,
     whepUrl: (s) => `${server.url}/whep/${s}`,
-    loopStallS: async () => (await metric(server.url, "ifc_nodejs_eventloop_lag_max_seconds")) ?? NaN,
+    loopScrape: () => loopScrape(server.url),
     inspectorUrl: () => inspectorUrl(server),
     threadSplit: true,
     packetsLost: (s, want) =>
@@ -239,7 +253,7 @@ async function measure(n: number, clipFile: string, target: Target, profileDir?:
 
     const names = Array.from({ length: n }, (_, i) => `cost${n}-${i}`);
     const stopProfiler = profileDir && target.inspectorUrl ? await startProfiler(await target.inspectorUrl()) : undefined;
-    await target.loopStallS?.(); // the scrape resets the window
+    const loop0 = await target.loopScrape?.(); // the scrape resets the window
     const f = startFleet({ type: "start", urls: names.map((s) => target.whipUrl(s)), clip: clipFile, width: WIDTH, height: HEIGHT, seconds, joinIntervalMs: JOIN_INTERVAL_MS }, pinned);
     fleet = f;
     killers.add(f.kill);
@@ -251,11 +265,12 @@ async function measure(n: number, clipFile: string, target: Target, profileDir?:
     }, 250);
     try {
       const joined = (await f.next("joined")) as Extract<FleetReport, { type: "joined" }>;
-      const joinLagS = await target.loopStallS?.();
+      const joinLoop = await target.loopScrape?.();
       // The steady window: from 2 s after the last join to 2 s before the first publisher ends.
       // At N=1, 3 s of it are left for WHEP viewers to connect while the stream is live.
       const steadyMs = Math.max(2000, seconds * 1000 - (n - 1) * JOIN_INTERVAL_MS - 6000 - (n === 1 ? WHEP_VIEWERS * 300 : 0));
       await sleep(2000);
+      const steadyLoop0 = await target.loopScrape?.();
       const cpu0 = cpuMs(pid);
       const threads0 = threadCpu(pid);
       const t0 = performance.now();
@@ -274,7 +289,8 @@ async function measure(n: number, clipFile: string, target: Target, profileDir?:
       }
       const perStream = (k: string): number | string | null => (target.threadSplit ? round((split.get(k) ?? 0) / wallS / n, 1) : NA);
       const steadyRss = rssBytes(pid);
-      const steadyLagS = await target.loopStallS?.();
+      // Reset at the start of the steady window, so what the 2 s after the joins held is in neither.
+      const steadyLoop = await target.loopScrape?.();
       const profile = stopProfiler ? await stopProfiler() : undefined;
       // WHEP POST → connected for a werift viewer (this process, unpinned), one after another.
       const whepMs: number[] = [];
@@ -317,8 +333,10 @@ async function measure(n: number, clipFile: string, target: Target, profileDir?:
         "POST→connected median ms": round(median(joined.connectMs), 0),
         "POST→connected max ms": round(max(joined.connectMs), 0),
         "WHEP POST→connected median ms": round(median(whepMs), 0),
-        "loop stall max during joins ms": joinLagS === undefined ? NA : round(joinLagS * 1000, 0),
-        "loop stall max steady ms": steadyLagS === undefined ? NA : round(steadyLagS * 1000, 0),
+        "loop stall max during joins ms": joinLoop === undefined ? NA : round(joinLoop.maxS * 1000, 0),
+        "loop stall max steady ms": steadyLoop === undefined ? NA : round(steadyLoop.maxS * 1000, 0),
+        "loop stalls >20 ms during joins": joinLoop === undefined ? NA : joinLoop.over20 - (loop0 === undefined || Number.isNaN(loop0.over20) ? 0 : loop0.over20),
+        "loop stalls >20 ms steady": steadyLoop === undefined || steadyLoop0 === undefined ? NA : steadyLoop.over20 - steadyLoop0.over20,
         "frames recorded": framesRecorded,
         "frames sent": framesSent,
         "frames lost %": round(framesSent > 0 ? ((framesSent - framesRecorded) / framesSent) * 100 : null, 2),

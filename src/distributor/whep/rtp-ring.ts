@@ -20,13 +20,16 @@ export function startsKeyframe(p: Buffer): boolean {
 }
 
 /**
- * How much of a track one ring holds. Packets are held by reference (the tap's own buffers),
- * so the memory a ring pins is about `maxBytes` of payload plus a few words per packet.
+ * How much of a track one ring holds. Payloads are copied into the ring's slab, which grows by
+ * doubling to what the limits let it hold (at most about twice `maxBytes`), plus 35 bytes per slot.
  */
 export interface RtpRingLimits {
   /** Held whatever their age: the NACK cache and a lagging viewer's slack (IFC_WHEP_PACKET_CACHE_PACKETS). */
   minPackets: number;
-  /** Packets older than this (by arrival) go, except the newest GOP's (IFC_STREAM_BUFFER_MS). */
+  /**
+   * Packets older than this (by arrival) go, except the newest GOP's (IFC_STREAM_BUFFER_MS).
+   * Applies only while `keepByAge` is on; off, packets beyond `minPackets` and the newest GOP go.
+   */
   maxAgeMs: number;
   /**
    * Hard cap on held payload bytes, the newest GOP included (IFC_STREAM_BUFFER_BYTES): a GOP
@@ -47,20 +50,50 @@ export interface PublisherMark {
 const SEQ_SCAN = 512;
 /** Slots a ring starts with; it doubles when the limits let it hold more. */
 const INITIAL_SLOTS = 256;
+/** Least payload bytes a ring starts with (an audio ring's 128 Opus packets fit); it doubles as needed. */
+const INITIAL_SLAB_BYTES = 64 * 1024;
+/**
+ * A full-size video packet, to size a video ring's first slab for `minPackets` of them: a slab
+ * that starts small doubles several times as a stream starts, each a copy of what it holds (seen
+ * in the profile of 16 joins as a 60 ms task). Audio packets are small: 64 KiB holds the floor.
+ */
+const VIDEO_PACKET_BYTES = 1200;
 
 /**
  * One stream's recent RTP packets of one kind, in arrival order, by a monotonically growing
  * index. It is at once the viewers' send queue (each viewer keeps its own read index, so a
  * packet is stored once however many watch), the NACK cache (RFC 4585) that answers viewer
  * losses without bothering the publisher, and (video) the GOP cache a new viewer starts from.
- * Old packets are dropped by age and bytes, never copied; the newest GOP stays while the byte
- * cap allows, so a long GOP is held whole however short `maxAgeMs` is.
+ * Old packets are dropped by age and bytes; the newest GOP stays while the byte cap allows, so
+ * a long GOP is held whole however short `maxAgeMs` is.
+ *
+ * Packets are copied in, not held by reference: the payload into one byte ring (the slab) and
+ * the header fields viewers use into typed arrays. A held werift packet is about nine heap
+ * objects (packet, header, its arrays, the payload view and its ArrayBuffer), and every one
+ * held past two scavenges is promoted and walked by each major GC (issue 17); copied, a
+ * packet's objects die young and the ring is a handful of large arrays. The copy is a memcpy
+ * of the payload; nothing is allocated per packet but when the slab or the slots double.
  */
 export class RtpRing {
-  private packets: (TappedRtpPacket | undefined)[];
-  /** Arrival (epoch ms) of each held packet, same slots: age limit and the audio/video join point. */
+  /** Arrival (epoch ms) of each held packet: age limit and the audio/video join point. */
   private arrivals: Float64Array;
+  /** Header fields of each held packet, same slots. */
+  private seqs: Uint16Array;
+  private timestamps: Uint32Array;
+  private ssrcs: Uint32Array;
+  /** Bit 7: marker; bits 0-6: payload type. */
+  private markerPt: Uint8Array;
+  /** Where each held payload is in the slab, and its length. */
+  private offsets: Float64Array;
+  private lengths: Uint32Array;
   private mask: number;
+  /**
+   * The payload bytes, a ring too: held payloads run from the tail packet's offset to `slabEnd`,
+   * wrapping to 0 when the next one does not fit before the end. Wrapped exactly when the tail
+   * packet's offset is beyond `slabEnd` (a write never fills the gap to the tail exactly).
+   */
+  private slab: Buffer;
+  private slabEnd = 0;
   /** Index the next packet gets; packets [tail, head) are held. */
   head = 0;
   /** Oldest index still held. */
@@ -74,6 +107,12 @@ export class RtpRing {
   publisher: PublisherMark = { index: 0 };
   /** Publisher changes seen (hub signal or an SSRC change on the tap). */
   publisherChanges = 0;
+  /**
+   * Whether packets are kept up to `maxAgeMs` (a lagging viewer's slack). The owner turns it off
+   * while nobody reads the ring: a cached join starts at the newest GOP, so older packets would
+   * only be live heap objects that every GC pass walks (issue 17: 10 s of packets per stream).
+   */
+  keepByAge = true;
   private auStart = -1;
   private auTimestamp = -1;
   private auIsKey = false;
@@ -88,9 +127,15 @@ export class RtpRing {
     private readonly now: () => number = Date.now,
   ) {
     const slots = Math.max(INITIAL_SLOTS, pow2AtLeast(limits.minPackets));
-    this.packets = new Array<TappedRtpPacket | undefined>(slots);
     this.arrivals = new Float64Array(slots);
+    this.seqs = new Uint16Array(slots);
+    this.timestamps = new Uint32Array(slots);
+    this.ssrcs = new Uint32Array(slots);
+    this.markerPt = new Uint8Array(slots);
+    this.offsets = new Float64Array(slots);
+    this.lengths = new Uint32Array(slots);
     this.mask = slots - 1;
+    this.slab = Buffer.allocUnsafe(pow2AtLeast(Math.max(INITIAL_SLAB_BYTES, trackKeyframes ? limits.minPackets * VIDEO_PACKET_BYTES : 0)));
   }
 
   push(p: TappedRtpPacket): void {
@@ -103,11 +148,22 @@ export class RtpRing {
       this.ssrc = p.header.ssrc;
     }
     if (this.head - this.tail > this.mask) this.grow();
+    const n = p.payload.length;
+    const at = this.reserve(n);
+    this.slab.set(p.payload, at);
+    this.slabEnd = at + n;
     const index = this.head++;
+    const slot = index & this.mask;
     const arrival = this.now();
-    this.packets[index & this.mask] = p;
-    this.arrivals[index & this.mask] = arrival;
-    this.bytes += p.payload.length;
+    const h = p.header;
+    this.arrivals[slot] = arrival;
+    this.seqs[slot] = h.sequenceNumber;
+    this.timestamps[slot] = h.timestamp;
+    this.ssrcs[slot] = h.ssrc;
+    this.markerPt[slot] = (h.marker ? 0x80 : 0) | (h.payloadType & 0x7f);
+    this.offsets[slot] = at;
+    this.lengths[slot] = n;
+    this.bytes += n;
     if (this.trackKeyframes) {
       // An access unit is the run of packets sharing one RTP timestamp.
       if (p.header.timestamp !== this.auTimestamp) {
@@ -131,25 +187,78 @@ export class RtpRing {
     while (this.tail < this.head - 1) {
       const slot = this.tail & this.mask;
       const overBytes = this.bytes > maxBytes;
-      const tooOld = this.head - this.tail > minPackets && this.tail < keepFrom && now - (this.arrivals[slot] as number) > maxAgeMs;
+      const tooOld = this.head - this.tail > minPackets && this.tail < keepFrom && (!this.keepByAge || now - (this.arrivals[slot] as number) > maxAgeMs);
       if (!overBytes && !tooOld) break;
-      this.bytes -= (this.packets[slot] as TappedRtpPacket).payload.length;
-      this.packets[slot] = undefined;
+      this.bytes -= this.lengths[slot] as number;
       this.tail++;
     }
   }
 
+  /** Slab offset for a payload of `n` bytes after the newest one; the slab doubles when it is full. */
+  private reserve(n: number): number {
+    if (this.head === this.tail) {
+      if (n > this.slab.length) this.growSlab(n);
+      return 0;
+    }
+    const tailAt = this.offsets[this.tail & this.mask] as number;
+    if (tailAt <= this.slabEnd) {
+      if (n <= this.slab.length - this.slabEnd) return this.slabEnd;
+      if (n < tailAt) return 0; // wrap; strictly less, so the wrapped state stays readable
+    } else if (n < tailAt - this.slabEnd) {
+      return this.slabEnd;
+    }
+    this.growSlab(n);
+    return this.slabEnd;
+  }
+
+  /** A slab twice as large (or large enough for `n` more), the held payloads copied to its start in order. */
+  private growSlab(n: number): void {
+    const held = this.bytes;
+    let size = this.slab.length * 2;
+    while (size < held + n + 1) size *= 2;
+    const slab = Buffer.allocUnsafe(size);
+    let o = 0;
+    for (let i = this.tail; i < this.head; i++) {
+      const slot = i & this.mask;
+      const at = this.offsets[slot] as number;
+      const len = this.lengths[slot] as number;
+      this.slab.copy(slab, o, at, at + len);
+      this.offsets[slot] = o;
+      o += len;
+    }
+    this.slab = slab;
+    this.slabEnd = o;
+  }
+
   private grow(): void {
     const slots = (this.mask + 1) * 2;
-    const packets = new Array<TappedRtpPacket | undefined>(slots);
+    const m = slots - 1;
     const arrivals = new Float64Array(slots);
+    const seqs = new Uint16Array(slots);
+    const timestamps = new Uint32Array(slots);
+    const ssrcs = new Uint32Array(slots);
+    const markerPt = new Uint8Array(slots);
+    const offsets = new Float64Array(slots);
+    const lengths = new Uint32Array(slots);
     for (let i = this.tail; i < this.head; i++) {
-      packets[i & (slots - 1)] = this.packets[i & this.mask];
-      arrivals[i & (slots - 1)] = this.arrivals[i & this.mask] as number;
+      const from = i & this.mask;
+      const to = i & m;
+      arrivals[to] = this.arrivals[from] as number;
+      seqs[to] = this.seqs[from] as number;
+      timestamps[to] = this.timestamps[from] as number;
+      ssrcs[to] = this.ssrcs[from] as number;
+      markerPt[to] = this.markerPt[from] as number;
+      offsets[to] = this.offsets[from] as number;
+      lengths[to] = this.lengths[from] as number;
     }
-    this.packets = packets;
     this.arrivals = arrivals;
-    this.mask = slots - 1;
+    this.seqs = seqs;
+    this.timestamps = timestamps;
+    this.ssrcs = ssrcs;
+    this.markerPt = markerPt;
+    this.offsets = offsets;
+    this.lengths = lengths;
+    this.mask = m;
   }
 
   /**
@@ -178,10 +287,50 @@ export class RtpRing {
     this.auIsKey = false;
   }
 
-  /** The packet at `index`, or undefined when it is not held (dropped or not yet come). */
+  /**
+   * The packet at `index` as a new object over the slab, or undefined when it is not held
+   * (dropped or not yet come). It allocates: the send path reads the fields one by one below.
+   */
   at(index: number): TappedRtpPacket | undefined {
+    const payload = this.payloadAt(index);
+    if (!payload) return undefined;
+    const slot = index & this.mask;
+    const mp = this.markerPt[slot] as number;
+    return { header: { sequenceNumber: this.seqs[slot] as number, timestamp: this.timestamps[slot] as number, marker: (mp & 0x80) !== 0, ssrc: this.ssrcs[slot] as number, payloadType: mp & 0x7f }, payload };
+  }
+
+  /** Whether the packet at `index` is held. */
+  has(index: number): boolean {
+    return index >= this.tail && index < this.head;
+  }
+
+  /**
+   * The payload at `index`, a view of the slab valid until the next `push` (which may overwrite
+   * or move it): use it at once, as SRTP encryption does. Undefined when not held.
+   */
+  payloadAt(index: number): Buffer | undefined {
     if (index < this.tail || index >= this.head) return undefined;
-    return this.packets[index & this.mask];
+    const slot = index & this.mask;
+    const at = this.offsets[slot] as number;
+    return this.slab.subarray(at, at + (this.lengths[slot] as number));
+  }
+
+  /** Payload bytes of the held packet at `index` (0 when not held). */
+  lengthAt(index: number): number {
+    return this.has(index) ? (this.lengths[index & this.mask] as number) : 0;
+  }
+
+  /** Sequence number, timestamp and marker of the held packet at `index` (check `has` first). */
+  seqAt(index: number): number {
+    return this.seqs[index & this.mask] as number;
+  }
+
+  timestampAt(index: number): number {
+    return this.timestamps[index & this.mask] as number;
+  }
+
+  markerAt(index: number): boolean {
+    return ((this.markerPt[index & this.mask] as number) & 0x80) !== 0;
   }
 
   /** When the packet at `index` arrived (epoch ms); NaN when it is not held. */
@@ -210,12 +359,11 @@ export class RtpRing {
    */
   indexOfSeq(seq: number, from = this.tail): number {
     const lo = Math.max(from, this.tail);
-    const newest = this.at(this.head - 1);
-    if (!newest) return -1;
-    const guess = this.head - 1 - ((newest.header.sequenceNumber - seq) & 0xffff);
-    if (guess >= lo && this.packets[guess & this.mask]?.header.sequenceNumber === seq) return guess;
+    if (this.head === this.tail) return -1;
+    const guess = this.head - 1 - ((this.seqAt(this.head - 1) - seq) & 0xffff);
+    if (guess >= lo && this.seqs[guess & this.mask] === seq) return guess;
     for (let i = Math.min(this.head - 1, guess + SEQ_SCAN), end = Math.max(lo, guess - SEQ_SCAN); i >= end; i--) {
-      if (this.packets[i & this.mask]?.header.sequenceNumber === seq) return i;
+      if (this.seqs[i & this.mask] === seq) return i;
     }
     return -1;
   }

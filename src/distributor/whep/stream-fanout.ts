@@ -50,6 +50,8 @@ export class StreamFanout {
   ) {
     const video: RtpRingLimits = { minPackets: buffer.minPackets, maxAgeMs: buffer.bufferMs, maxBytes: buffer.bufferBytes };
     this.video = new RtpRing(video, true, now);
+    // Unwatched, the video ring holds the newest GOP and the NACK floor only (see keepByAge).
+    this.video.keepByAge = false;
     // Audio spans as long as video so that a cached-GOP join finds audio from the IDR on.
     this.audio = new RtpRing({ minPackets: AUDIO_RING_PACKETS, maxAgeMs: buffer.bufferMs, maxBytes: Math.ceil(buffer.bufferBytes / AUDIO_BYTES_SHARE) }, false, now);
     this.untap = hub.tapRtp(this.onRtp);
@@ -83,10 +85,12 @@ export class StreamFanout {
 
   add(v: ViewerForwarder): void {
     this.viewers.add(v);
+    this.video.keepByAge = true;
   }
 
   remove(v: ViewerForwarder): void {
     this.viewers.delete(v);
+    this.video.keepByAge = this.viewers.size > 0;
   }
 
   get size(): number {

@@ -1,9 +1,9 @@
 import { RtpHeader } from "werift";
-import type { TappedRtpPacket } from "../../core/stream-hub.js";
 import type { RtpRing } from "./rtp-ring.js";
 
 /** Where a viewer's packets go: werift's RTCDtlsTransport (SRTP-encrypts synchronously, then sends). */
 export interface RtpOutput {
+  /** `payload` is a view of the ring's slab, good only until this call returns: read it synchronously. */
   sendRtp(payload: Buffer, header: RtpHeader): Promise<unknown>;
 }
 
@@ -122,13 +122,12 @@ class TrackOutput {
    */
   resumeAt(index: number): void {
     const ring = this.ring;
-    const p = ring.at(index);
-    if (p && this.lastOutSeq >= 0) {
-      this.seqOffset = (this.lastOutSeq + 1 - p.header.sequenceNumber) & 0xffff;
+    if (ring.has(index) && this.lastOutSeq >= 0) {
+      this.seqOffset = (this.lastOutSeq + 1 - ring.seqAt(index)) & 0xffff;
       if (this.publisherIndex !== ring.publisher.index) {
         const since = Number.isNaN(this.lastOutArrival) ? (ring.publisher.lastMediaAt ?? ring.arrivalAt(index)) : this.lastOutArrival;
         const gapTicks = Math.max(1, Math.round(((ring.arrivalAt(index) - since) * this.clockRate) / 1000));
-        this.tsOffset = (this.lastOutTs + gapTicks - p.header.timestamp) >>> 0;
+        this.tsOffset = (this.lastOutTs + gapTicks - ring.timestampAt(index)) >>> 0;
       }
     }
     this.publisherIndex = ring.publisher.index;
@@ -219,13 +218,12 @@ export class ViewerForwarder {
     const v = this.video;
     const ring = v.ring;
     v.resumeAt(k);
-    const key = ring.at(k) as TappedRtpPacket;
-    const newest = ring.at(ring.head - 1) as TappedRtpPacket;
-    const spanTicks = (newest.header.timestamp - key.header.timestamp) >>> 0;
+    const keyTs = ring.timestampAt(k);
+    const spanTicks = (ring.timestampAt(ring.head - 1) - keyTs) >>> 0;
     const a = this.audio;
     if (this.opts.catchUp === "fast-forward" && spanTicks > 0 && spanTicks < 0x80000000) {
       const factor = Math.min(1, (FAST_FORWARD_SPAN_MS * 90) / spanTicks);
-      this.fastForward = { liveIndex: ring.head, keyTs: key.header.timestamp, factor, baseOffset: v.tsOffset, squeezedTicks: Math.round(spanTicks * (1 - factor)), live: false };
+      this.fastForward = { liveIndex: ring.head, keyTs, factor, baseOffset: v.tsOffset, squeezedTicks: Math.round(spanTicks * (1 - factor)), live: false };
       this.pacing = { rate: Math.max(CATCH_UP_MIN_BYTES_PER_MS, CATCH_UP_RATE_FACTOR * streamBytesPerMs(ring)), tokens: CATCH_UP_BUCKET_BYTES, at: this.now() };
       // Audio cannot be squeezed: it starts where video turns live.
       if (a) a.resumeAt(a.ring.head);
@@ -316,40 +314,45 @@ export class ViewerForwarder {
     const paced = this.pacing !== undefined && t === this.video;
     while (t.cursor < end && this.inflight < MAX_INFLIGHT) {
       const index = t.cursor;
-      const p = ring.at(index);
-      if (p && paced && !this.spend(p.payload.length)) return;
+      const held = ring.has(index);
+      if (held && paced && !this.spend(ring.lengthAt(index))) return;
       t.cursor++;
-      if (p) this.send(t, p, false, index);
+      if (held) this.send(t, false, index);
     }
     // At the live edge: from here packets go as they come.
     if (paced && t.cursor >= ring.head) this.pacing = undefined;
   }
 
-  private send(t: TrackOutput, p: TappedRtpPacket, retransmission: boolean, index: number): void {
+  /** Sends the held packet at ring `index` (check `has` first). */
+  private send(t: TrackOutput, retransmission: boolean, index: number): void {
+    const ring = t.ring;
     const h = t.header;
-    h.sequenceNumber = (p.header.sequenceNumber + t.seqOffset) & 0xffff;
+    const ts = ring.timestampAt(index);
+    h.sequenceNumber = (ring.seqAt(index) + t.seqOffset) & 0xffff;
     const ff = this.fastForward;
     if (ff && t === this.video && index < ff.liveIndex) {
-      h.timestamp = (ff.keyTs + ff.baseOffset + Math.round(((p.header.timestamp - ff.keyTs) >>> 0) * ff.factor)) >>> 0;
+      h.timestamp = (ff.keyTs + ff.baseOffset + Math.round(((ts - ff.keyTs) >>> 0) * ff.factor)) >>> 0;
     } else {
       if (ff && t === this.video && !ff.live) {
         // Live from here: the squeeze stays as a constant shift, so time runs on evenly.
         ff.live = true;
         t.tsOffset = (ff.baseOffset - ff.squeezedTicks) >>> 0;
       }
-      h.timestamp = (p.header.timestamp + t.tsOffset) >>> 0;
+      h.timestamp = (ts + t.tsOffset) >>> 0;
     }
-    h.marker = p.header.marker;
+    h.marker = ring.markerAt(index);
     if (!retransmission) {
       t.lastOutSeq = h.sequenceNumber;
       t.lastOutTs = h.timestamp;
-      t.lastOutArrival = t.ring.arrivalAt(index);
+      t.lastOutArrival = ring.arrivalAt(index);
     }
     this.inflight++;
-    t.o.out.sendRtp(p.payload, h).then(this.sent, this.sent);
+    // A view of the ring's slab: SRTP encrypts it before sendRtp's first await, before any push.
+    const payload = ring.payloadAt(index) as Buffer;
+    t.o.out.sendRtp(payload, h).then(this.sent, this.sent);
     this.stats.packetsSent++;
-    this.stats.bytesSent += p.payload.length;
-    t.o.onSent?.(h.timestamp, p.payload.length);
+    this.stats.bytesSent += payload.length;
+    t.o.onSent?.(h.timestamp, payload.length);
   }
 
   /** Generic NACK (RFC 4585 §6.2.1) from the viewer: resend from the cache what it lost of the video. */
@@ -361,8 +364,7 @@ export class ViewerForwarder {
       this.stats.nackedPackets++;
       // Only this publisher session's packets that this viewer was sent (validFrom..cursor).
       const index = ring.indexOfSeq((seq - v.seqOffset) & 0xffff, v.validFrom);
-      const p = index >= v.validFrom && index < v.cursor ? ring.at(index) : undefined;
-      if (!p) {
+      if (!(index >= v.validFrom && index < v.cursor && ring.has(index))) {
         this.stats.retransmitMisses++;
         continue;
       }
@@ -373,7 +375,7 @@ export class ViewerForwarder {
       }
       if (this.resentAt.size >= RESEND_TABLE_MAX) this.resentAt.clear();
       this.resentAt.set(index, now);
-      this.send(v, p, true, index);
+      this.send(v, true, index);
       this.stats.retransmitted++;
     }
   }

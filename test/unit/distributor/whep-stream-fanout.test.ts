@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { StreamHub, type TappedRtpPacket } from "../../../src/core/stream-hub.js";
 import { StreamFanout } from "../../../src/distributor/whep/stream-fanout.js";
+import type { ViewerForwarder } from "../../../src/distributor/whep/viewer-forwarder.js";
 
 function pkt(seq: number, timestamp: number, payload: number[], marker = false): TappedRtpPacket {
   return { header: { sequenceNumber: seq & 0xffff, timestamp, marker, ssrc: 1, payloadType: 96 }, payload: Buffer.from(payload) };
@@ -16,6 +17,31 @@ describe("StreamFanout", () => {
     fanout.close();
     hub.publishRtp("video", pkt(2, 3000, [0x41, 0], true));
     expect(fanout.video.head).toBe(1);
+  });
+
+  it("keeps video by age only while it has viewers: unwatched, the newest GOP and the NACK floor", () => {
+    const hub = new StreamHub("cam", { video: { codec: "h264" } }, 8);
+    let now = 0;
+    const fanout = new StreamFanout(hub, { minPackets: 64, bufferMs: 10_000, bufferBytes: 1 << 20 }, () => now);
+    const gop = (from: number, n: number): void => {
+      for (let i = from; i < from + n; i++) {
+        hub.publishRtp("video", pkt(i, i * 3000, [i % 100 === 0 ? 0x65 : 0x41, 0], true));
+        now += 10;
+      }
+    };
+    gop(0, 300); // 3 s, IDRs every 100 packets: the newest GOP is 100, more than the floor
+    expect(fanout.video.keepByAge).toBe(false);
+    expect([fanout.video.tail, fanout.video.size]).toEqual([200, 100]);
+    const viewer = {} as ViewerForwarder; // the fan-out only counts it here; pump is not reached
+    fanout.add(viewer);
+    gop(300, 300);
+    expect(fanout.video.keepByAge).toBe(true);
+    expect([fanout.video.tail, fanout.video.size]).toEqual([200, 400]); // nothing is 10 s old yet
+    fanout.remove(viewer);
+    expect(fanout.video.keepByAge).toBe(false);
+    gop(600, 1);
+    expect([fanout.video.tail, fanout.video.size]).toEqual([537, 64]); // a 1-packet GOP: the floor
+    fanout.close();
   });
 
   it("coalesces keyframe needs while a request is outstanding; a keyframe or a second ends it", () => {

@@ -51,6 +51,21 @@ describe("RtpRing limits (IFC_STREAM_BUFFER_MS / _BYTES, IFC_WHEP_PACKET_CACHE_P
     expect(tiny.size).toBe(50); // the floor, beyond the GOP (30) and the age (0)
   });
 
+  it("with keepByAge off (nobody reads the ring), only the newest GOP and the minPackets floor stay", () => {
+    const clock = { now: 0 };
+    const ring = new RtpRing({ minPackets: 20, maxAgeMs: 10_000, maxBytes: 1 << 30 }, true, () => clock.now);
+    ring.keepByAge = false;
+    feed(ring, clock, 0, 300, 30); // 1 s GOPs, 10 s of them: the age limit alone would keep them all
+    expect(ring.lastKeyframeStart).toBe(270);
+    expect(ring.size).toBe(30); // the newest GOP (270..299), which is more than the floor
+    feed(ring, clock, 300, 5, 30); // a new IDR at 300: its GOP is 5 packets, the floor keeps 20
+    expect([ring.tail, ring.size]).toEqual([285, 20]);
+    ring.keepByAge = true; // a viewer came: packets are kept by age again from here
+    feed(ring, clock, 305, 100, 30);
+    expect(ring.tail).toBe(285);
+    expect(ring.size).toBe(120);
+  });
+
   it("the byte cap is hard: the oldest go first, even the newest GOP's IDR (then no cached join is possible)", () => {
     const clock = { now: 0 };
     const ring = new RtpRing({ minPackets: 8, maxAgeMs: 60_000, maxBytes: 10_000 }, true, () => clock.now);
