@@ -21,8 +21,6 @@
  * Attribution (stalls): IFC_BENCH_NODE_ARGS and IFC_BENCH_SERVER_LOG, below.
  *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short] [--tsx]
  * (--no-pin writes ingest-cost-unpinned.json)
- * --ingest=libdatachannel: our server with IFC_RTC_INGEST_TRANSPORT=libdatachannel (WHIP on
- * libdatachannel; WHEP viewers stay on werift); results go to ingest-cost-libdatachannel*.json.
  * With MEDIAMTX_BIN set (a MediaMTX binary built outside this repository; --mediamtx insists on
  * it), each N runs against MediaMTX too, right after ours and under the same conditions (same
  * pinning, publishers, clip, recording settings, WHEP viewers; bench/lib/mediamtx.ts), and a
@@ -55,11 +53,6 @@ const PROFILE = process.argv.includes("--profile");
 /** The N profiled (IFC_BENCH_PROFILE_N, default 8, the issue's). */
 const PROFILE_N = Number(process.env.IFC_BENCH_PROFILE_N ?? 8);
 const TSX = process.argv.includes("--tsx");
-/** --ingest=werift|libdatachannel: the WHIP transport of our server (IFC_RTC_INGEST_TRANSPORT). */
-const INGEST = process.argv.find((a) => a.startsWith("--ingest="))?.slice("--ingest=".length) ?? "werift";
-if (INGEST !== "werift" && INGEST !== "libdatachannel") throw new Error(`--ingest=${INGEST}: expected werift or libdatachannel`);
-/** Results file suffix: the werift default keeps the names the earlier results have. */
-const INGEST_SUFFIX = INGEST === "werift" ? "" : `-${INGEST}`;
 /**
  * IFC_BENCH_NODE_ARGS: extra node flags for the server, space-separated (attribution runs:
  * "--trace-gc", "--cpu-prof --cpu-prof-dir=/tmp/x"); IFC_BENCH_SERVER_LOG: a directory that
@@ -164,7 +157,7 @@ interface Target {
 
 async function startOurs(profileDir?: string): Promise<Target> {
   const server = await spawnServer(
-    { IFC_AI_ENABLED: "false", IFC_RECORD: "true", IFC_PART_DURATION_MS: "1000", IFC_SEGMENT_DURATION_MS: "4000", IFC_RTC_INGEST_TRANSPORT: INGEST },
+    { IFC_AI_ENABLED: "false", IFC_RECORD: "true", IFC_PART_DURATION_MS: "1000", IFC_SEGMENT_DURATION_MS: "4000" },
     undefined,
     profileDir ? { nodeArgs: ["--inspect=127.0.0.1:0", ...EXTRA_NODE_ARGS] } : { compiled: !TSX, nodeArgs: EXTRA_NODE_ARGS },
   );
@@ -433,14 +426,14 @@ try {
 } finally {
   if (profileDir && !process.env.IFC_BENCH_KEEP_PROFILE) await rm(profileDir, { recursive: true, force: true });
 }
-console.log(`ingest-cost bench: ${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${WIDTH}x${HEIGHT}p30 ~3 Mbit/s sent as is; server ${TSX ? "under tsx" : "compiled (node dist/main.js)"}, WHIP on ${INGEST}, ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}${SHORT ? "; SHORT RUN: noisy, not to quote" : ""}`);
+console.log(`ingest-cost bench: ${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${WIDTH}x${HEIGHT}p30 ~3 Mbit/s sent as is; server ${TSX ? "under tsx" : "compiled (node dist/main.js)"}, ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}${SHORT ? "; SHORT RUN: noisy, not to quote" : ""}`);
 console.table(rows);
 if (profile) {
   console.log(`server profile at N=${PROFILE_N} over the joins and steady window (${profile.sampledMs} ms of CPU sampled in ${profile.wallMs} ms):`);
   console.table(profile.stages);
   console.table(profile.topFunctions);
 }
-console.log(`wrote ${await writeResults(`${pinned ? "ingest-cost" : "ingest-cost-unpinned"}${INGEST_SUFFIX}`.replace(/-unpinned-(.*)$/, "-$1-unpinned"), m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, ingest: INGEST, short: SHORT, server: TSX ? "tsx src/main.ts" : "node dist/main.js", rows, ...(profile ? { profile } : {}) })}`);
+console.log(`wrote ${await writeResults(pinned ? "ingest-cost" : "ingest-cost-unpinned", m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, short: SHORT, server: TSX ? "tsx src/main.ts" : "node dist/main.js", rows, ...(profile ? { profile } : {}) })}`);
 if (MEDIAMTX_BIN) {
   console.log(`MediaMTX ${mtxVersion ?? "?"} (MEDIAMTX_BIN), same sweep; "n/a": a column only our server has`);
   console.table(mtxRows);
@@ -462,8 +455,8 @@ if (MEDIAMTX_BIN) {
   if (issue17) {
     console.log(`issue 17 at N=${issue17.n}: ours ${String(issue17.oursMsPerS)} ms/s per stream (≤ ${ISSUE17.msPerS}: ${issue17.underMsPerS ? "yes" : "no"}), MediaMTX ${String(issue17.mediamtxMsPerS)}, ratio ${String(issue17.ratio)} (≤ ${ISSUE17.ratio}: ${issue17.underRatio ? "yes" : "no"})`);
   }
-  console.log(`wrote ${await writeResults(`${pinned ? "ingest-cost-mediamtx" : "ingest-cost-mediamtx-unpinned"}${INGEST_SUFFIX}`.replace(/-unpinned-(.*)$/, "-$1-unpinned"), m, {
-    seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, ingest: INGEST, short: SHORT,
+  console.log(`wrote ${await writeResults(pinned ? "ingest-cost-mediamtx" : "ingest-cost-mediamtx-unpinned", m, {
+    seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, short: SHORT,
     server: TSX ? "tsx src/main.ts" : "node dist/main.js",
     mediamtx: { version: mtxVersion ?? null, config: "generated per run (bench/lib/mediamtx.ts): WebRTC on 127.0.0.1 (one UDP mux port), record fmp4, 1 s parts, 4 s segments; RTSP/RTMP/HLS/SRT/MoQ off; API on 127.0.0.1", note: MEDIAMTX_LAST_FRAME },
     ours: rows, mediamtxRows: mtxRows, sideBySide: side, ...(issue17 ? { issue17 } : {}),

@@ -91,6 +91,7 @@ async function measure(kind: TransportKind, n: number, clip: string): Promise<Ro
         else other += t.user - b.user + t.sys - b.sys;
       }
       const packets = c1.packets - c0.packets;
+      if (packets === 0) throw new Error(`${kind}, ${n} streams: no RTP packet reached the receiver in the window (${c1.sessions} sessions answered)`);
       const row: Row = {
         transport: kind,
         streams: n,

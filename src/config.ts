@@ -87,7 +87,6 @@ export const CONFIG_SPEC = {
   rtcPublicIps: list("IFC_RTC_PUBLIC_IPS", [], "Public IPs advertised as extra host candidates (1:1 NAT), comma separated."),
   rtcInterfaceAddress: str("IFC_RTC_INTERFACE_ADDRESS", "", "Bind ICE to this local IPv4 address only (empty: all interfaces)."),
   rtcIpv6: bool("IFC_RTC_IPV6", false, "Gather IPv6 host candidates too."),
-  rtcIngestTransport: oneOf("IFC_RTC_INGEST_TRANSPORT", "werift", ["werift", "libdatachannel"] as const, "The WebRTC stack under WHIP publishers: `werift` (pure JS) or `libdatachannel` (native, through node-datachannel, loaded only when chosen). libdatachannel sends no NACK and cannot restart ICE (PATCH with new credentials gets 422; trickled candidates work); its RTCP stays in C++, so capture times follow arrival rather than sender reports. WHEP viewers always use werift."),
   pliMinIntervalMs: int("IFC_PLI_MIN_INTERVAL_MS", 500, "Least time between two keyframe requests (PLI) sent to one publisher.", 50),
   rembBitrateBps: int("IFC_REMB_BITRATE_BPS", 6_000_000, "Bandwidth estimate sent to publishers (REMB) so browsers ramp up their bitrate; 0 disables.", 0),
   reorderWindowPackets: int("IFC_REORDER_WINDOW_PACKETS", 64, "How many later packets an incomplete access unit may wait for a missing one before it is dropped.", 0, 4096),

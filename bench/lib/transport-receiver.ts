@@ -68,7 +68,10 @@ async function libdatachannelAnswerer(): Promise<Answerer> {
         if (state === "complete") resolve(pc.localDescription()?.sdp ?? "");
       });
       try {
-        pc.setRemoteDescription(offer, "offer");
+        // Answered `active`, libdatachannel's ClientHello reaches a werift publisher before its
+        // ICE is connected and waits for the 1 s DTLS retransmit; told the publisher is active,
+        // it answers `passive` and the publisher starts DTLS as soon as its ICE connects.
+        pc.setRemoteDescription(offer.replace(/^a=setup:actpass/gm, "a=setup:active"), "offer");
       } catch (err) {
         reject(err instanceof Error ? err : new Error(String(err)));
       }

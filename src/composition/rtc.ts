@@ -8,7 +8,6 @@ import type { WhepSession } from "../distributor/whep/whep-session.js";
 import { WhepEgress } from "../distributor/whep/whep-egress.js";
 import type { WhipSession } from "../ingest/whip-session.js";
 import { WhipIngest } from "../ingest/whip-ingest.js";
-import { ldcPeerOptionsFrom, ldcWhipPeers, loadNodeDatachannel } from "../ingest/ldc-whip-peer.js";
 import type { WhipPeerFactory } from "../ingest/whip-peer.js";
 import type { weriftWhipPeers } from "../ingest/werift-whip-peer.js";
 import { peerOptionsFrom } from "../rtc/peer-options.js";
@@ -40,9 +39,6 @@ export async function buildRtc(config: Config, logger: Logger, stack: CloseStack
   const rtcPorts = config.rtcPortMin > 0
     ? RtcPortBudget.forRange(config.rtcPortMin, config.rtcPortMax, (await import("../rtc/werift-peer.js")).icePortsPerSession(config))
     : RtcPortBudget.unlimited();
-  // IFC_RTC_INGEST_TRANSPORT: libdatachannel is native and opt-in, so it is loaded only when chosen.
-  const libdatachannel = config.rtcIngestTransport === "libdatachannel";
-  if (libdatachannel) loadNodeDatachannel().catch((err: unknown) => logger.error({ component: "whip", err }, "IFC_RTC_INGEST_TRANSPORT=libdatachannel: node-datachannel does not load; WHIP publishers will fail"));
   const weriftPeerOptions = peerOptionsFrom(config, socketWarn);
   // WhipIngest awaits the load before it makes a session, so werift's factory is there by then.
   const weriftPeers: WhipPeerFactory = (codecs, events, log) => {
@@ -50,7 +46,7 @@ export async function buildRtc(config: Config, logger: Logger, stack: CloseStack
     return loaded.weriftWhipPeers(weriftPeerOptions)(codecs, events, log);
   };
   const ingest = new WhipIngest(deps.registry, {
-    peers: libdatachannel ? ldcWhipPeers(ldcPeerOptionsFrom(config)) : weriftPeers,
+    peers: weriftPeers,
     iceRestartTimeoutMs: config.iceRestartTimeoutMs,
     connectTimeoutMs: config.whipConnectTimeoutMs,
     rtpSilenceTimeoutMs: config.rtpSilenceTimeoutMs,

@@ -12,21 +12,11 @@ const STATUS: Record<DomainError["kind"], { status: number; title: string }> = {
   "capacity-exceeded": { status: 503, title: "Service unavailable" },
 };
 
-/**
- * Statuses more precise than their kind's. RFC 9725 §4.3.1: a WHIP resource that supports
- * either trickle ICE or ICE restarts but not both answers the unsupported PATCH with 422
- * (405 would say PATCH itself is not allowed, but trickled candidates are).
- */
-const STATUSES: Record<string, number> = {
-  "ice-restart-unsupported": 422,
-};
-
 /** Titles more precise than their kind's, kept as clients have seen them. */
 const TITLES: Record<string, string> = {
   "invalid-stream-name": "Invalid stream name",
   "invalid-sdp": "Invalid SDP",
   "unsupported-codec": "No acceptable codec",
-  "ice-restart-unsupported": "ICE restart not supported",
 };
 
 /**
@@ -36,5 +26,5 @@ const TITLES: Record<string, string> = {
 export function problemOfDomainError(err: DomainError): ProblemError {
   const { status, title } = STATUS[err.kind];
   const headers: Record<string, string> = err instanceof CapacityExceeded ? { "retry-after": String(err.retryAfterSeconds) } : {};
-  return new ProblemError(STATUSES[err.slug] ?? status, err.slug, TITLES[err.slug] ?? title, err.message, err.details, headers);
+  return new ProblemError(status, err.slug, TITLES[err.slug] ?? title, err.message, err.details, headers);
 }

@@ -149,7 +149,7 @@ export async function webRtcSessionRoutes<S extends WebRtcSession>(fastify: Fast
         consumes: [SDPFRAG],
         params: SessionParams,
         body: SDPFRAG_BODY,
-        response: { 200: binary("ICE restart: our new credentials and candidates", SDPFRAG), 204: empty("Candidates applied"), ...problems(400, 404, 412, 413, 415, 422) },
+        response: { 200: binary("ICE restart: our new credentials and candidates", SDPFRAG), 204: empty("Candidates applied"), ...problems(400, 404, 412, 413, 415) },
       },
     },
     async (req, reply) => {

@@ -2,8 +2,10 @@
  * The WebRTC transport under a WHIP session, as a port: the session owns everything from "an RTP
  * packet arrived" on (depacketizing, clocks, liveness, keyframe requests, hub publishing); a peer
  * only answers the offer, hands packets and state changes over and sends the session's feedback.
- * werift (werift-whip-peer.ts) is the default; libdatachannel (ldc-whip-peer.ts) is opt-in
- * (IFC_RTC_INGEST_TRANSPORT).
+ * werift (werift-whip-peer.ts) is the one in use. A libdatachannel peer (node-datachannel) was
+ * built behind this port and measured on bench/ingest-cost.ts's table: it did not win at 8
+ * publishers and lacked NACK, sender reports and ICE restart, so it was not kept (README,
+ * "Performance").
  */
 import type { Logger } from "pino";
 import type { TappedRtpPacket } from "../core/stream-hub.js";

@@ -16,7 +16,7 @@ import { newSessionId } from "../rtc/session-id.js";
 import type { WhipPeer, WhipPeerEvents, WhipPeerFactory } from "./whip-peer.js";
 
 export interface WhipSessionOptions {
-  /** The WebRTC transport (IFC_RTC_INGEST_TRANSPORT): werift by default. */
+  /** The WebRTC transport (werift-whip-peer.ts). */
   peers: WhipPeerFactory;
   /** IFC_ICE_RESTART_TIMEOUT_MS */
   iceRestartTimeoutMs: number;
@@ -295,7 +295,7 @@ export class WhipSession implements Publisher, WhipPeerEvents {
     try {
       answer = await peer.restartIce(ufrag, pwd, candidates, offerSdp, { timeoutMs: this.opts.iceRestartTimeoutMs, onTimeout: () => void this.end("ice-failed") });
     } catch (err) {
-      // A transport that cannot restart ICE (libdatachannel) leaves the session as it was.
+      // A transport that cannot restart ICE leaves the session as it was.
       if (err instanceof Unsupported) this.iceRestarted = false;
       throw err;
     }

@@ -21,7 +21,7 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   streamBufferBytes: "1048576", recordOnDetection: "qr_code,motion", recordOnDetectionPreRollMs: "2000", recordOnDetectionPostRollMs: "3000",
   retentionMinFreeBytes: "0",
   iceServers: "stun:stun.example.com:3478", iceUsername: "user", iceCredential: "secret", rtcPortMin: "50000", rtcPortMax: "50100",
-  rtcPublicIps: "203.0.113.7", rtcInterfaceAddress: "192.0.2.1", rtcIpv6: "true", rtcIngestTransport: "libdatachannel", pliMinIntervalMs: "1000", rembBitrateBps: "0",
+  rtcPublicIps: "203.0.113.7", rtcInterfaceAddress: "192.0.2.1", rtcIpv6: "true", pliMinIntervalMs: "1000", rembBitrateBps: "0",
   reorderWindowPackets: "128", whepMaxViewersPerStream: "10", whepMaxViewers: "20", whepPacketCachePackets: "1024",
   whepIdleTimeoutMs: "5000", readerQueueFrames: "256", readerWarnIntervalMs: "5000", readerMaxConsecutiveErrors: "10", recordByDefault: "false", segmentDurationMs: "6000", partDurationMs: "500",
   segmentAlignWallClock: "true", keyframeRequestLeadMs: "100", maxSegmentDurationMs: "30000", retentionMinutes: "60",
