@@ -9,9 +9,11 @@ import { dtlsTransports } from "./werift-internals.js";
  * every WHIP and WHEP session, and that wait was 100 of the ~140 ms from POST to connected on
  * loopback (a werift viewer connects to MediaMTX, which answers the same way, in ~20 ms).
  *
- * Browsers, OBS and ffmpeg take a ClientHello as soon as ICE has a pair; a werift peer needs a
- * few ms (measured on loopback: sent at once, 1 handshake in 4 lost the race and took 555 ms;
- * after 10 ms, none in 20). `startDtlsClientSooner` sends it `delayMs` after `start` instead;
+ * Browsers, OBS and ffmpeg take a ClientHello as soon as ICE has a pair; a werift peer needs
+ * some ms after its own ICE connects, more when its process is busy (bench/ingest-cost.ts, werift
+ * publishers joining 250 ms apart: at 10 ms several of 8 lost the race and took 500 ms more;
+ * at 40 ms none of 12; IFC_DTLS_START_DELAY_MS, default 40). `startDtlsClientSooner` sends it
+ * `delayMs` after `start` instead;
  * werift's own call at 100 ms then finds the handshake started and gets the same promise. A
  * ClientHello a werift peer was not ready for is resent by werift's flight timer 500 ms later.
  * It is not resent sooner: werift's DTLS handles a handshake message it receives twice as new

@@ -114,7 +114,7 @@ describe("config", () => {
   });
 
   it("IFC_DTLS_START_DELAY_MS takes 0 to 1000 ms and nothing beyond", () => {
-    expect(loadConfig({}).dtlsStartDelayMs).toBe(10);
+    expect(loadConfig({}).dtlsStartDelayMs).toBe(40);
     expect(loadConfig({ IFC_DTLS_START_DELAY_MS: "0" }).dtlsStartDelayMs).toBe(0);
     expect(loadConfig({ IFC_DTLS_START_DELAY_MS: "1000" }).dtlsStartDelayMs).toBe(1000);
     expect(() => loadConfig({ IFC_DTLS_START_DELAY_MS: "1001" })).toThrow(/IFC_DTLS_START_DELAY_MS/);
