@@ -1,9 +1,8 @@
 /**
  * What the WebRTC transport alone costs per stream: N WHIP publishers (bench/lib/fleet.ts, on
  * core 1) into a receiver that only counts RTP packets (bench/lib/transport-receiver.ts, on
- * core 0), once with werift as the server runs it and once with libdatachannel (node-datachannel).
- * The server's whole cost per stream (bench/ingest-cost.ts) minus werift's row here is what the
- * rest of the server costs; that plus libdatachannel's row is what the server would cost on it.
+ * core 0): werift as the server runs it. The server's whole cost per stream (bench/ingest-cost.ts)
+ * minus this is what the rest of the server costs (depacketizing, hub, recording, GC of both).
  *
  *   npx tsx bench/transport-receive.ts [counts=1,8,16] [seconds=20]   (--short: 1,4 for 8 s)
  */
@@ -14,7 +13,7 @@ import { promisify } from "node:util";
 import { cpuMs, rssBytes, threadCpu } from "./lib/proc.js";
 import { benchClip, CLIP_HEIGHT, CLIP_WIDTH, startFleet } from "./lib/fleet.js";
 import type { FleetReport } from "./lib/publisher-fleet.js";
-import type { ReceiverReport, TransportKind } from "./lib/transport-receiver.js";
+import type { ReceiverReport } from "./lib/transport-receiver.js";
 import { listArg, machine, numArg, sleep, writeResults } from "./lib/results.js";
 import { median, round } from "./lib/stats.js";
 
@@ -22,7 +21,6 @@ const run = promisify(execFile);
 const counts = listArg(0, [1, 8, 16], [1, 4]);
 const seconds = numArg(1, 20, 8);
 const JOIN_INTERVAL_MS = 250;
-const KINDS: TransportKind[] = ["werift", "libdatachannel"];
 const m = machine();
 const pinned = existsSync("/usr/bin/taskset") && m.nproc >= 2 && !process.argv.includes("--no-pin");
 
@@ -33,8 +31,8 @@ interface Receiver {
   stop(): Promise<void>;
 }
 
-async function startReceiver(kind: TransportKind): Promise<Receiver> {
-  const argv = [process.execPath, "--import", "tsx", path.resolve(import.meta.dirname, "lib/transport-receiver.ts"), kind];
+async function startReceiver(): Promise<Receiver> {
+  const argv = [process.execPath, "--import", "tsx", path.resolve(import.meta.dirname, "lib/transport-receiver.ts")];
   const child = spawn(pinned ? "taskset" : (argv.shift() as string), pinned ? ["-c", "0", ...argv] : argv, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const next = <T extends ReceiverReport["type"]>(type: T): Promise<Extract<ReceiverReport, { type: T }>> =>
@@ -45,7 +43,7 @@ async function startReceiver(kind: TransportKind): Promise<Receiver> {
         resolve(r as Extract<ReceiverReport, { type: T }>);
       };
       child.on("message", on);
-      void exited.then(() => reject(new Error(`${kind} receiver exited before "${type}"`)));
+      void exited.then(() => reject(new Error(`receiver exited before "${type}"`)));
     });
   const { port } = await next("ready");
   return {
@@ -65,15 +63,15 @@ async function startReceiver(kind: TransportKind): Promise<Receiver> {
 
 type Row = Record<string, string | number | null>;
 
-async function measure(kind: TransportKind, n: number, clip: string): Promise<Row> {
-  const rx = await startReceiver(kind);
+async function measure(n: number, clip: string): Promise<Row> {
+  const rx = await startReceiver();
   try {
     if (pinned) await run("taskset", ["-a", "-p", "-c", "0", String(rx.pid)]);
     const baseRss = rssBytes(rx.pid);
     const fleet = startFleet({ type: "start", urls: Array.from({ length: n }, (_, i) => `http://127.0.0.1:${rx.port}/whip/rx${n}-${i}`), clip, width: CLIP_WIDTH, height: CLIP_HEIGHT, seconds, joinIntervalMs: JOIN_INTERVAL_MS }, pinned);
     try {
       const joined = (await fleet.next("joined")) as Extract<FleetReport, { type: "joined" }>;
-      if (joined.failed.length > 0) throw new Error(`${kind}: publishers failed to join: ${joined.failed.join("; ")}`);
+      if (joined.failed.length > 0) throw new Error(`publishers failed to join: ${joined.failed.join("; ")}`);
       await sleep(2000);
       const c0 = await rx.count();
       const cpu0 = cpuMs(rx.pid);
@@ -91,9 +89,8 @@ async function measure(kind: TransportKind, n: number, clip: string): Promise<Ro
         else other += t.user - b.user + t.sys - b.sys;
       }
       const packets = c1.packets - c0.packets;
-      if (packets === 0) throw new Error(`${kind}, ${n} streams: no RTP packet reached the receiver in the window (${c1.sessions} sessions answered)`);
+      if (packets === 0) throw new Error(`${n} streams: no RTP packet reached the receiver in the window (${c1.sessions} sessions answered)`);
       const row: Row = {
-        transport: kind,
         streams: n,
         "CPU ms/s per stream": round(cpu / wallS / n, 1),
         "main thread": round(main / wallS / n, 1),
@@ -122,7 +119,7 @@ async function measure(kind: TransportKind, n: number, clip: string): Promise<Ro
 
 const clip = await benchClip();
 const rows: Row[] = [];
-for (const n of counts) for (const kind of KINDS) rows.push(await measure(kind, n, clip));
-console.log(`transport-receive bench: ${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${CLIP_WIDTH}x${CLIP_HEIGHT}p30 ~3 Mbit/s; receiver ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}; counts RTP packets only`);
+for (const n of counts) rows.push(await measure(n, clip));
+console.log(`transport-receive bench: ${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${CLIP_WIDTH}x${CLIP_HEIGHT}p30 ~3 Mbit/s; werift receiver ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}; counts RTP packets only`);
 console.table(rows);
 console.log(`wrote ${await writeResults("transport-receive", m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, rows })}`);

@@ -1,16 +1,14 @@
 /**
- * A WHIP endpoint that only receives: one WebRTC transport (werift as the server uses it, with
- * the checked replacements installed, or libdatachannel through node-datachannel) answering each
- * POST and counting the RTP packets it is handed. No depacketizing, recording or forwarding:
- * bench/transport-receive.ts measures what the transport alone costs per stream, the part of the
- * server's cost a different WebRTC stack could change.
+ * A WHIP endpoint that only receives: werift as the server uses it (the checked replacements
+ * installed, the same peer options) answering each POST and counting the RTP packets it is
+ * handed. No depacketizing, recording or forwarding: bench/transport-receive.ts measures what the
+ * WebRTC transport alone costs per stream, the part of the server's cost a different WebRTC stack
+ * could change.
  * Talks to its parent over IPC:
  *   out: { type: "ready", port }, then on { type: "count" }: { type: "count", packets, bytes, sessions }
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-
-export type TransportKind = "werift" | "libdatachannel";
 
 export type ReceiverReport = { type: "ready"; port: number } | { type: "count"; packets: number; bytes: number; sessions: number };
 
@@ -50,42 +48,14 @@ async function weriftAnswerer(): Promise<Answerer> {
   };
 }
 
-async function libdatachannelAnswerer(): Promise<Answerer> {
-  const ndc = await import("node-datachannel");
-  let seq = 0;
-  return (offer, count) =>
-    new Promise<string>((resolve, reject) => {
-      const pc = new ndc.PeerConnection(`rx${++seq}`, { iceServers: [], bindAddress: "127.0.0.1" });
-      pc.onTrack((track) => {
-        // Receiver reports and REMB, as a receiving endpoint sends them.
-        track.setMediaHandler(new ndc.RtcpReceivingSession());
-        track.onMessage((msg) => {
-          count.packets++;
-          count.bytes += msg.length;
-        });
-      });
-      pc.onGatheringStateChange((state) => {
-        if (state === "complete") resolve(pc.localDescription()?.sdp ?? "");
-      });
-      try {
-        // Answered `active`, libdatachannel's ClientHello reaches a werift publisher before its
-        // ICE is connected and waits for the 1 s DTLS retransmit; told the publisher is active,
-        // it answers `passive` and the publisher starts DTLS as soon as its ICE connects.
-        pc.setRemoteDescription(offer.replace(/^a=setup:actpass/gm, "a=setup:active"), "offer");
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
-}
-
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString("utf8");
 }
 
-async function main(kind: TransportKind): Promise<void> {
-  const answer = kind === "werift" ? await weriftAnswerer() : await libdatachannelAnswerer();
+async function main(): Promise<void> {
+  const answer = await weriftAnswerer();
   const count: Counter = { packets: 0, bytes: 0 };
   let sessions = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -109,12 +79,7 @@ async function main(kind: TransportKind): Promise<void> {
   process.send?.({ type: "ready", port: (server.address() as AddressInfo).port } satisfies ReceiverReport);
 }
 
-const kind = process.argv[2];
-if (kind !== "werift" && kind !== "libdatachannel") {
-  console.error("usage: transport-receiver.ts werift|libdatachannel");
-  process.exit(2);
-}
-main(kind).catch((err: unknown) => {
+main().catch((err: unknown) => {
   console.error(err);
   process.exit(1);
 });
