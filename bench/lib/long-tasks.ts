@@ -6,23 +6,7 @@
  *   npx tsx bench/lib/long-tasks.ts <file.cpuprofile> [minMs=10]
  */
 import { readFileSync } from "node:fs";
-
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-interface ProfileNode {
-  id: number;
-  callFrame: CallFrame;
-  children?: number[];
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
+import type { CallFrame, CpuProfile, ProfileNode } from "./cpuprofile.js";
 
 export interface LongTask {
   /** Start, ms since the profile started. */
