@@ -34,7 +34,7 @@ export interface WhipPeer {
   sendRemb(videoSsrc: number, bps: number): void;
   /** Trickled candidates (RFC 9725 §4.4). */
   addRemoteCandidates(candidates: { candidate: string; sdpMid?: string; sdpMLineIndex?: number }[]): Promise<void>;
-  /** ICE restart with the remote's new credentials; returns the new answer SDP. Throws `Unsupported` where the transport cannot. */
+  /** ICE restart with the remote's new credentials; returns the new answer SDP. */
   restartIce(ufrag: string, pwd: string, candidates: { candidate: string; sdpMid?: string }[], offerSdp: string, restart: { timeoutMs: number; onTimeout: () => void }): Promise<string>;
   close(): Promise<void>;
   /** Kernel drops at this peer's sockets, when the transport can tell (undefined: unknown). */

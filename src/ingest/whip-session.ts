@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { Unsupported } from "../core/errors.js";
 import type { TappedRtpPacket } from "../core/stream-hub.js";
 import type { DisconnectCause, LiveStream, Publisher, ResumeReason, SessionStats, StreamRegistry, UnpublishReason } from "../core/stream-registry.js";
 import { H264Depacketizer } from "../media/h264-depacketizer.js";
@@ -291,14 +290,7 @@ export class WhipSession implements Publisher, WhipPeerEvents {
     const peer = this.peer;
     if (!peer) throw new Error("session not started");
     this.iceRestarted = true;
-    let answer: string;
-    try {
-      answer = await peer.restartIce(ufrag, pwd, candidates, offerSdp, { timeoutMs: this.opts.iceRestartTimeoutMs, onTimeout: () => void this.end("ice-failed") });
-    } catch (err) {
-      // A transport that cannot restart ICE leaves the session as it was.
-      if (err instanceof Unsupported) this.iceRestarted = false;
-      throw err;
-    }
+    const answer = await peer.restartIce(ufrag, pwd, candidates, offerSdp, { timeoutMs: this.opts.iceRestartTimeoutMs, onTimeout: () => void this.end("ice-failed") });
     this.etag = `"${randomUUID()}"`;
     return answer;
   }
