@@ -45,14 +45,39 @@ async function ffmpegRead(url: string, transport: "tcp" | "udp", file: string, s
 /**
  * GStreamer's rtspsrc decodes 60 pictures and 100 Opus frames, then ends (each branch stops
  * after its buffers; the pipeline's EOS needs both). Resolves with its message log.
+ *
+ * One failure is GStreamer's own and is let through: at EOS gst-launch takes the pipeline down,
+ * rtspsrc's PLAYING→PAUSED queues a PAUSE, and PAUSED→READY queues CLOSE at once, whose
+ * connection flush cancels the PAUSE being written. GStreamer 1.22 reports any write that wrote
+ * nothing as "Received end-of-file" and exits 1, though the PAUSE never left it (its debug log:
+ * "set flushing 1" just before the failed write) and the TEARDOWN that follows, on the same
+ * connection, is answered 200. Only that, after the pipeline's EOS, passes; the test still
+ * checks below that every reader's TEARDOWN reached the server.
  */
 async function gstRead(url: string, proto: "tcp" | "udp"): Promise<string> {
-  const { stdout } = await execFileAsync("gst-launch-1.0", [
-    "-m", "rtspsrc", `location=${url}`, `protocols=${proto}`, "name=src",
-    "src.", "!", "rtph264depay", "!", "h264parse", "!", "avdec_h264", "!", "fakesink", "num-buffers=60", "sync=false",
-    "src.", "!", "rtpopusdepay", "!", "opusdec", "!", "fakesink", "num-buffers=100", "sync=false",
-  ], { timeout: 30_000 });
-  return stdout;
+  try {
+    const { stdout } = await execFileAsync("gst-launch-1.0", [
+      "-m", "rtspsrc", `location=${url}`, `protocols=${proto}`, "name=src",
+      "src.", "!", "rtph264depay", "!", "h264parse", "!", "avdec_h264", "!", "fakesink", "num-buffers=60", "sync=false",
+      "src.", "!", "rtpopusdepay", "!", "opusdec", "!", "fakesink", "num-buffers=100", "sync=false",
+    ], { timeout: 30_000 });
+    return stdout;
+  } catch (err) {
+    const { stdout = "", stderr = "" } = err as { stdout?: string; stderr?: string };
+    if (onlyShutdownPauseRace(stdout, stderr)) return stdout;
+    throw err;
+  }
+}
+
+/** True when gst-launch reached EOS and its only errors are the PAUSE its own CLOSE cancelled (see gstRead). */
+function onlyShutdownPauseRace(stdout: string, stderr: string): boolean {
+  const eos = stdout.indexOf('Got EOS from element "pipeline0"');
+  if (eos < 0 || /\(error\)/.test(stdout.slice(0, eos))) return false;
+  const errors = stderr.split(/^ERROR: /m).slice(1);
+  return (
+    errors.length > 0 &&
+    errors.every((e) => /^from element \/GstPipeline:pipeline0\/GstRTSPSrc:src: Could not write to resource\./.test(e) && /gst_rtspsrc_(try_send|pause) \(\)/.test(e) && /Could not send message\. \(Received end-of-file\)/.test(e))
+  );
 }
 
 /**
@@ -136,8 +161,10 @@ describe("RTSP read of a WHIP-published stream (ffmpeg DESCRIBE/SETUP/PLAY)", ()
       gstRead(url, "udp"),
     ]);
     for (const stdout of gst) {
-      expect(stdout).toMatch(/Got EOS from element "pipeline0"/);
-      expect(stdout).not.toMatch(/\(error\)/);
+      const eos = stdout.indexOf('Got EOS from element "pipeline0"');
+      expect(eos).toBeGreaterThan(0);
+      // Nothing went wrong while reading (after EOS, see gstRead).
+      expect(stdout.slice(0, eos)).not.toMatch(/\(error\)/);
     }
     for (const t of ["tcp", "udp"] as const) {
       const streams = await probeStreams(files[t]);
@@ -165,6 +192,29 @@ describe("RTSP read of a WHIP-published stream (ffmpeg DESCRIBE/SETUP/PLAY)", ()
     const hub = ts.server.registry.get("cam")?.hub;
     await waitFor(() => hub?.readerStats.every((r) => !r.name.startsWith("rtsp")) === true, { what: "RTSP readers detached after TEARDOWN" });
   }, 60_000);
+
+  it("lets through only GStreamer's shutdown PAUSE race (after EOS, write cancelled by its own CLOSE), nothing else", () => {
+    // stderr as gst-launch 1.22 printed it when the race happened in CI.
+    const race = [
+      "ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:src: Could not write to resource.",
+      "Additional debug info:",
+      "../gst/rtsp/gstrtspsrc.c(6766): gst_rtspsrc_try_send (): /GstPipeline:pipeline0/GstRTSPSrc:src:",
+      "Could not send message. (Received end-of-file)",
+      "ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:src: Could not write to resource.",
+      "Additional debug info:",
+      "../gst/rtsp/gstrtspsrc.c(9240): gst_rtspsrc_pause (): /GstPipeline:pipeline0/GstRTSPSrc:src:",
+      "Could not send message. (Received end-of-file)",
+      "",
+    ].join("\n");
+    const ended = 'Setting pipeline to PLAYING ...\nGot EOS from element "pipeline0".\nExecution ended after 0:00:01.6\n';
+    expect(onlyShutdownPauseRace(ended, race)).toBe(true);
+    // No EOS, an error before it, no error at all, or any other error: a failure.
+    expect(onlyShutdownPauseRace("Setting pipeline to PLAYING ...\n", race)).toBe(false);
+    expect(onlyShutdownPauseRace('Got message #40 from element "src" (error): x\n' + ended, race)).toBe(false);
+    expect(onlyShutdownPauseRace(ended, "")).toBe(false);
+    expect(onlyShutdownPauseRace(ended, race.replace("gst_rtspsrc_pause ()", "gst_rtspsrc_loop_udp ()"))).toBe(false);
+    expect(onlyShutdownPauseRace(ended, `${race}ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:src: Could not read from resource.\nCould not receive message. (Timeout while waiting for server response)\n`)).toBe(false);
+  });
 
   it("a stream that is not live gets 404 on DESCRIBE", async () => {
     const port = ts.server.rtsp?.port;
