@@ -76,8 +76,8 @@ describe("RTSP pull from gst-rtsp-server", () => {
 
     await waitFor(async () => {
       const s = await stream(url, "pulled");
-      return s?.state === "live" && s.protocol === "rtsp" && s.video?.width === 1280 && s.video.height === 720 && s.source?.state === "live" && s.framesReceived >= 60;
-    }, { timeoutMs: 20_000, what: "the pulled stream live at 1280x720 with two seconds of frames" });
+      return s?.state === "live" && s.protocol === "rtsp" && s.video?.width === 1280 && s.video.height === 720 && s.source?.state === "live" && s.framesReceived >= 90;
+    }, { timeoutMs: 20_000, what: "the pulled stream live at 1280x720 with three seconds of frames" });
 
     // The camera goes away: the stream waits (reconnecting) while the source retries a closed port.
     await peer.stop();
@@ -93,7 +93,7 @@ describe("RTSP pull from gst-rtsp-server", () => {
       return s?.state === "live" && s.source?.state === "live" && s.source.retries === 0 && s.source.reconnects === 1 && s.reconnects === 1;
     }, { timeoutMs: 20_000, what: "the stream live again after the camera came back" });
     const resumedAt = (await stream(url, "pulled"))!.framesReceived;
-    await waitFor(async () => ((await stream(url, "pulled"))?.framesReceived ?? 0) >= resumedAt + 45, { timeoutMs: 15_000, what: "frames after the resume" });
+    await waitFor(async () => ((await stream(url, "pulled"))?.framesReceived ?? 0) >= resumedAt + 75, { timeoutMs: 15_000, what: "frames after the resume" });
 
     // Removing the source ends the stream (TEARDOWN) and closes the recording.
     const id = (await stream(url, "pulled"))!.source!.id;
@@ -103,6 +103,9 @@ describe("RTSP pull from gst-rtsp-server", () => {
     const { m, file, frames } = await recorded(ts, "pulled");
     expect(m.endedAt).not.toBeNull();
     expect(m.gaps?.length, "the camera's outage is a gap in the one recording").toBeGreaterThanOrEqual(1);
+    // 90 + 75 frames received; a recording starts at a keyframe, so on a busy machine, where the
+    // camera's first IDR can go out before our PLAY is through, up to one GOP (30) of each
+    // connection is not recordable: 105 at least.
     expect(frames.length).toBeGreaterThanOrEqual(100);
     expect(frames[0]).toMatchObject({ keyFrame: true, width: 1280, height: 720 });
     expect(await decodeErrors(file)).toBe("");
