@@ -9,7 +9,7 @@ import path from "node:path";
 
 const short = process.argv.includes("--short");
 // Full runs with each script's defaults; short runs with its short defaults.
-for (const script of ["remux.ts", "ingest.ts", "upload.ts", "decoder.ts", "ai-latency.ts", "whep.ts", "whep-chromium.ts", "hls.ts", "hls-player.ts", "ws-clients.ts", "http-api.ts", "rtsp.ts", "rtsp-read.ts", "kafka-bus.ts", "cluster-events.ts", "cluster-publish.ts", "image-services.ts", "pipelines.ts", "frame-api.ts", "cache.ts", "products.ts", "products-http.ts"]) {
+for (const script of ["remux.ts", "ingest.ts", "upload.ts", "decoder.ts", "ai-latency.ts", "whep.ts", "whep-chromium.ts", "hls.ts", "hls-player.ts", "ws-clients.ts", "http-api.ts", "rtsp.ts", "rtsp-read.ts", "kafka-bus.ts", "cluster-events.ts", "cluster-publish.ts", "image-services.ts", "pipelines.ts", "frame-api.ts", "cache.ts", "products.ts", "products-http.ts", "werift-event.ts"]) {
   console.log(`\n=== ${script}${short ? " --short" : ""}`);
   const r = spawnSync(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, script), ...(short ? ["--short"] : [])], { stdio: "inherit" });
   if (r.status !== 0) process.exit(r.status ?? 1);

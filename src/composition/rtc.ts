@@ -87,16 +87,18 @@ interface WebRtcModules {
 
 async function loadWebRtc(logger: Logger): Promise<WebRtcModules> {
   try {
-    const [fastRtp, x25519, receive] = await Promise.all([
+    const [fastRtp, x25519, receive, fastEvents] = await Promise.all([
       import("../rtc/werift-fast-rtp.js"),
       import("../rtc/werift-native-x25519.js"),
       import("../rtc/werift-receive-path.js"),
+      import("../rtc/werift-fast-events.js"),
     ]);
     // werift's RTP header parse is 9 % of the ingest CPU (werift-fast-rtp.ts); a werift whose parse
     // changed keeps its own, and says so.
     if (fastRtp.installFastRtpHeaderParsing() === "disagrees") logger.warn({ component: "rtc" }, "werift's RTP header parse differs from the one checked against: the fast parse is not installed");
     // A DTLS handshake's X25519 in pure JS stalled the loop ~40 ms per joining peer (werift-native-x25519.ts).
     if (x25519.installNativeX25519() === "disagrees") logger.warn({ component: "rtc" }, "OpenSSL's X25519 disagrees with tweetnacl's: DTLS keeps tweetnacl");
+    if (!(await fastEvents.checkFastEvents())) logger.warn({ component: "rtc" }, "werift's Event differs from the one checked against: per-packet events keep werift's execute");
     const receivePath = receive.installReceivePathFastPaths();
     if (Object.values(receivePath).includes(false)) logger.warn({ component: "rtc", ...receivePath }, "werift's receive path differs from the one checked against: parts marked false keep werift's own");
     const [whip, whep, weriftWhip] = await Promise.all([import("../ingest/whip-session.js"), import("../distributor/whep/whep-session.js"), import("../ingest/werift-whip-peer.js")]);

@@ -13,6 +13,7 @@ import {
 } from "werift";
 import { VIDEO_CLOCK_HZ } from "../media/types.js";
 import { closePeerGracefully } from "../rtc/peer-close.js";
+import { fastenEvent } from "../rtc/werift-fast-events.js";
 import type { CodecSelection, OfferedCodec } from "../rtc/sdp-offer.js";
 import { peerSocketDrops } from "../rtc/socket-buffer.js";
 import { answerOffer, restartIceWith, type PeerOptions } from "../rtc/werift-peer.js";
@@ -53,6 +54,9 @@ class WeriftWhipPeer implements WhipPeer {
   private onTrack(track: MediaStreamTrack): void {
     const isVideo = track.kind === "video";
     const events = this.events;
+    // The two werift events each RTP packet passes, without an async part per emit (werift-fast-events.ts).
+    fastenEvent(track.onReceiveRtp);
+    for (const t of this.pc?.getTransceivers() ?? []) fastenEvent(t.dtlsTransport?.onRtp);
     track.onReceiveRtp.subscribe((rtp: RtpPacket) => events.rtp(isVideo, rtp));
     track.onReceiveRtcp.subscribe((packet: RtcpPacket) => {
       events.rtcp(isVideo);
