@@ -1,7 +1,9 @@
 /**
  * Base resident memory of the compiled server (issue 17): `node dist/main.js` on the embedded
  * defaults with IFC_AI_ENABLED=false, no stream, started N times (default 3); VmRSS is read a
- * few times after it settles and the median of the starts is reported. Configurations: the
+ * few times 3 s after listening ("at start") and again 30 s after ("settled": V8's memory
+ * reducer runs its idle full GCs about 16 s after start-up's last GC and returns the start-up
+ * heap), and the median of the starts is reported for each. Configurations: the
  * defaults (gRPC on) and gRPC off. Then what single modules cost when imported alone into a bare
  * node (RSS after the import minus a bare node's), to show where the base goes.
  * Build first: `npm run build:server`. Usage: tsx bench/base-rss.ts [starts] [--short]
@@ -21,6 +23,8 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const STARTS = numArg(0, 3, 1);
 /** Past start-up's lazy work and the first GC cycles. */
 const SETTLE_MS = 3000;
+/** Past V8's memory reducer, which runs ~16 s after start-up's last GC on an idle server (--trace-gc: "Mark-Compact (reduce)"). */
+const SETTLED_MS = 30_000;
 const SAMPLES = 5;
 const SAMPLE_INTERVAL_MS = 500;
 const MiB = 1024 * 1024;
@@ -35,12 +39,12 @@ const configs: { name: string; env: Record<string, string> }[] = [
   { name: "gRPC off", env: { IFC_GRPC_ENABLED: "false" } },
 ];
 
-/** One start: the median of SAMPLES VmRSS readings after SETTLE_MS, in MiB. */
-async function oneStart(env: Record<string, string>): Promise<number> {
+/** One start: the median of SAMPLES VmRSS readings after SETTLE_MS and after SETTLED_MS, in MiB. */
+async function oneStart(env: Record<string, string>): Promise<{ atStart: number; settled: number }> {
   const server = await spawnServer({ IFC_AI_ENABLED: "false", ...env }, undefined, { compiled: true });
   const pid = server.child.pid as number;
-  try {
-    await sleep(SETTLE_MS);
+  const t0 = performance.now();
+  const sample = async (): Promise<number> => {
     const readings: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
       const rss = rssBytes(pid);
@@ -49,6 +53,12 @@ async function oneStart(env: Record<string, string>): Promise<number> {
       await sleep(SAMPLE_INTERVAL_MS);
     }
     return med(readings);
+  };
+  try {
+    await sleep(SETTLE_MS);
+    const atStart = await sample();
+    await sleep(Math.max(0, SETTLED_MS - (performance.now() - t0)));
+    return { atStart, settled: await sample() };
   } finally {
     server.child.kill("SIGTERM");
     await server.exited;
@@ -76,14 +86,30 @@ const modules: { name: string; specifiers: string[] }[] = [
 ];
 
 const m = machine();
-console.log(`base-rss bench: node dist/main.js, IFC_AI_ENABLED=false, no stream; ${STARTS} start(s) per configuration, median of ${SAMPLES} readings ${SETTLE_MS} ms after listening`);
-const rows: { config: string; startsMiB: number[]; medianMiB: number }[] = [];
+console.log(`base-rss bench: node dist/main.js, IFC_AI_ENABLED=false, no stream; ${STARTS} start(s) per configuration, median of ${SAMPLES} readings ${SETTLE_MS} ms and ${SETTLED_MS} ms after listening`);
+const rows: { config: string; startsMiB: number[]; medianMiB: number; settledStartsMiB: number[]; settledMedianMiB: number }[] = [];
 for (const c of configs) {
-  const starts: number[] = [];
+  const starts: { atStart: number; settled: number }[] = [];
   for (let i = 0; i < STARTS; i++) starts.push(await oneStart(c.env));
-  rows.push({ config: c.name, startsMiB: starts.map((x) => round(x) ?? 0), medianMiB: round(med(starts)) ?? 0 });
+  const at = starts.map((x) => x.atStart);
+  const settled = starts.map((x) => x.settled);
+  rows.push({
+    config: c.name,
+    startsMiB: at.map((x) => round(x) ?? 0),
+    medianMiB: round(med(at)) ?? 0,
+    settledStartsMiB: settled.map((x) => round(x) ?? 0),
+    settledMedianMiB: round(med(settled)) ?? 0,
+  });
 }
-console.table(rows.map((r) => ({ config: r.config, "starts (MiB)": r.startsMiB.join(" / "), "median (MiB)": r.medianMiB })));
+console.table(
+  rows.map((r) => ({
+    config: r.config,
+    [`at ${SETTLE_MS / 1000} s (MiB)`]: r.startsMiB.join(" / "),
+    "median at start": r.medianMiB,
+    [`settled, ${SETTLED_MS / 1000} s (MiB)`]: r.settledStartsMiB.join(" / "),
+    "median settled": r.settledMedianMiB,
+  })),
+);
 
 const bare = med(await Promise.all([importedRss([]), importedRss([]), importedRss([])]));
 const moduleRows: { module: string; addedMiB: number }[] = [];
@@ -95,4 +121,4 @@ for (const mod of modules) {
 console.log(`bare node: ${bare.toFixed(1)} MiB; RSS each import adds alone (median of 3, after a forced GC):`);
 console.table(moduleRows.map((r) => ({ module: r.module, "added (MiB)": r.addedMiB })));
 
-console.log(`wrote ${await writeResults("base-rss", m, { starts: STARTS, settleMs: SETTLE_MS, samples: SAMPLES, rows, bareNodeMiB: round(bare), modules: moduleRows })}`);
+console.log(`wrote ${await writeResults("base-rss", m, { starts: STARTS, settleMs: SETTLE_MS, settledMs: SETTLED_MS, samples: SAMPLES, rows, bareNodeMiB: round(bare), modules: moduleRows })}`);

@@ -19,7 +19,7 @@
  * `node dist/main.js`. --tsx runs src/main.ts under tsx instead (~70 MiB more resident);
  * the --profile run always does, so its stages map to src/.
  * Attribution (stalls): IFC_BENCH_NODE_ARGS and IFC_BENCH_SERVER_LOG, below.
- *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short] [--tsx]
+ *   npx tsx bench/ingest-cost.ts [counts=1,4,8,16] [seconds=30] [--profile] [--no-pin] [--short] [--tsx] [--repeat=K]
  * (--no-pin writes ingest-cost-unpinned.json)
  * With MEDIAMTX_BIN set (a MediaMTX binary built outside this repository; --mediamtx insists on
  * it), each N runs against MediaMTX too, right after ours and under the same conditions (same
@@ -53,6 +53,12 @@ const PROFILE = process.argv.includes("--profile");
 /** The N profiled (IFC_BENCH_PROFILE_N, default 8, the issue's). */
 const PROFILE_N = Number(process.env.IFC_BENCH_PROFILE_N ?? 8);
 const TSX = process.argv.includes("--tsx");
+/**
+ * --repeat=K: K runs per N (ours and MediaMTX alternating), each row then the median of its
+ * runs per column, with every run's CPU figure kept: at N=1 one run's CPU per stream varied
+ * from 28 to 46 ms/s for the same code (GC and JIT timing inside a 22 s window).
+ */
+const REPEAT = Math.max(1, Number(process.argv.find((a) => a.startsWith("--repeat="))?.slice("--repeat=".length) ?? 1) || 1);
 /**
  * IFC_BENCH_NODE_ARGS: extra node flags for the server, space-separated (attribution runs:
  * "--trace-gc", "--cpu-prof --cpu-prof-dir=/tmp/x"); IFC_BENCH_SERVER_LOG: a directory that
@@ -406,18 +412,37 @@ async function measureOn(start: () => Promise<Target>, n: number, dir?: string):
   }
 }
 
+/** One row out of several runs: each numeric column's median, the rest from the first run; every run's CPU figure beside it. */
+function medianRow(runs: Row[]): Row {
+  if (runs.length === 1) return runs[0] as Row;
+  const out: Row = { ...(runs[0] as Row) };
+  for (const k of Object.keys(out)) {
+    const xs = runs.map((r) => r[k]);
+    if (xs.every((x) => typeof x === "number")) out[k] = round(median(xs as number[]), 1);
+  }
+  out["runs"] = runs.length;
+  out["CPU ms/s per stream, each run"] = runs.map((r) => r["CPU ms/s per stream"]).join(" / ");
+  return out;
+}
+
 try {
   for (const n of counts) {
-    rows.push((await measureOn(() => startOurs(), n)).row);
-    // MediaMTX right after ours at the same N: the two see the same machine load as near as can be.
-    if (MEDIAMTX_BIN) {
-      const bin = MEDIAMTX_BIN;
-      mtxRows.push((await measureOn(async () => {
-        const t = await startMediamtxTarget(bin);
-        mtxVersion = t.version;
-        return t;
-      }, n)).row);
+    const ours: Row[] = [];
+    const theirs: Row[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      ours.push((await measureOn(() => startOurs(), n)).row);
+      // MediaMTX right after ours at the same N: the two see the same machine load as near as can be.
+      if (MEDIAMTX_BIN) {
+        const bin = MEDIAMTX_BIN;
+        theirs.push((await measureOn(async () => {
+          const t = await startMediamtxTarget(bin);
+          mtxVersion = t.version;
+          return t;
+        }, n)).row);
+      }
     }
+    rows.push(medianRow(ours));
+    if (theirs.length > 0) mtxRows.push(medianRow(theirs));
   }
   if (profileDir) {
     const r = await measureOn(() => startOurs(profileDir), PROFILE_N, profileDir);
@@ -426,14 +451,14 @@ try {
 } finally {
   if (profileDir && !process.env.IFC_BENCH_KEEP_PROFILE) await rm(profileDir, { recursive: true, force: true });
 }
-console.log(`ingest-cost bench: ${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${WIDTH}x${HEIGHT}p30 ~3 Mbit/s sent as is; server ${TSX ? "under tsx" : "compiled (node dist/main.js)"}, ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}${SHORT ? "; SHORT RUN: noisy, not to quote" : ""}`);
+console.log(`ingest-cost bench: ${REPEAT > 1 ? `median of ${REPEAT} runs per N; ` : ""}${seconds} s per publisher, joins ${JOIN_INTERVAL_MS} ms apart; ${WIDTH}x${HEIGHT}p30 ~3 Mbit/s sent as is; server ${TSX ? "under tsx" : "compiled (node dist/main.js)"}, ${pinned ? "pinned to core 0, publishers to core 1" : "not pinned"}${SHORT ? "; SHORT RUN: noisy, not to quote" : ""}`);
 console.table(rows);
 if (profile) {
   console.log(`server profile at N=${PROFILE_N} over the joins and steady window (${profile.sampledMs} ms of CPU sampled in ${profile.wallMs} ms):`);
   console.table(profile.stages);
   console.table(profile.topFunctions);
 }
-console.log(`wrote ${await writeResults(pinned ? "ingest-cost" : "ingest-cost-unpinned", m, { seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, short: SHORT, server: TSX ? "tsx src/main.ts" : "node dist/main.js", rows, ...(profile ? { profile } : {}) })}`);
+console.log(`wrote ${await writeResults(pinned ? "ingest-cost" : "ingest-cost-unpinned", m, { repeat: REPEAT, seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, short: SHORT, server: TSX ? "tsx src/main.ts" : "node dist/main.js", rows, ...(profile ? { profile } : {}) })}`);
 if (MEDIAMTX_BIN) {
   console.log(`MediaMTX ${mtxVersion ?? "?"} (MEDIAMTX_BIN), same sweep; "n/a": a column only our server has`);
   console.table(mtxRows);
@@ -456,7 +481,7 @@ if (MEDIAMTX_BIN) {
     console.log(`issue 17 at N=${issue17.n}: ours ${String(issue17.oursMsPerS)} ms/s per stream (≤ ${ISSUE17.msPerS}: ${issue17.underMsPerS ? "yes" : "no"}), MediaMTX ${String(issue17.mediamtxMsPerS)}, ratio ${String(issue17.ratio)} (≤ ${ISSUE17.ratio}: ${issue17.underRatio ? "yes" : "no"})`);
   }
   console.log(`wrote ${await writeResults(pinned ? "ingest-cost-mediamtx" : "ingest-cost-mediamtx-unpinned", m, {
-    seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, short: SHORT,
+    repeat: REPEAT, seconds, joinIntervalMs: JOIN_INTERVAL_MS, pinned, short: SHORT,
     server: TSX ? "tsx src/main.ts" : "node dist/main.js",
     mediamtx: { version: mtxVersion ?? null, config: "generated per run (bench/lib/mediamtx.ts): WebRTC on 127.0.0.1 (one UDP mux port), record fmp4, 1 s parts, 4 s segments; RTSP/RTMP/HLS/SRT/MoQ off; API on 127.0.0.1", note: MEDIAMTX_LAST_FRAME },
     ours: rows, mediamtxRows: mtxRows, sideBySide: side, ...(issue17 ? { issue17 } : {}),
