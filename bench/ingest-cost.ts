@@ -76,14 +76,30 @@ const MiB = 1024 * 1024;
 /** --no-pin: server and publishers share every core, as on a machine that runs out of CPU (the issue's "saturated" row). */
 const pinned = existsSync("/usr/bin/taskset") && m.nproc >= 2 && !process.argv.includes("--no-pin");
 
-/** One scrape (each resets the server's event-loop window): the loop's longest stall and the count of stalls over 20 ms. */
-async function loopScrape(url: string): Promise<{ maxS: number; over20: number }> {
+/** What one scrape of our /metrics gives the sweep. */
+interface LoopScrape {
+  /** The loop's longest stall since the previous scrape (each resets the window). */
+  maxS: number;
+  /** Stalls over 20 ms so far (a counter). */
+  over20: number;
+  /** Full (mark-compact) collections so far, from prom-client's GC histogram (a counter). */
+  majorGcs: number;
+  /** Seconds the main thread spent in GC pauses and incremental steps so far, all kinds (a counter). */
+  gcPauseS: number;
+}
+
+/** One scrape (each resets the server's event-loop window): the loop's longest stall, the count of stalls over 20 ms, and GC counters. */
+async function loopScrape(url: string): Promise<LoopScrape> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+  let gcPauseS = 0;
+  for (const m of text.matchAll(/^ifc_nodejs_gc_duration_seconds_sum\{kind="[a-z]+"\} ([0-9.eE+-]+)$/gm)) gcPauseS += Number(m[1]);
   // Buckets count delays beyond the 10 ms sample period: le=0.01 is an interval of 20 ms.
   return {
     maxS: num(/^ifc_nodejs_eventloop_lag_max_seconds ([0-9.eE+-]+)$/m),
     over20: num(/^ifc_event_loop_delay_seconds_count ([0-9.eE+-]+)$/m) - num(/^ifc_event_loop_delay_seconds_bucket\{le="0.01"\} ([0-9.eE+-]+)$/m),
+    majorGcs: num(/^ifc_nodejs_gc_duration_seconds_count\{kind="major"\} ([0-9.eE+-]+)$/m) || 0,
+    gcPauseS,
   };
 }
 
@@ -148,7 +164,7 @@ interface Target {
   whipUrl(stream: string): string;
   whepUrl(stream: string): string;
   /** The event loop's longest stall and stalls over 20 ms since the previous call (our server's metrics; the scrape resets its window). */
-  loopScrape?: () => Promise<{ maxS: number; over20: number }>;
+  loopScrape?: () => Promise<LoopScrape>;
   /** Our server's inspector URL (--profile). */
   inspectorUrl?: () => Promise<string>;
   /** Thread split main/other: meaningful for Node's one JS thread, not for Go's scheduler. */
@@ -336,6 +352,8 @@ async function measure(n: number, clipFile: string, target: Target, profileDir?:
         "loop stall max steady ms": steadyLoop === undefined ? NA : round(steadyLoop.maxS * 1000, 0),
         "loop stalls >20 ms during joins": joinLoop === undefined ? NA : joinLoop.over20 - (loop0 === undefined || Number.isNaN(loop0.over20) ? 0 : loop0.over20),
         "loop stalls >20 ms steady": steadyLoop === undefined || steadyLoop0 === undefined ? NA : steadyLoop.over20 - steadyLoop0.over20,
+        "full GCs/s steady": steadyLoop === undefined || steadyLoop0 === undefined ? NA : round((steadyLoop.majorGcs - steadyLoop0.majorGcs) / wallS, 2),
+        "GC main thread ms/s steady": steadyLoop === undefined || steadyLoop0 === undefined ? NA : round(((steadyLoop.gcPauseS - steadyLoop0.gcPauseS) * 1000) / wallS, 1),
         "frames recorded": framesRecorded,
         "frames sent": framesSent,
         "frames lost %": round(framesSent > 0 ? ((framesSent - framesRecorded) / framesSent) * 100 : null, 2),

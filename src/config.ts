@@ -66,6 +66,7 @@ export const CONFIG_SPEC = {
   uploadMaxBackoffMs: int("IFC_UPLOAD_MAX_BACKOFF_MS", 60_000, "Longest retry delay between failed uploads.", 1),
   ffmpegPath: str("IFC_FFMPEG_PATH", "ffmpeg", "ffmpeg executable (readiness check, decoding)."),
 
+  heapGrowthPercent: int("IFC_HEAP_GROWTH_PERCENT", 100, "How far V8 lets the JavaScript heap grow past what the last full garbage collection kept before it collects again, in percent (V8's --heap-growing-percent, set at start-up): 100 lets it double, as Go's default GOGC=100 does for MediaMTX. With V8's own choice (0) the server's heap with live streams sat so close to its limit that a full collection ran every 0.6 s at 8 streams. 0: V8's own heuristics.", 0, 1000),
   maxPublishers: int("IFC_MAX_PUBLISHERS", 64, "Most live publishing sessions at once; more are refused with 503.", 1),
   maxCpuPercent: int("IFC_MAX_CPU_PERCENT", 0, "Admission on measured CPU headroom: while the server's own CPU use (user + system, all its threads, not its ffmpeg children) averaged over the last 2 s is above this percentage of the cores it may use, new WHIP and RTSP publishers and new WHEP viewers are refused with 503 and Retry-After; ICE restarts and reconnects of live streams are never refused. Measured only while a stream is live. 0: off.", 0, 100),
   whipMaxOfferBytes: int("IFC_WHIP_MAX_OFFER_BYTES", 32_768, "Largest SDP offer or trickle fragment accepted (bytes); larger gets 413.", 256),

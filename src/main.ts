@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { ConfigError, loadConfig, unknownEnvVariables } from "./config.js";
 import { loggerRedaction } from "./control/log-redaction.js";
+import { applyHeapGrowth } from "./composition/v8-heap.js";
 import { startServer } from "./server.js";
 
 /**
@@ -18,11 +19,12 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const heapFlag = applyHeapGrowth(config.heapGrowthPercent);
   // Secrets (tokens, keys, passwords, Authorization and Cookie headers) are redacted: see log-redaction.ts.
   const logger = pino({ level: config.logLevel, base: { service: "ifc-ingest" }, ...loggerRedaction() });
   for (const { name, hint } of unknownEnvVariables()) logger.warn({ variable: name, didYouMean: hint }, "unknown IFC_ environment variable ignored");
   const server = await startServer(config, logger);
-  logger.info({ url: server.url, publicUrl: config.publicUrl || undefined, configFile: process.env.IFC_CONFIG || undefined, dataDir: config.dataDir }, "ImageFlowCanvas Ingest listening");
+  logger.info({ url: server.url, publicUrl: config.publicUrl || undefined, configFile: process.env.IFC_CONFIG || undefined, dataDir: config.dataDir, v8Heap: heapFlag ?? "V8 defaults" }, "ImageFlowCanvas Ingest listening");
 
   let stopping = false;
   const stop = (signal: string): void => {

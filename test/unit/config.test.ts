@@ -15,7 +15,7 @@ const NON_DEFAULT: Record<ConfigKey, string> = {
   logLevel: "debug", store: "s3", dataDir: "/var/lib/ifc", s3Url: "https://s3.example.com", s3AccessKey: "ak", s3SecretKey: "sk",
   s3Bucket: "bucket", s3Region: "eu-west-1", s3PathStyle: "false", spoolDir: "/var/spool/ifc", uploadQueueBytes: "1048576",
   uploadConcurrency: "8", uploadMinBackoffMs: "500", uploadMaxBackoffMs: "120000", ffmpegPath: "/usr/local/bin/ffmpeg",
-  maxPublishers: "8", maxCpuPercent: "80", whipMaxOfferBytes: "65536", whipConnectTimeoutMs: "5000", rtpSilenceTimeoutMs: "3000",
+  heapGrowthPercent: "0", maxPublishers: "8", maxCpuPercent: "80", whipMaxOfferBytes: "65536", whipConnectTimeoutMs: "5000", rtpSilenceTimeoutMs: "3000",
   rtcpSilenceTimeoutMs: "5000", iceDisconnectedTimeoutMs: "1000", reconnectGraceMs: "0", iceRestartTimeoutMs: "5000", dtlsStartDelayMs: "100", rtcRecvBufferBytes: "0",
   rtpMaxJumpMs: "5000", clockDriftToleranceMs: "40", whepJoin: "next-keyframe", whepStrictProfile: "true", streamBufferMs: "4000",
   streamBufferBytes: "1048576", recordOnDetection: "qr_code,motion", recordOnDetectionPreRollMs: "2000", recordOnDetectionPostRollMs: "3000",
@@ -119,6 +119,15 @@ describe("config", () => {
     expect(loadConfig({ IFC_DTLS_START_DELAY_MS: "1000" }).dtlsStartDelayMs).toBe(1000);
     expect(() => loadConfig({ IFC_DTLS_START_DELAY_MS: "1001" })).toThrow(/IFC_DTLS_START_DELAY_MS/);
     expect(() => loadConfig({ IFC_DTLS_START_DELAY_MS: "-1" })).toThrow(/IFC_DTLS_START_DELAY_MS/);
+  });
+
+  it("IFC_HEAP_GROWTH_PERCENT defaults to 100 and takes 0 (V8's own) to 1000 and nothing beyond", () => {
+    expect(loadConfig({}).heapGrowthPercent).toBe(100);
+    expect(loadConfig({ IFC_HEAP_GROWTH_PERCENT: "0" }).heapGrowthPercent).toBe(0);
+    expect(loadConfig({ IFC_HEAP_GROWTH_PERCENT: "1000" }).heapGrowthPercent).toBe(1000);
+    expect(() => loadConfig({ IFC_HEAP_GROWTH_PERCENT: "1001" })).toThrow(/IFC_HEAP_GROWTH_PERCENT/);
+    expect(() => loadConfig({ IFC_HEAP_GROWTH_PERCENT: "-1" })).toThrow(/IFC_HEAP_GROWTH_PERCENT/);
+    expect(() => loadConfig({ IFC_HEAP_GROWTH_PERCENT: "1.5" })).toThrow(/IFC_HEAP_GROWTH_PERCENT/);
   });
 
   it("IFC_MAX_CPU_PERCENT takes 0 (off) to 100 and nothing beyond", () => {
