@@ -3,7 +3,8 @@
  * defaults with IFC_AI_ENABLED=false, no stream, started N times (default 3); VmRSS is read a
  * few times 3 s after listening ("at start") and again 30 s after ("settled": V8's memory
  * reducer runs its idle full GCs about 16 s after start-up's last GC and returns the start-up
- * heap), and the median of the starts is reported for each. Configurations: the
+ * heap), and the median of the starts is reported for each; with idle CPU (ms/s) over 3–13 s
+ * (start-up: the reducer's one-off GCs may fall in it) and 20–30 s (settled). Configurations: the
  * defaults (gRPC on) and gRPC off. Then what single modules cost when imported alone into a bare
  * node (RSS after the import minus a bare node's), to show where the base goes.
  * Build first: `npm run build:server`. Usage: tsx bench/base-rss.ts [starts] [--short]
@@ -14,7 +15,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { spawnServer } from "../test/support/server-harness.js";
-import { rssBytes } from "./lib/proc.js";
+import { cpuMs, rssBytes } from "./lib/proc.js";
 import { machine, numArg, sleep, writeResults } from "./lib/results.js";
 import { median, round } from "./lib/stats.js";
 
@@ -26,6 +27,13 @@ const SETTLE_MS = 3000;
 /** Past V8's memory reducer, which runs ~16 s after start-up's last GC on an idle server (--trace-gc: "Mark-Compact (reduce)"). */
 const SETTLED_MS = 30_000;
 const SAMPLES = 5;
+/**
+ * Idle CPU, no stream, over two 10 s windows: from SETTLE_MS ("start-up", where V8's memory
+ * reducer may run its one-off idle full GCs, 8–16 s after start-up's last GC) and from 20 s
+ * ("settled", after them: what the server costs while it waits for publishers).
+ */
+const IDLE_WINDOW_MS = 10_000;
+const SETTLED_IDLE_FROM_MS = 20_000;
 const SAMPLE_INTERVAL_MS = 500;
 const MiB = 1024 * 1024;
 
@@ -39,8 +47,16 @@ const configs: { name: string; env: Record<string, string> }[] = [
   { name: "gRPC off", env: { IFC_GRPC_ENABLED: "false" } },
 ];
 
-/** One start: the median of SAMPLES VmRSS readings after SETTLE_MS and after SETTLED_MS, in MiB. */
-async function oneStart(env: Record<string, string>): Promise<{ atStart: number; settled: number }> {
+/** What one start gives: RSS in MiB (median of SAMPLES readings) and idle CPU in ms/s. */
+interface StartFigures {
+  atStart: number;
+  settled: number;
+  idleStartup: number;
+  idleSettled: number;
+}
+
+/** One start: VmRSS after SETTLE_MS and after SETTLED_MS, idle CPU over the two idle windows. */
+async function oneStart(env: Record<string, string>): Promise<StartFigures> {
   const server = await spawnServer({ IFC_AI_ENABLED: "false", ...env }, undefined, { compiled: true });
   const pid = server.child.pid as number;
   const t0 = performance.now();
@@ -54,11 +70,25 @@ async function oneStart(env: Record<string, string>): Promise<{ atStart: number;
     }
     return med(readings);
   };
+  const until = (ms: number): Promise<void> => sleep(Math.max(0, ms - (performance.now() - t0)));
+  /** CPU ms/s between two marks, by the wall clock between them. */
+  const idleOver = async (fromMs: number): Promise<number> => {
+    await until(fromMs);
+    const c0 = cpuMs(pid);
+    const w0 = performance.now();
+    await until(fromMs + IDLE_WINDOW_MS);
+    return (cpuMs(pid) - c0) / ((performance.now() - w0) / 1000);
+  };
   try {
-    await sleep(SETTLE_MS);
+    await until(SETTLE_MS);
+    const c0 = cpuMs(pid);
+    const w0 = performance.now();
     const atStart = await sample();
-    await sleep(Math.max(0, SETTLED_MS - (performance.now() - t0)));
-    return { atStart, settled: await sample() };
+    await until(SETTLE_MS + IDLE_WINDOW_MS);
+    const idleStartup = (cpuMs(pid) - c0) / ((performance.now() - w0) / 1000);
+    const idleSettled = await idleOver(SETTLED_IDLE_FROM_MS);
+    await until(SETTLED_MS);
+    return { atStart, settled: await sample(), idleStartup, idleSettled };
   } finally {
     server.child.kill("SIGTERM");
     await server.exited;
@@ -87,9 +117,18 @@ const modules: { name: string; specifiers: string[] }[] = [
 
 const m = machine();
 console.log(`base-rss bench: node dist/main.js, IFC_AI_ENABLED=false, no stream; ${STARTS} start(s) per configuration, median of ${SAMPLES} readings ${SETTLE_MS} ms and ${SETTLED_MS} ms after listening`);
-const rows: { config: string; startsMiB: number[]; medianMiB: number; settledStartsMiB: number[]; settledMedianMiB: number }[] = [];
+const rows: {
+  config: string;
+  startsMiB: number[];
+  medianMiB: number;
+  settledStartsMiB: number[];
+  settledMedianMiB: number;
+  idleStartupMsPerS: number[];
+  idleSettledMsPerS: number[];
+  idleSettledMedianMsPerS: number;
+}[] = [];
 for (const c of configs) {
-  const starts: { atStart: number; settled: number }[] = [];
+  const starts: StartFigures[] = [];
   for (let i = 0; i < STARTS; i++) starts.push(await oneStart(c.env));
   const at = starts.map((x) => x.atStart);
   const settled = starts.map((x) => x.settled);
@@ -99,6 +138,9 @@ for (const c of configs) {
     medianMiB: round(med(at)) ?? 0,
     settledStartsMiB: settled.map((x) => round(x) ?? 0),
     settledMedianMiB: round(med(settled)) ?? 0,
+    idleStartupMsPerS: starts.map((x) => round(x.idleStartup) ?? 0),
+    idleSettledMsPerS: starts.map((x) => round(x.idleSettled) ?? 0),
+    idleSettledMedianMsPerS: round(med(starts.map((x) => x.idleSettled))) ?? 0,
   });
 }
 console.table(
@@ -108,6 +150,9 @@ console.table(
     "median at start": r.medianMiB,
     [`settled, ${SETTLED_MS / 1000} s (MiB)`]: r.settledStartsMiB.join(" / "),
     "median settled": r.settledMedianMiB,
+    [`idle CPU ms/s, ${SETTLE_MS / 1000}–${(SETTLE_MS + IDLE_WINDOW_MS) / 1000} s`]: r.idleStartupMsPerS.join(" / "),
+    [`idle CPU ms/s, ${SETTLED_IDLE_FROM_MS / 1000}–${(SETTLED_IDLE_FROM_MS + IDLE_WINDOW_MS) / 1000} s`]: r.idleSettledMsPerS.join(" / "),
+    "median idle settled": r.idleSettledMedianMsPerS,
   })),
 );
 
@@ -121,4 +166,4 @@ for (const mod of modules) {
 console.log(`bare node: ${bare.toFixed(1)} MiB; RSS each import adds alone (median of 3, after a forced GC):`);
 console.table(moduleRows.map((r) => ({ module: r.module, "added (MiB)": r.addedMiB })));
 
-console.log(`wrote ${await writeResults("base-rss", m, { starts: STARTS, settleMs: SETTLE_MS, settledMs: SETTLED_MS, samples: SAMPLES, rows, bareNodeMiB: round(bare), modules: moduleRows })}`);
+console.log(`wrote ${await writeResults("base-rss", m, { starts: STARTS, settleMs: SETTLE_MS, settledMs: SETTLED_MS, samples: SAMPLES, idleWindowMs: IDLE_WINDOW_MS, settledIdleFromMs: SETTLED_IDLE_FROM_MS, rows, bareNodeMiB: round(bare), modules: moduleRows })}`);
