@@ -25,8 +25,10 @@ import { waitFor, waitForValue } from "../support/wait-for.js";
 /**
  * Keys read outside startServer, each with the reason. Nothing else may be missing.
  * - logLevel: src/main.ts builds the logger from it; startServer receives the logger.
+ * - heapGrowthPercent: src/main.ts sets V8's heap growth from it before the server starts (a
+ *   process-wide setting; test/integration/v8-heap-growth.test.ts checks its effect).
  */
-const READ_OUTSIDE_SERVER: readonly ConfigKey[] = ["logLevel"];
+const READ_OUTSIDE_SERVER: readonly ConfigKey[] = ["logLevel", "heapGrowthPercent"];
 
 const reads = new Set<string>();
 

@@ -1,6 +1,7 @@
 /**
  * A bad setting stops `src/main.ts` before anything starts (exit 2, the variable named), and the
- * config file reaches the real process with the environment overriding it.
+ * config file reaches the real process with the environment overriding it; main applies
+ * IFC_HEAP_GROWTH_PERCENT (logged at start).
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -54,6 +55,20 @@ describe("startup configuration", () => {
       expect(res.status).toBe(200);
       expect(res.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
       expect(proc.output()).toContain('"publicUrl":"https://ingest.example.com"');
+      // main sets V8's heap growth from IFC_HEAP_GROWTH_PERCENT (default 100) before starting.
+      expect(proc.output()).toContain('"v8Heap":"--heap-growing-percent=100"');
+    } finally {
+      proc.child.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
+  }, 60_000);
+
+  it("leaves V8's heap growth alone with IFC_HEAP_GROWTH_PERCENT=0", async () => {
+    const proc = await spawnServer({ IFC_HEAP_GROWTH_PERCENT: "0" }, dir);
+    try {
+      expect((await fetch(`${proc.url}/health`)).status).toBe(200);
+      expect(proc.output()).toContain('"v8Heap":"V8 defaults"');
+      expect(proc.output()).not.toContain("heap-growing-percent");
     } finally {
       proc.child.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
